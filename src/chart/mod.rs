@@ -1,0 +1,1 @@
+//! The bundled Helm chart and the in-process Helm renderer.

@@ -1,0 +1,9 @@
+//! justpush: from source to a running, authenticated API on Kubernetes.
+//!
+//! The binary (`kubectl-justpush`) is a thin shell over this library: `cli` turns flags into
+//! settings, the modules below do the work, and `output` is the only place that writes to the
+//! terminal.
+pub mod chart;
+pub mod cli;
+pub mod error;
+pub mod output;

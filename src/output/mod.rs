@@ -1,0 +1,1 @@
+//! The one output layer: data to stdout, progress and diagnostics to stderr.
