@@ -1,5 +1,75 @@
-//! Command-line flags and dispatch; the only place that turns flags into settings.
+//! Command-line flags and dispatch: raw flags become settings here, commands run, and the
+//! exit code is decided once at the top.
+
+mod render;
+
+use crate::output::{Format, Shell};
+use clap::{Args, Parser, Subcommand};
+
+/// From source to a running, authenticated API on Kubernetes, with one command.
+#[derive(Debug, Parser)]
+#[command(name = "kubectl-justpush", bin_name = "kubectl justpush", version, about)]
+pub struct Cli {
+    #[command(flatten)]
+    pub global: GlobalFlags,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// kubectl's global flags plus output control, accepted before or after the command.
+#[derive(Debug, Args, Clone)]
+pub struct GlobalFlags {
+    /// Path to the kubeconfig file (default: $KUBECONFIG or ~/.kube/config).
+    #[arg(long, global = true, env = "KUBECONFIG", hide_env_values = true)]
+    pub kubeconfig: Option<std::path::PathBuf>,
+    /// The kubeconfig context to use.
+    #[arg(long, global = true)]
+    pub context: Option<String>,
+    /// Namespace of the release.
+    #[arg(short = 'n', long, global = true)]
+    pub namespace: Option<String>,
+    /// Output format for data on stdout.
+    #[arg(short = 'o', long = "output", global = true, value_enum, default_value_t = Format::Text)]
+    pub output: Format,
+    /// More detail on stderr (repeat for more).
+    #[arg(short = 'v', long = "verbose", global = true, action = clap::ArgAction::Count)]
+    pub verbose: u8,
+    /// No colour (NO_COLOR is honoured too).
+    #[arg(long, global = true)]
+    pub no_color: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Render a chart (the bundled one by default) to Kubernetes manifests, like `helm template`.
+    Render(render::RenderArgs),
+}
+
 /// Runs the command line and returns the process exit code.
 pub fn run() -> i32 {
-    0
+    let cli = match Cli::try_parse() {
+        Ok(c) => c,
+        Err(e) => {
+            let _ = e.print();
+            return match e.kind() {
+                clap::error::ErrorKind::DisplayHelp | clap::error::ErrorKind::DisplayVersion => 0,
+                _ => 2,
+            };
+        }
+    };
+    let mut shell = Shell::stdio(cli.global.output, cli.global.no_color, cli.global.verbose);
+    let result = match &cli.command {
+        Command::Render(args) => render::run(args, &cli.global, &mut shell),
+    };
+    match result {
+        Ok(()) => 0,
+        Err(e) => {
+            // A closed pipe (`| head`) is not a failure.
+            if e.message.contains("Broken pipe") {
+                return 0;
+            }
+            let _ = shell.error(&e.message);
+            e.code
+        }
+    }
 }
