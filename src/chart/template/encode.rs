@@ -9,7 +9,8 @@ pub fn to_yaml(v: &Value) -> String {
     let data = v.to_json();
     let mut out = String::new();
     emit(&data, 0, &mut out, Ctx::Top);
-    while out.ends_with('\n') {
+    // Helm trims exactly one trailing newline (strings.TrimSuffix).
+    if out.ends_with('\n') {
         out.pop();
     }
     out
