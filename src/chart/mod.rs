@@ -2,40 +2,54 @@
 pub mod load;
 pub mod manifest;
 pub mod render;
+pub mod strvals;
 pub mod template;
+pub mod values;
 
 use load::Chart;
 use serde_json::Value as J;
 
-/// Helm's CoalesceValues plus ProcessDependencies: the chart's defaults under the user's
-/// values (a `null` deletes a default), each enabled subchart's section merged over its own
-/// defaults with the parent's `global` copied down; subcharts disabled by their `condition` or
-/// `tags` lose their section (and so are not rendered).
-pub fn coalesce_chart_values(chart: &Chart, user: &J) -> J {
-    let mut v = coalesce(user, &chart.values);
-    let globals = v.get("global").cloned().unwrap_or(J::Object(Default::default()));
-    for sub in &chart.subcharts {
-        let key = render::dep_key(chart, &sub.name);
-        let dep = chart.dependencies.iter().find(|d| d.name == sub.name);
-        if let Some(dep) = dep {
-            if !dependency_enabled(dep, &v) {
-                if let J::Object(m) = &mut v {
-                    m.remove(&key);
-                }
-                continue;
-            }
-        }
-        let mut section = v.get(&key).cloned().unwrap_or(J::Object(Default::default()));
-        if let J::Object(m) = &mut section {
-            let sub_globals = m.get("global").cloned().unwrap_or(J::Object(Default::default()));
-            m.insert("global".into(), coalesce(&globals, &sub_globals));
-        }
-        let merged = coalesce_chart_values(sub, &section);
-        if let J::Object(m) = &mut v {
-            m.insert(key, merged);
-        }
+/// The chart with only the subcharts its dependencies enable (Helm's ProcessDependencies):
+/// conditions and tags are read from the values coalesced over the whole tree.
+pub fn enabled_chart(chart: &Chart, user: &serde_json::Map<String, J>) -> Result<Chart, values::ValuesError> {
+    let all = values::coalesce_chart(&chart_values(chart), user)?.values;
+    let all = J::Object(all);
+    let mut pruned = chart.clone();
+    pruned.subcharts.retain(|sub| {
+        chart.dependencies.iter().find(|d| d.name == sub.name).is_none_or(|d| dependency_enabled(d, &all))
+    });
+    let subs: Result<Vec<Chart>, _> = pruned
+        .subcharts
+        .iter()
+        .map(|sub| {
+            let key = render::dep_key(chart, &sub.name);
+            let section = match all.get(&key) {
+                Some(J::Object(m)) => m.clone(),
+                _ => Default::default(),
+            };
+            enabled_chart(sub, &section)
+        })
+        .collect();
+    pruned.subcharts = subs?;
+    Ok(pruned)
+}
+
+/// The values tree of a chart, as the values module coalesces it.
+fn chart_values(chart: &Chart) -> values::ChartValues {
+    values::ChartValues {
+        name: chart.name.clone(),
+        defaults: chart.values.as_object().cloned().unwrap_or_default(),
+        schema: chart.schema.clone(),
+        subcharts: chart
+            .subcharts
+            .iter()
+            .map(|s| {
+                let mut v = chart_values(s);
+                v.name = render::dep_key(chart, &s.name);
+                v
+            })
+            .collect(),
     }
-    v
 }
 
 fn dependency_enabled(dep: &load::Dependency, values: &J) -> bool {
@@ -59,41 +73,14 @@ fn dependency_enabled(dep: &load::Dependency, values: &J) -> bool {
     true
 }
 
-fn coalesce(user: &J, defaults: &J) -> J {
-    match (user, defaults) {
-        (J::Object(u), J::Object(d)) => {
-            let mut out = u.clone();
-            for (k, dv) in d {
-                match u.get(k) {
-                    None => {
-                        out.insert(k.clone(), dv.clone());
-                    }
-                    Some(J::Null) => {
-                        out.remove(k);
-                    }
-                    Some(uv @ J::Object(_)) if dv.is_object() => {
-                        out.insert(k.clone(), coalesce(uv, dv));
-                    }
-                    Some(_) => {}
-                }
-            }
-            // A null the user set with no default to delete is dropped too.
-            out.retain(|_, v| !v.is_null());
-            J::Object(out)
-        }
-        (J::Null, d) => d.clone(),
-        (u, _) => u.clone(),
-    }
-}
-
 /// Why a chart could not be rendered.
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum ChartError {
     #[error(transparent)]
     Load(#[from] load::LoadError),
-    #[error("{0}")]
-    Values(String),
+    #[error(transparent)]
+    Values(#[from] values::ValuesError),
     #[error("rendering chart {chart}: {source}")]
     Template { chart: String, source: template::TemplateError },
     #[error("rendering chart {chart}: {message}")]
@@ -109,8 +96,12 @@ pub struct RenderedRelease {
 }
 
 /// Coalesces values, validates them against the chart's schema, renders and orders the result.
-pub fn render_release(chart: &Chart, user_values: &J, release: &render::ReleaseInfo, caps: &render::Capabilities) -> Result<RenderedRelease, ChartError> {
-    let values = coalesce_chart_values(chart, user_values);
+pub fn render_release(chart: &Chart, user_values: &serde_json::Map<String, J>, release: &render::ReleaseInfo, caps: &render::Capabilities) -> Result<RenderedRelease, ChartError> {
+    let chart = &enabled_chart(chart, user_values)?;
+    let tree = chart_values(chart);
+    let coalesced = values::coalesce_chart(&tree, user_values)?;
+    values::validate_chart_values(&tree, &coalesced.values)?;
+    let values = J::Object(coalesced.values);
     let rendered = render::render(chart, &values, release, caps, template::FuncContext::default())
         .map_err(|source| ChartError::Template { chart: chart.name.clone(), source })?;
     let notes = rendered.get(&format!("{}/templates/NOTES.txt", chart.name)).cloned();

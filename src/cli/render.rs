@@ -4,18 +4,65 @@ use super::GlobalFlags;
 use crate::chart::load::Chart;
 use crate::chart::manifest::to_multidoc;
 use crate::chart::render::{Capabilities, ReleaseInfo};
+use crate::chart::strvals::{LocalFiles, SetKind};
+use crate::chart::values::ValueLayers;
 use crate::error::CliError;
 use crate::output::Shell;
 use clap::Args;
 use std::path::PathBuf;
 
+/// Helm's value flags, in Helm's precedence: files, then --set-json, --set, --set-string,
+/// --set-file, --set-literal.
+#[derive(Debug, Args, Clone, Default)]
+pub struct ValueFlags {
+    /// Values file (repeatable; later files win; `-` reads stdin).
+    #[arg(short = 'f', long = "values", value_name = "FILE")]
+    pub files: Vec<String>,
+    /// Set values: a.b=1,list[0]=x,l={x,y} (typed: numbers, true/false, null).
+    #[arg(long = "set", value_name = "K=V")]
+    pub set: Vec<String>,
+    /// Set values as strings.
+    #[arg(long = "set-string", value_name = "K=V")]
+    pub set_string: Vec<String>,
+    /// Set values from files: key=path.
+    #[arg(long = "set-file", value_name = "K=PATH")]
+    pub set_file: Vec<String>,
+    /// Set values from JSON: key=<json>.
+    #[arg(long = "set-json", value_name = "K=JSON")]
+    pub set_json: Vec<String>,
+    /// Set one value verbatim.
+    #[arg(long = "set-literal", value_name = "K=V")]
+    pub set_literal: Vec<String>,
+}
+
+impl ValueFlags {
+    /// The user's values, layered as Helm layers them.
+    pub fn user_values(&self) -> Result<serde_json::Map<String, serde_json::Value>, CliError> {
+        let mut layers = ValueLayers::new();
+        for f in &self.files {
+            layers = layers.values_file(f.clone());
+        }
+        for (kind, exprs) in [
+            (SetKind::Set, &self.set),
+            (SetKind::SetString, &self.set_string),
+            (SetKind::SetFile, &self.set_file),
+            (SetKind::SetJson, &self.set_json),
+            (SetKind::SetLiteral, &self.set_literal),
+        ] {
+            for e in exprs {
+                layers = layers.set(kind, e.clone());
+            }
+        }
+        layers.user_values(&LocalFiles).map_err(|e| CliError::usage(e.to_string()))
+    }
+}
+
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Chart directory or .tgz archive (default: the bundled justpush chart).
     pub chart: Option<PathBuf>,
-    /// Values file (repeatable; later files win).
-    #[arg(short = 'f', long = "values", value_name = "FILE")]
-    pub values: Vec<PathBuf>,
+    #[command(flatten)]
+    pub values: ValueFlags,
     /// Release name.
     #[arg(long, default_value = "justpush")]
     pub name: String,
@@ -33,12 +80,7 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
         None => Chart::bundled(),
     }
     .map_err(|e| CliError::failed(e.to_string()))?;
-    let mut user = serde_json::Value::Object(Default::default());
-    for f in &args.values {
-        let text = std::fs::read_to_string(f).map_err(|e| CliError::failed(format!("values file {}: {e}", f.display())))?;
-        let v: serde_json::Value = serde_yaml::from_str(&text).map_err(|e| CliError::failed(format!("values file {}: invalid YAML: {e}", f.display())))?;
-        merge_user(&mut user, v);
-    }
+    let user = args.values.user_values()?;
     let caps = match &args.kube_version {
         Some(v) => Capabilities::with_kube_version(v).map_err(CliError::usage)?,
         None => Capabilities::default(),
@@ -65,21 +107,5 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
             Ok(())
         }
         None => shell.data(&to_multidoc(&out.manifests)).map_err(|e| CliError::failed(e.to_string())),
-    }
-}
-
-fn merge_user(base: &mut serde_json::Value, overlay: serde_json::Value) {
-    match (base, overlay) {
-        (serde_json::Value::Object(b), serde_json::Value::Object(o)) => {
-            for (k, v) in o {
-                match b.get_mut(&k) {
-                    Some(bv) if bv.is_object() && v.is_object() => merge_user(bv, v),
-                    _ => {
-                        b.insert(k, v);
-                    }
-                }
-            }
-        }
-        (b, o) => *b = o,
     }
 }

@@ -1,0 +1,45 @@
+#!/usr/bin/env bash
+# The one test command (README, .ci/run): on a fresh Debian machine with the Rust toolchain it
+# installs what the tests need (idempotently), builds, and runs every tier:
+#   1. cargo tests (pure units, snapshots, CLI against the real binary)
+#   2. chart checks against real Helm (helm-python-sdk), Kubernetes 1.30 schemas, Kong CRDs,
+#      checkov, and renderer parity with Helm for our chart and Kong's official chart
+#   3. the demo stack's own tests (backend pytest, frontend build and tests), when present
+# Exit status is non-zero if any tier fails; a summary line ends the run.
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROOT=$PWD
+export CARGO_TERM_COLOR=never
+failed=()
+passed=()
+
+step() { printf '\n==> %s\n' "$*"; }
+
+if ! command -v cargo >/dev/null 2>&1; then
+  echo "error: cargo not found; install the Rust toolchain (https://rustup.rs) and run again" >&2
+  exit 1
+fi
+
+mkdir -p .cache
+step "Python tools for chart checks"
+bash scripts/setup-python.sh || { echo "error: python setup failed" >&2; exit 1; }
+
+step "Build (release binary for parity tests and benchmarks)"
+cargo build --release --locked || exit 1
+export JUSTPUSH_BIN="$ROOT/target/release/kubectl-justpush"
+
+step "Tier 1: cargo test"
+if cargo test --locked 2>&1 | tee .cache/cargo-test.log; then passed+=("cargo"); else failed+=("cargo"); fi
+
+step "Tier 2: chart checks with real Helm, schemas, checkov, parity"
+if .venv/bin/python -m pytest -q tests/chart; then passed+=("chart"); else failed+=("chart"); fi
+
+if [ -x scripts/test-demo.sh ] || [ -f scripts/test-demo.sh ]; then
+  step "Tier 3: demo stack"
+  if bash scripts/test-demo.sh; then passed+=("demo"); else failed+=("demo"); fi
+fi
+
+echo
+echo "suites passed: ${passed[*]:-none}"
+echo "suites failed: ${failed[*]:-none}"
+[ ${#failed[@]} -eq 0 ]

@@ -1,0 +1,937 @@
+//! Helm's value pipeline: user layers (`-f`, `--set`...), coalescing over chart and subchart
+//! defaults, and `values.schema.json` validation.
+//!
+//! Everything here is pure data in, data out over `serde_json` maps; the only I/O is reading
+//! `-f`/`--set-file` paths, and that goes through [`FileReader`] so tests use fakes. The
+//! behaviour follows Helm v4 (`pkg/cli/values`, `pkg/chart/common/util/coalesce.go`,
+//! `jsonschema.go`), checked against Helm v4.2.3 itself; where Helm has a quirk that a chart
+//! can observe, the quirk is kept and commented.
+
+use std::collections::HashSet;
+use std::fmt;
+
+use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde_json::{Map, Value};
+
+use super::strvals::describe;
+pub use super::strvals::{
+    apply_set, merge_maps, parse_set, typed_value, FileReader, LocalFiles, SetKind,
+};
+
+/// The key under which values are shared with every subchart.
+pub const GLOBAL_KEY: &str = "global";
+
+/// Everything that can go wrong while gathering, merging or validating values.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ValuesError {
+    /// A `--set`-family expression does not follow Helm's syntax or conflicts with earlier values.
+    #[error("invalid {kind} \"{expr}\": {reason}; {hint}", hint = .kind.syntax_hint())]
+    InvalidSet {
+        kind: SetKind,
+        expr: String,
+        reason: String,
+    },
+    /// A `--set-file` path could not be read.
+    #[error(
+        "--set-file \"{expr}\": cannot read {path:?}: {source}; check the path \
+         (relative paths start from the current directory)"
+    )]
+    SetFileRead {
+        expr: String,
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `-f`/`--values` file could not be read.
+    #[error("cannot read values file {path:?}: {source}; check the path given to -f/--values")]
+    ValuesFileRead {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// A `-f`/`--values` file is not valid YAML, or holds something that is not a map of values.
+    #[error("values file {path:?} is not usable: {reason}; a values file must be a YAML map such as `replicaCount: 2`")]
+    ValuesFile { path: String, reason: String },
+    /// The values meant for a subchart are not a map.
+    #[error(
+        "values for subchart {subchart:?} must be a map, but {found} was given; \
+         set keys under it (e.g. `--set {subchart}.key=value`) or remove the value"
+    )]
+    SubchartValuesNotMap {
+        subchart: String,
+        found: &'static str,
+    },
+    /// A chart's `values.schema.json` cannot be compiled.
+    #[error(
+        "the values schema of chart {chart:?} is not a usable JSON Schema: {reason}; \
+         fix the chart's values.schema.json"
+    )]
+    InvalidSchema { chart: String, reason: String },
+    /// The values break one or more charts' `values.schema.json`.
+    #[error("{}", render_violations(.charts))]
+    SchemaViolations { charts: Vec<ChartViolations> },
+}
+
+// ---------------------------------------------------------------------------------------------
+// Chart defaults and coalescing
+// ---------------------------------------------------------------------------------------------
+
+/// A chart's default values, its schema and its (enabled) subcharts, as values processing sees
+/// them. The loader builds this from `values.yaml`, `values.schema.json` and `charts/`.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct ChartValues {
+    /// The chart's name; a subchart's values live under this key in its parent's values.
+    pub name: String,
+    /// The chart's `values.yaml`.
+    pub defaults: Map<String, Value>,
+    /// The chart's `values.schema.json`, if it ships one.
+    pub schema: Option<Value>,
+    /// Subcharts in load order (Helm coalesces them in that order).
+    pub subcharts: Vec<ChartValues>,
+}
+
+impl ChartValues {
+    /// A chart with defaults and nothing else.
+    pub fn new(name: impl Into<String>, defaults: Map<String, Value>) -> Self {
+        ChartValues {
+            name: name.into(),
+            defaults,
+            schema: None,
+            subcharts: Vec::new(),
+        }
+    }
+}
+
+/// Values after coalescing, with the warnings Helm would have logged (returned, not printed).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Coalesced {
+    /// The merged values, as templates see them in `.Values`.
+    pub values: Map<String, Value>,
+    /// Type conflicts that were resolved in favour of the user's value.
+    pub warnings: Vec<String>,
+}
+
+/// Coalesces user values over a chart's defaults (no subcharts): user values win, maps merge,
+/// and a user `null` deletes the key where the chart had a value for it.
+pub fn coalesce_values(
+    chart_defaults: &Map<String, Value>,
+    user_values: &Map<String, Value>,
+) -> Coalesced {
+    let chart = ChartValues::new("", chart_defaults.clone());
+    let mut run = Coalescer::default();
+    let mut values = user_values.clone();
+    run.coalesce_own(&chart, &mut values, "", false);
+    Coalesced {
+        values,
+        warnings: run.warnings,
+    }
+}
+
+/// Coalesces user values over a whole chart tree, as Helm does before rendering: each
+/// subchart's section is merged over its defaults and receives the parent's `global`.
+pub fn coalesce_chart(
+    chart: &ChartValues,
+    user_values: &Map<String, Value>,
+) -> Result<Coalesced, ValuesError> {
+    let mut run = Coalescer::default();
+    let mut values = user_values.clone();
+    run.coalesce(chart, &mut values, "", false)?;
+    Ok(Coalesced {
+        values,
+        warnings: run.warnings,
+    })
+}
+
+/// A subchart's view of its parent's (already coalesced) values: `values[chart_name]` merged
+/// over the subchart's defaults, with the parent's `global` copied in (parent globals win).
+/// For nested subcharts use [`coalesce_chart`], which walks the whole tree.
+pub fn coalesce_for_chart(
+    values: &Map<String, Value>,
+    chart_name: &str,
+    subchart_defaults: &Map<String, Value>,
+) -> Result<Coalesced, ValuesError> {
+    let mut parent = values.clone();
+    let mut run = Coalescer::default();
+    let mut section = take_section(&mut parent, chart_name)?;
+    run.coalesce_globals(&mut section, &mut parent, "");
+    let chart = ChartValues::new(chart_name, subchart_defaults.clone());
+    run.coalesce_own(&chart, &mut section, "", false);
+    Ok(Coalesced {
+        values: section,
+        warnings: run.warnings,
+    })
+}
+
+fn take_section(
+    parent: &mut Map<String, Value>,
+    name: &str,
+) -> Result<Map<String, Value>, ValuesError> {
+    match parent.get_mut(name) {
+        None => Ok(Map::new()),
+        Some(Value::Object(section)) => Ok(std::mem::take(section)),
+        Some(other) => Err(ValuesError::SubchartValuesNotMap {
+            subchart: name.to_owned(),
+            found: describe(other),
+        }),
+    }
+}
+
+fn join_key(prefix: &str, key: &str) -> String {
+    if prefix.is_empty() {
+        key.to_owned()
+    } else {
+        format!("{prefix}.{key}")
+    }
+}
+
+/// One coalescing run; collects warnings instead of logging them.
+#[derive(Default)]
+struct Coalescer {
+    warnings: Vec<String>,
+}
+
+impl Coalescer {
+    fn warn(&mut self, message: String) {
+        self.warnings.push(message);
+    }
+
+    /// Coalesces `chart`'s defaults into `dest`, then each subchart into its section.
+    /// `merge` keeps nulls (Helm uses that inside a parent's copy of a subchart's section,
+    /// so the null survives until the subchart's own defaults are applied).
+    fn coalesce(
+        &mut self,
+        chart: &ChartValues,
+        dest: &mut Map<String, Value>,
+        prefix: &str,
+        merge: bool,
+    ) -> Result<(), ValuesError> {
+        self.coalesce_own(chart, dest, prefix, merge);
+        let chart_path = join_key(prefix, &chart.name);
+        for sub in &chart.subcharts {
+            let mut section = take_section(dest, &sub.name)?;
+            self.coalesce_globals(&mut section, dest, &chart_path);
+            let result = self.coalesce(sub, &mut section, &chart_path, merge);
+            dest.insert(sub.name.clone(), Value::Object(section));
+            result?;
+        }
+        Ok(())
+    }
+
+    /// Merges one chart's defaults under the values in `dest`.
+    fn coalesce_own(
+        &mut self,
+        chart: &ChartValues,
+        dest: &mut Map<String, Value>,
+        prefix: &str,
+        merge: bool,
+    ) {
+        let chart_path = join_key(prefix, &chart.name);
+        for (key, default) in &chart.defaults {
+            let path = join_key(&chart_path, key);
+            match dest.get_mut(key) {
+                Some(Value::Null) if !merge => {
+                    // At a chart's top level a user null removes the key even when the
+                    // default is null too (deeper down, only non-null defaults are removed).
+                    dest.shift_remove(key);
+                }
+                Some(Value::Object(user_map)) => match default {
+                    Value::Object(default_map) => {
+                        let is_subchart = chart.subcharts.iter().any(|s| &s.name == key);
+                        let merge = merge || is_subchart;
+                        let mut default_map = default_map.clone();
+                        if !merge {
+                            remove_nulls(&mut default_map);
+                        }
+                        self.coalesce_tables(user_map, default_map, &path, merge);
+                    }
+                    Value::Null => {}
+                    other => self.warn(format!(
+                        "{path}: the map given replaces the chart default {}",
+                        short(other)
+                    )),
+                },
+                Some(user) => {
+                    // Helm is silent here; the warning costs nothing and explains the result.
+                    if let (Value::Object(_), false) = (default, user.is_null()) {
+                        self.warn(format!(
+                            "{path}: the value {} replaces the chart's default map",
+                            short(user)
+                        ));
+                    }
+                }
+                None => {
+                    let mut default = default.clone();
+                    if !merge {
+                        match &mut default {
+                            Value::Null => continue,
+                            Value::Object(map) => remove_nulls(map),
+                            _ => {}
+                        }
+                    }
+                    dest.insert(key.clone(), default);
+                }
+            }
+        }
+    }
+
+    /// Merges `src` (lower priority) under `dst` (higher priority), recursively.
+    fn coalesce_tables(
+        &mut self,
+        dst: &mut Map<String, Value>,
+        mut src: Map<String, Value>,
+        prefix: &str,
+        merge: bool,
+    ) {
+        let src_had_value: HashSet<String> = src
+            .iter()
+            .filter(|(_, v)| !v.is_null())
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (key, value) in dst.iter() {
+            if value.is_null() {
+                src.insert(key.clone(), Value::Null);
+            }
+        }
+        for (key, value) in src {
+            let path = join_key(prefix, &key);
+            match dst.get_mut(&key) {
+                // A user null deletes a default; a null with nothing under it is kept.
+                Some(Value::Null) if !merge && src_had_value.contains(&key) => {
+                    dst.shift_remove(&key);
+                }
+                None => {
+                    dst.insert(key, value);
+                }
+                Some(Value::Object(dst_map)) => match value {
+                    Value::Object(src_map) => self.coalesce_tables(dst_map, src_map, &path, merge),
+                    Value::Null => {}
+                    other => self.warn(format!(
+                        "{path}: the map given replaces the default {}",
+                        short(&other)
+                    )),
+                },
+                Some(user) => {
+                    if value.is_object() {
+                        self.warn(format!(
+                            "{path}: the value {} replaces the default map",
+                            short(user)
+                        ));
+                    }
+                }
+            }
+        }
+    }
+
+    /// Copies the parent's `global` into a subchart's section; parent globals win, maps merge.
+    fn coalesce_globals(
+        &mut self,
+        section: &mut Map<String, Value>,
+        parent: &mut Map<String, Value>,
+        prefix: &str,
+    ) {
+        let mut section_globals = match section.get(GLOBAL_KEY) {
+            None => Map::new(),
+            Some(Value::Object(map)) => map.clone(),
+            Some(other) => {
+                self.warn(format!(
+                    "{}: globals not passed down because the subchart's `global` is {}, not a map",
+                    join_key(prefix, GLOBAL_KEY),
+                    describe(other)
+                ));
+                return;
+            }
+        };
+        let parent_globals = match parent.get_mut(GLOBAL_KEY) {
+            None => None,
+            Some(Value::Object(map)) => Some(map),
+            Some(other) => {
+                self.warn(format!(
+                    "{}: globals not passed down because `global` is {}, not a map",
+                    join_key(prefix, GLOBAL_KEY),
+                    describe(other)
+                ));
+                return;
+            }
+        };
+        for (key, parent_value) in parent_globals.into_iter().flatten() {
+            match (parent_value, section_globals.get(key.as_str())) {
+                (Value::Object(parent_map), None) => {
+                    section_globals.insert(key.clone(), Value::Object(parent_map.clone()));
+                }
+                (Value::Object(parent_map), Some(Value::Object(section_map))) => {
+                    let mut merged = parent_map.clone();
+                    let section_map = section_map.clone();
+                    self.coalesce_tables(
+                        &mut merged,
+                        section_map,
+                        &join_key(prefix, &format!("{GLOBAL_KEY}.{key}")),
+                        true,
+                    );
+                    // Helm quirk: it copies the parent's global map only one level deep, so
+                    // merging the subchart's globals in also writes into the parent's nested
+                    // maps (`global.a.b` gains the subchart's keys, visible to the parent).
+                    for (inner_key, inner) in parent_map.iter_mut() {
+                        if let (Value::Object(_), Some(merged_inner @ Value::Object(_))) =
+                            (&*inner, merged.get(inner_key))
+                        {
+                            *inner = merged_inner.clone();
+                        }
+                    }
+                    section_globals.insert(key.clone(), Value::Object(merged));
+                }
+                (Value::Object(_), Some(other)) => self.warn(format!(
+                    "{}: the parent's global map is not passed down because the subchart's is {}",
+                    join_key(prefix, &format!("{GLOBAL_KEY}.{key}")),
+                    describe(other)
+                )),
+                (_, Some(Value::Object(_))) => self.warn(format!(
+                    "{}: the parent's global value is not passed down because the subchart's is a map",
+                    join_key(prefix, &format!("{GLOBAL_KEY}.{key}")),
+                )),
+                (value, _) => {
+                    section_globals.insert(key.clone(), value.clone());
+                }
+            }
+        }
+        section.insert(GLOBAL_KEY.to_owned(), Value::Object(section_globals));
+    }
+}
+
+/// Drops nulls from chart defaults so they neither shadow globals nor reach templates.
+fn remove_nulls(map: &mut Map<String, Value>) {
+    map.retain(|_, value| match value {
+        Value::Null => false,
+        Value::Object(inner) => {
+            remove_nulls(inner);
+            true
+        }
+        _ => true,
+    });
+}
+
+/// A value shortened for a warning line.
+fn short(value: &Value) -> String {
+    let text = value.to_string();
+    if text.chars().count() > 40 {
+        format!("{}...", text.chars().take(40).collect::<String>())
+    } else {
+        text
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// User value layers
+// ---------------------------------------------------------------------------------------------
+
+/// The user's value sources in command-line order: `-f` files and `--set`-family flags.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ValueLayers {
+    files: Vec<String>,
+    sets: Vec<(SetKind, String)>,
+}
+
+impl ValueLayers {
+    /// No layers: the chart's defaults alone.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Adds a `-f`/`--values` file (later files win).
+    pub fn values_file(mut self, path: impl Into<String>) -> Self {
+        self.files.push(path.into());
+        self
+    }
+
+    /// Adds one `--set`-family flag value.
+    pub fn set(mut self, kind: SetKind, expr: impl Into<String>) -> Self {
+        self.sets.push((kind, expr.into()));
+        self
+    }
+
+    /// Merges the layers into the user-supplied values, in Helm's order: every `-f` file, then
+    /// all `--set-json`, then `--set`, `--set-string`, `--set-file`, `--set-literal` (each kind
+    /// in command-line order; Helm groups by kind, so `--set a=1 --set-json a=2` yields 1).
+    pub fn user_values(&self, files: &dyn FileReader) -> Result<Map<String, Value>, ValuesError> {
+        let mut base = Map::new();
+        for path in &self.files {
+            let bytes = files
+                .read_file(path)
+                .map_err(|source| ValuesError::ValuesFileRead {
+                    path: path.clone(),
+                    source,
+                })?;
+            let text = String::from_utf8_lossy(&bytes);
+            let layer = parse_values_yaml(&text).map_err(|reason| ValuesError::ValuesFile {
+                path: path.clone(),
+                reason,
+            })?;
+            merge_maps(&mut base, layer);
+        }
+        const HELM_ORDER: [SetKind; 5] = [
+            SetKind::SetJson,
+            SetKind::Set,
+            SetKind::SetString,
+            SetKind::SetFile,
+            SetKind::SetLiteral,
+        ];
+        for kind in HELM_ORDER {
+            for (_, expr) in self.sets.iter().filter(|(k, _)| *k == kind) {
+                apply_set(kind, expr, &mut base, files)?;
+            }
+        }
+        Ok(base)
+    }
+
+    /// The values a chart renders with: the user layers coalesced over the chart tree.
+    pub fn resolve(
+        &self,
+        chart: &ChartValues,
+        files: &dyn FileReader,
+    ) -> Result<Coalesced, ValuesError> {
+        coalesce_chart(chart, &self.user_values(files)?)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// YAML values documents
+// ---------------------------------------------------------------------------------------------
+
+/// Parses a values document the way Helm reads `-f` files: every YAML document in the file is
+/// merged in order, an empty document is `{}`, a later duplicate key wins, non-string keys
+/// become strings, `<<` merge keys are applied, and anything but a map is refused.
+pub fn parse_values_yaml(text: &str) -> Result<Map<String, Value>, String> {
+    let mut values = Map::new();
+    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let HelmYaml(value) = HelmYaml::deserialize(document).map_err(|e| e.to_string())?;
+        match value {
+            Value::Null => {}
+            Value::Object(map) => merge_maps(&mut values, map),
+            other => {
+                return Err(format!(
+                    "document {} is {}, not a map of values",
+                    index + 1,
+                    describe(&other)
+                ))
+            }
+        }
+    }
+    Ok(values)
+}
+
+/// A YAML node converted to JSON with Helm's (sigs.k8s.io/yaml) rules.
+struct HelmYaml(Value);
+
+impl<'de> Deserialize<'de> for HelmYaml {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        deserializer.deserialize_any(HelmYamlVisitor).map(HelmYaml)
+    }
+}
+
+struct HelmYamlVisitor;
+
+impl<'de> Visitor<'de> for HelmYamlVisitor {
+    type Value = Value;
+
+    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+        f.write_str("a YAML value")
+    }
+
+    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
+        serde_json::Number::from_f64(v)
+            .map(Value::Number)
+            .ok_or_else(|| E::custom(format!("{v} cannot be represented in JSON")))
+    }
+    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        HelmYaml::deserialize(d).map(|HelmYaml(v)| v)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
+        let mut items = Vec::new();
+        while let Some(HelmYaml(item)) = seq.next_element()? {
+            items.push(item);
+        }
+        Ok(Value::Array(items))
+    }
+    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
+        let mut map = Map::new();
+        while let Some(YamlKey(key)) = access.next_key()? {
+            let HelmYaml(value) = access.next_value()?;
+            if key == "<<" {
+                // Merge key: like go-yaml v2, merged keys overwrite keys set before the `<<`;
+                // with a list of maps, earlier maps win.
+                let sources = match value {
+                    Value::Object(source) => vec![source],
+                    Value::Array(items) => items
+                        .into_iter()
+                        .rev()
+                        .map(|item| match item {
+                            Value::Object(source) => Ok(source),
+                            _ => Err(de::Error::custom("a `<<` merge list must hold only maps")),
+                        })
+                        .collect::<Result<_, _>>()?,
+                    _ => return Err(de::Error::custom("a `<<` merge value must be a map")),
+                };
+                for source in sources {
+                    map.extend(source);
+                }
+                continue;
+            }
+            map.insert(key, value);
+        }
+        Ok(Value::Object(map))
+    }
+    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
+        // A custom `!tag value`: Helm ignores the tag and keeps the value.
+        let (_tag, variant): (YamlKey, _) = data.variant()?;
+        de::VariantAccess::newtype_variant::<HelmYaml>(variant).map(|HelmYaml(v)| v)
+    }
+}
+
+/// A mapping key; Helm turns scalar keys into their string form and refuses the rest.
+struct YamlKey(String);
+
+impl<'de> Deserialize<'de> for YamlKey {
+    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
+        struct KeyVisitor;
+        impl Visitor<'_> for KeyVisitor {
+            type Value = String;
+            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
+                f.write_str("a string, number or boolean map key")
+            }
+            fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
+                Ok(v.to_string())
+            }
+            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
+                Ok(v.to_owned())
+            }
+            fn visit_unit<E: de::Error>(self) -> Result<String, E> {
+                Err(E::custom("a map key is null"))
+            }
+        }
+        deserializer.deserialize_any(KeyVisitor).map(YamlKey)
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// Schema validation
+// ---------------------------------------------------------------------------------------------
+
+/// One value that breaks the schema, located by JSON pointer (`/components/backend/port`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaViolation {
+    /// JSON pointer to the offending value; `""` is the root.
+    pub path: String,
+    /// What is wrong, in Helm's words (`got string, want integer`).
+    pub message: String,
+}
+
+impl fmt::Display for SchemaViolation {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "- at '{}': {}", self.path, self.message)
+    }
+}
+
+/// The violations found in one chart's section of the values.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChartViolations {
+    /// The chart whose schema was broken; empty when validating without a chart.
+    pub chart: String,
+    /// Every violation, in the order the validator reported them.
+    pub violations: Vec<SchemaViolation>,
+}
+
+fn render_violations(charts: &[ChartViolations]) -> String {
+    let mut out = String::new();
+    if let [single] = charts {
+        if single.chart.is_empty() {
+            out.push_str("values don't meet the schema:\n");
+        }
+    }
+    if out.is_empty() {
+        out.push_str(
+            "values don't meet the specifications of the schema(s) in the following chart(s):\n",
+        );
+    }
+    for chart in charts {
+        if !chart.chart.is_empty() {
+            out.push_str(&chart.chart);
+            out.push_str(":\n");
+        }
+        for violation in &chart.violations {
+            out.push_str(&violation.to_string());
+            out.push('\n');
+        }
+    }
+    out.push_str(
+        "fix the values (values.yaml, -f files or --set flags) or the chart's values.schema.json",
+    );
+    out
+}
+
+/// Validates values against one JSON Schema (draft-04 to 2020-12, picked by `$schema`;
+/// 2020-12 when absent, as Helm does), reporting every violation with its path.
+pub fn validate_against_schema(schema: &Value, values: &Value) -> Result<(), ValuesError> {
+    let violations = schema_violations("", schema, values)?;
+    if violations.is_empty() {
+        return Ok(());
+    }
+    Err(ValuesError::SchemaViolations {
+        charts: vec![ChartViolations {
+            chart: String::new(),
+            violations,
+        }],
+    })
+}
+
+/// Validates coalesced values against the chart's schema and each subchart's schema (on its
+/// own section), collecting every chart's violations into one error, as `helm install` does.
+pub fn validate_chart_values(
+    chart: &ChartValues,
+    values: &Map<String, Value>,
+) -> Result<(), ValuesError> {
+    let mut report = Vec::new();
+    collect_chart_violations(chart, values, &mut report)?;
+    if report.is_empty() {
+        Ok(())
+    } else {
+        Err(ValuesError::SchemaViolations { charts: report })
+    }
+}
+
+fn collect_chart_violations(
+    chart: &ChartValues,
+    values: &Map<String, Value>,
+    report: &mut Vec<ChartViolations>,
+) -> Result<(), ValuesError> {
+    if let Some(schema) = &chart.schema {
+        let as_value = Value::Object(values.clone());
+        let violations = schema_violations(&chart.name, schema, &as_value)?;
+        if !violations.is_empty() {
+            report.push(ChartViolations {
+                chart: chart.name.clone(),
+                violations,
+            });
+        }
+    }
+    for sub in &chart.subcharts {
+        match values.get(&sub.name) {
+            None | Some(Value::Null) => {}
+            Some(Value::Object(section)) => collect_chart_violations(sub, section, report)?,
+            Some(other) => report.push(ChartViolations {
+                chart: sub.name.clone(),
+                violations: vec![SchemaViolation {
+                    path: String::new(),
+                    message: format!("got {}, want object", json_type(other)),
+                }],
+            }),
+        }
+    }
+    Ok(())
+}
+
+/// Compiles `schema` and lists the violations of `values`, phrased like Helm's validator.
+fn schema_violations(
+    chart: &str,
+    schema: &Value,
+    values: &Value,
+) -> Result<Vec<SchemaViolation>, ValuesError> {
+    let invalid = |reason: String| ValuesError::InvalidSchema {
+        chart: chart.to_owned(),
+        reason,
+    };
+    let (draft, schema) = normalise_draft(schema).map_err(invalid)?;
+    let validator = jsonschema::options()
+        .with_draft(draft)
+        .build(&schema)
+        .map_err(|e| invalid(e.to_string()))?;
+    Ok(validator
+        .iter_errors(values)
+        .map(|error| SchemaViolation {
+            path: error.instance_path.to_string(),
+            message: violation_message(&error),
+        })
+        .collect())
+}
+
+/// Picks the draft from `$schema` as Helm's validator does (http or https, with or without
+/// `#`) and strips the URL so the validator never tries to fetch a meta-schema.
+fn normalise_draft(schema: &Value) -> Result<(jsonschema::Draft, Value), String> {
+    use jsonschema::Draft;
+    let Some(object) = schema.as_object() else {
+        return match schema {
+            Value::Bool(_) => Ok((Draft::Draft202012, schema.clone())),
+            other => Err(format!(
+                "the schema must be an object or a boolean, not {}",
+                describe(other)
+            )),
+        };
+    };
+    let draft = match object.get("$schema") {
+        None => Draft::Draft202012,
+        Some(Value::String(url)) => {
+            let bare = url.trim_end_matches('#');
+            let bare = bare
+                .strip_prefix("http://")
+                .or_else(|| bare.strip_prefix("https://"))
+                .unwrap_or(bare);
+            match bare {
+                "json-schema.org/draft/2020-12/schema" | "json-schema.org/schema" => {
+                    Draft::Draft202012
+                }
+                "json-schema.org/draft/2019-09/schema" => Draft::Draft201909,
+                "json-schema.org/draft-07/schema" => Draft::Draft7,
+                "json-schema.org/draft-06/schema" => Draft::Draft6,
+                "json-schema.org/draft-04/schema" => Draft::Draft4,
+                _ => {
+                    return Err(format!(
+                        "unsupported \"$schema\" {url:?}; use a JSON Schema draft-04, -06, -07, \
+                         2019-09 or 2020-12 URL (meta-schemas are never downloaded)"
+                    ))
+                }
+            }
+        }
+        Some(other) => return Err(format!("\"$schema\" is {}, not a URL", describe(other))),
+    };
+    let mut stripped = object.clone();
+    stripped.shift_remove("$schema");
+    Ok((draft, Value::Object(stripped)))
+}
+
+/// JSON type names as Helm's validator prints them (every number is "number").
+fn json_type(value: &Value) -> &'static str {
+    match value {
+        Value::Null => "null",
+        Value::Bool(_) => "boolean",
+        Value::Number(_) => "number",
+        Value::String(_) => "string",
+        Value::Array(_) => "array",
+        Value::Object(_) => "object",
+    }
+}
+
+/// A value as Helm's validator quotes it: strings in single quotes, the rest as JSON.
+fn quoted(value: &Value) -> String {
+    match value {
+        Value::String(s) => format!("'{s}'"),
+        other => other.to_string(),
+    }
+}
+
+fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
+    items
+        .into_iter()
+        .map(|s| format!("'{s}'"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn violation_message(error: &jsonschema::ValidationError<'_>) -> String {
+    use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
+    let instance: &Value = &error.instance;
+    let got = json_type(instance);
+    let size = || match instance {
+        Value::String(s) => s.chars().count().to_string(),
+        Value::Array(items) => items.len().to_string(),
+        Value::Object(map) => map.len().to_string(),
+        other => other.to_string(),
+    };
+    match &error.kind {
+        Kind::Type { kind } => {
+            let mut want: Vec<String> = match kind {
+                TypeKind::Single(t) => vec![t.to_string()],
+                TypeKind::Multiple(set) => set.iter().map(|t| t.to_string()).collect(),
+            };
+            want.sort();
+            format!("got {got}, want {}", want.join(" or "))
+        }
+        Kind::Required { property } => match property {
+            Value::String(name) => format!("missing property '{name}'"),
+            other => format!("missing property {other}"),
+        },
+        Kind::AdditionalProperties { unexpected } => format!(
+            "additional properties {} not allowed",
+            quoted_list(unexpected.iter().map(String::as_str))
+        ),
+        Kind::Minimum { limit } => format!("minimum: got {instance}, want {limit}"),
+        Kind::Maximum { limit } => format!("maximum: got {instance}, want {limit}"),
+        Kind::ExclusiveMinimum { limit } => {
+            format!("exclusiveMinimum: got {instance}, want {limit}")
+        }
+        Kind::ExclusiveMaximum { limit } => {
+            format!("exclusiveMaximum: got {instance}, want {limit}")
+        }
+        Kind::MultipleOf { multiple_of } => {
+            format!("multipleOf: got {instance}, want {multiple_of}")
+        }
+        Kind::MinLength { limit } => format!("minLength: got {}, want {limit}", size()),
+        Kind::MaxLength { limit } => format!("maxLength: got {}, want {limit}", size()),
+        Kind::MinItems { limit } => format!("minItems: got {}, want {limit}", size()),
+        Kind::MaxItems { limit } => format!("maxItems: got {}, want {limit}", size()),
+        Kind::MinProperties { limit } => format!("minProperties: got {}, want {limit}", size()),
+        Kind::MaxProperties { limit } => format!("maxProperties: got {}, want {limit}", size()),
+        Kind::Pattern { pattern } => {
+            format!("{} does not match pattern '{pattern}'", quoted(instance))
+        }
+        Kind::Enum { options } => {
+            let options = match options {
+                Value::Array(items) => items.iter().map(quoted).collect::<Vec<_>>().join(", "),
+                other => quoted(other),
+            };
+            format!("value must be one of {options}")
+        }
+        Kind::Constant { expected_value } => format!("value must be {}", quoted(expected_value)),
+        Kind::UniqueItems => match duplicate_items(instance) {
+            Some((a, b)) => format!("items at {a} and {b} are equal"),
+            None => "items are not unique".to_owned(),
+        },
+        Kind::Format { format } => format!("{} is not valid {format}", quoted(instance)),
+        Kind::AnyOf => "'anyOf' failed".to_owned(),
+        Kind::OneOfNotValid => "'oneOf' failed, none matched".to_owned(),
+        Kind::OneOfMultipleValid => "'oneOf' failed, more than one matched".to_owned(),
+        Kind::Not { .. } => "'not' failed".to_owned(),
+        Kind::FalseSchema => "false schema".to_owned(),
+        Kind::Contains => "no items match the 'contains' schema".to_owned(),
+        _ => error.to_string(),
+    }
+}
+
+/// The first pair of equal items in a list, for the `uniqueItems` message.
+fn duplicate_items(value: &Value) -> Option<(usize, usize)> {
+    let items = value.as_array()?;
+    items.iter().enumerate().find_map(|(i, a)| {
+        items[i + 1..]
+            .iter()
+            .position(|b| a == b)
+            .map(|offset| (i, i + 1 + offset))
+    })
+}
