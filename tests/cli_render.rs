@@ -1,0 +1,127 @@
+//! `render` through the real binary: output shape, and bad input reported with exit codes and
+//! nothing on stdout.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"));
+    c.env("NO_COLOR", "1").env_remove("KUBECONFIG");
+    c
+}
+
+fn run(args: &[&str]) -> Output {
+    bin().args(args).output().expect("run kubectl-justpush")
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+fn write_chart(dir: &Path, template: &str, values: &str) {
+    std::fs::create_dir_all(dir.join("templates")).unwrap();
+    std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 0.1.0\n").unwrap();
+    std::fs::write(dir.join("values.yaml"), values).unwrap();
+    std::fs::write(dir.join("templates/cm.yaml"), template).unwrap();
+}
+
+#[test]
+fn bundled_chart_renders_like_helm_template() {
+    let out = run(&["render", "--name", "demo", "-n", "apps"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let stdout = text(&out.stdout);
+    assert!(stdout.starts_with("---\n# Source: justpush/templates/"), "{stdout}");
+    for kind in ["kind: Deployment", "kind: Service", "kind: NetworkPolicy", "kind: Ingress", "kind: KongPlugin"] {
+        assert!(stdout.contains(kind), "missing {kind}");
+    }
+    // Install order: Namespace-level policy objects before Secrets before Deployments.
+    let np = stdout.find("kind: NetworkPolicy").unwrap();
+    let dep = stdout.find("kind: Deployment").unwrap();
+    assert!(np < dep);
+    assert!(stdout.contains("namespace: apps"));
+}
+
+#[test]
+fn set_flags_reach_the_templates() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(dir.path(), "kind: ConfigMap\nmetadata:\n  name: x\ndata:\n  a: {{ .Values.a | quote }}\n  b: {{ .Values.l | toJson | quote }}\n", "a: default\n");
+    let chart = dir.path().to_str().unwrap();
+    let out = run(&["render", chart, "--set", "a=fromset,l={x,y}"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    assert!(s.contains("a: \"fromset\""), "{s}");
+    assert!(s.contains(r#"b: "[\"x\",\"y\"]""#), "{s}");
+}
+
+#[test]
+fn template_errors_name_file_line_column_and_action() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(dir.path(), "kind: ConfigMap\nmetadata:\n  name: {{ .Values.missing.name }}\n", "{}\n");
+    let out = run(&["render", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let e = text(&out.stderr);
+    assert!(e.contains("t/templates/cm.yaml:3:9"), "{e}");
+    assert!(e.contains("<.Values.missing.name>"), "{e}");
+}
+
+#[test]
+fn missing_required_value_names_the_key() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(dir.path(), "a: {{ required \"image.tag is required\" .Values.image.tag }}\n", "image: {}\n");
+    let out = run(&["render", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("image.tag is required"));
+}
+
+#[test]
+fn schema_violation_names_the_path_and_type() {
+    let out = run(&["render", "--set", "components.backend.port=abc"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    let e = text(&out.stderr);
+    assert!(e.contains("/components/backend/port") && e.contains("want integer"), "{e}");
+}
+
+#[test]
+fn malformed_set_names_the_fragment() {
+    let out = run(&["render", "--set", "a[x]=1"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("a[x]=1"));
+}
+
+#[test]
+fn unknown_chart_path_says_so() {
+    let out = run(&["render", "/no/such/chart"]);
+    assert_eq!(out.status.code(), Some(1));
+    assert!(out.stdout.is_empty());
+    assert!(text(&out.stderr).contains("/no/such/chart: no such file or directory"));
+}
+
+#[test]
+fn bad_kube_version_is_a_usage_error() {
+    let out = run(&["render", "--kube-version", "latest"]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(text(&out.stderr).contains("--kube-version"));
+}
+
+#[test]
+fn kube_version_flag_sets_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(dir.path(), "v: {{ .Capabilities.KubeVersion.Version }}\nold: {{ semverCompare \"<1.31-0\" .Capabilities.KubeVersion.Version }}\n", "{}\n");
+    let out = run(&["render", dir.path().to_str().unwrap(), "--kube-version", "1.30"]);
+    let s = text(&out.stdout);
+    assert!(s.contains("v: v1.30.0") && s.contains("old: true"), "{s}");
+}
+
+#[test]
+fn output_dir_writes_one_file_per_template() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = run(&["render", "--output-dir", dir.path().to_str().unwrap()]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let dep = std::fs::read_to_string(dir.path().join("justpush/templates/deployment.yaml")).unwrap();
+    assert!(dep.contains("# Source: justpush/templates/deployment.yaml"));
+}
