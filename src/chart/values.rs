@@ -935,3 +935,567 @@ fn duplicate_items(value: &Value) -> Option<(usize, usize)> {
             .map(|offset| (i, i + 1 + offset))
     })
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn map(value: Value) -> Map<String, Value> {
+        match value {
+            Value::Object(map) => map,
+            other => panic!("not a map: {other}"),
+        }
+    }
+
+    /// Builds a chart tree from `{"name", "defaults", "schema"?, "subs"?}`.
+    fn chart(spec: &Value) -> ChartValues {
+        ChartValues {
+            name: spec["name"].as_str().unwrap().to_owned(),
+            defaults: map(spec["defaults"].clone()),
+            schema: spec.get("schema").cloned(),
+            subcharts: spec
+                .get("subs")
+                .and_then(Value::as_array)
+                .map(|subs| subs.iter().map(chart).collect())
+                .unwrap_or_default(),
+        }
+    }
+
+    /// The parent/sub/leaf/other tree that the Helm results below were recorded with.
+    const TREE: &str = r#"{"name": "p", "defaults": {
+   "a": 1,
+   "nested": {"x": 1, "yy": {"z": 2}, "n": null, "keep": "k"},
+   "dnull": null,
+   "scalarOverMap": {"m": 1},
+   "mapOverScalar": 5,
+   "list": [1, 2],
+   "global": {"g1": "parent", "gm": {"a": 1, "deep": {"p": 1}}},
+   "sub": {"s1": "fromparent", "s2": "fromparent", "global": {"gm": {"b": 2, "deep": {"q": 2}}, "g2": "subsection"}}
+ },
+ "subs": [
+   {"name": "sub", "defaults": {"s1": "subdefault", "s2": "subdefault", "s3": "subdefault", "s4": {"x": 1, "nn": null}, "global": {"g1": "subdefault", "g3": "subdefault", "gm": {"c": 3}}},
+    "subs": [{"name": "leaf", "defaults": {"z": 1, "global": {"leafdefault": 1}}}]},
+   {"name": "other", "defaults": {"o": 1}}
+ ]}"#;
+
+    /// Expected results recorded from Helm v4.2.3 (`Chart.merge_values`, i.e. CoalesceValues)
+    /// on a chart built from `TREE`.
+    #[test]
+    fn coalesces_chart_trees_like_helm() {
+        let tree = chart(&serde_json::from_str(TREE).unwrap());
+        let cases: &[(&str, &str)] = &[
+            (
+                r#"{}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"a":null,"nested":{"x":null,"n":null,"new":null,"yy":null},"dnull":null,"unknown":null}"#,
+                r#"{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","n":null,"new":null},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}},"unknown":null}"#,
+            ),
+            (
+                r#"{"scalarOverMap":3,"mapOverScalar":{"q":1},"list":[3]}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[3],"mapOverScalar":{"q":1},"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":3,"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"nested":{"yy":{"z":null,"w":{"v":null}}},"brandnew":{"p":null}}"#,
+                r#"{"a":1,"brandnew":{"p":null},"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"w":{"v":null}}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"sub":{"s1":null,"s3":null,"s4":null,"s5":null}}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s2":"fromparent","s5":null}}"#,
+            ),
+            (
+                r#"{"sub":{"s4":{"x":null,"y":2}}}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"y":2}}}"#,
+            ),
+            (
+                r#"{"sub":null}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g3":"subdefault","gm":{"a":1,"c":3,"deep":{"p":1}}},"leaf":{"global":{"g1":"parent","g3":"subdefault","gm":{"a":1,"c":3,"deep":{"p":1}},"leafdefault":1},"z":1},"s1":"subdefault","s2":"subdefault","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"global":{"g1":"user","gm":{"a":null}}}"#,
+                r#"{"a":1,"global":{"g1":"user","gm":{"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"user","gm":{"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"user","g2":"subsection","g3":"subdefault","gm":{"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"user","g2":"subsection","g3":"subdefault","gm":{"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"global":{"g3":"user"},"sub":{"global":{"g3":"section"}}}"#,
+                r#"{"a":1,"global":{"g1":"parent","g3":"user","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","g3":"user","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"user","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"user","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"nested":"str"}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":"str","other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"nested":{"keep":{"m":1}}}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":{"m":1},"x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"sub":{"leaf":{"z":null,"extra":null,"global":{"leafdefault":2}}}}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"extra":null,"global":{"g1":"parent","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":2}},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"global":5}"#,
+                r#"{"a":1,"global":5,"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"subdefault","g2":"subsection","g3":"subdefault","gm":{"b":2,"c":3,"deep":{"q":2}}},"leaf":{"global":{"g1":"subdefault","g2":"subsection","g3":"subdefault","gm":{"b":2,"c":3,"deep":{"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"sub":{"global":5}}"#,
+                r#"{"a":1,"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"parent","gm":{"a":1,"deep":{"p":1}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":5,"leaf":{"global":{"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+            (
+                r#"{"other":{"global":{"g1":"mine"}},"global":{"g1":"top"}}"#,
+                r#"{"a":1,"global":{"g1":"top","gm":{"a":1,"deep":{"p":1,"q":2}}},"list":[1,2],"mapOverScalar":5,"nested":{"keep":"k","x":1,"yy":{"z":2}},"other":{"global":{"g1":"top","gm":{"a":1,"deep":{"p":1,"q":2}}},"o":1},"scalarOverMap":{"m":1},"sub":{"global":{"g1":"top","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}}},"leaf":{"global":{"g1":"top","g2":"subsection","g3":"subdefault","gm":{"a":1,"b":2,"c":3,"deep":{"p":1,"q":2}},"leafdefault":1},"z":1},"s1":"fromparent","s2":"fromparent","s3":"subdefault","s4":{"x":1}}}"#,
+            ),
+        ];
+        for (user, expected) in cases {
+            let user = map(serde_json::from_str(user).unwrap());
+            let got = coalesce_chart(&tree, &user).unwrap_or_else(|e| panic!("{user:?}: {e}"));
+            let expected: Value = serde_json::from_str(expected).unwrap();
+            assert_eq!(Value::Object(got.values), expected, "user values {user:?}");
+        }
+    }
+
+    #[test]
+    fn subchart_section_that_is_not_a_map_is_an_error() {
+        let tree = chart(&serde_json::from_str(TREE).unwrap());
+        let err = coalesce_chart(&tree, &map(json!({"sub": 5}))).unwrap_err();
+        assert!(
+            matches!(err, ValuesError::SubchartValuesNotMap { ref subchart, found: "a number" } if subchart == "sub"),
+            "{err:?}"
+        );
+        assert!(err.to_string().contains("--set sub.key=value"), "{err}");
+    }
+
+    #[test]
+    fn type_conflicts_keep_the_user_value_and_warn() {
+        let tree = chart(&serde_json::from_str(TREE).unwrap());
+        let user = map(
+            json!({"scalarOverMap": 3, "mapOverScalar": {"q": 1}, "nested": {"keep": {"m": 1}}}),
+        );
+        let got = coalesce_chart(&tree, &user).unwrap();
+        assert_eq!(got.values["scalarOverMap"], json!(3));
+        assert_eq!(got.values["mapOverScalar"], json!({"q": 1}));
+        assert_eq!(got.values["nested"]["keep"], json!({"m": 1}));
+        assert_eq!(
+            got.warnings,
+            [
+                "p.nested.keep: the map given replaces the default \"k\"",
+                "p.scalarOverMap: the value 3 replaces the chart's default map",
+                "p.mapOverScalar: the map given replaces the chart default 5",
+            ]
+        );
+        let quiet = coalesce_chart(&tree, &Map::new()).unwrap();
+        assert_eq!(quiet.warnings, Vec::<String>::new());
+    }
+
+    #[test]
+    fn coalesce_values_merges_maps_and_deletes_with_null() {
+        let defaults = map(json!({
+            "image": {"repository": "nginx", "tag": "1.0", "pullPolicy": "IfNotPresent"},
+            "replicas": 1,
+            "resources": {"limits": {"cpu": "1"}},
+            "ports": [80],
+        }));
+        let user = map(json!({
+            "image": {"tag": "2.0", "pullPolicy": null},
+            "resources": {"limits": null},
+            "replicas": null,
+            "ports": [8080, 8443],
+            "extra": {"enabled": true},
+        }));
+        let got = coalesce_values(&defaults, &user);
+        assert_eq!(
+            Value::Object(got.values),
+            json!({
+                "image": {"tag": "2.0", "repository": "nginx"},
+                "resources": {},
+                "ports": [8080, 8443],
+                "extra": {"enabled": true},
+            })
+        );
+        assert!(got.warnings.is_empty());
+        // The inputs are untouched.
+        assert_eq!(defaults["replicas"], json!(1));
+        assert_eq!(user["replicas"], Value::Null);
+    }
+
+    #[test]
+    fn coalesce_for_chart_gives_a_subchart_its_section_and_globals() {
+        let parent = map(json!({
+            "global": {"domain": "example.test", "labels": {"team": "a"}},
+            "db": {"port": 5433, "auth": {"user": null}, "global": {"domain": "ignored", "region": "eu"}},
+        }));
+        let sub_defaults = map(json!({
+            "port": 5432,
+            "auth": {"user": "postgres", "password": "pw"},
+            "global": {"labels": {"tier": "db"}, "region": "us"},
+        }));
+        let got = coalesce_for_chart(&parent, "db", &sub_defaults).unwrap();
+        assert_eq!(
+            Value::Object(got.values),
+            json!({
+                "port": 5433,
+                "auth": {"password": "pw"},
+                "global": {
+                    "domain": "example.test",
+                    "region": "eu",
+                    "labels": {"team": "a", "tier": "db"},
+                },
+            })
+        );
+        let absent = coalesce_for_chart(&Map::new(), "db", &sub_defaults).unwrap();
+        assert_eq!(absent.values["port"], json!(5432));
+        assert_eq!(
+            absent.values["global"],
+            json!({"labels": {"tier": "db"}, "region": "us"})
+        );
+        let err = coalesce_for_chart(&map(json!({"db": "x"})), "db", &sub_defaults).unwrap_err();
+        assert!(
+            matches!(err, ValuesError::SubchartValuesNotMap { .. }),
+            "{err:?}"
+        );
+    }
+
+    fn fake_files(path: &str) -> std::io::Result<Vec<u8>> {
+        let text = match path {
+            "base.yaml" => "image:\n  tag: base\n  repo: r\nlist: [1, 2]\nname: base\n",
+            "prod.yaml" => "image:\n  tag: prod\nlist: [3]\n",
+            "empty.yaml" => "",
+            "comments.yaml" => "# nothing here\n",
+            "multi.yaml" => "a: 1\nb: {c: 1}\n---\nb: {d: 2}\n---\n",
+            "list.yaml" => "- a\n- b\n",
+            "broken.yaml" => "a: [1\n",
+            "ca.pem" => "PEM",
+            _ => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    "no such file",
+                ))
+            }
+        };
+        Ok(text.as_bytes().to_vec())
+    }
+
+    #[test]
+    fn layers_apply_files_in_order_then_set_kinds_in_helms_order() {
+        let layers = ValueLayers::new()
+            .values_file("base.yaml")
+            .values_file("prod.yaml")
+            .set(SetKind::SetLiteral, "lit=a,b")
+            .set(SetKind::Set, "name=set,n=1")
+            .set(SetKind::SetFile, "cert=ca.pem")
+            .set(SetKind::SetJson, r#"name="json",order=["json"]"#)
+            .set(SetKind::SetString, "n=1,name=string")
+            .set(SetKind::Set, "name=set-again,image.tag=cli");
+        let got = layers.user_values(&fake_files).unwrap();
+        assert_eq!(
+            Value::Object(got),
+            json!({
+                "image": {"tag": "cli", "repo": "r"},
+                "list": [3],
+                // --set-json runs first, so the later kinds overwrite it whatever the
+                // command-line order; --set-string runs after every --set.
+                "name": "string",
+                "order": ["json"],
+                "n": "1",
+                "cert": "PEM",
+                "lit": "a,b",
+            })
+        );
+    }
+
+    #[test]
+    fn layers_read_empty_and_multi_document_files() {
+        let got = ValueLayers::new()
+            .values_file("empty.yaml")
+            .values_file("comments.yaml")
+            .values_file("multi.yaml")
+            .user_values(&fake_files)
+            .unwrap();
+        assert_eq!(Value::Object(got), json!({"a": 1, "b": {"c": 1, "d": 2}}));
+        assert!(ValueLayers::new()
+            .user_values(&fake_files)
+            .unwrap()
+            .is_empty());
+    }
+
+    #[test]
+    fn layer_errors_name_the_file_or_flag() {
+        let cases = [
+            (
+                ValueLayers::new().values_file("list.yaml"),
+                r#"values file "list.yaml" is not usable: document 1 is a list"#,
+            ),
+            (
+                ValueLayers::new().values_file("broken.yaml"),
+                r#"values file "broken.yaml" is not usable"#,
+            ),
+            (
+                ValueLayers::new().values_file("nope.yaml"),
+                r#"cannot read values file "nope.yaml": no such file"#,
+            ),
+            (
+                ValueLayers::new().set(SetKind::Set, "a[x]=1"),
+                r#"--set "a[x]=1": invalid list index "x""#,
+            ),
+            (
+                ValueLayers::new().set(SetKind::SetFile, "a=nope.pem"),
+                r#"--set-file "a=nope.pem": cannot read "nope.pem""#,
+            ),
+        ];
+        for (layers, needle) in cases {
+            let err = layers.user_values(&fake_files).unwrap_err().to_string();
+            assert!(err.contains(needle), "{err:?} lacks {needle:?}");
+        }
+    }
+
+    #[test]
+    fn resolve_coalesces_layers_over_the_chart() {
+        let tree = ChartValues {
+            subcharts: vec![ChartValues::new("db", map(json!({"port": 5432})))],
+            ..ChartValues::new("app", map(json!({"image": {"tag": "1", "repo": "r"}})))
+        };
+        let got = ValueLayers::new()
+            .values_file("prod.yaml")
+            .set(SetKind::Set, "db.port=6432,image.repo=null")
+            .resolve(&tree, &fake_files)
+            .unwrap();
+        assert_eq!(
+            Value::Object(got.values),
+            json!({"image": {"tag": "prod"}, "list": [3], "db": {"port": 6432, "global": {}}})
+        );
+    }
+
+    #[test]
+    fn values_yaml_follows_helms_conversion() {
+        let cases = [
+            ("", json!({})),
+            ("~\n", json!({})),
+            ("a: 1\na: 2\n", json!({"a": 2})),
+            (
+                "1: a\ntrue: b\n1.5: c\n",
+                json!({"1": "a", "true": "b", "1.5": "c"}),
+            ),
+            (
+                "a: &x {b: 1}\nc: *x\n",
+                json!({"a": {"b": 1}, "c": {"b": 1}}),
+            ),
+            (
+                "d:\n  e: 2\n  <<: {e: 1, f: 1}\n",
+                json!({"d": {"e": 1, "f": 1}}),
+            ),
+            (
+                "d:\n  <<: [{e: 1}, {e: 2, f: 2}]\n  g: 3\n",
+                json!({"d": {"e": 1, "f": 2, "g": 3}}),
+            ),
+            ("a: !custom x\n", json!({"a": "x"})),
+            ("t: 2001-12-14\n", json!({"t": "2001-12-14"})),
+            ("---\na: 1\n---\nb: 2\n", json!({"a": 1, "b": 2})),
+            (
+                "a: 0x1F\nb: 1e3\nc: 1.5\n",
+                json!({"a": 31, "b": 1000.0, "c": 1.5}),
+            ),
+        ];
+        for (text, expected) in cases {
+            let got = parse_values_yaml(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
+            assert_eq!(Value::Object(got), expected, "{text:?}");
+        }
+        for bad in ["- a\n", "foo\n", "a: .inf\n", "~: c\n", "a: [1\n"] {
+            assert!(parse_values_yaml(bad).is_err(), "{bad:?} should be refused");
+        }
+    }
+
+    /// The schema of the chart whose messages were recorded from Helm v4.2.3.
+    fn c1_schema() -> Value {
+        json!({
+            "$schema": "http://json-schema.org/draft-07/schema#",
+            "type": "object",
+            "required": ["image"],
+            "properties": {
+                "replicaCount": {"type": "integer", "minimum": 1, "maximum": 5},
+                "name": {"type": "string", "minLength": 2, "maxLength": 4, "pattern": "^[a-z]+$"},
+                "mode": {"enum": ["a", "b"]},
+                "c": {"const": 3},
+                "tags": {"type": "array", "minItems": 1, "maxItems": 2, "uniqueItems": true, "items": {"type": "string"}},
+                "ports": {"type": "array", "items": {"type": "object", "properties": {"port": {"type": "integer"}}, "required": ["port"]}},
+                "strict": {"type": "object", "additionalProperties": false, "properties": {"a": {}}},
+                "either": {"oneOf": [{"type": "string"}, {"type": "integer"}]},
+                "any": {"anyOf": [{"type": "string"}, {"type": "integer"}]},
+                "multi": {"type": ["string", "null"]},
+                "ratio": {"type": "number", "exclusiveMaximum": 1, "multipleOf": 0.25},
+                "no": {"not": {"type": "string"}},
+                "email": {"type": "string", "format": "email"},
+                "obj": {"type": "object", "minProperties": 1, "maxProperties": 1},
+                "components": {"type": "object", "properties": {"backend": {"type": "object", "properties": {"port": {"type": "integer"}}}}}
+            }
+        })
+    }
+
+    #[test]
+    fn schema_violations_are_listed_with_paths_in_helms_words() {
+        let cases = [
+            (json!({"image": "x", "replicaCount": 3}), vec![]),
+            (
+                json!({"replicaCount": "3"}),
+                vec![
+                    "- at '': missing property 'image'",
+                    "- at '/replicaCount': got string, want integer",
+                ],
+            ),
+            (
+                json!({"image": 1, "replicaCount": 0, "name": "ABCDEFG", "mode": "z", "c": 4}),
+                vec![
+                    "- at '/replicaCount': minimum: got 0, want 1",
+                    "- at '/name': maxLength: got 7, want 4",
+                    "- at '/name': 'ABCDEFG' does not match pattern '^[a-z]+$'",
+                    "- at '/mode': value must be one of 'a', 'b'",
+                    "- at '/c': value must be 3",
+                ],
+            ),
+            (
+                json!({"image": 1, "tags": [], "ports": [{"port": "80"}, {}], "strict": {"a": 1, "b": 2, "c": 3}}),
+                vec![
+                    "- at '/tags': minItems: got 0, want 1",
+                    "- at '/ports/0/port': got string, want integer",
+                    "- at '/ports/1': missing property 'port'",
+                    "- at '/strict': additional properties 'b', 'c' not allowed",
+                ],
+            ),
+            (
+                json!({"image": 1, "tags": ["a", "a", "b"], "either": true, "any": true, "multi": 5,
+                    "ratio": 1.1, "no": "x", "email": "nope", "obj": {}}),
+                vec![
+                    "- at '/obj': minProperties: got 0, want 1",
+                    "- at '/any': 'anyOf' failed",
+                    "- at '/ratio': exclusiveMaximum: got 1.1, want 1",
+                    "- at '/ratio': multipleOf: got 1.1, want 0.25",
+                    "- at '/either': 'oneOf' failed, none matched",
+                    "- at '/multi': got number, want null or string",
+                    "- at '/no': 'not' failed",
+                    "- at '/tags': maxItems: got 3, want 2",
+                    "- at '/tags': items at 0 and 1 are equal",
+                    "- at '/email': 'nope' is not valid email",
+                ],
+            ),
+            (
+                json!({"image": 1, "components": {"backend": {"port": "80"}}, "ratio": 0.3, "tags": [1], "name": "a"}),
+                vec![
+                    "- at '/ratio': multipleOf: got 0.3, want 0.25",
+                    "- at '/tags/0': got number, want string",
+                    "- at '/name': minLength: got 1, want 2",
+                    "- at '/components/backend/port': got string, want integer",
+                ],
+            ),
+        ];
+        let schema = c1_schema();
+        for (values, expected) in cases {
+            let result = validate_against_schema(&schema, &values);
+            if expected.is_empty() {
+                assert!(result.is_ok(), "{values}: {result:?}");
+                continue;
+            }
+            let err = result.expect_err("values break the schema");
+            let ValuesError::SchemaViolations { charts } = &err else {
+                panic!("{err:?}")
+            };
+            let mut got: Vec<String> = charts[0]
+                .violations
+                .iter()
+                .map(ToString::to_string)
+                .collect();
+            let mut want: Vec<String> = expected.iter().map(|s| s.to_string()).collect();
+            got.sort();
+            want.sort();
+            assert_eq!(got, want, "{values}");
+            let text = err.to_string();
+            assert!(
+                text.starts_with("values don't meet the schema:\n- at '"),
+                "{text}"
+            );
+            assert!(
+                text.ends_with("or the chart's values.schema.json"),
+                "{text}"
+            );
+        }
+    }
+
+    #[test]
+    fn schema_draft_follows_dollar_schema_like_helm() {
+        let email = |dollar_schema: Option<&str>| {
+            let mut schema =
+                json!({"properties": {"e": {"format": "email"}, "i": {"type": "integer"}}});
+            if let Some(url) = dollar_schema {
+                schema["$schema"] = json!(url);
+            }
+            schema
+        };
+        let values = json!({"e": "nope", "i": 1.0});
+        // No $schema means 2020-12, where `format` only annotates; 1.0 is an integer.
+        assert!(validate_against_schema(&email(None), &values).is_ok());
+        assert!(validate_against_schema(
+            &email(Some("https://json-schema.org/draft/2020-12/schema")),
+            &values
+        )
+        .is_ok());
+        for draft7 in [
+            "http://json-schema.org/draft-07/schema#",
+            "https://json-schema.org/draft-07/schema",
+        ] {
+            let err = validate_against_schema(&email(Some(draft7)), &values).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("- at '/e': 'nope' is not valid email"),
+                "{err}"
+            );
+        }
+        let err = validate_against_schema(&email(Some("http://example.com/custom")), &values)
+            .unwrap_err();
+        assert!(matches!(err, ValuesError::InvalidSchema { .. }), "{err:?}");
+        assert!(err.to_string().contains("unsupported \"$schema\""), "{err}");
+        let bad = json!({"properties": {"e": {"type": "strin"}}});
+        assert!(matches!(
+            validate_against_schema(&bad, &values),
+            Err(ValuesError::InvalidSchema { .. })
+        ));
+        let refs = json!({"$defs": {"p": {"type": "integer"}}, "properties": {"e": {"$ref": "#/$defs/p"}}});
+        let err = validate_against_schema(&refs, &values).unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("- at '/e': got string, want integer"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn chart_schemas_apply_to_their_own_sections() {
+        let tree = ChartValues {
+            schema: Some(json!({"required": ["name"]})),
+            subcharts: vec![
+                ChartValues {
+                    schema: Some(json!({"properties": {"port": {"type": "integer"}}})),
+                    ..ChartValues::new("db", Map::new())
+                },
+                ChartValues {
+                    schema: Some(json!({"required": ["x"]})),
+                    ..ChartValues::new("absent", Map::new())
+                },
+                ChartValues {
+                    schema: Some(json!({"type": "object"})),
+                    ..ChartValues::new("odd", Map::new())
+                },
+            ],
+            ..ChartValues::new("app", Map::new())
+        };
+        let values = map(json!({"db": {"port": "5432"}, "odd": 7}));
+        let err = validate_chart_values(&tree, &values).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "values don't meet the specifications of the schema(s) in the following chart(s):\n\
+             app:\n- at '': missing property 'name'\n\
+             db:\n- at '/port': got string, want integer\n\
+             odd:\n- at '': got number, want object\n\
+             fix the values (values.yaml, -f files or --set flags) or the chart's values.schema.json"
+        );
+        let fine = map(json!({"name": "x", "db": {"port": 5432}}));
+        assert!(validate_chart_values(&tree, &fine).is_ok());
+    }
+}
