@@ -10,7 +10,6 @@
 use std::collections::HashSet;
 use std::fmt;
 
-use serde::de::{self, Deserialize, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 
 use super::strvals::describe;
@@ -498,148 +497,296 @@ impl ValueLayers {
 // ---------------------------------------------------------------------------------------------
 
 /// Parses a values document the way Helm reads `-f` files: every YAML document in the file is
-/// merged in order, an empty document is `{}`, a later duplicate key wins, non-string keys
-/// become strings, `<<` merge keys are applied, and anything but a map is refused.
+/// merged in order, an empty document is `{}`, a later duplicate key wins, and anything but a
+/// map is refused. Scalars resolve by YAML 1.1 rules as Helm's go-yaml does, so `yes`/`on`
+/// are booleans, `0644` is octal, `1_000` is 1000, and keys become strings (`y:` is `"true"`).
 pub fn parse_values_yaml(text: &str) -> Result<Map<String, Value>, String> {
+    let mut builder = YamlBuilder::default();
+    let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
     let mut values = Map::new();
-    for (index, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
-        let HelmYaml(value) = HelmYaml::deserialize(document).map_err(|e| e.to_string())?;
-        match value {
-            Value::Null => {}
-            Value::Object(map) => merge_maps(&mut values, map),
-            other => {
-                return Err(format!(
-                    "document {} is {}, not a map of values",
-                    index + 1,
-                    describe(&other)
-                ))
+    let mut document = 0;
+    loop {
+        let (event, mark) = parser.next_token().map_err(|e| e.to_string())?;
+        let at =
+            |reason: String| format!("{reason} (line {}, column {})", mark.line(), mark.col() + 1);
+        match event {
+            yaml_rust2::Event::StreamEnd => break,
+            yaml_rust2::Event::DocumentEnd => {
+                document += 1;
+                match builder.root.take() {
+                    None | Some(Value::Null) => {}
+                    Some(Value::Object(map)) => merge_maps(&mut values, map),
+                    Some(other) => {
+                        return Err(format!(
+                            "document {document} is {}, not a map of values",
+                            describe(&other)
+                        ))
+                    }
+                }
             }
+            event => builder.event(event).map_err(at)?,
         }
     }
     Ok(values)
 }
 
-/// A YAML node converted to JSON with Helm's (sigs.k8s.io/yaml) rules.
-struct HelmYaml(Value);
-
-impl<'de> Deserialize<'de> for HelmYaml {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        deserializer.deserialize_any(HelmYamlVisitor).map(HelmYaml)
-    }
+/// Key of a mapping entry being built; `<<` (plain) is YAML's merge key.
+enum YamlKey {
+    Text(String),
+    Merge,
 }
 
-struct HelmYamlVisitor;
+enum YamlFrame {
+    Seq {
+        anchor: usize,
+        items: Vec<Value>,
+    },
+    Map {
+        anchor: usize,
+        map: Map<String, Value>,
+        key: Option<YamlKey>,
+    },
+}
 
-impl<'de> Visitor<'de> for HelmYamlVisitor {
-    type Value = Value;
+/// Turns parser events into JSON values, one document at a time.
+#[derive(Default)]
+struct YamlBuilder {
+    stack: Vec<YamlFrame>,
+    anchors: std::collections::HashMap<usize, Value>,
+    root: Option<Value>,
+}
 
-    fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-        f.write_str("a YAML value")
-    }
-
-    fn visit_bool<E: de::Error>(self, v: bool) -> Result<Value, E> {
-        Ok(Value::Bool(v))
-    }
-    fn visit_i64<E: de::Error>(self, v: i64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_u64<E: de::Error>(self, v: u64) -> Result<Value, E> {
-        Ok(Value::from(v))
-    }
-    fn visit_f64<E: de::Error>(self, v: f64) -> Result<Value, E> {
-        serde_json::Number::from_f64(v)
-            .map(Value::Number)
-            .ok_or_else(|| E::custom(format!("{v} cannot be represented in JSON")))
-    }
-    fn visit_str<E: de::Error>(self, v: &str) -> Result<Value, E> {
-        Ok(Value::String(v.to_owned()))
-    }
-    fn visit_string<E: de::Error>(self, v: String) -> Result<Value, E> {
-        Ok(Value::String(v))
-    }
-    fn visit_unit<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_none<E: de::Error>(self) -> Result<Value, E> {
-        Ok(Value::Null)
-    }
-    fn visit_some<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
-        HelmYaml::deserialize(d).map(|HelmYaml(v)| v)
-    }
-    fn visit_seq<A: SeqAccess<'de>>(self, mut seq: A) -> Result<Value, A::Error> {
-        let mut items = Vec::new();
-        while let Some(HelmYaml(item)) = seq.next_element()? {
-            items.push(item);
-        }
-        Ok(Value::Array(items))
-    }
-    fn visit_map<A: MapAccess<'de>>(self, mut access: A) -> Result<Value, A::Error> {
-        let mut map = Map::new();
-        while let Some(YamlKey(key)) = access.next_key()? {
-            let HelmYaml(value) = access.next_value()?;
-            if key == "<<" {
-                // Merge key: like go-yaml v2, merged keys overwrite keys set before the `<<`;
-                // with a list of maps, earlier maps win.
-                let sources = match value {
-                    Value::Object(source) => vec![source],
-                    Value::Array(items) => items
-                        .into_iter()
-                        .rev()
-                        .map(|item| match item {
-                            Value::Object(source) => Ok(source),
-                            _ => Err(de::Error::custom("a `<<` merge list must hold only maps")),
-                        })
-                        .collect::<Result<_, _>>()?,
-                    _ => return Err(de::Error::custom("a `<<` merge value must be a map")),
-                };
-                for source in sources {
-                    map.extend(source);
+impl YamlBuilder {
+    fn event(&mut self, event: yaml_rust2::Event) -> Result<(), String> {
+        use yaml_rust2::Event;
+        match event {
+            Event::Scalar(text, style, anchor, tag) => {
+                let plain = style == yaml_rust2::scanner::TScalarStyle::Plain;
+                let awaiting_key =
+                    matches!(self.stack.last(), Some(YamlFrame::Map { key: None, .. }));
+                if awaiting_key && plain && tag.is_none() && text == "<<" {
+                    if let Some(YamlFrame::Map { key, .. }) = self.stack.last_mut() {
+                        *key = Some(YamlKey::Merge);
+                    }
+                    return Ok(());
                 }
-                continue;
+                let value = resolve_scalar(&text, plain, tag.as_ref())?;
+                self.push(value, anchor)
             }
-            map.insert(key, value);
+            Event::SequenceStart(anchor, _) => {
+                self.stack.push(YamlFrame::Seq {
+                    anchor,
+                    items: Vec::new(),
+                });
+                Ok(())
+            }
+            Event::MappingStart(anchor, _) => {
+                self.stack.push(YamlFrame::Map {
+                    anchor,
+                    map: Map::new(),
+                    key: None,
+                });
+                Ok(())
+            }
+            Event::SequenceEnd | Event::MappingEnd => match self.stack.pop() {
+                Some(YamlFrame::Seq { anchor, items }) => self.push(Value::Array(items), anchor),
+                Some(YamlFrame::Map { anchor, map, .. }) => self.push(Value::Object(map), anchor),
+                None => Err("unbalanced YAML collection".to_owned()),
+            },
+            Event::Alias(id) => {
+                let value = self
+                    .anchors
+                    .get(&id)
+                    .cloned()
+                    .ok_or_else(|| "alias to an unknown anchor".to_owned())?;
+                self.push(value, 0)
+            }
+            _ => Ok(()),
         }
-        Ok(Value::Object(map))
     }
-    fn visit_enum<A: de::EnumAccess<'de>>(self, data: A) -> Result<Value, A::Error> {
-        // A custom `!tag value`: Helm ignores the tag and keeps the value.
-        let (_tag, variant): (YamlKey, _) = data.variant()?;
-        de::VariantAccess::newtype_variant::<HelmYaml>(variant).map(|HelmYaml(v)| v)
+
+    /// Places a finished node into its parent (or as the document root).
+    fn push(&mut self, value: Value, anchor: usize) -> Result<(), String> {
+        if anchor != 0 {
+            self.anchors.insert(anchor, value.clone());
+        }
+        match self.stack.last_mut() {
+            None => self.root = Some(value),
+            Some(YamlFrame::Seq { items, .. }) => items.push(value),
+            Some(YamlFrame::Map { map, key, .. }) => match key.take() {
+                None => *key = Some(YamlKey::Text(yaml_key(value)?)),
+                Some(YamlKey::Text(name)) => {
+                    map.insert(name, value);
+                }
+                Some(YamlKey::Merge) => {
+                    // Like go-yaml v2: merged keys overwrite keys set before the `<<`, and with
+                    // a list of maps the earlier maps win.
+                    let sources = match value {
+                        Value::Object(source) => vec![source],
+                        Value::Array(items) => items
+                            .into_iter()
+                            .rev()
+                            .map(|item| match item {
+                                Value::Object(source) => Ok(source),
+                                _ => Err("a `<<` merge list must hold only maps".to_owned()),
+                            })
+                            .collect::<Result<_, _>>()?,
+                        _ => return Err("a `<<` merge value must be a map".to_owned()),
+                    };
+                    for source in sources {
+                        map.extend(source);
+                    }
+                }
+            },
+        }
+        Ok(())
     }
 }
 
-/// A mapping key; Helm turns scalar keys into their string form and refuses the rest.
-struct YamlKey(String);
+/// Helm (sigs.k8s.io/yaml) turns scalar keys into their string form and refuses the rest.
+fn yaml_key(key: Value) -> Result<String, String> {
+    match key {
+        Value::String(text) => Ok(text),
+        Value::Bool(b) => Ok(b.to_string()),
+        Value::Number(n) => Ok(n.to_string()),
+        Value::Null => Err("a map key is null".to_owned()),
+        other => Err(format!("a map key is {}, not a string", describe(&other))),
+    }
+}
 
-impl<'de> Deserialize<'de> for YamlKey {
-    fn deserialize<D: Deserializer<'de>>(deserializer: D) -> Result<Self, D::Error> {
-        struct KeyVisitor;
-        impl Visitor<'_> for KeyVisitor {
-            type Value = String;
-            fn expecting(&self, f: &mut fmt::Formatter) -> fmt::Result {
-                f.write_str("a string, number or boolean map key")
-            }
-            fn visit_bool<E: de::Error>(self, v: bool) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_i64<E: de::Error>(self, v: i64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_u64<E: de::Error>(self, v: u64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_f64<E: de::Error>(self, v: f64) -> Result<String, E> {
-                Ok(v.to_string())
-            }
-            fn visit_str<E: de::Error>(self, v: &str) -> Result<String, E> {
-                Ok(v.to_owned())
-            }
-            fn visit_unit<E: de::Error>(self) -> Result<String, E> {
-                Err(E::custom("a map key is null"))
+/// Resolves a scalar as go-yaml v2 does: tags first, then YAML 1.1 rules for plain scalars;
+/// quoted and block scalars are strings.
+fn resolve_scalar(
+    text: &str,
+    plain: bool,
+    tag: Option<&yaml_rust2::parser::Tag>,
+) -> Result<Value, String> {
+    let core_tag = tag.and_then(|t| match t.handle.as_str() {
+        "!!" | "tag:yaml.org,2002:" => Some(t.suffix.as_str()),
+        _ => None,
+    });
+    match (core_tag, tag) {
+        (Some("str" | "timestamp"), _) => Ok(Value::String(text.to_owned())),
+        (Some("binary"), _) => {
+            use base64::Engine as _;
+            let compact: String = text.split_whitespace().collect();
+            let bytes = base64::engine::general_purpose::STANDARD
+                .decode(compact)
+                .map_err(|e| format!("!!binary value is not base64: {e}"))?;
+            Ok(Value::String(String::from_utf8_lossy(&bytes).into_owned()))
+        }
+        (Some(kind @ ("int" | "float" | "bool" | "null")), _) => {
+            let value = resolve_plain(text)?;
+            let fits = match kind {
+                "int" => value.is_i64() || value.is_u64(),
+                "float" => value.is_number(),
+                "bool" => value.is_boolean(),
+                _ => value.is_null(),
+            };
+            if fits {
+                Ok(value)
+            } else {
+                Err(format!("{text:?} is not a valid !!{kind}"))
             }
         }
-        deserializer.deserialize_any(KeyVisitor).map(YamlKey)
+        (_, Some(_)) => Ok(Value::String(text.to_owned())),
+        (_, None) if plain => resolve_plain(text),
+        (_, None) => Ok(Value::String(text.to_owned())),
     }
+}
+
+/// YAML 1.1 resolution of an untagged plain scalar (go-yaml v2's `resolve`).
+fn resolve_plain(text: &str) -> Result<Value, String> {
+    match text {
+        "" | "~" | "null" | "Null" | "NULL" => return Ok(Value::Null),
+        "y" | "Y" | "yes" | "Yes" | "YES" | "on" | "On" | "ON" | "true" | "True" | "TRUE" => {
+            return Ok(Value::Bool(true))
+        }
+        "n" | "N" | "no" | "No" | "NO" | "off" | "Off" | "OFF" | "false" | "False" | "FALSE" => {
+            return Ok(Value::Bool(false))
+        }
+        ".nan" | ".NaN" | ".NAN" | ".inf" | ".Inf" | ".INF" | "+.inf" | "+.Inf" | "+.INF"
+        | "-.inf" | "-.Inf" | "-.INF" => {
+            return Err(format!("{text} cannot be represented in JSON"));
+        }
+        _ => {}
+    }
+    if !text.starts_with(|c: char| c.is_ascii_digit() || matches!(c, '+' | '-' | '.')) {
+        return Ok(Value::String(text.to_owned()));
+    }
+    let plain = text.replace('_', "");
+    if let Some(n) = go_parse_int(&plain) {
+        return Ok(Value::from(n));
+    }
+    if let Some(n) = go_parse_uint(&plain) {
+        return Ok(Value::from(n));
+    }
+    if is_yaml_float(&plain) {
+        if let Some(n) = plain
+            .parse::<f64>()
+            .ok()
+            .filter(|f| f.is_finite())
+            .and_then(serde_json::Number::from_f64)
+        {
+            return Ok(Value::Number(n));
+        }
+    }
+    for (prefix, sign) in [("0b", 1i64), ("-0b", -1), ("+0b", 1)] {
+        if let Some(digits) = plain.strip_prefix(prefix) {
+            if let Ok(n) = i64::from_str_radix(digits, 2) {
+                return Ok(Value::from(sign * n));
+            }
+        }
+    }
+    Ok(Value::String(text.to_owned()))
+}
+
+/// Go's `strconv.ParseUint(s, 0, 64)`: `0x`/`0o`/`0b` prefixes, a leading `0` means octal.
+fn go_parse_uint(s: &str) -> Option<u64> {
+    let lower = s.get(..2).map(str::to_ascii_lowercase);
+    let (digits, radix) = match lower.as_deref() {
+        Some("0x") => (&s[2..], 16),
+        Some("0o") => (&s[2..], 8),
+        Some("0b") => (&s[2..], 2),
+        _ if s.len() > 1 && s.starts_with('0') => (&s[1..], 8),
+        _ => (s, 10),
+    };
+    if digits.is_empty() || !digits.chars().all(|c| c.is_digit(radix)) {
+        return None;
+    }
+    u64::from_str_radix(digits, radix).ok()
+}
+
+/// Go's `strconv.ParseInt(s, 0, 64)`.
+fn go_parse_int(s: &str) -> Option<i64> {
+    let (negative, body) = match s.as_bytes().first() {
+        Some(b'-') => (true, &s[1..]),
+        Some(b'+') => (false, &s[1..]),
+        _ => (false, s),
+    };
+    let magnitude = go_parse_uint(body)?;
+    if negative {
+        0i64.checked_sub_unsigned(magnitude)
+    } else {
+        i64::try_from(magnitude).ok()
+    }
+}
+
+/// go-yaml's float syntax: `[-+]?(\.[0-9]+|[0-9]+(\.[0-9]*)?)([eE][-+]?[0-9]+)?`.
+fn is_yaml_float(s: &str) -> bool {
+    let s = s.strip_prefix(['-', '+']).unwrap_or(s);
+    let (mantissa, exponent) = match s.find(['e', 'E']) {
+        Some(i) => (&s[..i], Some(&s[i + 1..])),
+        None => (s, None),
+    };
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let mantissa_ok = match mantissa.split_once('.') {
+        None => digits(mantissa),
+        Some(("", fraction)) => digits(fraction),
+        Some((whole, fraction)) => digits(whole) && (fraction.is_empty() || digits(fraction)),
+    };
+    let exponent_ok = exponent.is_none_or(|e| digits(e.strip_prefix(['-', '+']).unwrap_or(e)));
+    mantissa_ok && exponent_ok
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -1265,43 +1412,80 @@ mod tests {
         );
     }
 
+    /// Numbers compare by value: Helm turns every YAML number into float64.
+    fn normalise(value: &Value) -> Value {
+        match value {
+            Value::Number(n) => json!(n.as_f64()),
+            Value::Array(items) => Value::Array(items.iter().map(normalise).collect()),
+            Value::Object(map) => {
+                Value::Object(map.iter().map(|(k, v)| (k.clone(), normalise(v))).collect())
+            }
+            other => other.clone(),
+        }
+    }
+
+    /// Expected results recorded from Helm v4.2.3 (`helm_python.values_from_yaml`); `None`
+    /// means Helm refuses the document.
     #[test]
-    fn values_yaml_follows_helms_conversion() {
-        let cases = [
-            ("", json!({})),
-            ("~\n", json!({})),
-            ("a: 1\na: 2\n", json!({"a": 2})),
-            (
-                "1: a\ntrue: b\n1.5: c\n",
-                json!({"1": "a", "true": "b", "1.5": "c"}),
-            ),
-            (
-                "a: &x {b: 1}\nc: *x\n",
-                json!({"a": {"b": 1}, "c": {"b": 1}}),
-            ),
-            (
-                "d:\n  e: 2\n  <<: {e: 1, f: 1}\n",
-                json!({"d": {"e": 1, "f": 1}}),
-            ),
-            (
-                "d:\n  <<: [{e: 1}, {e: 2, f: 2}]\n  g: 3\n",
-                json!({"d": {"e": 1, "f": 2, "g": 3}}),
-            ),
-            ("a: !custom x\n", json!({"a": "x"})),
-            ("t: 2001-12-14\n", json!({"t": "2001-12-14"})),
-            ("---\na: 1\n---\nb: 2\n", json!({"a": 1, "b": 2})),
-            (
-                "a: 0x1F\nb: 1e3\nc: 1.5\n",
-                json!({"a": 31, "b": 1000.0, "c": 1.5}),
-            ),
+    fn values_yaml_resolves_scalars_like_helm() {
+        let cases: &[(&str, Option<&str>)] = &[
+            ("a: yes\nb: on\nc: y\nd: NO\ne: off\nf: n\ng: True\nh: FALSE", Some(r#"{"a":true,"b":true,"c":true,"d":false,"e":false,"f":false,"g":true,"h":false}"#)),
+            ("y: 1\nn: 2\non: 3\nyes: 4", Some(r#"{"false":2,"true":4}"#)),
+            ("mode: 0644\nb: 0o17\nc: 1_000\nd: 0x1F\ne: 0b101\nf: -0b11\ng: 08\nh: 0\ni: -017\nj: +12", Some(r#"{"b":15,"c":1000,"d":31,"e":5,"f":-3,"g":8,"h":0,"i":-15,"j":12,"mode":420}"#)),
+            ("e: 1e3\nf: 1.0\ng: 12345678901234567890\nh: -0\ni: .5\nj: 1.\nk: 6.02e+23\nl: -1_0.5", Some(r#"{"e":1000,"f":1,"g":12345678901234567000,"h":0,"i":0.5,"j":1,"k":6.02e+23,"l":-10.5}"#)),
+            ("a: \"yes\"\nb: 'on'\nc: \"0644\"\nd: |\n  yes\ne: >\n  1\n", Some(r#"{"a":"yes","b":"on","c":"0644","d":"yes\n","e":"1\n"}"#)),
+            ("a: !!str 5\nb: !!binary aGVsbG8=\nc: !!int \"5\"\nd: !!bool \"yes\"\ne: !!float \"1\"\nf: !custom 5\ng: !!null ''", Some(r#"{"a":"5","b":"hello","c":5,"d":true,"e":1,"f":"5","g":null}"#)),
+            ("a: &x {b: 1}\nc: *x\nd:\n  <<: *x\n  e: 2", Some(r#"{"a":{"b":1},"c":{"b":1},"d":{"b":1,"e":2}}"#)),
+            ("d:\n  e: 2\n  <<: {e: 1, f: 1}", Some(r#"{"d":{"e":1,"f":1}}"#)),
+            ("d:\n  <<: [{e: 1}, {e: 2, f: 2}]\n  g: 3", Some(r#"{"d":{"e":1,"f":2,"g":3}}"#)),
+            ("\"<<\": {a: 1}", Some(r#"{"<<":{"a":1}}"#)),
+            ("1: a\ntrue: b\n1.5: c\n0x10: d\nnull_: e", Some(r#"{"1":"a","1.5":"c","16":"d","null_":"e","true":"b"}"#)),
+            ("a: 1\na: 2", Some(r#"{"a":2}"#)),
+            ("a:\n  - 1\n  - b: ~\n  - [x, NULL, Null, '']\n", Some(r#"{"a":[1,{"b":null},["x",null,null,""]]}"#)),
+            ("~: c", None), // error converting YAML to JSON: unsupported map key of type: %!s(<nil>), key: <nil>, value: "c"
+            ("a: .inf", None), // error converting YAML to JSON: json: unsupported value: +Inf
+            ("a: .NaN", None), // error converting YAML to JSON: json: unsupported value: NaN
+            ("- a", None), // error unmarshaling JSON: while decoding JSON: json: cannot unmarshal array into Go value of type common.Values
+            ("foo", None), // error unmarshaling JSON: while decoding JSON: json: cannot unmarshal string into Go value of type common.Values
+            ("? [x]\n: 2", None), // error converting YAML to JSON: yaml: invalid map key: []interface {}{"x"}
+            ("", Some(r#"{}"#)),
+            ("~", Some(r#"{}"#)),
+            ("d: 2001-12-14\nt: 2001-12-14T21:59:43.10-05:00\nv: 1.2.3\nw: 1:30\nz: .\nq: 0x\nr: 1e\ns: 99999999999999999999999\nu: 18446744073709551615\nm: -9223372036854775809\nx: +\nk: 0_7\no: 0o\np: 1__0", Some(r#"{"d":"2001-12-14","k":7,"m":-9223372036854776000,"o":"0o","p":10,"q":"0x","r":"1e","s":1e+23,"t":"2001-12-14T21:59:43.10-05:00","u":18446744073709552000,"v":"1.2.3","w":"1:30","x":"+","z":"."}"#)),
+            ("n: -0.0\nq: 1e400\nr: 0x_1F", Some(r#"{"false":0,"q":"1e400","r":31}"#)),
         ];
         for (text, expected) in cases {
-            let got = parse_values_yaml(text).unwrap_or_else(|e| panic!("{text:?}: {e}"));
-            assert_eq!(Value::Object(got), expected, "{text:?}");
+            let got = parse_values_yaml(text);
+            match expected {
+                Some(expected) => {
+                    let got = got.unwrap_or_else(|e| panic!("{text:?}: {e}"));
+                    let expected: Value = serde_json::from_str(expected).unwrap();
+                    assert_eq!(
+                        normalise(&Value::Object(got)),
+                        normalise(&expected),
+                        "{text:?}"
+                    );
+                }
+                None => assert!(got.is_err(), "{text:?} should be refused, got {got:?}"),
+            }
         }
-        for bad in ["- a\n", "foo\n", "a: .inf\n", "~: c\n", "a: [1\n"] {
-            assert!(parse_values_yaml(bad).is_err(), "{bad:?} should be refused");
-        }
+        // Integers stay integers (no float64 round trip), so large ones keep every digit.
+        let exact = parse_values_yaml("mode: 0644\nbig: 18446744073709551615\n").unwrap();
+        assert_eq!(
+            Value::Object(exact),
+            json!({"mode": 420, "big": 18446744073709551615u64})
+        );
+    }
+
+    #[test]
+    fn values_yaml_merges_documents_and_names_the_bad_one() {
+        let got = parse_values_yaml("a: 1\nb: {c: 1}\n---\nb: {d: 2}\n---\n...\n").unwrap();
+        assert_eq!(Value::Object(got), json!({"a": 1, "b": {"c": 1, "d": 2}}));
+        let err = parse_values_yaml("a: 1\n---\n- x\n").unwrap_err();
+        assert_eq!(err, "document 2 is a list, not a map of values");
+        let err = parse_values_yaml("a: [1\n").unwrap_err();
+        assert!(err.contains("line"), "{err}");
+        let err = parse_values_yaml("a: *nope\n").unwrap_err();
+        assert!(err.contains("anchor"), "{err}");
     }
 
     /// The schema of the chart whose messages were recorded from Helm v4.2.3.
