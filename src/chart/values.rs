@@ -63,8 +63,9 @@ pub enum ValuesError {
     },
     /// A chart's `values.schema.json` cannot be compiled.
     #[error(
-        "the values schema of chart {chart:?} is not a usable JSON Schema: {reason}; \
-         fix the chart's values.schema.json"
+        "the values schema{} is not a usable JSON Schema: {reason}; \
+         fix the chart's values.schema.json",
+        if chart.is_empty() { String::new() } else { format!(" of chart {chart:?}") }
     )]
     InvalidSchema { chart: String, reason: String },
     /// The values break one or more charts' `values.schema.json`.
@@ -136,6 +137,7 @@ pub fn coalesce_chart(
     let mut run = Coalescer::default();
     let mut values = user_values.clone();
     run.coalesce(chart, &mut values, "", false)?;
+    share_globals_down(chart, &mut values);
     Ok(Coalesced {
         values,
         warnings: run.warnings,
@@ -153,7 +155,7 @@ pub fn coalesce_for_chart(
     let mut parent = values.clone();
     let mut run = Coalescer::default();
     let mut section = take_section(&mut parent, chart_name)?;
-    run.coalesce_globals(&mut section, &mut parent, "");
+    run.coalesce_globals(&mut section, &parent, "");
     let chart = ChartValues::new(chart_name, subchart_defaults.clone());
     run.coalesce_own(&chart, &mut section, "", false);
     Ok(Coalesced {
@@ -211,6 +213,7 @@ impl Coalescer {
             let mut section = take_section(dest, &sub.name)?;
             self.coalesce_globals(&mut section, dest, &chart_path);
             let result = self.coalesce(sub, &mut section, &chart_path, merge);
+            sync_shared_globals(&section, dest);
             dest.insert(sub.name.clone(), Value::Object(section));
             result?;
         }
@@ -326,7 +329,7 @@ impl Coalescer {
     fn coalesce_globals(
         &mut self,
         section: &mut Map<String, Value>,
-        parent: &mut Map<String, Value>,
+        parent: &Map<String, Value>,
         prefix: &str,
     ) {
         let mut section_globals = match section.get(GLOBAL_KEY) {
@@ -341,7 +344,7 @@ impl Coalescer {
                 return;
             }
         };
-        let parent_globals = match parent.get_mut(GLOBAL_KEY) {
+        let parent_globals = match parent.get(GLOBAL_KEY) {
             None => None,
             Some(Value::Object(map)) => Some(map),
             Some(other) => {
@@ -367,16 +370,6 @@ impl Coalescer {
                         &join_key(prefix, &format!("{GLOBAL_KEY}.{key}")),
                         true,
                     );
-                    // Helm quirk: it copies the parent's global map only one level deep, so
-                    // merging the subchart's globals in also writes into the parent's nested
-                    // maps (`global.a.b` gains the subchart's keys, visible to the parent).
-                    for (inner_key, inner) in parent_map.iter_mut() {
-                        if let (Value::Object(_), Some(merged_inner @ Value::Object(_))) =
-                            (&*inner, merged.get(inner_key))
-                        {
-                            *inner = merged_inner.clone();
-                        }
-                    }
                     section_globals.insert(key.clone(), Value::Object(merged));
                 }
                 (Value::Object(_), Some(other)) => self.warn(format!(
@@ -394,6 +387,46 @@ impl Coalescer {
             }
         }
         section.insert(GLOBAL_KEY.to_owned(), Value::Object(section_globals));
+    }
+}
+
+/// Helm quirk, kept because templates can see it: Go maps are references and Helm copies a
+/// parent's `global` maps only one level deep, so every chart in a tree shares the maps two
+/// levels under `global` (`global.a.b`), and whatever one chart merges into them (its
+/// defaults, its section in the parent's values) shows up in its parent, its siblings and its
+/// own subcharts. Emulated by copying those maps up after each subchart and down at the end.
+fn sync_shared_globals(from: &Map<String, Value>, to: &mut Map<String, Value>) {
+    let (Some(Value::Object(from)), Some(Value::Object(to))) =
+        (from.get(GLOBAL_KEY), to.get_mut(GLOBAL_KEY))
+    else {
+        return;
+    };
+    for (key, from_value) in from {
+        let (Value::Object(from_inner), Some(Value::Object(to_inner))) =
+            (from_value, to.get_mut(key))
+        else {
+            continue;
+        };
+        for (inner_key, shared) in from_inner {
+            if let (Value::Object(_), Some(target @ Value::Object(_))) =
+                (shared, to_inner.get_mut(inner_key))
+            {
+                *target = shared.clone();
+            }
+        }
+    }
+}
+
+/// Second half of [`sync_shared_globals`]: hands the final shared maps back down the tree.
+fn share_globals_down(chart: &ChartValues, values: &mut Map<String, Value>) {
+    for sub in &chart.subcharts {
+        let mut section = match values.get_mut(&sub.name) {
+            Some(Value::Object(section)) => std::mem::take(section),
+            _ => continue,
+        };
+        sync_shared_globals(values, &mut section);
+        share_globals_down(sub, &mut section);
+        values.insert(sub.name.clone(), Value::Object(section));
     }
 }
 
@@ -1199,6 +1232,33 @@ mod tests {
             let expected: Value = serde_json::from_str(expected).unwrap();
             assert_eq!(Value::Object(got.values), expected, "user values {user:?}");
         }
+    }
+
+    /// Recorded from Helm v4.2.3: maps two levels under `global` are shared by the whole tree.
+    #[test]
+    fn nested_globals_are_shared_across_the_tree_like_helm() {
+        let tree = chart(&json!({
+            "name": "p",
+            "defaults": {"global": {"a": {"b": {"x": 1}, "c": {"p": 1}}, "top": 1}, "s1": {"global": {"a": {"c": {"fromp": 1}}}}},
+            "subs": [
+                {"name": "s1", "defaults": {"v": 1, "global": {"a": {"b": {"y": 2}, "d": {"q": 1}}, "s": 1}},
+                 "subs": [{"name": "leaf", "defaults": {"global": {"a": {"b": {"z": 3}, "c": {"w": 1}, "d": {"e": {"f": 1}}}}}}]},
+                {"name": "s2", "defaults": {"global": {"a": {"c": {"r": 2}}}}}
+            ]
+        }));
+        let got = coalesce_chart(&tree, &Map::new()).unwrap();
+        let shared =
+            json!({"b": {"x": 1, "y": 2, "z": 3}, "c": {"p": 1, "fromp": 1, "w": 1, "r": 2}});
+        let s1_shared = json!({"b": {"x": 1, "y": 2, "z": 3}, "c": {"p": 1, "fromp": 1, "w": 1, "r": 2}, "d": {"q": 1, "e": {"f": 1}}});
+        assert_eq!(
+            Value::Object(got.values),
+            json!({
+                "global": {"a": shared, "top": 1},
+                "s1": {"v": 1, "global": {"a": s1_shared, "s": 1, "top": 1},
+                       "leaf": {"global": {"a": s1_shared, "s": 1, "top": 1}}},
+                "s2": {"global": {"a": shared, "top": 1}},
+            })
+        );
     }
 
     #[test]
