@@ -484,10 +484,12 @@ impl Parser<'_> {
                 let mut inner = match slot.map(|i| &mut list[i]) {
                     None | Some(Value::Null) => Vec::new(),
                     Some(Value::Array(items)) => std::mem::take(items),
-                    Some(other) => return Err(syntax(format!(
+                    Some(other) => {
+                        return Err(syntax(format!(
                         "list item [{index}] already holds {}, so it cannot be indexed as a list",
                         describe(other)
-                    ))),
+                    )))
+                    }
                 };
                 match self.list_item(&mut inner, next, depth) {
                     Ok(()) => set_index(list, index, Value::Array(inner)),
