@@ -11,11 +11,17 @@ pub struct CliError {
 impl CliError {
     /// A failure of the work itself (exit 1).
     pub fn failed(message: impl Into<String>) -> Self {
-        CliError { message: message.into(), code: 1 }
+        CliError {
+            message: message.into(),
+            code: 1,
+        }
     }
 
     /// Bad input on the command line (exit 2).
     pub fn usage(message: impl Into<String>) -> Self {
-        CliError { message: message.into(), code: 2 }
+        CliError {
+            message: message.into(),
+            code: 2,
+        }
     }
 }

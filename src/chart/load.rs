@@ -18,9 +18,17 @@ pub enum LoadError {
     #[error("chart {path}: no such file or directory; pass a chart directory or .tgz archive, or omit CHART for the bundled chart")]
     NotFound { path: PathBuf },
     #[error("chart {path}: cannot read {what}: {source}")]
-    Io { path: PathBuf, what: String, source: std::io::Error },
+    Io {
+        path: PathBuf,
+        what: String,
+        source: std::io::Error,
+    },
     #[error("chart {chart}: {file} is not valid YAML: {message}")]
-    BadYaml { chart: String, file: String, message: String },
+    BadYaml {
+        chart: String,
+        file: String,
+        message: String,
+    },
     #[error("chart {chart}: values.schema.json is not valid JSON: {message}")]
     BadSchema { chart: String, message: String },
     #[error("chart {chart}: Chart.yaml is missing; a chart directory needs Chart.yaml with apiVersion, name and version")]
@@ -68,37 +76,66 @@ impl Chart {
     /// Loads a chart from a directory or a `.tgz` archive.
     pub fn load(path: &Path) -> Result<Chart, LoadError> {
         if !path.exists() {
-            return Err(LoadError::NotFound { path: path.to_path_buf() });
+            return Err(LoadError::NotFound {
+                path: path.to_path_buf(),
+            });
         }
-        let files = if path.is_dir() { read_dir_files(path)? } else { read_archive(path)? };
+        let files = if path.is_dir() {
+            read_dir_files(path)?
+        } else {
+            read_archive(path)?
+        };
         Chart::from_files(&path.display().to_string(), files)
     }
 
     /// Builds a chart from its files (paths relative to the chart root).
     pub fn from_files(origin: &str, files: ChartFiles) -> Result<Chart, LoadError> {
         let files = apply_helmignore(files);
-        let chart_yaml = files.get("Chart.yaml").ok_or_else(|| LoadError::NoChartYaml { chart: origin.to_string() })?;
-        let metadata: serde_json::Value = serde_yaml::from_slice(chart_yaml).map_err(|e| LoadError::BadYaml {
-            chart: origin.to_string(),
-            file: "Chart.yaml".into(),
-            message: e.to_string(),
+        let chart_yaml = files
+            .get("Chart.yaml")
+            .ok_or_else(|| LoadError::NoChartYaml {
+                chart: origin.to_string(),
+            })?;
+        let metadata: serde_json::Value =
+            serde_yaml::from_slice(chart_yaml).map_err(|e| LoadError::BadYaml {
+                chart: origin.to_string(),
+                file: "Chart.yaml".into(),
+                message: e.to_string(),
+            })?;
+        let field = |k: &str| {
+            metadata.get(k).and_then(|v| {
+                v.as_str()
+                    .map(str::to_string)
+                    .or_else(|| v.as_f64().map(|f| f.to_string()))
+            })
+        };
+        let name = field("name").ok_or_else(|| LoadError::BadMetadata {
+            chart: origin.into(),
+            message: "name is required".into(),
         })?;
-        let field = |k: &str| metadata.get(k).and_then(|v| v.as_str().map(str::to_string).or_else(|| v.as_f64().map(|f| f.to_string())));
-        let name = field("name").ok_or_else(|| LoadError::BadMetadata { chart: origin.into(), message: "name is required".into() })?;
-        let version = field("version").ok_or_else(|| LoadError::BadMetadata { chart: origin.into(), message: "version is required".into() })?;
+        let version = field("version").ok_or_else(|| LoadError::BadMetadata {
+            chart: origin.into(),
+            message: "version is required".into(),
+        })?;
         let app_version = field("appVersion").unwrap_or_default();
+        // Chart defaults are read with the same YAML rules as `-f` files (Helm's YAML 1.1).
         let values = match files.get("values.yaml") {
-            Some(b) => match serde_yaml::from_slice::<serde_json::Value>(b) {
-                Ok(serde_json::Value::Null) => serde_json::json!({}),
-                Ok(v) => v,
-                Err(e) => {
-                    return Err(LoadError::BadYaml { chart: name.clone(), file: "values.yaml".into(), message: e.to_string() })
-                }
-            },
+            Some(b) => serde_json::Value::Object(
+                super::values::parse_values_yaml(&String::from_utf8_lossy(b)).map_err(
+                    |message| LoadError::BadYaml {
+                        chart: name.clone(),
+                        file: "values.yaml".into(),
+                        message,
+                    },
+                )?,
+            ),
             None => serde_json::json!({}),
         };
         let schema = match files.get("values.schema.json") {
-            Some(b) => Some(serde_json::from_slice(b).map_err(|e| LoadError::BadSchema { chart: name.clone(), message: e.to_string() })?),
+            Some(b) => Some(serde_json::from_slice(b).map_err(|e| LoadError::BadSchema {
+                chart: name.clone(),
+                message: e.to_string(),
+            })?),
             None => None,
         };
         let dependencies = metadata
@@ -107,13 +144,24 @@ impl Chart {
             .map(|deps| {
                 deps.iter()
                     .map(|d| Dependency {
-                        name: d.get("name").and_then(|v| v.as_str()).unwrap_or_default().to_string(),
+                        name: d
+                            .get("name")
+                            .and_then(|v| v.as_str())
+                            .unwrap_or_default()
+                            .to_string(),
                         alias: d.get("alias").and_then(|v| v.as_str()).map(str::to_string),
-                        condition: d.get("condition").and_then(|v| v.as_str()).map(str::to_string),
+                        condition: d
+                            .get("condition")
+                            .and_then(|v| v.as_str())
+                            .map(str::to_string),
                         tags: d
                             .get("tags")
                             .and_then(|t| t.as_array())
-                            .map(|t| t.iter().filter_map(|x| x.as_str().map(str::to_string)).collect())
+                            .map(|t| {
+                                t.iter()
+                                    .filter_map(|x| x.as_str().map(str::to_string))
+                                    .collect()
+                            })
                             .unwrap_or_default(),
                     })
                     .collect()
@@ -127,14 +175,27 @@ impl Chart {
             if let Some(rest) = path.strip_prefix("charts/") {
                 match rest.split_once('/') {
                     Some((dir, inner)) => {
-                        sub_files.entry(dir.to_string()).or_default().insert(inner.to_string(), data);
+                        sub_files
+                            .entry(dir.to_string())
+                            .or_default()
+                            .insert(inner.to_string(), data);
                     }
-                    None if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") => sub_archives.push((rest.to_string(), data)),
+                    None if rest.ends_with(".tgz") || rest.ends_with(".tar.gz") => {
+                        sub_archives.push((rest.to_string(), data))
+                    }
                     None => {}
                 }
             } else if path.starts_with("templates/") {
                 templates.push((path, String::from_utf8_lossy(&data).into_owned()));
-            } else if !matches!(path.as_str(), "Chart.yaml" | "values.yaml" | "values.schema.json" | "Chart.lock" | "requirements.yaml" | "requirements.lock") {
+            } else if !matches!(
+                path.as_str(),
+                "Chart.yaml"
+                    | "values.yaml"
+                    | "values.schema.json"
+                    | "Chart.lock"
+                    | "requirements.yaml"
+                    | "requirements.lock"
+            ) {
                 other.insert(path, data);
             }
         }
@@ -143,16 +204,34 @@ impl Chart {
             subcharts.push(Chart::from_files(&format!("{name}/charts/{dir}"), f)?);
         }
         for (file, data) in sub_archives {
-            let f = untar(&data).map_err(|e| LoadError::Io { path: PathBuf::from(&file), what: "subchart archive".into(), source: e })?;
+            let f = untar(&data).map_err(|e| LoadError::Io {
+                path: PathBuf::from(&file),
+                what: "subchart archive".into(),
+                source: e,
+            })?;
             subcharts.push(Chart::from_files(&format!("{name}/charts/{file}"), f)?);
         }
-        Ok(Chart { metadata, name, version, app_version, values, schema, templates, files: other, dependencies, subcharts })
+        Ok(Chart {
+            metadata,
+            name,
+            version,
+            app_version,
+            values,
+            schema,
+            templates,
+            files: other,
+            dependencies,
+            subcharts,
+        })
     }
 }
 
 fn collect_embedded(dir: &include_dir::Dir<'static>, out: &mut ChartFiles) {
     for f in dir.files() {
-        out.insert(f.path().to_string_lossy().replace('\\', "/"), f.contents().to_vec());
+        out.insert(
+            f.path().to_string_lossy().replace('\\', "/"),
+            f.contents().to_vec(),
+        );
     }
     for d in dir.dirs() {
         collect_embedded(d, out);
@@ -163,15 +242,31 @@ fn read_dir_files(root: &Path) -> Result<ChartFiles, LoadError> {
     let mut out = ChartFiles::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
-        let entries = std::fs::read_dir(&dir).map_err(|e| LoadError::Io { path: dir.clone(), what: "directory".into(), source: e })?;
+        let entries = std::fs::read_dir(&dir).map_err(|e| LoadError::Io {
+            path: dir.clone(),
+            what: "directory".into(),
+            source: e,
+        })?;
         for entry in entries {
-            let entry = entry.map_err(|e| LoadError::Io { path: dir.clone(), what: "directory entry".into(), source: e })?;
+            let entry = entry.map_err(|e| LoadError::Io {
+                path: dir.clone(),
+                what: "directory entry".into(),
+                source: e,
+            })?;
             let p = entry.path();
             if p.is_dir() {
                 stack.push(p);
             } else {
-                let rel = p.strip_prefix(root).unwrap_or(&p).to_string_lossy().replace('\\', "/");
-                let data = std::fs::read(&p).map_err(|e| LoadError::Io { path: p.clone(), what: "file".into(), source: e })?;
+                let rel = p
+                    .strip_prefix(root)
+                    .unwrap_or(&p)
+                    .to_string_lossy()
+                    .replace('\\', "/");
+                let data = std::fs::read(&p).map_err(|e| LoadError::Io {
+                    path: p.clone(),
+                    what: "file".into(),
+                    source: e,
+                })?;
                 out.insert(rel, data);
             }
         }
@@ -180,8 +275,16 @@ fn read_dir_files(root: &Path) -> Result<ChartFiles, LoadError> {
 }
 
 fn read_archive(path: &Path) -> Result<ChartFiles, LoadError> {
-    let data = std::fs::read(path).map_err(|e| LoadError::Io { path: path.to_path_buf(), what: "archive".into(), source: e })?;
-    untar(&data).map_err(|e| LoadError::Io { path: path.to_path_buf(), what: "archive (expected a gzipped tar of a chart directory)".into(), source: e })
+    let data = std::fs::read(path).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        what: "archive".into(),
+        source: e,
+    })?;
+    untar(&data).map_err(|e| LoadError::Io {
+        path: path.to_path_buf(),
+        what: "archive (expected a gzipped tar of a chart directory)".into(),
+        source: e,
+    })
 }
 
 /// Unpacks a chart archive, dropping the top directory (`kong/templates/x` → `templates/x`).
@@ -194,7 +297,9 @@ fn untar(data: &[u8]) -> std::io::Result<ChartFiles> {
             continue;
         }
         let path = entry.path()?.to_string_lossy().replace('\\', "/");
-        let Some((_, rel)) = path.split_once('/') else { continue };
+        let Some((_, rel)) = path.split_once('/') else {
+            continue;
+        };
         if rel.split('/').any(|c| c == "..") {
             continue;
         }
@@ -209,7 +314,9 @@ fn untar(data: &[u8]) -> std::io::Result<ChartFiles> {
 /// matches any path component; with one, the path from the root; a trailing slash matches
 /// directories; `!` negates).
 fn apply_helmignore(mut files: ChartFiles) -> ChartFiles {
-    let Some(ignore) = files.remove(".helmignore") else { return files };
+    let Some(ignore) = files.remove(".helmignore") else {
+        return files;
+    };
     let rules: Vec<(bool, bool, regex::Regex, bool)> = String::from_utf8_lossy(&ignore)
         .lines()
         .map(str::trim)
@@ -272,10 +379,21 @@ mod tests {
     #[test]
     fn helmignore_drops_directories_and_globs() {
         let mut f = ChartFiles::new();
-        for p in [".helmignore", "Chart.yaml", "ci/a.yaml", "templates/tests/t.yaml", "templates/d.yaml", "x.swp", "sub/ci/z"] {
+        for p in [
+            ".helmignore",
+            "Chart.yaml",
+            "ci/a.yaml",
+            "templates/tests/t.yaml",
+            "templates/d.yaml",
+            "x.swp",
+            "sub/ci/z",
+        ] {
             f.insert(p.to_string(), b"x".to_vec());
         }
-        f.insert(".helmignore".into(), b"ci\ntemplates/tests\n*.swp\n".to_vec());
+        f.insert(
+            ".helmignore".into(),
+            b"ci\ntemplates/tests\n*.swp\n".to_vec(),
+        );
         let kept: Vec<String> = apply_helmignore(f).into_keys().collect();
         assert_eq!(kept, vec!["Chart.yaml", "templates/d.yaml"]);
     }

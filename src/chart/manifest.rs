@@ -5,12 +5,44 @@ use super::render::Rendered;
 
 /// Helm's install order by kind; unknown kinds go last.
 pub const INSTALL_ORDER: &[&str] = &[
-    "PriorityClass", "Namespace", "NetworkPolicy", "ResourceQuota", "LimitRange", "PodSecurityPolicy", "PodDisruptionBudget",
-    "ServiceAccount", "Secret", "SecretList", "ConfigMap", "StorageClass", "PersistentVolume", "PersistentVolumeClaim",
-    "CustomResourceDefinition", "ClusterRole", "ClusterRoleList", "ClusterRoleBinding", "ClusterRoleBindingList", "Role",
-    "RoleList", "RoleBinding", "RoleBindingList", "Service", "DaemonSet", "Pod", "ReplicationController", "ReplicaSet",
-    "Deployment", "HorizontalPodAutoscaler", "StatefulSet", "Job", "CronJob", "IngressClass", "Ingress", "APIService",
-    "MutatingWebhookConfiguration", "ValidatingWebhookConfiguration",
+    "PriorityClass",
+    "Namespace",
+    "NetworkPolicy",
+    "ResourceQuota",
+    "LimitRange",
+    "PodSecurityPolicy",
+    "PodDisruptionBudget",
+    "ServiceAccount",
+    "Secret",
+    "SecretList",
+    "ConfigMap",
+    "StorageClass",
+    "PersistentVolume",
+    "PersistentVolumeClaim",
+    "CustomResourceDefinition",
+    "ClusterRole",
+    "ClusterRoleList",
+    "ClusterRoleBinding",
+    "ClusterRoleBindingList",
+    "Role",
+    "RoleList",
+    "RoleBinding",
+    "RoleBindingList",
+    "Service",
+    "DaemonSet",
+    "Pod",
+    "ReplicationController",
+    "ReplicaSet",
+    "Deployment",
+    "HorizontalPodAutoscaler",
+    "StatefulSet",
+    "Job",
+    "CronJob",
+    "IngressClass",
+    "Ingress",
+    "APIService",
+    "MutatingWebhookConfiguration",
+    "ValidatingWebhookConfiguration",
 ];
 
 /// One rendered Kubernetes document.
@@ -34,14 +66,32 @@ pub fn split_manifests(rendered: &Rendered) -> Result<Vec<Manifest>, String> {
             continue;
         }
         for doc in split_documents(text) {
-            let parsed: serde_json::Value = serde_yaml::from_str(&doc).map_err(|e| format!("{path}: rendered YAML is invalid: {e}\n---\n{doc}"))?;
+            let parsed: serde_json::Value = serde_yaml::from_str(&doc)
+                .map_err(|e| format!("{path}: rendered YAML is invalid: {e}\n---\n{doc}"))?;
             if parsed.is_null() {
                 continue;
             }
-            let kind = parsed.get("kind").and_then(|k| k.as_str()).unwrap_or_default().to_string();
-            let name = parsed.pointer("/metadata/name").and_then(|k| k.as_str()).unwrap_or_default().to_string();
-            let hook = parsed.pointer("/metadata/annotations/helm.sh~1hook").and_then(|h| h.as_str()).map(str::to_string);
-            out.push(Manifest { source: path.clone(), text: doc, kind, name, hook });
+            let kind = parsed
+                .get("kind")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let name = parsed
+                .pointer("/metadata/name")
+                .and_then(|k| k.as_str())
+                .unwrap_or_default()
+                .to_string();
+            let hook = parsed
+                .pointer("/metadata/annotations/helm.sh~1hook")
+                .and_then(|h| h.as_str())
+                .map(str::to_string);
+            out.push(Manifest {
+                source: path.clone(),
+                text: doc,
+                kind,
+                name,
+                hook,
+            });
         }
     }
     sort_install_order(&mut out);
@@ -63,7 +113,10 @@ pub fn split_documents(text: &str) -> Vec<String> {
     docs.push(cur);
     docs.into_iter()
         .map(|d| d.trim_matches('\n').to_string())
-        .filter(|d| d.lines().any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#')))
+        .filter(|d| {
+            d.lines()
+                .any(|l| !l.trim().is_empty() && !l.trim_start().starts_with('#'))
+        })
         .collect()
 }
 
@@ -101,8 +154,14 @@ mod tests {
     #[test]
     fn splits_orders_and_drops_empty_documents() {
         let mut r = Rendered::new();
-        r.insert("c/templates/a.yaml".into(), "---\nkind: Deployment\nmetadata:\n  name: d\n---\n# only a comment\n".into());
-        r.insert("c/templates/b.yaml".into(), "kind: Service\nmetadata:\n  name: s\n---\nkind: Widget\nmetadata:\n  name: w\n".into());
+        r.insert(
+            "c/templates/a.yaml".into(),
+            "---\nkind: Deployment\nmetadata:\n  name: d\n---\n# only a comment\n".into(),
+        );
+        r.insert(
+            "c/templates/b.yaml".into(),
+            "kind: Service\nmetadata:\n  name: s\n---\nkind: Widget\nmetadata:\n  name: w\n".into(),
+        );
         r.insert("c/templates/NOTES.txt".into(), "hello".into());
         let m = split_manifests(&r).unwrap();
         let kinds: Vec<&str> = m.iter().map(|x| x.kind.as_str()).collect();

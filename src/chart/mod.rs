@@ -11,12 +11,19 @@ use serde_json::Value as J;
 
 /// The chart with only the subcharts its dependencies enable (Helm's ProcessDependencies):
 /// conditions and tags are read from the values coalesced over the whole tree.
-pub fn enabled_chart(chart: &Chart, user: &serde_json::Map<String, J>) -> Result<Chart, values::ValuesError> {
+pub fn enabled_chart(
+    chart: &Chart,
+    user: &serde_json::Map<String, J>,
+) -> Result<Chart, values::ValuesError> {
     let all = values::coalesce_chart(&chart_values(chart), user)?.values;
     let all = J::Object(all);
     let mut pruned = chart.clone();
     pruned.subcharts.retain(|sub| {
-        chart.dependencies.iter().find(|d| d.name == sub.name).is_none_or(|d| dependency_enabled(d, &all))
+        chart
+            .dependencies
+            .iter()
+            .find(|d| d.name == sub.name)
+            .is_none_or(|d| dependency_enabled(d, &all))
     });
     let subs: Result<Vec<Chart>, _> = pruned
         .subcharts
@@ -64,7 +71,11 @@ fn dependency_enabled(dep: &load::Dependency, values: &J) -> bool {
     }
     if !dep.tags.is_empty() {
         if let Some(J::Object(tags)) = values.get("tags") {
-            let set: Vec<bool> = dep.tags.iter().filter_map(|t| tags.get(t).and_then(J::as_bool)).collect();
+            let set: Vec<bool> = dep
+                .tags
+                .iter()
+                .filter_map(|t| tags.get(t).and_then(J::as_bool))
+                .collect();
             if !set.is_empty() {
                 return set.iter().any(|b| *b);
             }
@@ -82,7 +93,10 @@ pub enum ChartError {
     #[error(transparent)]
     Values(#[from] values::ValuesError),
     #[error("rendering chart {chart}: {source}")]
-    Template { chart: String, source: template::TemplateError },
+    Template {
+        chart: String,
+        source: Box<template::TemplateError>,
+    },
     #[error("rendering chart {chart}: {message}")]
     Manifest { chart: String, message: String },
 }
@@ -96,15 +110,39 @@ pub struct RenderedRelease {
 }
 
 /// Coalesces values, validates them against the chart's schema, renders and orders the result.
-pub fn render_release(chart: &Chart, user_values: &serde_json::Map<String, J>, release: &render::ReleaseInfo, caps: &render::Capabilities) -> Result<RenderedRelease, ChartError> {
+pub fn render_release(
+    chart: &Chart,
+    user_values: &serde_json::Map<String, J>,
+    release: &render::ReleaseInfo,
+    caps: &render::Capabilities,
+) -> Result<RenderedRelease, ChartError> {
     let chart = &enabled_chart(chart, user_values)?;
     let tree = chart_values(chart);
     let coalesced = values::coalesce_chart(&tree, user_values)?;
     values::validate_chart_values(&tree, &coalesced.values)?;
     let values = J::Object(coalesced.values);
-    let rendered = render::render(chart, &values, release, caps, template::FuncContext::default())
-        .map_err(|source| ChartError::Template { chart: chart.name.clone(), source })?;
-    let notes = rendered.get(&format!("{}/templates/NOTES.txt", chart.name)).cloned();
-    let manifests = manifest::split_manifests(&rendered).map_err(|message| ChartError::Manifest { chart: chart.name.clone(), message })?;
-    Ok(RenderedRelease { manifests, notes, values })
+    let rendered = render::render(
+        chart,
+        &values,
+        release,
+        caps,
+        template::FuncContext::default(),
+    )
+    .map_err(|source| ChartError::Template {
+        chart: chart.name.clone(),
+        source: Box::new(source),
+    })?;
+    let notes = rendered
+        .get(&format!("{}/templates/NOTES.txt", chart.name))
+        .cloned();
+    let manifests =
+        manifest::split_manifests(&rendered).map_err(|message| ChartError::Manifest {
+            chart: chart.name.clone(),
+            message,
+        })?;
+    Ok(RenderedRelease {
+        manifests,
+        notes,
+        values,
+    })
 }

@@ -13,19 +13,61 @@ pub const DEFAULT_KUBE_VERSION: &str = "v1.36.0";
 
 /// The API versions Helm assumes without a cluster.
 pub const DEFAULT_API_VERSIONS: &[&str] = &[
-    "v1", "admissionregistration.k8s.io/v1", "admissionregistration.k8s.io/v1alpha1", "admissionregistration.k8s.io/v1beta1",
-    "internal.apiserver.k8s.io/v1alpha1", "apps/v1", "apps/v1beta1", "apps/v1beta2", "authentication.k8s.io/v1",
-    "authentication.k8s.io/v1alpha1", "authentication.k8s.io/v1beta1", "authorization.k8s.io/v1", "authorization.k8s.io/v1beta1",
-    "autoscaling/v1", "autoscaling/v2", "batch/v1", "batch/v1beta1", "certificates.k8s.io/v1", "certificates.k8s.io/v1beta1",
-    "certificates.k8s.io/v1alpha1", "coordination.k8s.io/v1alpha2", "coordination.k8s.io/v1beta1", "coordination.k8s.io/v1",
-    "discovery.k8s.io/v1", "discovery.k8s.io/v1beta1", "events.k8s.io/v1", "events.k8s.io/v1beta1", "extensions/v1beta1",
-    "flowcontrol.apiserver.k8s.io/v1", "flowcontrol.apiserver.k8s.io/v1beta1", "flowcontrol.apiserver.k8s.io/v1beta2",
-    "flowcontrol.apiserver.k8s.io/v1beta3", "networking.k8s.io/v1", "networking.k8s.io/v1beta1", "node.k8s.io/v1",
-    "node.k8s.io/v1alpha1", "node.k8s.io/v1beta1", "policy/v1", "policy/v1beta1", "rbac.authorization.k8s.io/v1",
-    "rbac.authorization.k8s.io/v1beta1", "rbac.authorization.k8s.io/v1alpha1", "resource.k8s.io/v1", "resource.k8s.io/v1beta2",
-    "resource.k8s.io/v1beta1", "resource.k8s.io/v1alpha3", "scheduling.k8s.io/v1alpha2", "scheduling.k8s.io/v1beta1",
-    "scheduling.k8s.io/v1", "storage.k8s.io/v1beta1", "storage.k8s.io/v1", "storage.k8s.io/v1alpha1",
-    "storagemigration.k8s.io/v1beta1", "apiextensions.k8s.io/v1beta1", "apiextensions.k8s.io/v1",
+    "v1",
+    "admissionregistration.k8s.io/v1",
+    "admissionregistration.k8s.io/v1alpha1",
+    "admissionregistration.k8s.io/v1beta1",
+    "internal.apiserver.k8s.io/v1alpha1",
+    "apps/v1",
+    "apps/v1beta1",
+    "apps/v1beta2",
+    "authentication.k8s.io/v1",
+    "authentication.k8s.io/v1alpha1",
+    "authentication.k8s.io/v1beta1",
+    "authorization.k8s.io/v1",
+    "authorization.k8s.io/v1beta1",
+    "autoscaling/v1",
+    "autoscaling/v2",
+    "batch/v1",
+    "batch/v1beta1",
+    "certificates.k8s.io/v1",
+    "certificates.k8s.io/v1beta1",
+    "certificates.k8s.io/v1alpha1",
+    "coordination.k8s.io/v1alpha2",
+    "coordination.k8s.io/v1beta1",
+    "coordination.k8s.io/v1",
+    "discovery.k8s.io/v1",
+    "discovery.k8s.io/v1beta1",
+    "events.k8s.io/v1",
+    "events.k8s.io/v1beta1",
+    "extensions/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1",
+    "flowcontrol.apiserver.k8s.io/v1beta1",
+    "flowcontrol.apiserver.k8s.io/v1beta2",
+    "flowcontrol.apiserver.k8s.io/v1beta3",
+    "networking.k8s.io/v1",
+    "networking.k8s.io/v1beta1",
+    "node.k8s.io/v1",
+    "node.k8s.io/v1alpha1",
+    "node.k8s.io/v1beta1",
+    "policy/v1",
+    "policy/v1beta1",
+    "rbac.authorization.k8s.io/v1",
+    "rbac.authorization.k8s.io/v1beta1",
+    "rbac.authorization.k8s.io/v1alpha1",
+    "resource.k8s.io/v1",
+    "resource.k8s.io/v1beta2",
+    "resource.k8s.io/v1beta1",
+    "resource.k8s.io/v1alpha3",
+    "scheduling.k8s.io/v1alpha2",
+    "scheduling.k8s.io/v1beta1",
+    "scheduling.k8s.io/v1",
+    "storage.k8s.io/v1beta1",
+    "storage.k8s.io/v1",
+    "storage.k8s.io/v1alpha1",
+    "storagemigration.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1beta1",
+    "apiextensions.k8s.io/v1",
 ];
 
 /// Release facts for `.Release`.
@@ -59,10 +101,15 @@ impl Capabilities {
         let t = v.trim().trim_start_matches('v');
         let parts: Vec<&str> = t.split('.').collect();
         if parts.len() < 2 || parts.len() > 3 || parts.iter().any(|p| p.parse::<u64>().is_err()) {
-            return Err(format!("--kube-version {v:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.30 or v1.30.2"));
+            return Err(format!(
+                "--kube-version {v:?}: expected MAJOR.MINOR[.PATCH], e.g. 1.30 or v1.30.2"
+            ));
         }
         let patch = parts.get(2).copied().unwrap_or("0");
-        Ok(Capabilities { kube_version: format!("v{}.{}.{}", parts[0], parts[1], patch), ..Default::default() })
+        Ok(Capabilities {
+            kube_version: format!("v{}.{}.{}", parts[0], parts[1], patch),
+            ..Default::default()
+        })
     }
 }
 
@@ -70,10 +117,24 @@ impl Capabilities {
 pub type Rendered = BTreeMap<String, String>;
 
 /// Renders `chart` with fully coalesced `values` (the chart's defaults already merged in).
-pub fn render(chart: &Chart, values: &serde_json::Value, release: &ReleaseInfo, caps: &Capabilities, ctx: FuncContext) -> Result<Rendered, TemplateError> {
+pub fn render(
+    chart: &Chart,
+    values: &serde_json::Value,
+    release: &ReleaseInfo,
+    caps: &Capabilities,
+    ctx: FuncContext,
+) -> Result<Rendered, TemplateError> {
     let root_values = Value::from_json_values(values);
     let mut units = Vec::new();
-    collect_units(chart, &chart.name, root_values, release, caps, true, &mut units);
+    collect_units(
+        chart,
+        &chart.name,
+        root_values,
+        release,
+        caps,
+        true,
+        &mut units,
+    );
 
     // Helm parses and executes templates ordered by path depth (deepest first), then name in
     // reverse; later `define`s win, so a parent's helpers override a subchart's.
@@ -90,7 +151,10 @@ pub fn render(chart: &Chart, values: &serde_json::Value, release: &ReleaseInfo, 
     let ctx = Rc::new(ctx);
     let mut out = Rendered::new();
     for u in &units {
-        let base = std::path::Path::new(&u.path).file_name().and_then(|n| n.to_str()).unwrap_or("");
+        let base = std::path::Path::new(&u.path)
+            .file_name()
+            .and_then(|n| n.to_str())
+            .unwrap_or("");
         if base.starts_with('_') {
             continue;
         }
@@ -114,7 +178,15 @@ struct Unit {
     top: Value,
 }
 
-fn collect_units(chart: &Chart, prefix: &str, values: Value, release: &ReleaseInfo, caps: &Capabilities, is_root: bool, out: &mut Vec<Unit>) {
+fn collect_units(
+    chart: &Chart,
+    prefix: &str,
+    values: Value,
+    release: &ReleaseInfo,
+    caps: &Capabilities,
+    is_root: bool,
+    out: &mut Vec<Unit>,
+) {
     let mut subcharts = BTreeMap::new();
     for sub in &chart.subcharts {
         let key = dep_key(chart, &sub.name);
@@ -123,17 +195,33 @@ fn collect_units(chart: &Chart, prefix: &str, values: Value, release: &ReleaseIn
             _ => None,
         };
         // A subchart whose section is missing was disabled by its condition or tags.
-        let Some(sub_values @ Value::Map(_)) = sub_values else { continue };
+        let Some(sub_values @ Value::Map(_)) = sub_values else {
+            continue;
+        };
         let sub_prefix = format!("{prefix}/charts/{key}");
-        collect_units(sub, &sub_prefix, sub_values.clone(), release, caps, false, out);
+        collect_units(
+            sub,
+            &sub_prefix,
+            sub_values.clone(),
+            release,
+            caps,
+            false,
+            out,
+        );
         subcharts.insert(key, sub_values);
     }
     let mut top = BTreeMap::new();
     top.insert("Values".to_string(), values);
     top.insert("Release".to_string(), release_value(release));
     top.insert("Chart".to_string(), chart_value(chart, is_root));
-    top.insert("Capabilities".to_string(), Value::Object(Rc::new(CapabilitiesObject(caps.clone()))));
-    top.insert("Files".to_string(), Value::Object(Rc::new(FilesObject(Rc::new(chart.files.clone())))));
+    top.insert(
+        "Capabilities".to_string(),
+        Value::Object(Rc::new(CapabilitiesObject(caps.clone()))),
+    );
+    top.insert(
+        "Files".to_string(),
+        Value::Object(Rc::new(FilesObject(Rc::new(chart.files.clone())))),
+    );
     top.insert("Subcharts".to_string(), Value::map(subcharts));
     let top = Value::map(top);
     for (path, source) in &chart.templates {
@@ -187,8 +275,14 @@ fn chart_value(c: &Chart, is_root: bool) -> Value {
     m.insert("KubeVersion".to_string(), str_of("kubeVersion"));
     m.insert("Condition".to_string(), str_of("condition"));
     m.insert("Tags".to_string(), str_of("tags"));
-    m.insert("Deprecated".to_string(), Value::Bool(get("deprecated").as_bool().unwrap_or(false)));
-    m.insert("Annotations".to_string(), Value::from_json_values(&get("annotations")));
+    m.insert(
+        "Deprecated".to_string(),
+        Value::Bool(get("deprecated").as_bool().unwrap_or(false)),
+    );
+    m.insert(
+        "Annotations".to_string(),
+        Value::from_json_values(&get("annotations")),
+    );
     m.insert("Keywords".to_string(), list_of("keywords"));
     m.insert("Maintainers".to_string(), list_of("maintainers"));
     m.insert("Sources".to_string(), list_of("sources"));
@@ -206,8 +300,12 @@ impl TemplateObject for CapabilitiesObject {
     }
     fn field(&self, name: &str) -> Option<Value> {
         match name {
-            "KubeVersion" => Some(Value::Object(Rc::new(KubeVersionObject(self.0.kube_version.clone())))),
-            "APIVersions" => Some(Value::Object(Rc::new(ApiVersionsObject(self.0.api_versions.clone())))),
+            "KubeVersion" => Some(Value::Object(Rc::new(KubeVersionObject(
+                self.0.kube_version.clone(),
+            )))),
+            "APIVersions" => Some(Value::Object(Rc::new(ApiVersionsObject(
+                self.0.api_versions.clone(),
+            )))),
             "HelmVersion" => {
                 let mut m = BTreeMap::new();
                 m.insert("Version".to_string(), Value::str("v4.2"));
@@ -270,7 +368,7 @@ impl TemplateObject for ApiVersionsObject {
         match name {
             "Has" => {
                 let want = args.first().map(funcs::strval).unwrap_or_default();
-                Some(Ok(Value::Bool(self.0.iter().any(|v| *v == want))))
+                Some(Ok(Value::Bool(self.0.contains(&want))))
             }
             _ => None,
         }
@@ -299,20 +397,35 @@ impl TemplateObject for FilesObject {
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg0 = args.first().map(funcs::strval).unwrap_or_default();
         let r = match name {
-            "Get" => Value::from(self.0.get(&arg0).map(|b| String::from_utf8_lossy(b).into_owned()).unwrap_or_default()),
+            "Get" => Value::from(
+                self.0
+                    .get(&arg0)
+                    .map(|b| String::from_utf8_lossy(b).into_owned())
+                    .unwrap_or_default(),
+            ),
             "GetBytes" => Value::Bytes(Rc::from(self.0.get(&arg0).cloned().unwrap_or_default())),
             "Glob" => {
                 let re = match glob_to_regex(&arg0) {
                     Ok(r) => r,
                     Err(e) => return Some(Err(e)),
                 };
-                let m: BTreeMap<String, Vec<u8>> = self.0.iter().filter(|(k, _)| re.is_match(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+                let m: BTreeMap<String, Vec<u8>> = self
+                    .0
+                    .iter()
+                    .filter(|(k, _)| re.is_match(k))
+                    .map(|(k, v)| (k.clone(), v.clone()))
+                    .collect();
                 Value::Object(Rc::new(FilesObject(Rc::new(m))))
             }
             "Lines" => Value::list(
                 self.0
                     .get(&arg0)
-                    .map(|b| String::from_utf8_lossy(b).split('\n').map(Value::str).collect())
+                    .map(|b| {
+                        String::from_utf8_lossy(b)
+                            .split('\n')
+                            .map(Value::str)
+                            .collect()
+                    })
                     .unwrap_or_default(),
             ),
             "AsConfig" | "AsSecrets" => {
@@ -327,7 +440,9 @@ impl TemplateObject for FilesObject {
                     };
                     m.insert(key, serde_json::Value::String(val));
                 }
-                let y = super::template::encode::to_yaml(&Value::from_json_values(&serde_json::Value::Object(m)));
+                let y = super::template::encode::to_yaml(&Value::from_json_values(
+                    &serde_json::Value::Object(m),
+                ));
                 Value::from(if self.0.is_empty() { String::new() } else { y })
             }
             _ => return None,
@@ -335,10 +450,18 @@ impl TemplateObject for FilesObject {
         Some(Ok(r))
     }
     fn display(&self) -> String {
-        format!("map[{}]", self.0.keys().cloned().collect::<Vec<_>>().join(" "))
+        format!(
+            "map[{}]",
+            self.0.keys().cloned().collect::<Vec<_>>().join(" ")
+        )
     }
     fn entries(&self) -> Option<Vec<(Value, Value)>> {
-        Some(self.0.iter().map(|(k, v)| (Value::str(k), Value::Bytes(Rc::from(v.clone())))).collect())
+        Some(
+            self.0
+                .iter()
+                .map(|(k, v)| (Value::str(k), Value::Bytes(Rc::from(v.clone()))))
+                .collect(),
+        )
     }
 }
 

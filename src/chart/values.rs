@@ -957,7 +957,7 @@ fn schema_violations(
     Ok(validator
         .iter_errors(values)
         .map(|error| SchemaViolation {
-            path: error.instance_path.to_string(),
+            path: error.instance_path().to_string(),
             message: violation_message(&error),
         })
         .collect())
@@ -1037,7 +1037,7 @@ fn quoted_list<'a>(items: impl IntoIterator<Item = &'a str>) -> String {
 
 fn violation_message(error: &jsonschema::ValidationError<'_>) -> String {
     use jsonschema::error::{TypeKind, ValidationErrorKind as Kind};
-    let instance: &Value = &error.instance;
+    let instance: &Value = error.instance();
     let got = json_type(instance);
     let size = || match instance {
         Value::String(s) => s.chars().count().to_string(),
@@ -1045,7 +1045,7 @@ fn violation_message(error: &jsonschema::ValidationError<'_>) -> String {
         Value::Object(map) => map.len().to_string(),
         other => other.to_string(),
     };
-    match &error.kind {
+    match error.kind() {
         Kind::Type { kind } => {
             let mut want: Vec<String> = match kind {
                 TypeKind::Single(t) => vec![t.to_string()],
@@ -1083,7 +1083,7 @@ fn violation_message(error: &jsonschema::ValidationError<'_>) -> String {
             format!("{} does not match pattern '{pattern}'", quoted(instance))
         }
         Kind::Enum { options } => {
-            let options = match options {
+            let options = match &**options {
                 Value::Array(items) => items.iter().map(quoted).collect::<Vec<_>>().join(", "),
                 other => quoted(other),
             };
@@ -1095,9 +1095,9 @@ fn violation_message(error: &jsonschema::ValidationError<'_>) -> String {
             None => "items are not unique".to_owned(),
         },
         Kind::Format { format } => format!("{} is not valid {format}", quoted(instance)),
-        Kind::AnyOf => "'anyOf' failed".to_owned(),
-        Kind::OneOfNotValid => "'oneOf' failed, none matched".to_owned(),
-        Kind::OneOfMultipleValid => "'oneOf' failed, more than one matched".to_owned(),
+        Kind::AnyOf { .. } => "'anyOf' failed".to_owned(),
+        Kind::OneOfNotValid { .. } => "'oneOf' failed, none matched".to_owned(),
+        Kind::OneOfMultipleValid { .. } => "'oneOf' failed, more than one matched".to_owned(),
         Kind::Not { .. } => "'not' failed".to_owned(),
         Kind::FalseSchema => "false schema".to_owned(),
         Kind::Contains => "no items match the 'contains' schema".to_owned(),

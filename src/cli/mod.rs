@@ -8,7 +8,12 @@ use clap::{Args, Parser, Subcommand};
 
 /// From source to a running, authenticated API on Kubernetes, with one command.
 #[derive(Debug, Parser)]
-#[command(name = "kubectl-justpush", bin_name = "kubectl justpush", version, about)]
+#[command(
+    name = "kubectl-justpush",
+    bin_name = "kubectl justpush",
+    version,
+    about
+)]
 pub struct Cli {
     #[command(flatten)]
     pub global: GlobalFlags,

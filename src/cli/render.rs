@@ -53,7 +53,9 @@ impl ValueFlags {
                 layers = layers.set(kind, e.clone());
             }
         }
-        layers.user_values(&LocalFiles).map_err(|e| CliError::usage(e.to_string()))
+        layers
+            .user_values(&LocalFiles)
+            .map_err(|e| CliError::usage(e.to_string()))
     }
 }
 
@@ -91,21 +93,32 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
         revision: 1,
         is_upgrade: false,
     };
-    let out = crate::chart::render_release(&chart, &user, &release, &caps).map_err(|e| CliError::failed(e.to_string()))?;
+    let out = crate::chart::render_release(&chart, &user, &release, &caps)
+        .map_err(|e| CliError::failed(e.to_string()))?;
     match &args.output_dir {
         Some(dir) => {
             for m in &out.manifests {
                 let path = dir.join(&m.source);
                 if let Some(parent) = path.parent() {
-                    std::fs::create_dir_all(parent).map_err(|e| CliError::failed(format!("creating {}: {e}", parent.display())))?;
+                    std::fs::create_dir_all(parent).map_err(|e| {
+                        CliError::failed(format!("creating {}: {e}", parent.display()))
+                    })?;
                 }
                 let mut text = std::fs::read_to_string(&path).unwrap_or_default();
                 text.push_str(&format!("---\n# Source: {}\n{}\n", m.source, m.text));
-                std::fs::write(&path, text).map_err(|e| CliError::failed(format!("writing {}: {e}", path.display())))?;
+                std::fs::write(&path, text)
+                    .map_err(|e| CliError::failed(format!("writing {}: {e}", path.display())))?;
             }
-            shell.status("Wrote", &format!("{} documents to {}", out.manifests.len(), dir.display())).ok();
+            shell
+                .status(
+                    "Wrote",
+                    &format!("{} documents to {}", out.manifests.len(), dir.display()),
+                )
+                .ok();
             Ok(())
         }
-        None => shell.data(&to_multidoc(&out.manifests)).map_err(|e| CliError::failed(e.to_string())),
+        None => shell
+            .data(&to_multidoc(&out.manifests))
+            .map_err(|e| CliError::failed(e.to_string())),
     }
 }

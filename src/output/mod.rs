@@ -28,12 +28,24 @@ impl Shell {
             && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty())
             && std::env::var("TERM").map(|t| t != "dumb").unwrap_or(true)
             && std::io::stderr().is_terminal();
-        Shell { out: Box::new(std::io::stdout()), err: Box::new(std::io::stderr()), format, color, verbosity }
+        Shell {
+            out: Box::new(std::io::stdout()),
+            err: Box::new(std::io::stderr()),
+            format,
+            color,
+            verbosity,
+        }
     }
 
     /// A shell writing into the given sinks (tests).
     pub fn capture(out: Box<dyn Write>, err: Box<dyn Write>, format: Format) -> Shell {
-        Shell { out, err, format, color: false, verbosity: 0 }
+        Shell {
+            out,
+            err,
+            format,
+            color: false,
+            verbosity: 0,
+        }
     }
 
     /// Writes data to stdout as it is.
@@ -46,27 +58,43 @@ impl Shell {
     /// YAML for data without a text form).
     pub fn structured<T: serde::Serialize>(&mut self, value: &T) -> std::io::Result<()> {
         let text = match self.format {
-            Format::Json => serde_json::to_string_pretty(value).map(|s| s + "\n").map_err(std::io::Error::other)?,
-            Format::Yaml | Format::Text => serde_yaml::to_string(value).map_err(std::io::Error::other)?,
+            Format::Json => serde_json::to_string_pretty(value)
+                .map(|s| s + "\n")
+                .map_err(std::io::Error::other)?,
+            Format::Yaml | Format::Text => {
+                serde_yaml::to_string(value).map_err(std::io::Error::other)?
+            }
         };
         self.data(&text)
     }
 
     /// A status line on stderr.
     pub fn status(&mut self, verb: &str, message: &str) -> std::io::Result<()> {
-        let verb = if self.color { format!("\x1b[1;32m{verb:>10}\x1b[0m") } else { format!("{verb:>10}") };
+        let verb = if self.color {
+            format!("\x1b[1;32m{verb:>10}\x1b[0m")
+        } else {
+            format!("{verb:>10}")
+        };
         writeln!(self.err, "{verb} {message}")
     }
 
     /// A warning on stderr.
     pub fn warn(&mut self, message: &str) -> std::io::Result<()> {
-        let label = if self.color { "\x1b[1;33mwarning\x1b[0m" } else { "warning" };
+        let label = if self.color {
+            "\x1b[1;33mwarning\x1b[0m"
+        } else {
+            "warning"
+        };
         writeln!(self.err, "{label}: {message}")
     }
 
     /// An error on stderr.
     pub fn error(&mut self, message: &str) -> std::io::Result<()> {
-        let label = if self.color { "\x1b[1;31merror\x1b[0m" } else { "error" };
+        let label = if self.color {
+            "\x1b[1;31merror\x1b[0m"
+        } else {
+            "error"
+        };
         writeln!(self.err, "{label}: {message}")
     }
 

@@ -4,7 +4,9 @@
 
 use super::exec::Exec;
 use super::value::Value;
-use rcgen::{BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SanType};
+use rcgen::{
+    BasicConstraints, CertificateParams, DistinguishedName, DnType, IsCa, KeyPair, SanType,
+};
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
@@ -32,7 +34,10 @@ fn params(cn: &str, days: i64, ips: &[Value], dns: &[Value]) -> Result<Certifica
     }
     for d in dns {
         let s = super::funcs::strval(d);
-        let name = s.clone().try_into().map_err(|_| format!("invalid DNS name: {s}"))?;
+        let name = s
+            .clone()
+            .try_into()
+            .map_err(|_| format!("invalid DNS name: {s}"))?;
         p.subject_alt_names.push(SanType::DnsName(name));
     }
     Ok(p)
@@ -54,7 +59,11 @@ pub fn gen_ca(_: &mut Exec, a: Vec<Value>) -> R {
     let cn = a.first().map(super::funcs::strval).unwrap_or_default();
     let mut p = params(&cn, days(a.get(1)), &[], &[])?;
     p.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    p.key_usages = vec![rcgen::KeyUsagePurpose::KeyCertSign, rcgen::KeyUsagePurpose::DigitalSignature, rcgen::KeyUsagePurpose::KeyEncipherment];
+    p.key_usages = vec![
+        rcgen::KeyUsagePurpose::KeyCertSign,
+        rcgen::KeyUsagePurpose::DigitalSignature,
+        rcgen::KeyUsagePurpose::KeyEncipherment,
+    ];
     let key = KeyPair::generate().map_err(|e| e.to_string())?;
     let cert = p.self_signed(&key).map_err(|e| e.to_string())?;
     Ok(cert_value(cert.pem(), key.serialize_pem()))
@@ -80,10 +89,13 @@ pub fn gen_signed(_: &mut Exec, a: Vec<Value>) -> R {
     let ca_cert = ca.get("Cert").map(super::funcs::strval).unwrap_or_default();
     let ca_key = ca.get("Key").map(super::funcs::strval).unwrap_or_default();
     let ca_key = KeyPair::from_pem(&ca_key).map_err(|e| format!("error decoding CA key: {e}"))?;
-    let ca_params = CertificateParams::from_ca_cert_pem(&ca_cert).map_err(|e| format!("error decoding CA cert: {e}"))?;
+    let ca_params = CertificateParams::from_ca_cert_pem(&ca_cert)
+        .map_err(|e| format!("error decoding CA cert: {e}"))?;
     let issuer = ca_params.self_signed(&ca_key).map_err(|e| e.to_string())?;
     let key = KeyPair::generate().map_err(|e| e.to_string())?;
-    let cert = p.signed_by(&key, &issuer, &ca_key).map_err(|e| e.to_string())?;
+    let cert = p
+        .signed_by(&key, &issuer, &ca_key)
+        .map_err(|e| e.to_string())?;
     Ok(cert_value(cert.pem(), key.serialize_pem()))
 }
 

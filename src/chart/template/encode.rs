@@ -132,7 +132,20 @@ fn resolves_to_non_string(s: &str) -> bool {
     let l = s.to_ascii_lowercase();
     if matches!(
         l.as_str(),
-        "" | "~" | "null" | "true" | "false" | "yes" | "no" | "on" | "off" | "y" | "n" | ".inf" | "-.inf" | "+.inf" | ".nan"
+        "" | "~"
+            | "null"
+            | "true"
+            | "false"
+            | "yes"
+            | "no"
+            | "on"
+            | "off"
+            | "y"
+            | "n"
+            | ".inf"
+            | "-.inf"
+            | "+.inf"
+            | ".nan"
     ) {
         return true;
     }
@@ -154,7 +167,11 @@ fn resolves_to_non_string(s: &str) -> bool {
         return !b.is_empty() && b.chars().all(|c| c == '0' || c == '1');
     }
     // Base 60 (1:20) and dates would be read as timestamps by some parsers.
-    if num.contains(':') && num.split(':').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.')) {
+    if num.contains(':')
+        && num
+            .split(':')
+            .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit() || c == '.'))
+    {
         return true;
     }
     if num.len() >= 8 && num.as_bytes()[4] == b'-' && num[..4].chars().all(|c| c.is_ascii_digit()) {
@@ -168,11 +185,16 @@ fn plain_allowed(s: &str, is_key: bool) -> bool {
     if "-?:,[]{}#&*!|>'\"%@`".contains(first) {
         // "-" followed by a non-space and not alone is fine in YAML, but keep it simple and
         // safe except for the common "-foo" flag-like strings.
-        if !(first == '-' && s.len() > 1 && !s.starts_with("- ") && !s.starts_with("---")) {
+        if first != '-' || s.len() <= 1 || s.starts_with("- ") || s.starts_with("---") {
             return false;
         }
     }
-    if s.starts_with(' ') || s.ends_with(' ') || s.contains(": ") || s.contains(" #") || s.ends_with(':') {
+    if s.starts_with(' ')
+        || s.ends_with(' ')
+        || s.contains(": ")
+        || s.contains(" #")
+        || s.ends_with(':')
+    {
         return false;
     }
     if s.chars().any(|c| c.is_control() || c == '\u{feff}') {
@@ -214,7 +236,9 @@ fn scalar_string(s: &str, indent: usize, is_key: bool) -> String {
 fn literal_block_ok(s: &str) -> bool {
     !s.starts_with(' ')
         && !s.starts_with('\n')
-        && !s.chars().any(|c| (c.is_control() && c != '\n') || c == '\u{feff}')
+        && !s
+            .chars()
+            .any(|c| (c.is_control() && c != '\n') || c == '\u{feff}')
         && !s.lines().any(|l| l.ends_with(' '))
 }
 
@@ -342,7 +366,6 @@ pub fn to_pretty_json(v: &Value) -> String {
     out
 }
 
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -354,20 +377,42 @@ mod tests {
 
     #[test]
     fn yaml_layout_matches_go_yaml_v2() {
-        assert_eq!(y(json!({"b": 1, "a": {"c": [1, 2], "d": []}})), "a:\n  c:\n  - 1\n  - 2\n  d: []\nb: 1");
-        assert_eq!(y(json!([{"name": "x", "v": 1}, "s"])), "- name: x\n  v: 1\n- s");
+        assert_eq!(
+            y(json!({"b": 1, "a": {"c": [1, 2], "d": []}})),
+            "a:\n  c:\n  - 1\n  - 2\n  d: []\nb: 1"
+        );
+        assert_eq!(
+            y(json!([{"name": "x", "v": 1}, "s"])),
+            "- name: x\n  v: 1\n- s"
+        );
         assert_eq!(y(json!({"k": {}})), "k: {}");
     }
 
     #[test]
     fn yaml_quotes_strings_that_would_change_type() {
-        assert_eq!(y(json!({"a": "true", "b": "1.0", "c": "", "d": "x: y", "e": "0755", "f": "plain"})),
-            "a: \"true\"\nb: \"1.0\"\nc: \"\"\nd: \"x: y\"\ne: \"0755\"\nf: plain");
+        assert_eq!(
+            y(json!({"a": "true", "b": "1.0", "c": "", "d": "x: y", "e": "0755", "f": "plain"})),
+            "a: \"true\"\nb: \"1.0\"\nc: \"\"\nd: \"x: y\"\ne: \"0755\"\nf: plain"
+        );
     }
 
     #[test]
     fn yaml_round_trips_awkward_strings() {
-        for s in ["a\nb", "a\nb\n", "  lead", "#x", "- x", "*a", "on", "1e3", "a\tb", "x\n\n", "null", "{a}", "2024-01-01"] {
+        for s in [
+            "a\nb",
+            "a\nb\n",
+            "  lead",
+            "#x",
+            "- x",
+            "*a",
+            "on",
+            "1e3",
+            "a\tb",
+            "x\n\n",
+            "null",
+            "{a}",
+            "2024-01-01",
+        ] {
             // Templates put a newline after `toYaml` output, as Helm's trims its own.
             let text = y(json!({ "k": s })) + "\n";
             let back: serde_json::Value = serde_yaml::from_str(&text).unwrap();
@@ -378,7 +423,10 @@ mod tests {
     #[test]
     fn json_is_go_compatible() {
         let v = Value::from_json(&json!({"b": "<&>", "a": 1.5, "c": 8000}), true);
-        assert_eq!(to_json(&v), r#"{"a":1.5,"b":"\u003c\u0026\u003e","c":8000}"#);
+        assert_eq!(
+            to_json(&v),
+            r#"{"a":1.5,"b":"\u003c\u0026\u003e","c":8000}"#
+        );
         assert_eq!(go_json_float(1e21), "1e+21");
     }
 }

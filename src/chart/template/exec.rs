@@ -47,9 +47,17 @@ pub struct TemplateError {
 impl std::fmt::Display for TemplateError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         if self.user_error {
-            write!(f, "execution error at ({}:{}:{}): {}", self.file, self.line, self.col, self.message)
+            write!(
+                f,
+                "execution error at ({}:{}:{}): {}",
+                self.file, self.line, self.col, self.message
+            )
         } else if self.template.is_empty() {
-            write!(f, "parse error at ({}:{}:{}): {}", self.file, self.line, self.col, self.message)
+            write!(
+                f,
+                "parse error at ({}:{}:{}): {}",
+                self.file, self.line, self.col, self.message
+            )
         } else {
             write!(
                 f,
@@ -81,12 +89,20 @@ impl TemplateSet {
         for (dname, body) in parsed.defines {
             self.templates.insert(
                 dname,
-                TemplateDef { body: Rc::new(body), file: file.clone(), source: source.clone() },
+                TemplateDef {
+                    body: Rc::new(body),
+                    file: file.clone(),
+                    source: source.clone(),
+                },
             );
         }
         self.templates.insert(
             name.to_string(),
-            TemplateDef { body: Rc::new(parsed.body), file, source },
+            TemplateDef {
+                body: Rc::new(parsed.body),
+                file,
+                source,
+            },
         );
         Ok(())
     }
@@ -140,7 +156,9 @@ fn find_unknown_func(nodes: &[Node], funcs: &FuncMap) -> Option<(String, usize)>
     }
     fn in_arg(a: &Arg, pos: usize, funcs: &FuncMap) -> Option<(String, usize)> {
         match a {
-            Arg::Ident(n) if !funcs.contains_key(n.as_str()) && n != "and" && n != "or" => Some((n.clone(), pos)),
+            Arg::Ident(n) if !funcs.contains_key(n.as_str()) && n != "and" && n != "or" => {
+                Some((n.clone(), pos))
+            }
             Arg::Pipe(p) => in_pipe(p, funcs),
             Arg::Chain(inner, _) => in_arg(inner, pos, funcs),
             _ => None,
@@ -211,33 +229,57 @@ impl<'a> Exec<'a> {
             funcs,
             overlay: HashMap::new(),
             vars: Vec::new(),
-            frame: Frame { name: Rc::from(""), file: Rc::from(""), source: Rc::from("") },
+            frame: Frame {
+                name: Rc::from(""),
+                file: Rc::from(""),
+                source: Rc::from(""),
+            },
             depth: 0,
             context,
         }
     }
 
     fn lookup(&self, name: &str) -> Option<TemplateDef> {
-        self.overlay.get(name).or_else(|| self.set.templates.get(name)).cloned()
+        self.overlay
+            .get(name)
+            .or_else(|| self.set.templates.get(name))
+            .cloned()
     }
 
     /// Executes the named template with `data` as dot and `$`, returning its output.
     pub fn execute_named(&mut self, name: &str, data: &Value) -> Result<String, TemplateError> {
         let Some(def) = self.lookup(name) else {
-            return Err(self.error_at(0, 0, format!("no template {name:?} associated with template \"gotpl\"")));
+            return Err(self.error_at(
+                0,
+                0,
+                format!("no template {name:?} associated with template \"gotpl\""),
+            ));
         };
         self.run_def(name, &def, data)
     }
 
-    fn run_def(&mut self, name: &str, def: &TemplateDef, data: &Value) -> Result<String, TemplateError> {
+    fn run_def(
+        &mut self,
+        name: &str,
+        def: &TemplateDef,
+        data: &Value,
+    ) -> Result<String, TemplateError> {
         if self.depth >= MAX_DEPTH {
-            return Err(self.error_at(0, 0, format!("rendering template has a nested reference name: {name}")));
+            return Err(self.error_at(
+                0,
+                0,
+                format!("rendering template has a nested reference name: {name}"),
+            ));
         }
         self.depth += 1;
         let saved_vars = std::mem::replace(&mut self.vars, vec![("$".to_string(), data.clone())]);
         let saved_frame = std::mem::replace(
             &mut self.frame,
-            Frame { name: Rc::from(name), file: def.file.clone(), source: def.source.clone() },
+            Frame {
+                name: Rc::from(name),
+                file: def.file.clone(),
+                source: def.source.clone(),
+            },
         );
         let mut out = String::new();
         let r = self.walk(&def.body, data, &mut out);
@@ -251,14 +293,30 @@ impl<'a> Exec<'a> {
     }
 
     /// Parses `src` as a template (Helm's `tpl`) and executes it with `data`.
-    pub fn execute_source(&mut self, name: &str, src: &str, data: &Value) -> Result<String, TemplateError> {
+    pub fn execute_source(
+        &mut self,
+        name: &str,
+        src: &str,
+        data: &Value,
+    ) -> Result<String, TemplateError> {
         let parsed = parse(src).map_err(|e| syntax_error(name, src, e))?;
         let file: Rc<str> = Rc::from(name);
         let source: Rc<str> = Rc::from(src);
         for (dname, body) in parsed.defines {
-            self.overlay.insert(dname, TemplateDef { body: Rc::new(body), file: file.clone(), source: source.clone() });
+            self.overlay.insert(
+                dname,
+                TemplateDef {
+                    body: Rc::new(body),
+                    file: file.clone(),
+                    source: source.clone(),
+                },
+            );
         }
-        let def = TemplateDef { body: Rc::new(parsed.body), file, source };
+        let def = TemplateDef {
+            body: Rc::new(parsed.body),
+            file,
+            source,
+        };
         self.run_def(name, &def, data)
     }
 
@@ -271,7 +329,11 @@ impl<'a> Exec<'a> {
         let (line, col) = line_col(&self.frame.source, pos);
         let src = &self.frame.source;
         let action = if end > pos && end <= src.len() {
-            src[pos..end].trim_start_matches("{{").trim_start_matches('-').trim().to_string()
+            src[pos..end]
+                .trim_start_matches("{{")
+                .trim_start_matches('-')
+                .trim()
+                .to_string()
         } else {
             String::new()
         };
@@ -290,7 +352,12 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn walk(&mut self, nodes: &[Node], dot: &Value, out: &mut String) -> Result<Flow, TemplateError> {
+    fn walk(
+        &mut self,
+        nodes: &[Node],
+        dot: &Value,
+        out: &mut String,
+    ) -> Result<Flow, TemplateError> {
         for n in nodes {
             match n {
                 Node::Text(t) => out.push_str(t),
@@ -317,7 +384,11 @@ impl<'a> Exec<'a> {
                         None => Value::Nil,
                     };
                     let Some(def) = self.lookup(name) else {
-                        return Err(self.error_at(*pos, *pos, format!("no such template {name:?}")));
+                        return Err(self.error_at(
+                            *pos,
+                            *pos,
+                            format!("no such template {name:?}"),
+                        ));
                     };
                     let s = self.run_def(name, &def, &data)?;
                     out.push_str(&s);
@@ -329,7 +400,13 @@ impl<'a> Exec<'a> {
         Ok(Flow::Normal)
     }
 
-    fn if_with(&mut self, b: &Branch, dot: &Value, out: &mut String, with: bool) -> Result<Flow, TemplateError> {
+    fn if_with(
+        &mut self,
+        b: &Branch,
+        dot: &Value,
+        out: &mut String,
+        with: bool,
+    ) -> Result<Flow, TemplateError> {
         let mark = self.vars.len();
         let v = self.eval_pipeline(&b.pipe, dot)?;
         let r = if v.truthy() {
@@ -345,21 +422,40 @@ impl<'a> Exec<'a> {
     fn range(&mut self, b: &Branch, dot: &Value, out: &mut String) -> Result<(), TemplateError> {
         let mark = self.vars.len();
         // The declared variables are bound per element, not to the pipeline's value.
-        let mut pipe = b.pipe.clone();
-        let decl = std::mem::take(&mut pipe.decl);
-        let is_assign = pipe.is_assign;
-        let v = self.eval_pipeline(&pipe, dot)?;
+        let decl = &b.pipe.decl;
+        let is_assign = b.pipe.is_assign;
+        let v = self.eval_cmds(&b.pipe, dot)?;
         let items: Vec<(Value, Value)> = match &v {
-            Value::List(l) => l.iter().enumerate().map(|(i, x)| (Value::Int(i as i64), x.clone())).collect(),
-            Value::Map(m) => m.borrow().iter().map(|(k, x)| (Value::str(k), x.clone())).collect(),
-            Value::Int(n) | Value::Int64(n) => (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect(),
+            Value::List(l) => l
+                .iter()
+                .enumerate()
+                .map(|(i, x)| (Value::Int(i as i64), x.clone()))
+                .collect(),
+            Value::Map(m) => m
+                .borrow()
+                .iter()
+                .map(|(k, x)| (Value::str(k), x.clone()))
+                .collect(),
+            Value::Int(n) | Value::Int64(n) => {
+                (0..*n).map(|i| (Value::Int(i), Value::Int(i))).collect()
+            }
             Value::Nil => Vec::new(),
             Value::Object(o) => match o.entries() {
                 Some(e) => e,
-                None => return Err(self.error_at(b.pipe.pos, b.pipe.end, format!("range can't iterate over {}", gofmt::sprint_value(&v)))),
+                None => {
+                    return Err(self.error_at(
+                        b.pipe.pos,
+                        b.pipe.end,
+                        format!("range can't iterate over {}", gofmt::sprint_value(&v)),
+                    ))
+                }
             },
             other => {
-                return Err(self.error_at(b.pipe.pos, b.pipe.end, format!("range can't iterate over {}", gofmt::sprint_value(other))))
+                return Err(self.error_at(
+                    b.pipe.pos,
+                    b.pipe.end,
+                    format!("range can't iterate over {}", gofmt::sprint_value(other)),
+                ))
             }
         };
         if items.is_empty() {
@@ -398,21 +494,36 @@ impl<'a> Exec<'a> {
     }
 
     fn var(&self, name: &str) -> Option<Value> {
-        self.vars.iter().rev().find(|(n, _)| n == name).map(|(_, v)| v.clone())
+        self.vars
+            .iter()
+            .rev()
+            .find(|(n, _)| n == name)
+            .map(|(_, v)| v.clone())
     }
 
-    fn eval_pipeline(&mut self, p: &Pipeline, dot: &Value) -> Result<Value, TemplateError> {
+    /// Evaluates the commands of a pipeline without binding its declared variables.
+    fn eval_cmds(&mut self, p: &Pipeline, dot: &Value) -> Result<Value, TemplateError> {
         let mut val: Option<Value> = None;
         for c in &p.cmds {
             val = Some(self.eval_command(c, dot, val, p)?);
         }
-        let v = val.unwrap_or_default();
+        Ok(val.unwrap_or_default())
+    }
+
+    fn eval_pipeline(&mut self, p: &Pipeline, dot: &Value) -> Result<Value, TemplateError> {
+        let v = self.eval_cmds(p, dot)?;
         if !p.decl.is_empty() {
             if p.is_assign {
                 let name = &p.decl[0];
                 match self.vars.iter_mut().rev().find(|(n, _)| n == name) {
                     Some(slot) => slot.1 = v.clone(),
-                    None => return Err(self.error_at(p.pos, p.end, format!("undefined variable: {name}"))),
+                    None => {
+                        return Err(self.error_at(
+                            p.pos,
+                            p.end,
+                            format!("undefined variable: {name}"),
+                        ))
+                    }
                 }
             } else {
                 for d in &p.decl {
@@ -423,7 +534,13 @@ impl<'a> Exec<'a> {
         Ok(v)
     }
 
-    fn eval_command(&mut self, c: &Command, dot: &Value, piped: Option<Value>, p: &Pipeline) -> Result<Value, TemplateError> {
+    fn eval_command(
+        &mut self,
+        c: &Command,
+        dot: &Value,
+        piped: Option<Value>,
+        p: &Pipeline,
+    ) -> Result<Value, TemplateError> {
         let first = &c.args[0];
         match first {
             Arg::Ident(name) => {
@@ -432,7 +549,11 @@ impl<'a> Exec<'a> {
                     return self.and_or(name == "and", &c.args[1..], dot, piped, p);
                 }
                 let Some(f) = self.funcs.get(name).copied() else {
-                    return Err(self.error_at(p.pos, p.end, format!("function {name:?} not defined")));
+                    return Err(self.error_at(
+                        p.pos,
+                        p.end,
+                        format!("function {name:?} not defined"),
+                    ));
                 };
                 let mut args = Vec::with_capacity(c.args.len());
                 for a in &c.args[1..] {
@@ -442,7 +563,11 @@ impl<'a> Exec<'a> {
                     args.push(v);
                 }
                 f(self, args).map_err(|m| {
-                    let msg = if m.starts_with(USER_ERROR_PREFIX) { m } else { format!("error calling {name}: {m}") };
+                    let msg = if m.starts_with(USER_ERROR_PREFIX) {
+                        m
+                    } else {
+                        format!("error calling {name}: {m}")
+                    };
                     self.error_at(p.pos, p.end, msg)
                 })
             }
@@ -451,7 +576,9 @@ impl<'a> Exec<'a> {
                 self.eval_chain(dot.clone(), chain, args, p)
             }
             Arg::Variable(name, chain) if !chain.is_empty() => {
-                let base = self.var(name).ok_or_else(|| self.error_at(p.pos, p.end, format!("undefined variable: {name}")))?;
+                let base = self.var(name).ok_or_else(|| {
+                    self.error_at(p.pos, p.end, format!("undefined variable: {name}"))
+                })?;
                 let args = self.method_args(&c.args[1..], dot, piped, p)?;
                 self.eval_chain(base, chain, args, p)
             }
@@ -462,14 +589,24 @@ impl<'a> Exec<'a> {
             }
             other => {
                 if c.args.len() > 1 || piped.is_some() {
-                    return Err(self.error_at(p.pos, p.end, "can't give argument to non-function".to_string()));
+                    return Err(self.error_at(
+                        p.pos,
+                        p.end,
+                        "can't give argument to non-function".to_string(),
+                    ));
                 }
                 self.eval_arg(other, dot, p)
             }
         }
     }
 
-    fn method_args(&mut self, rest: &[Arg], dot: &Value, piped: Option<Value>, p: &Pipeline) -> Result<Option<Vec<Value>>, TemplateError> {
+    fn method_args(
+        &mut self,
+        rest: &[Arg],
+        dot: &Value,
+        piped: Option<Value>,
+        p: &Pipeline,
+    ) -> Result<Option<Vec<Value>>, TemplateError> {
         if rest.is_empty() && piped.is_none() {
             return Ok(None);
         }
@@ -483,10 +620,24 @@ impl<'a> Exec<'a> {
         Ok(Some(args))
     }
 
-    fn and_or(&mut self, is_and: bool, args: &[Arg], dot: &Value, piped: Option<Value>, p: &Pipeline) -> Result<Value, TemplateError> {
+    fn and_or(
+        &mut self,
+        is_and: bool,
+        args: &[Arg],
+        dot: &Value,
+        piped: Option<Value>,
+        p: &Pipeline,
+    ) -> Result<Value, TemplateError> {
         let total = args.len() + usize::from(piped.is_some());
         if total == 0 {
-            return Err(self.error_at(p.pos, p.end, format!("wrong number of args for {}: want at least 1 got 0", if is_and { "and" } else { "or" })));
+            return Err(self.error_at(
+                p.pos,
+                p.end,
+                format!(
+                    "wrong number of args for {}: want at least 1 got 0",
+                    if is_and { "and" } else { "or" }
+                ),
+            ));
         }
         let mut last = Value::Nil;
         for a in args {
@@ -511,7 +662,9 @@ impl<'a> Exec<'a> {
                 }
             }
             Arg::Variable(name, chain) => {
-                let base = self.var(name).ok_or_else(|| self.error_at(p.pos, p.end, format!("undefined variable: {name}")))?;
+                let base = self.var(name).ok_or_else(|| {
+                    self.error_at(p.pos, p.end, format!("undefined variable: {name}"))
+                })?;
                 if chain.is_empty() {
                     Ok(base)
                 } else {
@@ -529,9 +682,14 @@ impl<'a> Exec<'a> {
                     return self.and_or(name == "and", &[], dot, None, p);
                 }
                 let Some(f) = self.funcs.get(name.as_str()).copied() else {
-                    return Err(self.error_at(p.pos, p.end, format!("function {name:?} not defined")));
+                    return Err(self.error_at(
+                        p.pos,
+                        p.end,
+                        format!("function {name:?} not defined"),
+                    ));
                 };
-                f(self, Vec::new()).map_err(|m| self.error_at(p.pos, p.end, format!("error calling {name}: {m}")))
+                f(self, Vec::new())
+                    .map_err(|m| self.error_at(p.pos, p.end, format!("error calling {name}: {m}")))
             }
             Arg::Str(s) => Ok(Value::String(s.clone())),
             Arg::Int(i) => Ok(Value::Int(*i)),
@@ -541,7 +699,13 @@ impl<'a> Exec<'a> {
         }
     }
 
-    fn eval_chain(&mut self, mut v: Value, chain: &[String], args: Option<Vec<Value>>, p: &Pipeline) -> Result<Value, TemplateError> {
+    fn eval_chain(
+        &mut self,
+        mut v: Value,
+        chain: &[String],
+        args: Option<Vec<Value>>,
+        p: &Pipeline,
+    ) -> Result<Value, TemplateError> {
         let n = chain.len();
         for (i, name) in chain.iter().enumerate() {
             let last = i + 1 == n;
@@ -549,29 +713,55 @@ impl<'a> Exec<'a> {
             v = match &v {
                 Value::Map(m) => {
                     if call_args.is_some() {
-                        return Err(self.error_at(p.pos, p.end, format!("{name} is not a method but has arguments")));
+                        return Err(self.error_at(
+                            p.pos,
+                            p.end,
+                            format!("{name} is not a method but has arguments"),
+                        ));
                     }
                     m.borrow().get(name.as_str()).cloned().unwrap_or(Value::Nil)
                 }
                 Value::Object(o) => {
                     if let Some(a) = call_args {
                         match o.call(name, a) {
-                            Some(r) => r.map_err(|m| self.error_at(p.pos, p.end, format!("error calling {name}: {m}")))?,
-                            None => return Err(self.error_at(p.pos, p.end, format!("{name} is not a method but has arguments"))),
+                            Some(r) => r.map_err(|m| {
+                                self.error_at(p.pos, p.end, format!("error calling {name}: {m}"))
+                            })?,
+                            None => {
+                                return Err(self.error_at(
+                                    p.pos,
+                                    p.end,
+                                    format!("{name} is not a method but has arguments"),
+                                ))
+                            }
                         }
                     } else if let Some(x) = o.field(name) {
                         x
                     } else if let Some(r) = o.call(name, &[]) {
-                        r.map_err(|m| self.error_at(p.pos, p.end, format!("error calling {name}: {m}")))?
+                        r.map_err(|m| {
+                            self.error_at(p.pos, p.end, format!("error calling {name}: {m}"))
+                        })?
                     } else {
-                        return Err(self.error_at(p.pos, p.end, format!("can't evaluate field {name} in type {}", o.type_name())));
+                        return Err(self.error_at(
+                            p.pos,
+                            p.end,
+                            format!("can't evaluate field {name} in type {}", o.type_name()),
+                        ));
                     }
                 }
                 Value::Nil => {
-                    return Err(self.error_at(p.pos, p.end, format!("nil pointer evaluating interface {{}}.{name}")));
+                    return Err(self.error_at(
+                        p.pos,
+                        p.end,
+                        format!("nil pointer evaluating interface {{}}.{name}"),
+                    ));
                 }
                 other => {
-                    return Err(self.error_at(p.pos, p.end, format!("can't evaluate field {name} in type {}", other.type_name())));
+                    return Err(self.error_at(
+                        p.pos,
+                        p.end,
+                        format!("can't evaluate field {name} in type {}", other.type_name()),
+                    ));
                 }
             };
         }

@@ -40,7 +40,9 @@ pub fn all() -> FuncMap {
         ("include", f_include),
         ("tpl", f_tpl),
         ("required", f_required),
-        ("fail", |_, a| Err(format!("{USER_ERROR_PREFIX}{}", strval(arg(&a, 0)?)))),
+        ("fail", |_, a| {
+            Err(format!("{USER_ERROR_PREFIX}{}", strval(arg(&a, 0)?)))
+        }),
         ("toYaml", |_, a| Ok(Value::from(to_yaml(arg(&a, 0)?)))),
         ("toYamlPretty", |_, a| Ok(Value::from(to_yaml(arg(&a, 0)?)))),
         ("mustToYaml", |_, a| Ok(Value::from(to_yaml(arg(&a, 0)?)))),
@@ -48,34 +50,77 @@ pub fn all() -> FuncMap {
         ("fromYamlArray", f_from_yaml_array),
         ("toJson", |_, a| Ok(Value::from(to_json(arg(&a, 0)?)))),
         ("mustToJson", |_, a| Ok(Value::from(to_json(arg(&a, 0)?)))),
-        ("toRawJson", |_, a| Ok(Value::from(to_json(arg(&a, 0)?).replace("\\u003c", "<").replace("\\u003e", ">").replace("\\u0026", "&")))),
-        ("toPrettyJson", |_, a| Ok(Value::from(to_pretty_json(arg(&a, 0)?)))),
+        ("toRawJson", |_, a| {
+            Ok(Value::from(
+                to_json(arg(&a, 0)?)
+                    .replace("\\u003c", "<")
+                    .replace("\\u003e", ">")
+                    .replace("\\u0026", "&"),
+            ))
+        }),
+        ("toPrettyJson", |_, a| {
+            Ok(Value::from(to_pretty_json(arg(&a, 0)?)))
+        }),
         ("fromJson", f_from_json),
         ("fromJsonArray", f_from_json_array),
         ("lookup", f_lookup),
         // Sprig: defaults and logic
         ("default", f_default),
-        ("empty", |_, a| Ok(Value::Bool(!a.first().is_some_and(|v| v.truthy())))),
-        ("coalesce", |_, a| Ok(a.into_iter().find(|v| v.truthy()).unwrap_or_default())),
+        ("empty", |_, a| {
+            Ok(Value::Bool(!a.first().is_some_and(|v| v.truthy())))
+        }),
+        ("coalesce", |_, a| {
+            Ok(a.into_iter().find(|v| v.truthy()).unwrap_or_default())
+        }),
         ("all", |_, a| Ok(Value::Bool(a.iter().all(|v| v.truthy())))),
         ("any", |_, a| Ok(Value::Bool(a.iter().any(|v| v.truthy())))),
-        ("ternary", |_, a| Ok(if arg(&a, 2)?.truthy() { arg(&a, 0)?.clone() } else { arg(&a, 1)?.clone() })),
+        ("ternary", |_, a| {
+            Ok(if arg(&a, 2)?.truthy() {
+                arg(&a, 0)?.clone()
+            } else {
+                arg(&a, 1)?.clone()
+            })
+        }),
         ("deepCopy", |_, a| Ok(arg(&a, 0)?.deep_copy())),
         ("mustDeepCopy", |_, a| Ok(arg(&a, 0)?.deep_copy())),
         ("kindOf", |_, a| Ok(Value::from(arg(&a, 0)?.kind_name()))),
-        ("kindIs", |_, a| Ok(Value::Bool(arg(&a, 1)?.kind_name() == strval(arg(&a, 0)?)))),
+        ("kindIs", |_, a| {
+            Ok(Value::Bool(arg(&a, 1)?.kind_name() == strval(arg(&a, 0)?)))
+        }),
         ("typeOf", |_, a| Ok(Value::from(arg(&a, 0)?.type_name()))),
-        ("typeIs", |_, a| Ok(Value::Bool(arg(&a, 1)?.type_name() == strval(arg(&a, 0)?)))),
+        ("typeIs", |_, a| {
+            Ok(Value::Bool(arg(&a, 1)?.type_name() == strval(arg(&a, 0)?)))
+        }),
         ("typeIsLike", |_, a| {
             let t = strval(arg(&a, 0)?);
             let got = arg(&a, 1)?.type_name();
             Ok(Value::Bool(got == t || format!("*{got}") == t))
         }),
         // Sprig: strings
-        ("quote", |_, a| Ok(Value::from(a.iter().filter(|v| !v.is_nil()).map(|v| go_quote(&strval(v))).collect::<Vec<_>>().join(" ")))),
-        ("squote", |_, a| Ok(Value::from(a.iter().filter(|v| !v.is_nil()).map(|v| format!("'{}'", strval(v))).collect::<Vec<_>>().join(" ")))),
+        ("quote", |_, a| {
+            Ok(Value::from(
+                a.iter()
+                    .filter(|v| !v.is_nil())
+                    .map(|v| go_quote(&strval(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ))
+        }),
+        ("squote", |_, a| {
+            Ok(Value::from(
+                a.iter()
+                    .filter(|v| !v.is_nil())
+                    .map(|v| format!("'{}'", strval(v)))
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ))
+        }),
         ("toString", |_, a| Ok(Value::from(strval(arg(&a, 0)?)))),
-        ("toStrings", |_, a| Ok(Value::list(strslice(arg(&a, 0)?).into_iter().map(Value::from).collect()))),
+        ("toStrings", |_, a| {
+            Ok(Value::list(
+                strslice(arg(&a, 0)?).into_iter().map(Value::from).collect(),
+            ))
+        }),
         ("upper", |_, a| Ok(Value::from(s(&a, 0)?.to_uppercase()))),
         ("lower", |_, a| Ok(Value::from(s(&a, 0)?.to_lowercase()))),
         ("title", |_, a| Ok(Value::from(title(&s(&a, 0)?)))),
@@ -92,78 +137,217 @@ pub fn all() -> FuncMap {
             let (p, x) = (s(&a, 0)?, s(&a, 1)?);
             Ok(Value::from(x.strip_suffix(p.as_str()).unwrap_or(&x)))
         }),
-        ("contains", |_, a| Ok(Value::Bool(s(&a, 1)?.contains(s(&a, 0)?.as_str())))),
-        ("hasPrefix", |_, a| Ok(Value::Bool(s(&a, 1)?.starts_with(s(&a, 0)?.as_str())))),
-        ("hasSuffix", |_, a| Ok(Value::Bool(s(&a, 1)?.ends_with(s(&a, 0)?.as_str())))),
-        ("replace", |_, a| Ok(Value::from(s(&a, 2)?.replace(s(&a, 0)?.as_str(), &s(&a, 1)?)))),
-        ("repeat", |_, a| Ok(Value::from(s(&a, 1)?.repeat(int_of(arg(&a, 0)?)?.max(0) as usize)))),
+        ("contains", |_, a| {
+            Ok(Value::Bool(s(&a, 1)?.contains(s(&a, 0)?.as_str())))
+        }),
+        ("hasPrefix", |_, a| {
+            Ok(Value::Bool(s(&a, 1)?.starts_with(s(&a, 0)?.as_str())))
+        }),
+        ("hasSuffix", |_, a| {
+            Ok(Value::Bool(s(&a, 1)?.ends_with(s(&a, 0)?.as_str())))
+        }),
+        ("replace", |_, a| {
+            Ok(Value::from(
+                s(&a, 2)?.replace(s(&a, 0)?.as_str(), &s(&a, 1)?),
+            ))
+        }),
+        ("repeat", |_, a| {
+            Ok(Value::from(
+                s(&a, 1)?.repeat(int_of(arg(&a, 0)?)?.max(0) as usize),
+            ))
+        }),
         ("substr", f_substr),
-        ("nospace", |_, a| Ok(Value::from(s(&a, 0)?.chars().filter(|c| !c.is_whitespace()).collect::<String>()))),
+        ("nospace", |_, a| {
+            Ok(Value::from(
+                s(&a, 0)?
+                    .chars()
+                    .filter(|c| !c.is_whitespace())
+                    .collect::<String>(),
+            ))
+        }),
         ("trunc", f_trunc),
         ("abbrev", |_, a| {
             let w = int_of(arg(&a, 0)?)? as usize;
             let x = s(&a, 1)?;
-            Ok(Value::from(if x.len() <= w || w < 4 { x } else { format!("{}...", &x[..w - 3]) }))
+            Ok(Value::from(if x.len() <= w || w < 4 {
+                x
+            } else {
+                format!("{}...", &x[..w - 3])
+            }))
         }),
-        ("indent", |_, a| Ok(Value::from(indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)))),
-        ("nindent", |_, a| Ok(Value::from(format!("\n{}", indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?))))),
-        ("wrap", |_, a| Ok(Value::from(wrap(&s(&a, 1)?, int_of(arg(&a, 0)?)?, "\n")))),
-        ("wrapWith", |_, a| Ok(Value::from(wrap(&s(&a, 2)?, int_of(arg(&a, 0)?)?, &s(&a, 1)?)))),
-        ("cat", |_, a| Ok(Value::from(a.iter().filter(|v| !v.is_nil()).map(sprint_value).collect::<Vec<_>>().join(" ")))),
-        ("join", |_, a| Ok(Value::from(strslice(arg(&a, 1)?).join(&s(&a, 0)?)))),
+        ("indent", |_, a| {
+            Ok(Value::from(indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)))
+        }),
+        ("nindent", |_, a| {
+            Ok(Value::from(format!(
+                "\n{}",
+                indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)
+            )))
+        }),
+        ("wrap", |_, a| {
+            Ok(Value::from(wrap(&s(&a, 1)?, int_of(arg(&a, 0)?)?, "\n")))
+        }),
+        ("wrapWith", |_, a| {
+            Ok(Value::from(wrap(
+                &s(&a, 2)?,
+                int_of(arg(&a, 0)?)?,
+                &s(&a, 1)?,
+            )))
+        }),
+        ("cat", |_, a| {
+            Ok(Value::from(
+                a.iter()
+                    .filter(|v| !v.is_nil())
+                    .map(sprint_value)
+                    .collect::<Vec<_>>()
+                    .join(" "),
+            ))
+        }),
+        ("join", |_, a| {
+            Ok(Value::from(strslice(arg(&a, 1)?).join(&s(&a, 0)?)))
+        }),
         ("split", |_, a| {
             let parts = split_sep(&s(&a, 1)?, &s(&a, 0)?);
-            Ok(Value::map(parts.into_iter().enumerate().map(|(i, p)| (format!("_{i}"), Value::from(p))).collect()))
+            Ok(Value::map(
+                parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| (format!("_{i}"), Value::from(p)))
+                    .collect(),
+            ))
         }),
-        ("splitList", |_, a| Ok(Value::list(split_sep(&s(&a, 1)?, &s(&a, 0)?).into_iter().map(Value::from).collect()))),
+        ("splitList", |_, a| {
+            Ok(Value::list(
+                split_sep(&s(&a, 1)?, &s(&a, 0)?)
+                    .into_iter()
+                    .map(Value::from)
+                    .collect(),
+            ))
+        }),
         ("splitn", |_, a| {
             let n = int_of(arg(&a, 1)?)?.max(0) as usize;
             let x = s(&a, 2)?;
             let parts: Vec<&str> = x.splitn(n, s(&a, 0)?.as_str()).collect();
-            Ok(Value::map(parts.into_iter().enumerate().map(|(i, p)| (format!("_{i}"), Value::from(p))).collect()))
+            Ok(Value::map(
+                parts
+                    .into_iter()
+                    .enumerate()
+                    .map(|(i, p)| (format!("_{i}"), Value::from(p)))
+                    .collect(),
+            ))
         }),
-        ("camelcase", |_, a| Ok(Value::from(s(&a, 0)?.split(['_', '-', ' ']).map(title).collect::<String>()))),
+        ("camelcase", |_, a| {
+            Ok(Value::from(
+                s(&a, 0)?
+                    .split(['_', '-', ' '])
+                    .map(title)
+                    .collect::<String>(),
+            ))
+        }),
         ("snakecase", |_, a| Ok(Value::from(snake(&s(&a, 0)?)))),
-        ("kebabcase", |_, a| Ok(Value::from(snake(&s(&a, 0)?).replace('_', "-")))),
-        ("regexMatch", |_, a| Ok(Value::Bool(re(&s(&a, 0)?)?.is_match(&s(&a, 1)?)))),
-        ("mustRegexMatch", |_, a| Ok(Value::Bool(re(&s(&a, 0)?)?.is_match(&s(&a, 1)?)))),
-        ("regexFind", |_, a| Ok(Value::from(re(&s(&a, 0)?)?.find(&s(&a, 1)?).map(|m| m.as_str().to_string()).unwrap_or_default()))),
+        ("kebabcase", |_, a| {
+            Ok(Value::from(snake(&s(&a, 0)?).replace('_', "-")))
+        }),
+        ("regexMatch", |_, a| {
+            Ok(Value::Bool(re(&s(&a, 0)?)?.is_match(&s(&a, 1)?)))
+        }),
+        ("mustRegexMatch", |_, a| {
+            Ok(Value::Bool(re(&s(&a, 0)?)?.is_match(&s(&a, 1)?)))
+        }),
+        ("regexFind", |_, a| {
+            Ok(Value::from(
+                re(&s(&a, 0)?)?
+                    .find(&s(&a, 1)?)
+                    .map(|m| m.as_str().to_string())
+                    .unwrap_or_default(),
+            ))
+        }),
         ("regexFindAll", |_, a| {
             let n = int_of(arg(&a, 2)?)?;
             let x = s(&a, 1)?;
-            let all: Vec<Value> = re(&s(&a, 0)?)?.find_iter(&x).map(|m| Value::from(m.as_str())).collect();
-            let take = if n < 0 { all.len() } else { (n as usize).min(all.len()) };
+            let all: Vec<Value> = re(&s(&a, 0)?)?
+                .find_iter(&x)
+                .map(|m| Value::from(m.as_str()))
+                .collect();
+            let take = if n < 0 {
+                all.len()
+            } else {
+                (n as usize).min(all.len())
+            };
             Ok(Value::list(all[..take].to_vec()))
         }),
-        ("regexReplaceAll", |_, a| Ok(Value::from(re(&s(&a, 0)?)?.replace_all(&s(&a, 1)?, go_repl(&s(&a, 2)?).as_str()).into_owned()))),
-        ("regexReplaceAllLiteral", |_, a| Ok(Value::from(re(&s(&a, 0)?)?.replace_all(&s(&a, 1)?, regex::NoExpand(&s(&a, 2)?)).into_owned()))),
+        ("regexReplaceAll", |_, a| {
+            Ok(Value::from(
+                re(&s(&a, 0)?)?
+                    .replace_all(&s(&a, 1)?, go_repl(&s(&a, 2)?).as_str())
+                    .into_owned(),
+            ))
+        }),
+        ("regexReplaceAllLiteral", |_, a| {
+            Ok(Value::from(
+                re(&s(&a, 0)?)?
+                    .replace_all(&s(&a, 1)?, regex::NoExpand(&s(&a, 2)?))
+                    .into_owned(),
+            ))
+        }),
         ("regexSplit", |_, a| {
             let n = int_of(arg(&a, 2)?)?;
             let x = s(&a, 1)?;
             let r = re(&s(&a, 0)?)?;
-            let parts: Vec<Value> = if n < 0 { r.split(&x).map(Value::from).collect() } else { r.splitn(&x, n as usize).map(Value::from).collect() };
+            let parts: Vec<Value> = if n < 0 {
+                r.split(&x).map(Value::from).collect()
+            } else {
+                r.splitn(&x, n as usize).map(Value::from).collect()
+            };
             Ok(Value::list(parts))
         }),
-        ("regexQuoteMeta", |_, a| Ok(Value::from(regex::escape(&s(&a, 0)?)))),
-        ("b64enc", |_, a| Ok(Value::from(base64::engine::general_purpose::STANDARD.encode(bytes_of(arg(&a, 0)?))))),
+        ("regexQuoteMeta", |_, a| {
+            Ok(Value::from(regex::escape(&s(&a, 0)?)))
+        }),
+        ("b64enc", |_, a| {
+            Ok(Value::from(
+                base64::engine::general_purpose::STANDARD.encode(bytes_of(arg(&a, 0)?)),
+            ))
+        }),
         ("b64dec", |_, a| {
-            Ok(Value::from(match base64::engine::general_purpose::STANDARD.decode(s(&a, 0)?.as_bytes()) {
+            Ok(Value::from(match base64::engine::general_purpose::STANDARD
+                .decode(s(&a, 0)?.as_bytes())
+            {
                 Ok(b) => String::from_utf8_lossy(&b).into_owned(),
                 Err(e) => format!("illegal base64 data: {e}"),
             }))
         }),
         ("sha256sum", |_, a| {
             use sha2::Digest;
-            Ok(Value::from(hex(&sha2::Sha256::digest(s(&a, 0)?.as_bytes()))))
+            Ok(Value::from(hex(&sha2::Sha256::digest(
+                s(&a, 0)?.as_bytes(),
+            ))))
         }),
         ("sha1sum", |_, a| {
             use sha1::Digest;
             Ok(Value::from(hex(&sha1::Sha1::digest(s(&a, 0)?.as_bytes()))))
         }),
-        ("adler32sum", |_, a| Ok(Value::from(adler32(s(&a, 0)?.as_bytes()).to_string()))),
-        ("randAlphaNum", |_, a| Ok(Value::from(random_string(int_of(arg(&a, 0)?)?, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789")))),
-        ("randAlpha", |_, a| Ok(Value::from(random_string(int_of(arg(&a, 0)?)?, b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz")))),
-        ("randNumeric", |_, a| Ok(Value::from(random_string(int_of(arg(&a, 0)?)?, b"0123456789")))),
+        ("adler32sum", |_, a| {
+            Ok(Value::from(adler32(s(&a, 0)?.as_bytes()).to_string()))
+        }),
+        ("randAlphaNum", |_, a| {
+            Ok(Value::from(random_string(
+                int_of(arg(&a, 0)?)?,
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
+            )))
+        }),
+        ("randAlpha", |_, a| {
+            Ok(Value::from(random_string(
+                int_of(arg(&a, 0)?)?,
+                b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
+            )))
+        }),
+        ("randNumeric", |_, a| {
+            Ok(Value::from(random_string(
+                int_of(arg(&a, 0)?)?,
+                b"0123456789",
+            )))
+        }),
         ("randAscii", |_, a| {
             let chars: Vec<u8> = (32u8..127).collect();
             Ok(Value::from(random_string(int_of(arg(&a, 0)?)?, &chars)))
@@ -173,11 +357,17 @@ pub fn all() -> FuncMap {
         ("int", |_, a| Ok(Value::Int(to_int64(arg(&a, 0)?)))),
         ("int64", |_, a| Ok(Value::Int64(to_int64(arg(&a, 0)?)))),
         ("float64", |_, a| Ok(Value::Float(to_float64(arg(&a, 0)?)))),
-        ("atoi", |_, a| Ok(Value::Int(s(&a, 0)?.trim().parse().unwrap_or(0)))),
+        ("atoi", |_, a| {
+            Ok(Value::Int(s(&a, 0)?.trim().parse().unwrap_or(0)))
+        }),
         ("add", |_, a| Ok(Value::Int64(a.iter().map(to_int64).sum()))),
         ("add1", |_, a| Ok(Value::Int64(to_int64(arg(&a, 0)?) + 1))),
-        ("sub", |_, a| Ok(Value::Int64(to_int64(arg(&a, 0)?) - to_int64(arg(&a, 1)?)))),
-        ("mul", |_, a| Ok(Value::Int64(a.iter().map(to_int64).product()))),
+        ("sub", |_, a| {
+            Ok(Value::Int64(to_int64(arg(&a, 0)?) - to_int64(arg(&a, 1)?)))
+        }),
+        ("mul", |_, a| {
+            Ok(Value::Int64(a.iter().map(to_int64).product()))
+        }),
         ("div", |_, a| {
             let d = to_int64(arg(&a, 1)?);
             if d == 0 {
@@ -192,18 +382,41 @@ pub fn all() -> FuncMap {
             }
             Ok(Value::Int64(to_int64(arg(&a, 0)?) % d))
         }),
-        ("max", |_, a| Ok(Value::Int64(a.iter().map(to_int64).max().unwrap_or(0)))),
-        ("min", |_, a| Ok(Value::Int64(a.iter().map(to_int64).min().unwrap_or(0)))),
-        ("addf", |_, a| Ok(Value::Float(a.iter().map(to_float64).sum()))),
-        ("mulf", |_, a| Ok(Value::Float(a.iter().map(to_float64).product()))),
-        ("floor", |_, a| Ok(Value::Float(to_float64(arg(&a, 0)?).floor()))),
-        ("ceil", |_, a| Ok(Value::Float(to_float64(arg(&a, 0)?).ceil()))),
-        ("until", |_, a| Ok(Value::list((0..to_int64(arg(&a, 0)?).max(0)).map(Value::Int).collect()))),
+        ("max", |_, a| {
+            Ok(Value::Int64(a.iter().map(to_int64).max().unwrap_or(0)))
+        }),
+        ("min", |_, a| {
+            Ok(Value::Int64(a.iter().map(to_int64).min().unwrap_or(0)))
+        }),
+        ("addf", |_, a| {
+            Ok(Value::Float(a.iter().map(to_float64).sum()))
+        }),
+        ("mulf", |_, a| {
+            Ok(Value::Float(a.iter().map(to_float64).product()))
+        }),
+        ("floor", |_, a| {
+            Ok(Value::Float(to_float64(arg(&a, 0)?).floor()))
+        }),
+        ("ceil", |_, a| {
+            Ok(Value::Float(to_float64(arg(&a, 0)?).ceil()))
+        }),
+        ("until", |_, a| {
+            Ok(Value::list(
+                (0..to_int64(arg(&a, 0)?).max(0)).map(Value::Int).collect(),
+            ))
+        }),
         ("untilStep", |_, a| {
-            let (start, stop, step) = (to_int64(arg(&a, 0)?), to_int64(arg(&a, 1)?), to_int64(arg(&a, 2)?));
+            let (start, stop, step) = (
+                to_int64(arg(&a, 0)?),
+                to_int64(arg(&a, 1)?),
+                to_int64(arg(&a, 2)?),
+            );
             let mut out = Vec::new();
             let mut i = start;
-            while step != 0 && ((step > 0 && i < stop) || (step < 0 && i > stop)) && out.len() < 100_000 {
+            while step != 0
+                && ((step > 0 && i < stop) || (step < 0 && i > stop))
+                && out.len() < 100_000
+            {
                 out.push(Value::Int(i));
                 i += step;
             }
@@ -227,16 +440,39 @@ pub fn all() -> FuncMap {
             }
             Ok(Value::list(out))
         }),
-        ("first", |_, a| Ok(list_of(arg(&a, 0)?, "first")?.first().cloned().unwrap_or_default())),
-        ("mustFirst", |_, a| Ok(list_of(arg(&a, 0)?, "first")?.first().cloned().unwrap_or_default())),
-        ("last", |_, a| Ok(list_of(arg(&a, 0)?, "last")?.last().cloned().unwrap_or_default())),
-        ("rest", |_, a| Ok(Value::list(list_of(arg(&a, 0)?, "rest")?.into_iter().skip(1).collect()))),
+        ("first", |_, a| {
+            Ok(list_of(arg(&a, 0)?, "first")?
+                .first()
+                .cloned()
+                .unwrap_or_default())
+        }),
+        ("mustFirst", |_, a| {
+            Ok(list_of(arg(&a, 0)?, "first")?
+                .first()
+                .cloned()
+                .unwrap_or_default())
+        }),
+        ("last", |_, a| {
+            Ok(list_of(arg(&a, 0)?, "last")?
+                .last()
+                .cloned()
+                .unwrap_or_default())
+        }),
+        ("rest", |_, a| {
+            Ok(Value::list(
+                list_of(arg(&a, 0)?, "rest")?.into_iter().skip(1).collect(),
+            ))
+        }),
         ("initial", |_, a| {
             let mut l = list_of(arg(&a, 0)?, "initial")?;
             l.pop();
             Ok(Value::list(l))
         }),
-        ("reverse", |_, a| Ok(Value::list(list_of(arg(&a, 0)?, "reverse")?.into_iter().rev().collect()))),
+        ("reverse", |_, a| {
+            Ok(Value::list(
+                list_of(arg(&a, 0)?, "reverse")?.into_iter().rev().collect(),
+            ))
+        }),
         ("uniq", |_, a| {
             let mut out: Vec<Value> = Vec::new();
             for x in list_of(arg(&a, 0)?, "uniq")? {
@@ -246,12 +482,30 @@ pub fn all() -> FuncMap {
             }
             Ok(Value::list(out))
         }),
-        ("compact", |_, a| Ok(Value::list(list_of(arg(&a, 0)?, "compact")?.into_iter().filter(|v| v.truthy()).collect()))),
+        ("compact", |_, a| {
+            Ok(Value::list(
+                list_of(arg(&a, 0)?, "compact")?
+                    .into_iter()
+                    .filter(|v| v.truthy())
+                    .collect(),
+            ))
+        }),
         ("without", |_, a| {
             let drop = &a[1..];
-            Ok(Value::list(list_of(arg(&a, 0)?, "without")?.into_iter().filter(|v| !drop.iter().any(|d| deep_equal(d, v))).collect()))
+            Ok(Value::list(
+                list_of(arg(&a, 0)?, "without")?
+                    .into_iter()
+                    .filter(|v| !drop.iter().any(|d| deep_equal(d, v)))
+                    .collect(),
+            ))
         }),
-        ("has", |_, a| Ok(Value::Bool(list_of(arg(&a, 1)?, "has")?.iter().any(|v| deep_equal(v, arg(&a, 0).unwrap_or(&Value::Nil)))))),
+        ("has", |_, a| {
+            Ok(Value::Bool(
+                list_of(arg(&a, 1)?, "has")?
+                    .iter()
+                    .any(|v| deep_equal(v, arg(&a, 0).unwrap_or(&Value::Nil))),
+            ))
+        }),
         ("sortAlpha", |_, a| {
             let mut l = strslice(arg(&a, 0)?);
             l.sort();
@@ -269,7 +523,8 @@ pub fn all() -> FuncMap {
         }),
         ("set", |_, a| {
             let m = map_of(arg(&a, 0)?, "set")?;
-            m.borrow_mut().insert(strval(arg(&a, 1)?), arg(&a, 2)?.clone());
+            m.borrow_mut()
+                .insert(strval(arg(&a, 1)?), arg(&a, 2)?.clone());
             Ok(Value::Map(m))
         }),
         ("unset", |_, a| {
@@ -277,8 +532,20 @@ pub fn all() -> FuncMap {
             m.borrow_mut().remove(&strval(arg(&a, 1)?));
             Ok(Value::Map(m))
         }),
-        ("hasKey", |_, a| Ok(Value::Bool(map_of(arg(&a, 0)?, "hasKey")?.borrow().contains_key(&strval(arg(&a, 1)?))))),
-        ("get", |_, a| Ok(map_of(arg(&a, 0)?, "get")?.borrow().get(&strval(arg(&a, 1)?)).cloned().unwrap_or(Value::str("")))),
+        ("hasKey", |_, a| {
+            Ok(Value::Bool(
+                map_of(arg(&a, 0)?, "hasKey")?
+                    .borrow()
+                    .contains_key(&strval(arg(&a, 1)?)),
+            ))
+        }),
+        ("get", |_, a| {
+            Ok(map_of(arg(&a, 0)?, "get")?
+                .borrow()
+                .get(&strval(arg(&a, 1)?))
+                .cloned()
+                .unwrap_or(Value::str("")))
+        }),
         ("keys", |_, a| {
             let mut out = Vec::new();
             for d in &a {
@@ -286,7 +553,15 @@ pub fn all() -> FuncMap {
             }
             Ok(Value::list(out))
         }),
-        ("values", |_, a| Ok(Value::list(map_of(arg(&a, 0)?, "values")?.borrow().values().cloned().collect()))),
+        ("values", |_, a| {
+            Ok(Value::list(
+                map_of(arg(&a, 0)?, "values")?
+                    .borrow()
+                    .values()
+                    .cloned()
+                    .collect(),
+            ))
+        }),
         ("pluck", |_, a| {
             let k = strval(arg(&a, 0)?);
             let mut out = Vec::new();
@@ -300,13 +575,23 @@ pub fn all() -> FuncMap {
         ("pick", |_, a| {
             let m = map_of(arg(&a, 0)?, "pick")?;
             let want: Vec<String> = a[1..].iter().map(strval).collect();
-            let picked = m.borrow().iter().filter(|(k, _)| want.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let picked = m
+                .borrow()
+                .iter()
+                .filter(|(k, _)| want.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             Ok(Value::map(picked))
         }),
         ("omit", |_, a| {
             let m = map_of(arg(&a, 0)?, "omit")?;
             let drop: Vec<String> = a[1..].iter().map(strval).collect();
-            let kept = m.borrow().iter().filter(|(k, _)| !drop.contains(k)).map(|(k, v)| (k.clone(), v.clone())).collect();
+            let kept = m
+                .borrow()
+                .iter()
+                .filter(|(k, _)| !drop.contains(k))
+                .map(|(k, v)| (k.clone(), v.clone()))
+                .collect();
             Ok(Value::map(kept))
         }),
         ("dig", |_, a| {
@@ -334,7 +619,11 @@ pub fn all() -> FuncMap {
             let v = Version::parse(&s(&a, 1)?).map_err(|e| e.to_string())?;
             Ok(Value::Bool(satisfies(&s(&a, 0)?, &v)?))
         }),
-        ("semver", |_, a| Ok(Value::Object(Rc::new(SemverObject(Version::parse(&s(&a, 0)?)?))))),
+        ("semver", |_, a| {
+            Ok(Value::Object(Rc::new(SemverObject(Version::parse(&s(
+                &a, 0,
+            )?)?))))
+        }),
         // Sprig: certificates
         ("genCA", super::certs::gen_ca),
         ("genCAWithKey", super::certs::gen_ca),
@@ -348,7 +637,13 @@ pub fn all() -> FuncMap {
 }
 
 fn arg(a: &[Value], i: usize) -> Result<&Value, String> {
-    a.get(i).ok_or_else(|| format!("wrong number of args: want at least {} got {}", i + 1, a.len()))
+    a.get(i).ok_or_else(|| {
+        format!(
+            "wrong number of args: want at least {} got {}",
+            i + 1,
+            a.len()
+        )
+    })
 }
 
 /// A string parameter: Go converts template strings; nil becomes "" (Go would refuse; charts
@@ -358,7 +653,10 @@ fn s(a: &[Value], i: usize) -> Result<String, String> {
         Value::String(x) => Ok(x.to_string()),
         Value::Nil => Ok(String::new()),
         Value::Bytes(b) => Ok(String::from_utf8_lossy(b).into_owned()),
-        other => Err(format!("wrong type for value; expected string; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value; expected string; got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -390,7 +688,10 @@ fn int_of(v: &Value) -> Result<i64, String> {
     match v {
         Value::Int(i) | Value::Int64(i) => Ok(*i),
         Value::Float(f) => Ok(*f as i64),
-        other => Err(format!("wrong type for value; expected int; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value; expected int; got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -450,7 +751,10 @@ fn list_of(v: &Value, func: &str) -> Result<Vec<Value>, String> {
 fn map_of(v: &Value, func: &str) -> Result<super::value::MapRef, String> {
     match v {
         Value::Map(m) => Ok(m.clone()),
-        other => Err(format!("wrong type for value in {func}; expected map[string]interface {{}}; got {}", other.type_name())),
+        other => Err(format!(
+            "wrong type for value in {func}; expected map[string]interface {{}}; got {}",
+            other.type_name()
+        )),
     }
 }
 
@@ -497,12 +801,16 @@ fn f_slice(_: &mut Exec, a: Vec<Value>) -> R {
         Value::String(s) => {
             let start = *idx.first().unwrap_or(&0) as usize;
             let end = idx.get(1).map(|e| *e as usize).unwrap_or(s.len());
-            s.get(start..end).map(Value::from).ok_or_else(|| "slice index out of range".to_string())
+            s.get(start..end)
+                .map(Value::from)
+                .ok_or_else(|| "slice index out of range".to_string())
         }
         Value::List(l) => {
             let start = *idx.first().unwrap_or(&0) as usize;
             let end = idx.get(1).map(|e| *e as usize).unwrap_or(l.len());
-            l.get(start..end).map(|x| Value::list(x.to_vec())).ok_or_else(|| "slice index out of range".to_string())
+            l.get(start..end)
+                .map(|x| Value::list(x.to_vec()))
+                .ok_or_else(|| "slice index out of range".to_string())
         }
         other => Err(format!("can't slice item of type {}", other.type_name())),
     }
@@ -565,7 +873,11 @@ fn cmp_op(a: &[Value], pred: fn(Ordering) -> bool) -> R {
         (Value::Float(x), Value::Float(y)) => x.partial_cmp(y).unwrap_or(Ordering::Equal),
         (Value::String(x), Value::String(y)) => x.cmp(y),
         _ => {
-            return Err(if basic(x) == basic(y) { "invalid type for comparison".into() } else { "incompatible types for comparison".into() })
+            return Err(if basic(x) == basic(y) {
+                "invalid type for comparison".into()
+            } else {
+                "incompatible types for comparison".into()
+            })
         }
     };
     Ok(Value::Bool(pred(o)))
@@ -578,7 +890,9 @@ fn deep_equal(a: &Value, b: &Value) -> bool {
 fn f_include(e: &mut Exec, a: Vec<Value>) -> R {
     let name = s(&a, 0)?;
     let data = a.get(1).cloned().unwrap_or_default();
-    e.execute_named(&name, &data).map(Value::from).map_err(|err| err.to_string())
+    e.execute_named(&name, &data)
+        .map(Value::from)
+        .map_err(|err| err.to_string())
 }
 
 fn f_tpl(e: &mut Exec, a: Vec<Value>) -> R {
@@ -623,7 +937,9 @@ fn f_from_yaml_array(_: &mut Exec, a: Vec<Value>) -> R {
     match serde_yaml::from_str::<serde_json::Value>(&src) {
         Ok(v @ serde_json::Value::Array(_)) => Ok(Value::from_json_values(&v)),
         Ok(serde_json::Value::Null) => Ok(Value::list(Vec::new())),
-        Ok(_) => Ok(Value::list(vec![Value::str("error unmarshaling JSON: cannot unmarshal into []interface {}")])),
+        Ok(_) => Ok(Value::list(vec![Value::str(
+            "error unmarshaling JSON: cannot unmarshal into []interface {}",
+        )])),
         Err(e) => Ok(Value::list(vec![Value::from(e.to_string())])),
     }
 }
@@ -631,7 +947,9 @@ fn f_from_yaml_array(_: &mut Exec, a: Vec<Value>) -> R {
 fn f_from_json(_: &mut Exec, a: Vec<Value>) -> R {
     match serde_json::from_str::<serde_json::Value>(&s(&a, 0)?) {
         Ok(v @ serde_json::Value::Object(_)) => Ok(Value::from_json_values(&v)),
-        Ok(_) => Ok(error_map("json: cannot unmarshal into Go value of type map[string]interface {}")),
+        Ok(_) => Ok(error_map(
+            "json: cannot unmarshal into Go value of type map[string]interface {}",
+        )),
         Err(e) => Ok(error_map(&e.to_string())),
     }
 }
@@ -639,7 +957,9 @@ fn f_from_json(_: &mut Exec, a: Vec<Value>) -> R {
 fn f_from_json_array(_: &mut Exec, a: Vec<Value>) -> R {
     match serde_json::from_str::<serde_json::Value>(&s(&a, 0)?) {
         Ok(v @ serde_json::Value::Array(_)) => Ok(Value::from_json_values(&v)),
-        Ok(_) => Ok(Value::list(vec![Value::str("json: cannot unmarshal into []interface {}")])),
+        Ok(_) => Ok(Value::list(vec![Value::str(
+            "json: cannot unmarshal into []interface {}",
+        )])),
         Err(e) => Ok(Value::list(vec![Value::from(e.to_string())])),
     }
 }
@@ -832,7 +1152,9 @@ fn adler32(data: &[u8]) -> u32 {
 
 fn random_string(n: i64, charset: &[u8]) -> String {
     let mut rng = rand::thread_rng();
-    (0..n.max(0)).map(|_| charset[rng.gen_range(0..charset.len())] as char).collect()
+    (0..n.max(0))
+        .map(|_| charset[rng.gen_range(0..charset.len())] as char)
+        .collect()
 }
 
 fn uuid_v4() -> String {
@@ -840,11 +1162,22 @@ fn uuid_v4() -> String {
     b[6] = (b[6] & 0x0f) | 0x40;
     b[8] = (b[8] & 0x3f) | 0x80;
     let h = hex(&b);
-    format!("{}-{}-{}-{}-{}", &h[..8], &h[8..12], &h[12..16], &h[16..20], &h[20..])
+    format!(
+        "{}-{}-{}-{}-{}",
+        &h[..8],
+        &h[8..12],
+        &h[12..16],
+        &h[16..20],
+        &h[20..]
+    )
 }
 
 fn html_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&#34;").replace('\'', "&#39;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&#34;")
+        .replace('\'', "&#39;")
 }
 
 fn js_escape(s: &str) -> String {
@@ -867,7 +1200,9 @@ fn js_escape(s: &str) -> String {
 fn url_escape(s: &str) -> String {
     s.bytes()
         .map(|b| match b {
-            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => (b as char).to_string(),
+            b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                (b as char).to_string()
+            }
             b' ' => "+".into(),
             b => format!("%{b:02X}"),
         })

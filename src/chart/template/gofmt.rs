@@ -60,10 +60,18 @@ pub fn format_float_g(f: f64) -> String {
         return "NaN".into();
     }
     if f.is_infinite() {
-        return if f > 0.0 { "+Inf".into() } else { "-Inf".into() };
+        return if f > 0.0 {
+            "+Inf".into()
+        } else {
+            "-Inf".into()
+        };
     }
     if f == 0.0 {
-        return if f.is_sign_negative() { "-0".into() } else { "0".into() };
+        return if f.is_sign_negative() {
+            "-0".into()
+        } else {
+            "0".into()
+        };
     }
     let (neg, digits, exp) = shortest_digits(f);
     let sign = if neg { "-" } else { "" };
@@ -90,7 +98,11 @@ fn shortest_digits(f: f64) -> (bool, String, i32) {
     let (mant, exp) = s.split_once('e').unwrap_or((&s, "0"));
     let digits: String = mant.chars().filter(|c| c.is_ascii_digit()).collect();
     let digits = digits.trim_end_matches('0').to_string();
-    let digits = if digits.is_empty() { "0".into() } else { digits };
+    let digits = if digits.is_empty() {
+        "0".into()
+    } else {
+        digits
+    };
     (f < 0.0, digits, exp.parse().unwrap_or(0))
 }
 
@@ -340,9 +352,9 @@ fn format_one(verb: char, spec: &Spec, arg: &Value) -> String {
             other => bad_verb('b', other),
         },
         'c' => match arg {
-            Value::Int(i) | Value::Int64(i) => {
-                char::from_u32(*i as u32).map(String::from).unwrap_or_default()
-            }
+            Value::Int(i) | Value::Int64(i) => char::from_u32(*i as u32)
+                .map(String::from)
+                .unwrap_or_default(),
             other => bad_verb('c', other),
         },
         'f' | 'F' => match arg {
@@ -403,9 +415,12 @@ mod tests {
         assert_eq!(sprintf("%d", &[Value::Float(3.0)]), "%!d(float64=3)");
         assert_eq!(sprintf("%s", &[Value::Int(3)]), "%!s(int=3)");
         assert_eq!(sprintf("%v %v", &[Value::Nil]), "<nil> %!v(MISSING)");
-        assert_eq!(sprintf("%5s|%-3d|", &[s("ab"), Value::Int(7)]), "   ab|7  |");
+        assert_eq!(
+            sprintf("%5s|%-3d|", &[s("ab"), Value::Int(7)]),
+            "   ab|7  |"
+        );
         assert_eq!(sprintf("%05d", &[Value::Int(-42)]), "-0042");
-        assert_eq!(sprintf("%.2f", &[Value::Float(3.14159)]), "3.14");
+        assert_eq!(sprintf("%.2f", &[Value::Float(1.23456)]), "1.23");
         assert_eq!(sprintf("%x", &[s("hi")]), "6869");
         assert_eq!(sprintf("a", &[Value::Int(1)]), "a%!(EXTRA int=1)");
     }

@@ -61,7 +61,8 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         };
         let open = i + off;
         // Left trim marker: "{{- " with a space after the dash.
-        let left_trim = b.get(open + 2) == Some(&b'-') && b.get(open + 3).is_some_and(|c| is_space(*c));
+        let left_trim =
+            b.get(open + 2) == Some(&b'-') && b.get(open + 3).is_some_and(|c| is_space(*c));
         let mut text = &src[text_start..open];
         if trim_next_text {
             text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
@@ -70,7 +71,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
             text = text.trim_end_matches(|c: char| c.is_ascii_whitespace());
         }
         if !text.is_empty() {
-            toks.push(Token { tok: Tok::Text(text.to_string()), pos: text_start, space_before: false });
+            toks.push(Token {
+                tok: Tok::Text(text.to_string()),
+                pos: text_start,
+                space_before: false,
+            });
         }
         let mut j = open + 2 + if left_trim { 2 } else { 0 };
         // Comments: {{/* ... */}} with optional trim markers around.
@@ -80,7 +85,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         }
         if src[k..].starts_with("/*") {
             let Some(end) = src[k + 2..].find("*/") else {
-                return Err(SyntaxError { pos: open, message: "unclosed comment".into() });
+                return Err(SyntaxError {
+                    pos: open,
+                    message: "unclosed comment".into(),
+                });
             };
             let mut after = k + 2 + end + 2;
             let right_trim;
@@ -92,25 +100,39 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 right_trim = false;
                 after += 2;
             } else {
-                return Err(SyntaxError { pos: open, message: "comment ends before closing delimiter".into() });
+                return Err(SyntaxError {
+                    pos: open,
+                    message: "comment ends before closing delimiter".into(),
+                });
             }
             i = after;
             text_start = after;
             trim_next_text = right_trim;
             continue;
         }
-        toks.push(Token { tok: Tok::Open, pos: open, space_before: false });
+        toks.push(Token {
+            tok: Tok::Open,
+            pos: open,
+            space_before: false,
+        });
         // Inside the action.
         let mut space = false;
         loop {
             if j >= b.len() {
-                return Err(SyntaxError { pos: open, message: "unclosed action".into() });
+                return Err(SyntaxError {
+                    pos: open,
+                    message: "unclosed action".into(),
+                });
             }
             let c = b[j];
             if is_space(c) {
                 // Right trim marker: " -}}".
                 if b.get(j + 1) == Some(&b'-') && src[j + 2..].starts_with("}}") {
-                    toks.push(Token { tok: Tok::Close, pos: j, space_before: true });
+                    toks.push(Token {
+                        tok: Tok::Close,
+                        pos: j,
+                        space_before: true,
+                    });
                     j += 4;
                     trim_next_text = true;
                     break;
@@ -120,7 +142,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 continue;
             }
             if src[j..].starts_with("}}") {
-                toks.push(Token { tok: Tok::Close, pos: j, space_before: space });
+                toks.push(Token {
+                    tok: Tok::Close,
+                    pos: j,
+                    space_before: space,
+                });
                 j += 2;
                 trim_next_text = false;
                 break;
@@ -152,7 +178,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                         j += 2;
                         Tok::Declare
                     } else {
-                        return Err(SyntaxError { pos: j, message: "expected :=".into() });
+                        return Err(SyntaxError {
+                            pos: j,
+                            message: "expected :=".into(),
+                        });
                     }
                 }
                 b'"' => {
@@ -162,7 +191,10 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 }
                 b'`' => {
                     let Some(end) = src[j + 1..].find('`') else {
-                        return Err(SyntaxError { pos: j, message: "unterminated raw quoted string".into() });
+                        return Err(SyntaxError {
+                            pos: j,
+                            message: "unterminated raw quoted string".into(),
+                        });
                     };
                     let s = src[j + 1..j + 1 + end].to_string();
                     j = j + 1 + end + 1;
@@ -175,7 +207,9 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 }
                 b'$' => {
                     j += 1;
-                    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+                    while j < b.len()
+                        && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80)
+                    {
                         j += 1;
                     }
                     Tok::Variable(src[start..j].to_string())
@@ -187,7 +221,9 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                     } else {
                         j += 1;
                         let f0 = j;
-                        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+                        while j < b.len()
+                            && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80)
+                        {
                             j += 1;
                         }
                         if j == f0 {
@@ -200,12 +236,17 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                 b'0'..=b'9' | b'+' | b'-' => {
                     j = lex_number(b, j);
                     if j == start + 1 && (c == b'+' || c == b'-') {
-                        return Err(SyntaxError { pos: start, message: format!("bad number syntax: {:?}", c as char) });
+                        return Err(SyntaxError {
+                            pos: start,
+                            message: format!("bad number syntax: {:?}", c as char),
+                        });
                     }
                     Tok::Number(src[start..j].to_string())
                 }
                 c if c.is_ascii_alphabetic() || c == b'_' || c >= 0x80 => {
-                    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80) {
+                    while j < b.len()
+                        && (b[j].is_ascii_alphanumeric() || b[j] == b'_' || b[j] >= 0x80)
+                    {
                         j += 1;
                     }
                     let word = &src[start..j];
@@ -226,7 +267,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
                     })
                 }
             };
-            toks.push(Token { tok, pos: start, space_before: space });
+            toks.push(Token {
+                tok,
+                pos: start,
+                space_before: space,
+            });
             space = false;
         }
         i = j;
@@ -237,7 +282,11 @@ pub fn lex(src: &str) -> Result<Vec<Token>, SyntaxError> {
         text = text.trim_start_matches(|c: char| c.is_ascii_whitespace());
     }
     if !text.is_empty() {
-        toks.push(Token { tok: Tok::Text(text.to_string()), pos: text_start, space_before: false });
+        toks.push(Token {
+            tok: Tok::Text(text.to_string()),
+            pos: text_start,
+            space_before: false,
+        });
     }
     Ok(toks)
 }
@@ -249,7 +298,11 @@ fn lex_number(b: &[u8], mut j: usize) -> usize {
     while j < b.len() {
         let c = b[j];
         let prev = b[j - 1];
-        if c.is_ascii_alphanumeric() || c == b'_' || c == b'.' || ((c == b'+' || c == b'-') && matches!(prev, b'e' | b'E' | b'p' | b'P')) {
+        if c.is_ascii_alphanumeric()
+            || c == b'_'
+            || c == b'.'
+            || ((c == b'+' || c == b'-') && matches!(prev, b'e' | b'E' | b'p' | b'P'))
+        {
             j += 1;
         } else {
             break;
@@ -284,7 +337,9 @@ fn lex_quoted(src: &str, start: usize) -> Result<(String, usize), SyntaxError> {
                             'u' => 4,
                             _ => 8,
                         };
-                        let hex: String = (0..n).filter_map(|_| chars.next().map(|(_, c)| c)).collect();
+                        let hex: String = (0..n)
+                            .filter_map(|_| chars.next().map(|(_, c)| c))
+                            .collect();
                         let code = u32::from_str_radix(&hex, 16).map_err(|_| SyntaxError {
                             pos: start,
                             message: format!("invalid escape \\{e}{hex}"),
@@ -302,14 +357,20 @@ fn lex_quoted(src: &str, start: usize) -> Result<(String, usize), SyntaxError> {
                         out.push(char::from_u32(code).unwrap_or('\u{fffd}'));
                     }
                     other => {
-                        return Err(SyntaxError { pos: start, message: format!("unknown escape sequence \\{other}") })
+                        return Err(SyntaxError {
+                            pos: start,
+                            message: format!("unknown escape sequence \\{other}"),
+                        })
                     }
                 }
             }
             c => out.push(c),
         }
     }
-    Err(SyntaxError { pos: start, message: "unterminated quoted string".into() })
+    Err(SyntaxError {
+        pos: start,
+        message: "unterminated quoted string".into(),
+    })
 }
 
 fn lex_char(src: &str, start: usize) -> Result<(char, usize), SyntaxError> {
@@ -318,7 +379,10 @@ fn lex_char(src: &str, start: usize) -> Result<(char, usize), SyntaxError> {
     let (c, mut end) = match it.next() {
         Some((_, '\\')) => {
             let Some((o, e)) = it.next() else {
-                return Err(SyntaxError { pos: start, message: "unterminated character constant".into() });
+                return Err(SyntaxError {
+                    pos: start,
+                    message: "unterminated character constant".into(),
+                });
             };
             let c = match e {
                 'n' => '\n',
@@ -332,10 +396,18 @@ fn lex_char(src: &str, start: usize) -> Result<(char, usize), SyntaxError> {
             (c, o + e.len_utf8())
         }
         Some((o, c)) => (c, o + c.len_utf8()),
-        None => return Err(SyntaxError { pos: start, message: "unterminated character constant".into() }),
+        None => {
+            return Err(SyntaxError {
+                pos: start,
+                message: "unterminated character constant".into(),
+            })
+        }
     };
     if !rest[end..].starts_with('\'') {
-        return Err(SyntaxError { pos: start, message: "unterminated character constant".into() });
+        return Err(SyntaxError {
+            pos: start,
+            message: "unterminated character constant".into(),
+        });
     }
     end += 1;
     Ok((c, start + 1 + end))

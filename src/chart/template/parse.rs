@@ -10,7 +10,11 @@ pub enum Node {
     If(Branch),
     With(Branch),
     Range(Branch),
-    Template { name: String, pipe: Option<Pipeline>, pos: usize },
+    Template {
+        name: String,
+        pipe: Option<Pipeline>,
+        pos: usize,
+    },
     Break(usize),
     Continue(usize),
 }
@@ -66,12 +70,23 @@ pub struct Parsed {
 /// Parses template source.
 pub fn parse(src: &str) -> Result<Parsed, SyntaxError> {
     let toks = lex(src)?;
-    let mut p = Parser { toks, i: 0, defines: Vec::new(), depth: 0 };
+    let mut p = Parser {
+        toks,
+        i: 0,
+        defines: Vec::new(),
+        depth: 0,
+    };
     let (body, end) = p.list()?;
     if let Some(e) = end {
-        return Err(SyntaxError { pos: e.1, message: format!("unexpected {{{{{}}}}}", e.0) });
+        return Err(SyntaxError {
+            pos: e.1,
+            message: format!("unexpected {{{{{}}}}}", e.0),
+        });
     }
-    Ok(Parsed { body, defines: p.defines })
+    Ok(Parsed {
+        body,
+        defines: p.defines,
+    })
 }
 
 struct Parser {
@@ -102,7 +117,10 @@ impl Parser {
         let t = self.next()?;
         match t.tok {
             Tok::Close => Ok(()),
-            other => Err(SyntaxError { pos: t.pos, message: format!("unexpected {} in {ctx}", describe(&other)) }),
+            other => Err(SyntaxError {
+                pos: t.pos,
+                message: format!("unexpected {} in {ctx}", describe(&other)),
+            }),
         }
     }
 
@@ -143,7 +161,10 @@ impl Parser {
                     }
                 }
                 other => {
-                    return Err(SyntaxError { pos: t.pos, message: format!("unexpected {}", describe(&other)) })
+                    return Err(SyntaxError {
+                        pos: t.pos,
+                        message: format!("unexpected {}", describe(&other)),
+                    })
                 }
             }
         }
@@ -162,12 +183,19 @@ impl Parser {
             }
             "break" | "continue" => {
                 self.expect_close(k)?;
-                Ok(Some(if k == "break" { Node::Break(pos) } else { Node::Continue(pos) }))
+                Ok(Some(if k == "break" {
+                    Node::Break(pos)
+                } else {
+                    Node::Continue(pos)
+                }))
             }
             "template" | "block" => {
                 let t = self.next()?;
                 let Tok::Str(name) = t.tok else {
-                    return Err(SyntaxError { pos: t.pos, message: format!("unexpected {} in {k} clause", describe(&t.tok)) });
+                    return Err(SyntaxError {
+                        pos: t.pos,
+                        message: format!("unexpected {} in {k} clause", describe(&t.tok)),
+                    });
                 };
                 let pipe = if matches!(self.peek().map(|t| &t.tok), Some(Tok::Close)) {
                     self.i += 1;
@@ -178,7 +206,10 @@ impl Parser {
                 if k == "block" {
                     let (body, end) = self.list()?;
                     if end.map(|e| e.0) != Some("end") {
-                        return Err(SyntaxError { pos, message: "unexpected EOF in block".into() });
+                        return Err(SyntaxError {
+                            pos,
+                            message: "unexpected EOF in block".into(),
+                        });
                     }
                     self.defines.push((name.clone(), body));
                 }
@@ -187,19 +218,28 @@ impl Parser {
             "define" => {
                 let t = self.next()?;
                 let Tok::Str(name) = t.tok else {
-                    return Err(SyntaxError { pos: t.pos, message: "define clause needs a quoted name".into() });
+                    return Err(SyntaxError {
+                        pos: t.pos,
+                        message: "define clause needs a quoted name".into(),
+                    });
                 };
                 self.expect_close("define clause")?;
                 self.depth += 1;
                 let (body, end) = self.list()?;
                 self.depth -= 1;
                 if end.map(|e| e.0) != Some("end") {
-                    return Err(SyntaxError { pos, message: format!("unexpected EOF in define {name:?}") });
+                    return Err(SyntaxError {
+                        pos,
+                        message: format!("unexpected EOF in define {name:?}"),
+                    });
                 }
                 self.defines.push((name, body));
                 Ok(None)
             }
-            other => Err(SyntaxError { pos, message: format!("unexpected {{{{{other}}}}}") }),
+            other => Err(SyntaxError {
+                pos,
+                message: format!("unexpected {{{{{other}}}}}"),
+            }),
         }
     }
 
@@ -215,20 +255,43 @@ impl Parser {
                     if (k2 == "if" || k2 == "with") && (k == "if" || k == "with") {
                         self.i += 1;
                         let inner = self.branch(k2, epos)?;
-                        else_body.push(if k2 == "if" { Node::If(inner) } else { Node::With(inner) });
-                        return Ok(Branch { pipe, body, else_body });
+                        else_body.push(if k2 == "if" {
+                            Node::If(inner)
+                        } else {
+                            Node::With(inner)
+                        });
+                        return Ok(Branch {
+                            pipe,
+                            body,
+                            else_body,
+                        });
                     }
                 }
                 self.expect_close("else")?;
                 let (eb, end2) = self.list()?;
                 if end2.map(|e| e.0) != Some("end") {
-                    return Err(SyntaxError { pos, message: format!("expected end; found {}", end2.map(|e| e.0).unwrap_or("EOF")) });
+                    return Err(SyntaxError {
+                        pos,
+                        message: format!(
+                            "expected end; found {}",
+                            end2.map(|e| e.0).unwrap_or("EOF")
+                        ),
+                    });
                 }
                 else_body = eb;
             }
-            _ => return Err(SyntaxError { pos, message: format!("unexpected EOF in {k}") }),
+            _ => {
+                return Err(SyntaxError {
+                    pos,
+                    message: format!("unexpected EOF in {k}"),
+                })
+            }
         }
-        Ok(Branch { pipe, body, else_body })
+        Ok(Branch {
+            pipe,
+            body,
+            else_body,
+        })
     }
 
     /// Parses `[decl :=] cmd | cmd ...` up to and including `}}` (or `)` when nested).
@@ -286,14 +349,26 @@ impl Parser {
                     break;
                 }
                 other => {
-                    return Err(SyntaxError { pos: t.pos, message: format!("unexpected {} in operand", describe(&other)) })
+                    return Err(SyntaxError {
+                        pos: t.pos,
+                        message: format!("unexpected {} in operand", describe(&other)),
+                    })
                 }
             }
         }
         if cmds.iter().any(|c| c.args.is_empty()) {
-            return Err(SyntaxError { pos, message: "missing value for command".into() });
+            return Err(SyntaxError {
+                pos,
+                message: "missing value for command".into(),
+            });
         }
-        Ok(Pipeline { pos, end, decl, is_assign, cmds })
+        Ok(Pipeline {
+            pos,
+            end,
+            decl,
+            is_assign,
+            cmds,
+        })
     }
 
     fn command(&mut self) -> Result<Command, SyntaxError> {
@@ -333,9 +408,15 @@ impl Parser {
             Tok::Bool(b) => Arg::Bool(b),
             Tok::Nil => Arg::Nil,
             Tok::Char(c) => Arg::Int(c as i64),
-            Tok::Number(n) => parse_number(&n).ok_or(SyntaxError { pos: t.pos, message: format!("bad number syntax: {n:?}") })?,
+            Tok::Number(n) => parse_number(&n).ok_or(SyntaxError {
+                pos: t.pos,
+                message: format!("bad number syntax: {n:?}"),
+            })?,
             other => {
-                return Err(SyntaxError { pos: t.pos, message: format!("unexpected {} in operand", describe(&other)) })
+                return Err(SyntaxError {
+                    pos: t.pos,
+                    message: format!("unexpected {} in operand", describe(&other)),
+                })
             }
         };
         let mut chain = Vec::new();
@@ -369,12 +450,17 @@ fn parse_number(s: &str) -> Option<Arg> {
     let clean: String = body.chars().filter(|c| *c != '_').collect();
     let lower = clean.to_ascii_lowercase();
     let int = if let Some(h) = lower.strip_prefix("0x") {
-        if h.contains('p') { None } else { i64::from_str_radix(h, 16).ok() }
+        if h.contains('p') {
+            None
+        } else {
+            i64::from_str_radix(h, 16).ok()
+        }
     } else if let Some(o) = lower.strip_prefix("0o") {
         i64::from_str_radix(o, 8).ok()
     } else if let Some(b) = lower.strip_prefix("0b") {
         i64::from_str_radix(b, 2).ok()
-    } else if lower.len() > 1 && lower.starts_with('0') && lower.chars().all(|c| c.is_ascii_digit()) {
+    } else if lower.len() > 1 && lower.starts_with('0') && lower.chars().all(|c| c.is_ascii_digit())
+    {
         i64::from_str_radix(&lower[1..], 8).ok()
     } else if lower.chars().all(|c| c.is_ascii_digit()) {
         lower.parse().ok()

@@ -37,12 +37,21 @@ impl Version {
             if !p.chars().all(|c| c.is_ascii_digit()) {
                 return Err("Invalid Semantic Version".into());
             }
-            nums[i] = p.parse().map_err(|_| "Invalid Semantic Version".to_string())?;
+            nums[i] = p
+                .parse()
+                .map_err(|_| "Invalid Semantic Version".to_string())?;
         }
         if (!pre.is_empty() && !valid_ident(&pre)) || (!meta.is_empty() && !valid_ident(&meta)) {
             return Err("Invalid Semantic Version".into());
         }
-        Ok(Version { major: nums[0], minor: nums[1], patch: nums[2], pre, meta, original })
+        Ok(Version {
+            major: nums[0],
+            minor: nums[1],
+            patch: nums[2],
+            pre,
+            meta,
+            original,
+        })
     }
 
     pub fn cmp_precedence(&self, o: &Version) -> Ordering {
@@ -53,7 +62,8 @@ impl Version {
 }
 
 fn valid_ident(s: &str) -> bool {
-    s.split('.').all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
+    s.split('.')
+        .all(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_alphanumeric() || c == '-'))
 }
 
 fn cmp_pre(a: &str, b: &str) -> Ordering {
@@ -91,7 +101,9 @@ struct Term {
 /// Does `version` satisfy `constraint`?
 pub fn satisfies(constraint: &str, version: &Version) -> Result<bool, String> {
     let groups = parse_constraint(constraint)?;
-    Ok(groups.iter().any(|and| and.iter().all(|t| term_matches(t, version))))
+    Ok(groups
+        .iter()
+        .any(|and| and.iter().all(|t| term_matches(t, version))))
 }
 
 fn parse_constraint(c: &str) -> Result<Vec<Vec<Term>>, String> {
@@ -165,7 +177,8 @@ fn term(s: &str) -> Result<Term, String> {
     if full.is_empty() {
         full = "0".into();
     }
-    let v = Version::parse(&format!("{full}{tail}")).map_err(|_| format!("improper constraint: {s}"))?;
+    let v = Version::parse(&format!("{full}{tail}"))
+        .map_err(|_| format!("improper constraint: {s}"))?;
     Ok(Term { op, v, given })
 }
 
@@ -237,7 +250,9 @@ fn term_matches(t: &Term, v: &Version) -> bool {
 
 fn wildcard_eq(t: &Term, v: &Version) -> bool {
     let c = &t.v;
-    (t.given < 1 || v.major == c.major) && (t.given < 2 || v.minor == c.minor) && (t.given < 3 || v.patch == c.patch)
+    (t.given < 1 || v.major == c.major)
+        && (t.given < 2 || v.minor == c.minor)
+        && (t.given < 3 || v.patch == c.patch)
 }
 
 /// The smallest version above every version that shares the first `parts` parts with `v`.
@@ -248,7 +263,14 @@ fn bump(v: &Version, parts: usize) -> Version {
         _ => (v.major, v.minor, v.patch + 1),
     };
     // "-0" is the lowest pre-release, so the bound also excludes pre-releases of it.
-    Version { major, minor, patch, pre: "0".into(), meta: String::new(), original: String::new() }
+    Version {
+        major,
+        minor,
+        patch,
+        pre: "0".into(),
+        meta: String::new(),
+        original: String::new(),
+    }
 }
 
 #[cfg(test)]
