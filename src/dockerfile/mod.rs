@@ -1,0 +1,1 @@
+//! Dockerfile generation (in progress).
