@@ -119,9 +119,11 @@ impl std::str::FromStr for Language {
             "java" => Language::Java,
             "rust" => Language::Rust,
             "static" => Language::Static,
-            other => return Err(format!(
+            other => {
+                return Err(format!(
                 "unknown language `{other}`: expected one of python, node, go, java, rust, static"
-            )),
+            ))
+            }
         })
     }
 }

@@ -40,9 +40,7 @@ fn valid_env_name(name: &str) -> bool {
 static PY_ENV: LazyLock<Vec<Regex>> = LazyLock::new(|| {
     vec![
         re(r#"environ\s*\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\]"#),
-        re(
-            r#"(?:environ\.get|environ\.setdefault|environ\.pop|getenv)\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]"#,
-        ),
+        re(r#"(?:environ\.get|environ\.pop|getenv)\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]"#),
     ]
 });
 static NODE_ENV_RE: LazyLock<Vec<Regex>> = LazyLock::new(|| {
@@ -342,6 +340,13 @@ static DJANGO_ROUTE: LazyLock<Regex> = LazyLock::new(|| {
         r#"(?:re_)?path\(\s*r?["']\^?((?:[A-Za-z0-9_-]+/)*(?:health|healthz|healthcheck|health-check|livez|readyz|ready|readiness))(/?)\??\$?["']"#,
     )
 });
+/// NestJS: @Controller('health') (no leading slash), Flask-RESTX/Express style names are
+/// covered by ROUTE_LITERAL.
+static NEST_CONTROLLER: LazyLock<Regex> = LazyLock::new(|| {
+    re(
+        r#"@Controller\(\s*['"`]/?((?:[A-Za-z0-9_-]+/)*(?:health|healthz|healthcheck|health-check|livez|readyz|ready|readiness))['"`]\s*\)"#,
+    )
+});
 /// A per-file route prefix: FastAPI's `APIRouter(prefix="/api")`, Spring's class-level
 /// `@RequestMapping("/api")`, Express/Fastify routers are not resolved.
 static ROUTE_PREFIX: LazyLock<Vec<Regex>> = LazyLock::new(|| {
@@ -374,6 +379,9 @@ pub fn health_routes(text: &str) -> Vec<String> {
         } else {
             out.push(route.to_string());
         }
+    }
+    for cap in NEST_CONTROLLER.captures_iter(text) {
+        out.push(format!("/{}", &cap[1]));
     }
     for cap in DJANGO_ROUTE.captures_iter(text) {
         out.push(format!("/{}{}", &cap[1], &cap[2]));
@@ -653,6 +661,10 @@ def health(): ...
             ["/api/health"]
         );
         assert!(health_routes(r#"fetch("/api/users")"#).is_empty());
+        assert_eq!(
+            health_routes("@Controller('health')\nexport class H {}"),
+            ["/health"]
+        );
         assert_eq!(
             best_health_route(["/ready", "/api/health", "/health", "/healthz"]),
             Some("/health".to_string())

@@ -148,6 +148,14 @@ impl Provider for NodeProvider {
                     .or_else(|| dir.dotenv_port())
                     .unwrap_or(3000);
                 build.cmd = argv(["node", "server.js"]);
+                // Standalone output even when next.config does not ask for it. Set on the
+                // command, not as ENV: the variable is build-time only.
+                let next_build = if has_build {
+                    pm.run("build")
+                } else {
+                    "npx --no-install next build".to_string()
+                };
+                build.build = vec![format!("NEXT_PRIVATE_STANDALONE=true {next_build}")];
                 (Template::NodeNextjs, port, next_health_route(dir))
             }
             Some(Framework::Nextjs | Framework::Vite | Framework::CreateReactApp) => {
@@ -370,7 +378,10 @@ impl PackageManager {
         match self {
             PackageManager::Npm { .. } => vec![],
             // Yarn 1 defers to a Berry release committed under `yarnPath`.
-            PackageManager::Yarn { .. } => vec![format!("npm install -g {YARN_CLASSIC}")],
+            // Official node images ship Yarn 1 already; plain Debian ones do not.
+            PackageManager::Yarn { .. } => vec![format!(
+                "(command -v yarn > /dev/null || npm install -g {YARN_CLASSIC})"
+            )],
             PackageManager::Pnpm { version } => vec![format!("npm install -g {version}")],
         }
     }
