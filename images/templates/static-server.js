@@ -29,7 +29,7 @@ function send(res, status, file, head) {
 function resolve(urlPath, done) {
   const file = path.join(root, urlPath);
   if (file !== root && !file.startsWith(root + path.sep)) return done(null);
-  if (file.split(path.sep).some((part) => part.startsWith("."))) return done(null);
+  if (path.relative(root, file).split(path.sep).some((part) => part.startsWith("."))) return done(null);
   fs.stat(file, (err, st) => {
     if (!err && st.isFile()) return done(file);
     if (!err && st.isDirectory()) {
@@ -61,7 +61,7 @@ http.createServer((req, res) => {
     const index = path.join(root, "index.html");
     if (!path.extname(urlPath) && fs.existsSync(index)) return send(res, 200, index, head);
     res.writeHead(404, { "Content-Type": "text/plain; charset=utf-8" });
-    res.end("not found\n");
+    res.end("not found");
   });
 }).listen(port, "0.0.0.0", () => console.log("serving " + root + " on port " + port));
 process.on("SIGTERM", () => process.exit(0));

@@ -144,7 +144,7 @@ pub struct RouteConfig {
 }
 
 /// Gateway-wide settings.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KongConfig {
     #[serde(default)]
@@ -153,16 +153,6 @@ pub struct KongConfig {
     pub rate_limit: RateLimit,
     #[serde(default)]
     pub cors: Cors,
-}
-
-impl Default for KongConfig {
-    fn default() -> Self {
-        KongConfig {
-            auth: AuthType::default(),
-            rate_limit: RateLimit::default(),
-            cors: Cors::default(),
-        }
-    }
 }
 
 /// The credential Kong requires on authenticated routes.

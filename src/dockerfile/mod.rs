@@ -399,8 +399,9 @@ fn healthcheck(template: Template, port: u16, path: &str, explicit: bool) -> Vec
     }
 }
 
-/// `printf` lines that write [`STATIC_SERVER_JS`] to `/srv/server.js`.
-fn static_server_command() -> String {
+/// The shell command (`printf` lines, as in the Dockerfiles) that writes [`STATIC_SERVER_JS`]
+/// to `/srv/server.js`.
+pub fn static_server_command() -> String {
     let mut out = String::from("printf '%s\\n' \\\n");
     for line in STATIC_SERVER_JS.lines() {
         debug_assert!(
