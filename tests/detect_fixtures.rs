@@ -309,11 +309,13 @@ fn existing_dockerfile_is_not_regenerated() {
     assert!(err.to_string().contains("own Dockerfile"), "{err}");
 }
 
-/// The demo stack being written in `images/` is detected as the product promises: a Next.js
-/// frontend on 3000 and a FastAPI backend on 8000. Skipped until it exists.
+/// The demo stack in `images/` (or `$JUSTPUSH_DEMO_ROOT`) is detected as the product promises:
+/// a Next.js frontend on 3000 and a FastAPI backend on 8000. Skipped while it does not exist.
 #[test]
 fn demo_stack() {
-    let root = Path::new("images");
+    let root = std::env::var_os("JUSTPUSH_DEMO_ROOT")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("images"));
     for (dir, language, framework, port) in [
         ("frontend", Language::Node, Framework::Nextjs, 3000),
         ("backend", Language::Python, Framework::Fastapi, 8000),
@@ -324,6 +326,7 @@ fn demo_stack() {
             continue;
         }
         let app = detect(&path).unwrap_or_else(|e| panic!("{e}"));
+        eprintln!("{}", serde_json::to_string_pretty(&app).unwrap());
         assert_eq!(app.components.len(), 1, "{dir}: {app:?}");
         let c = &app.components[0];
         assert_eq!(c.language, Some(language), "{dir}");

@@ -106,8 +106,81 @@ pub fn env_reads(language: Language, text: &str) -> BTreeSet<String> {
     }
     if language == Language::Python {
         out.extend(pydantic_settings_fields(text));
+        out.extend(python_indirect_reads(text));
+    }
+    if language == Language::Node {
+        out.extend(node_indirect_reads(text));
     }
     out.retain(|n| valid_env_name(n) && !is_platform_env(n));
+    out
+}
+
+/// Reads through an alias (`env = os.environ; env.get("X")`) or a helper whose first parameter
+/// names the variable (`def _int(name, default): os.environ.get(name)` ... `_int("X", 5)`).
+fn python_indirect_reads(text: &str) -> BTreeSet<String> {
+    static ALIAS: LazyLock<Regex> =
+        LazyLock::new(|| re(r"(?m)\b([A-Za-z_][A-Za-z0-9_]*)\s*=\s*os\.environ\s*$"));
+    static HELPER: LazyLock<Regex> = LazyLock::new(|| {
+        re(r"(?m)^[ \t]*def\s+([A-Za-z_][A-Za-z0-9_]*)\s*\(\s*([A-Za-z_][A-Za-z0-9_]*)")
+    });
+    let mut names: Vec<String> = Vec::new();
+    for cap in ALIAS.captures_iter(text) {
+        if &cap[1] != "environ" {
+            for method in ["get", "pop"] {
+                names.push(format!(
+                    r#"\b{}\.{method}\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]"#,
+                    regex::escape(&cap[1])
+                ));
+            }
+            names.push(format!(
+                r#"\b{}\[\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*\]"#,
+                regex::escape(&cap[1])
+            ));
+        }
+    }
+    for cap in HELPER.captures_iter(text) {
+        let (func, param) = (&cap[1], &cap[2]);
+        let body: String = text[cap.get(0).map_or(0, |m| m.end())..]
+            .lines()
+            .skip(1)
+            .take(12)
+            .collect::<Vec<_>>()
+            .join("\n");
+        let reads_param = Regex::new(&format!(
+            r"(?:environ\.get|getenv)\(\s*{p}\b|environ\[\s*{p}\s*\]",
+            p = regex::escape(param)
+        ))
+        .is_ok_and(|r| r.is_match(&body));
+        if reads_param {
+            names.push(format!(
+                r#"\b{}\(\s*['"]([A-Za-z_][A-Za-z0-9_]*)['"]"#,
+                regex::escape(func)
+            ));
+        }
+    }
+    let mut out = BTreeSet::new();
+    for pattern in names {
+        if let Ok(r) = Regex::new(&pattern) {
+            out.extend(r.captures_iter(text).map(|c| c[1].to_string()));
+        }
+    }
+    out
+}
+
+/// `process.env[NAME_VAR]` where `const NAME_VAR = "X"` in the same file.
+fn node_indirect_reads(text: &str) -> BTreeSet<String> {
+    static INDEXED: LazyLock<Regex> =
+        LazyLock::new(|| re(r"process\.env\[\s*([A-Za-z_$][A-Za-z0-9_$]*)\s*\]"));
+    let mut out = BTreeSet::new();
+    for cap in INDEXED.captures_iter(text) {
+        let constant = Regex::new(&format!(
+            r#"(?:const|let|var)\s+{}\s*=\s*['"`]([A-Za-z_][A-Za-z0-9_]*)['"`]"#,
+            regex::escape(&cap[1])
+        ));
+        if let Some(c) = constant.ok().and_then(|r| r.captures(text)) {
+            out.insert(c[1].to_string());
+        }
+    }
     out
 }
 
@@ -586,6 +659,34 @@ class Settings(BaseSettings):
                 "OPENAI_API_KEY"
             ]
         );
+    }
+
+    #[test]
+    fn python_env_through_aliases_and_helpers() {
+        let src = r#"
+def _int(name: str, default: int) -> int:
+    raw = os.environ.get(name, "").strip()
+    return int(raw) if raw else default
+
+def from_env():
+    env = os.environ
+    return dict(
+        url=env.get("DATABASE_URL", ""),
+        key=env["OPENAI_API_KEY"],
+        attempts=_int("DB_CONNECT_ATTEMPTS", 5),
+        other=compute("NOT_AN_ENV"),
+    )
+"#;
+        assert_eq!(
+            names(env_reads(Language::Python, src)),
+            ["DATABASE_URL", "DB_CONNECT_ATTEMPTS", "OPENAI_API_KEY"]
+        );
+    }
+
+    #[test]
+    fn node_env_through_a_named_constant() {
+        let src = "const API_BASE_VAR = \"API_BASE_URL\";\nconst v = process.env[API_BASE_VAR];\nconst w = process.env[dynamic];\n";
+        assert_eq!(names(env_reads(Language::Node, src)), ["API_BASE_URL"]);
     }
 
     #[test]

@@ -136,11 +136,27 @@ fn find_app(dir: &ProjectDir<'_>, class: &str) -> Option<(String, Option<String>
     .ok()?;
     static FACTORY: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"(?m)^def\s+(create_app|make_app)\s*\(").unwrap());
-    let found = dir.find_in_sources(&["py"], |file, text| {
-        assign
-            .captures(text)
-            .map(|c| (file.to_string(), c[1].to_string()))
+    // A module-level call of an app factory: `app = create_app()`.
+    static FACTORY_CALL: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(r"(?m)^([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*\w+\s*)?=\s*(?:create_app|make_app|build_app|get_app|create_application|get_application)\(\s*\)")
+            .unwrap()
     });
+    let found = dir
+        .find_in_sources(&["py"], |file, text| {
+            assign
+                .captures(text)
+                .map(|c| (file.to_string(), c[1].to_string()))
+        })
+        .or_else(|| {
+            dir.find_in_sources(&["py"], |file, text| {
+                if !text.contains(class) {
+                    return None;
+                }
+                FACTORY_CALL
+                    .captures(text)
+                    .map(|c| (file.to_string(), c[1].to_string()))
+            })
+        });
     let found = found.or_else(|| {
         (class == "Flask")
             .then(|| {
@@ -321,9 +337,13 @@ fn install_plan(dir: &ProjectDir<'_>, m: &Manifest) -> BuildPlan {
     ];
     if dir.exists("uv.lock") {
         let mut plan = BuildPlan::new(Template::PythonUv);
-        plan.manifests = existing(dir, &["pyproject.toml", "uv.lock"]);
         plan.setup = uv_setup;
-        plan.install = vec![format!("{UV} sync --frozen --no-dev --no-install-project")];
+        if !uv_needs_sources(dir) {
+            plan.manifests = existing(dir, &["pyproject.toml", "uv.lock"]);
+            plan.install = vec![format!("{UV} sync --frozen --no-dev --no-install-project")];
+        }
+        // Local wheels, path dependencies or workspace members: the lock cannot be installed
+        // from the manifests alone, so everything happens after the sources are copied.
         plan.build = vec![format!("{UV} sync --frozen --no-dev")];
         return plan;
     }
@@ -363,6 +383,35 @@ fn install_plan(dir: &ProjectDir<'_>, m: &Manifest) -> BuildPlan {
         plan.build = vec![format!("{UV} pip install --python {VENV}/bin/python .")];
     }
     plan
+}
+
+/// True when uv resolves from files in the project (`find-links`, path sources, workspaces).
+fn uv_needs_sources(dir: &ProjectDir<'_>) -> bool {
+    let Some(text) = dir.read("pyproject.toml") else {
+        return false;
+    };
+    let Ok(value) = toml::from_str::<toml::Value>(&text) else {
+        return false;
+    };
+    let uv = value.get("tool").and_then(|t| t.get("uv"));
+    let local_links = uv
+        .and_then(|u| u.get("find-links"))
+        .and_then(|f| f.as_array())
+        .is_some_and(|links| {
+            links
+                .iter()
+                .filter_map(|l| l.as_str())
+                .any(|l| !l.contains("://"))
+        });
+    let path_sources = uv
+        .and_then(|u| u.get("sources"))
+        .and_then(|s| s.as_table())
+        .is_some_and(|sources| {
+            sources
+                .values()
+                .any(|v| v.get("path").is_some() || v.get("workspace").is_some())
+        });
+    local_links || path_sources || uv.and_then(|u| u.get("workspace")).is_some()
 }
 
 /// FastAPI serves its spec at `/openapi.json` unless `openapi_url=` says otherwise.
@@ -446,6 +495,34 @@ mod tests {
         );
         assert!(p.build.build.iter().any(|c| c.contains(GUNICORN)));
         assert_eq!(p.openapi_runtime, None);
+    }
+
+    #[test]
+    fn fastapi_app_built_by_a_factory() {
+        let p = plan(&[
+            ("requirements.txt", "fastapi\nuvicorn\n"),
+            ("app/__init__.py", ""),
+            (
+                "app/main.py",
+                "from fastapi import FastAPI\n\ndef create_app() -> FastAPI:\n    app = FastAPI()\n    return app\n\napp = create_app()\n",
+            ),
+        ]);
+        assert_eq!(p.build.cmd[1], "app.main:app");
+    }
+
+    #[test]
+    fn uv_with_a_local_wheelhouse_installs_after_the_sources() {
+        let p = plan(&[
+            (
+                "pyproject.toml",
+                "[project]\nname='x'\ndependencies=['fastapi','uvicorn']\n[tool.uv]\nno-index = true\nfind-links = ['wheelhouse']\n",
+            ),
+            ("uv.lock", "version = 1\n"),
+            ("main.py", "app = FastAPI()\n"),
+        ]);
+        assert!(p.build.manifests.is_empty());
+        assert!(p.build.install.is_empty());
+        assert_eq!(p.build.build, ["/opt/uv/bin/uv sync --frozen --no-dev"]);
     }
 
     #[test]
