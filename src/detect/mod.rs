@@ -4,7 +4,7 @@
 //! Detection is pure over a snapshot of the directory ([`SourceTree`]): nothing is executed and
 //! nothing touches the network. It works like nixpacks: a [`Provider`] per language decides
 //! whether it recognises a directory and, if so, produces a plain-data [`Plan`]; the layout
-//! pass ([`layout`]) decides which directories are components (the root, conventional monorepo
+//! pass (`layout`) decides which directories are components (the root, conventional monorepo
 //! folders, or the services of a compose file).
 //!
 //! The serialised form of [`DetectedApp`] is a stable contract:

@@ -462,7 +462,7 @@ pub fn health_routes(text: &str) -> Vec<String> {
     out
 }
 
-/// The best health route among candidates: by [`HEALTH_WORDS`] preference, then the shortest.
+/// The best health route among candidates: by preference (health, healthz, ..., ready), then the shortest.
 pub fn best_health_route<'a>(candidates: impl IntoIterator<Item = &'a str>) -> Option<String> {
     candidates
         .into_iter()

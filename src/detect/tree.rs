@@ -45,7 +45,7 @@ enum Source {
 }
 
 impl SourceTree {
-    /// Lists the files under `root`, skipping [`SKIPPED_DIRS`].
+    /// Lists the files under `root`, skipping dependency, build and VCS directories (`node_modules`, `.git`, `target`, `.venv`, `dist`, `build`, ...).
     pub fn scan(root: &Path) -> Result<Self, DetectError> {
         let mut files = BTreeSet::new();
         let walker = walkdir::WalkDir::new(root)
