@@ -5,5 +5,7 @@
 //! terminal.
 pub mod chart;
 pub mod cli;
+pub mod detect;
+pub mod dockerfile;
 pub mod error;
 pub mod output;

@@ -1,0 +1,489 @@
+//! `justpush.yaml`: the app's deployment settings, seeded from detection by `init` and edited
+//! by the user. It never holds secret values, only the names of the variables that are secret.
+
+use std::path::{Path, PathBuf};
+
+use serde::{Deserialize, Serialize};
+
+use super::{DetectedApp, Framework, Language, OpenApi};
+
+/// The settings file's name, at the project root.
+pub const CONFIG_FILE: &str = "justpush.yaml";
+
+/// The schema of `justpush.yaml`. Every field but `name` and `components` has a default, and
+/// unknown keys are rejected so that typos do not go unnoticed.
+///
+/// ```yaml
+/// version: 1                      # schema version
+/// name: todo                      # release name (DNS-1123 label)
+/// components:
+///   - name: backend               # Deployment/Service name (DNS-1123 label)
+///     path: backend               # build context, relative to this file
+///     language: python            # informational: what detection found
+///     framework: fastapi
+///     port: 8000                  # container port
+///     dockerfile: Dockerfile      # relative to `path`
+///     health: /api/health         # liveness/readiness probe path
+///     openapi:                    # {file: path-from-root} | {runtime: url-path}; routes come from it
+///       runtime: /openapi.json
+///     replicas: 2
+///     resources:
+///       requests: {cpu: 100m, memory: 128Mi}
+///       limits: {cpu: 500m, memory: 512Mi}
+///     env:
+///       - name: LOG_LEVEL
+///         value: info             # plain values go to a ConfigMap
+///       - name: OPENAI_API_KEY
+///         secret: true            # value given at deploy time; goes to a Secret; never stored here
+///     route:                      # exposure through Kong; omit to keep the component internal
+///       path: /api
+///       stripPath: false
+///       auth: true                # require the consumer's credential on this route
+/// kong:
+///   auth: key-auth                # key-auth | jwt | none
+///   rateLimit: {minute: 60}       # second / minute / hour; all empty = no rate limiting
+///   cors:
+///     origins: ["*"]
+///     credentials: false
+/// ```
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct AppConfig {
+    /// Schema version; only 1 exists.
+    #[serde(default = "default_version")]
+    pub version: u32,
+    /// The app's (release's) name.
+    pub name: String,
+    /// The deployable parts.
+    pub components: Vec<ComponentConfig>,
+    /// Gateway settings.
+    #[serde(default)]
+    pub kong: KongConfig,
+}
+
+/// One component's settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ComponentConfig {
+    pub name: String,
+    /// Build context relative to the project root (`.` for the root).
+    pub path: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub language: Option<Language>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub framework: Option<Framework>,
+    pub port: u16,
+    /// Dockerfile relative to `path`.
+    #[serde(default = "default_dockerfile")]
+    pub dockerfile: String,
+    #[serde(default = "default_health")]
+    pub health: String,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub openapi: Option<OpenApi>,
+    #[serde(default = "default_replicas")]
+    pub replicas: u32,
+    #[serde(default)]
+    pub resources: Resources,
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub env: Vec<EnvConfig>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteConfig>,
+}
+
+/// An environment variable: a plain value, or a secret whose value is supplied at deploy time.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct EnvConfig {
+    pub name: String,
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub secret: bool,
+    /// Only for non-secret variables.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub value: Option<String>,
+}
+
+/// Kubernetes resource requests and limits.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Resources {
+    #[serde(default = "default_requests")]
+    pub requests: ResourceAmounts,
+    #[serde(default = "default_limits")]
+    pub limits: ResourceAmounts,
+}
+
+impl Default for Resources {
+    fn default() -> Self {
+        Resources {
+            requests: default_requests(),
+            limits: default_limits(),
+        }
+    }
+}
+
+/// CPU and memory in Kubernetes quantity notation.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct ResourceAmounts {
+    pub cpu: String,
+    pub memory: String,
+}
+
+/// How a component is reached through the gateway.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RouteConfig {
+    /// Path prefix on the gateway.
+    pub path: String,
+    /// Remove the prefix before forwarding.
+    #[serde(default)]
+    pub strip_path: bool,
+    /// Require the Kong consumer's credential.
+    #[serde(default = "default_true")]
+    pub auth: bool,
+}
+
+/// Gateway-wide settings.
+#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct KongConfig {
+    #[serde(default)]
+    pub auth: AuthType,
+    #[serde(default)]
+    pub rate_limit: RateLimit,
+    #[serde(default)]
+    pub cors: Cors,
+}
+
+/// The credential Kong requires on authenticated routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuthType {
+    #[default]
+    KeyAuth,
+    Jwt,
+    None,
+}
+
+/// Requests allowed per consumer and window; unset windows are not limited.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct RateLimit {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub second: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub minute: Option<u32>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u32>,
+}
+
+impl Default for RateLimit {
+    fn default() -> Self {
+        RateLimit {
+            second: None,
+            minute: Some(60),
+            hour: None,
+        }
+    }
+}
+
+/// Cross-origin settings.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct Cors {
+    #[serde(default = "default_origins")]
+    pub origins: Vec<String>,
+    #[serde(default)]
+    pub credentials: bool,
+}
+
+impl Default for Cors {
+    fn default() -> Self {
+        Cors {
+            origins: default_origins(),
+            credentials: false,
+        }
+    }
+}
+
+fn default_version() -> u32 {
+    1
+}
+fn default_dockerfile() -> String {
+    "Dockerfile".to_string()
+}
+fn default_health() -> String {
+    "/".to_string()
+}
+fn default_replicas() -> u32 {
+    2
+}
+fn default_requests() -> ResourceAmounts {
+    ResourceAmounts {
+        cpu: "100m".into(),
+        memory: "128Mi".into(),
+    }
+}
+fn default_limits() -> ResourceAmounts {
+    ResourceAmounts {
+        cpu: "500m".into(),
+        memory: "512Mi".into(),
+    }
+}
+fn default_origins() -> Vec<String> {
+    vec!["*".to_string()]
+}
+fn default_true() -> bool {
+    true
+}
+fn is_false(b: &bool) -> bool {
+    !*b
+}
+
+/// Errors reading or validating `justpush.yaml`.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read {path}: {source}; run `kubectl justpush init` to create it")]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    /// The file is not valid YAML for the schema.
+    #[error("{path} does not match the justpush.yaml schema: {message}; fix the file (see `kubectl justpush init --help` for the format) or regenerate it with `init --force`")]
+    Parse { path: PathBuf, message: String },
+    /// The values are inconsistent.
+    #[error("{path}: {problem}")]
+    Invalid { path: PathBuf, problem: String },
+}
+
+impl AppConfig {
+    /// Settings seeded from detection: every component, its env (sensitive names marked
+    /// secret), default resources, and gateway routes (frontends at `/` without auth, APIs
+    /// under `/api` or `/<name>` with auth).
+    pub fn from_detected(name: &str, app: &DetectedApp) -> AppConfig {
+        let frontend = |c: &super::Component| {
+            c.language == Some(Language::Static) || c.framework.is_some_and(Framework::is_frontend)
+        };
+        let single = app.components.len() == 1;
+        let mut root_taken = false;
+        let mut api_taken = false;
+        let components = app
+            .components
+            .iter()
+            .map(|c| {
+                let route = if single {
+                    RouteConfig {
+                        path: "/".into(),
+                        strip_path: false,
+                        auth: !frontend(c),
+                    }
+                } else if frontend(c) && !root_taken {
+                    root_taken = true;
+                    RouteConfig {
+                        path: "/".into(),
+                        strip_path: false,
+                        auth: false,
+                    }
+                } else if !frontend(c) && !api_taken && serves_api_prefix(c) {
+                    api_taken = true;
+                    RouteConfig {
+                        path: "/api".into(),
+                        strip_path: false,
+                        auth: true,
+                    }
+                } else {
+                    RouteConfig {
+                        path: format!("/{}", c.name),
+                        strip_path: true,
+                        auth: !frontend(c),
+                    }
+                };
+                ComponentConfig {
+                    name: c.name.clone(),
+                    path: c.path.clone(),
+                    language: c.language,
+                    framework: c.framework,
+                    port: c.port,
+                    dockerfile: default_dockerfile(),
+                    health: c.health.clone(),
+                    openapi: c.openapi.clone(),
+                    replicas: default_replicas(),
+                    resources: Resources::default(),
+                    env: c
+                        .env
+                        .iter()
+                        .map(|e| EnvConfig {
+                            name: e.name.clone(),
+                            secret: e.sensitive,
+                            value: None,
+                        })
+                        .collect(),
+                    route: Some(route),
+                }
+            })
+            .collect();
+        AppConfig {
+            version: 1,
+            name: super::dns_label(name),
+            components,
+            kong: KongConfig::default(),
+        }
+    }
+
+    /// Parses and validates the YAML text of a settings file; `path` is for messages.
+    pub fn from_yaml(text: &str, path: &Path) -> Result<AppConfig, ConfigError> {
+        let config: AppConfig = serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
+        config.validate(path)?;
+        Ok(config)
+    }
+
+    /// Reads, parses and validates a settings file.
+    pub fn load(path: &Path) -> Result<AppConfig, ConfigError> {
+        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
+            path: path.to_path_buf(),
+            source,
+        })?;
+        AppConfig::from_yaml(&text, path)
+    }
+
+    /// The file's text, with a header saying what it is.
+    pub fn to_yaml(&self) -> String {
+        let body = serde_yaml::to_string(self).expect("AppConfig always serialises");
+        format!(
+            "# justpush settings: edit freely. Secret values are never stored here: variables\n\
+             # marked `secret: true` are asked for (or read from the environment) at deploy time.\n\
+             {body}"
+        )
+    }
+
+    /// Checks what the schema alone cannot: unique names, sane ports and paths, and that no
+    /// secret carries a value.
+    pub fn validate(&self, path: &Path) -> Result<(), ConfigError> {
+        let invalid = |problem: String| ConfigError::Invalid {
+            path: path.to_path_buf(),
+            problem,
+        };
+        if self.version != 1 {
+            return Err(invalid(format!(
+                "version {} is not supported; this justpush reads version 1",
+                self.version
+            )));
+        }
+        if self.components.is_empty() {
+            return Err(invalid(
+                "`components` is empty; list at least one component (run `init --force` to detect them)".into(),
+            ));
+        }
+        let mut names = std::collections::HashSet::new();
+        for c in &self.components {
+            if super::dns_label(&c.name) != c.name {
+                return Err(invalid(format!(
+                    "component name `{}` is not a DNS-1123 label; use lower-case letters, digits and `-` (e.g. `{}`)",
+                    c.name,
+                    super::dns_label(&c.name)
+                )));
+            }
+            if !names.insert(c.name.as_str()) {
+                return Err(invalid(format!(
+                    "component name `{}` is used twice; names must be unique",
+                    c.name
+                )));
+            }
+            if c.port == 0 {
+                return Err(invalid(format!(
+                    "component `{}` has port 0; set the port the container listens on",
+                    c.name
+                )));
+            }
+            if !c.health.starts_with('/') {
+                return Err(invalid(format!(
+                    "component `{}`: health `{}` must be a URL path starting with `/`",
+                    c.name, c.health
+                )));
+            }
+            if let Some(route) = &c.route {
+                if !route.path.starts_with('/') {
+                    return Err(invalid(format!(
+                        "component `{}`: route path `{}` must start with `/`",
+                        c.name, route.path
+                    )));
+                }
+            }
+            for e in &c.env {
+                if e.secret && e.value.is_some() {
+                    return Err(invalid(format!(
+                        "component `{}`: env `{}` is a secret but has a value in the file; remove the value and supply it at deploy time",
+                        c.name, e.name
+                    )));
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+/// True when a backend's own routes live under `/api` (so the gateway keeps the prefix).
+fn serves_api_prefix(c: &super::Component) -> bool {
+    c.health.starts_with("/api/")
+        || matches!(&c.openapi, Some(OpenApi::Runtime(p)) if p.starts_with("/api/"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn minimal_file_gets_defaults() {
+        let config = AppConfig::from_yaml(
+            "name: shop\ncomponents:\n  - name: api\n    path: .\n    port: 8080\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        let c = &config.components[0];
+        assert_eq!(c.dockerfile, "Dockerfile");
+        assert_eq!(c.health, "/");
+        assert_eq!(c.replicas, 2);
+        assert_eq!(c.resources.limits.memory, "512Mi");
+        assert_eq!(config.kong.auth, AuthType::KeyAuth);
+        assert_eq!(config.kong.rate_limit.minute, Some(60));
+        assert_eq!(config.kong.cors.origins, ["*"]);
+    }
+
+    #[test]
+    fn secrets_cannot_carry_values() {
+        let err = AppConfig::from_yaml(
+            "name: shop\ncomponents:\n  - name: api\n    path: .\n    port: 8080\n    env:\n      - {name: API_KEY, secret: true, value: hunter2}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("API_KEY"), "{err}");
+    }
+
+    #[test]
+    fn unknown_keys_are_rejected() {
+        let err = AppConfig::from_yaml(
+            "name: shop\ncomponents: []\nkong: {auth: key-auth, ratelimit: {}}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap_err();
+        assert!(err.to_string().contains("ratelimit"), "{err}");
+    }
+
+    #[test]
+    fn round_trip() {
+        let config = AppConfig::from_yaml(
+            "name: shop\ncomponents:\n  - name: api\n    path: api\n    port: 8080\n    openapi: {file: api/openapi.yaml}\n    env: [{name: DB_PASSWORD, secret: true}, {name: LOG_LEVEL, value: info}]\n    route: {path: /api}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        let again = AppConfig::from_yaml(&config.to_yaml(), Path::new("x")).unwrap();
+        assert_eq!(config, again);
+        assert!(again.components[0].route.as_ref().unwrap().auth);
+    }
+}
