@@ -1,6 +1,7 @@
 //! Command-line flags and dispatch: raw flags become settings here, commands run, and the
 //! exit code is decided once at the top.
 
+mod project;
 mod render;
 
 use crate::output::{Format, Shell};
@@ -48,6 +49,10 @@ pub struct GlobalFlags {
 pub enum Command {
     /// Render a chart (the bundled one by default) to Kubernetes manifests, like `helm template`.
     Render(render::RenderArgs),
+    /// Show the deployable components of a project: language, framework, port, health path.
+    Detect(project::DetectArgs),
+    /// Write Dockerfiles, .dockerignore and justpush.yaml for review (never overwrites without --force).
+    Init(project::InitArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -65,6 +70,8 @@ pub fn run() -> i32 {
     let mut shell = Shell::stdio(cli.global.output, cli.global.no_color, cli.global.verbose);
     let result = match &cli.command {
         Command::Render(args) => render::run(args, &cli.global, &mut shell),
+        Command::Detect(args) => project::run_detect(args, &mut shell),
+        Command::Init(args) => project::run_init(args, &mut shell),
     };
     match result {
         Ok(()) => 0,

@@ -1,0 +1,143 @@
+//! `detect` and `init`: what a project directory holds, and the files justpush would build it
+//! with.
+
+use crate::detect::{self, DetectedApp};
+use crate::dockerfile::init::{init, InitOptions};
+use crate::error::CliError;
+use crate::output::{Format, Shell};
+use clap::Args;
+use std::path::PathBuf;
+
+/// Where a command finds the application: a directory, or the bundled demo stack.
+#[derive(Debug, Args, Clone)]
+pub struct SourceArgs {
+    /// Project directory (default: the current directory).
+    #[arg(value_name = "DIR", conflicts_with = "demo")]
+    pub dir: Option<PathBuf>,
+    /// Use the bundled demo stack (a Next.js frontend and a FastAPI backend).
+    #[arg(long)]
+    pub demo: bool,
+}
+
+impl SourceArgs {
+    /// The directory to work on.
+    pub fn resolve(&self) -> Result<PathBuf, CliError> {
+        if self.demo {
+            return demo_dir();
+        }
+        let dir = self.dir.clone().unwrap_or_else(|| PathBuf::from("."));
+        if !dir.is_dir() {
+            return Err(CliError::usage(format!(
+                "{}: not a directory; pass the project directory, or --demo for the bundled demo",
+                dir.display()
+            )));
+        }
+        Ok(dir)
+    }
+}
+
+/// The demo stack: `$JUSTPUSH_DEMO_DIR`, else the `images/` folder of the source tree the binary
+/// was built from.
+pub fn demo_dir() -> Result<PathBuf, CliError> {
+    let dir = std::env::var_os("JUSTPUSH_DEMO_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/images")));
+    if dir.join("backend").is_dir() && dir.join("frontend").is_dir() {
+        Ok(dir)
+    } else {
+        Err(CliError::failed(format!(
+            "the demo stack is not at {} (it needs backend/ and frontend/); set JUSTPUSH_DEMO_DIR to a checkout's images/ folder",
+            dir.display()
+        )))
+    }
+}
+
+#[derive(Debug, Args)]
+pub struct DetectArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct InitArgs {
+    #[command(flatten)]
+    pub source: SourceArgs,
+    /// Overwrite files justpush wrote before (hand-written Dockerfiles are never replaced).
+    #[arg(long)]
+    pub force: bool,
+}
+
+pub fn run_detect(args: &DetectArgs, shell: &mut Shell) -> Result<(), CliError> {
+    let dir = args.source.resolve()?;
+    let app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
+    match shell.format {
+        Format::Text => shell.data(&detect_table(&app)),
+        _ => shell.structured(&app),
+    }
+    .map_err(|e| CliError::failed(e.to_string()))
+}
+
+fn detect_table(app: &DetectedApp) -> String {
+    let mut rows = vec![[
+        "NAME",
+        "PATH",
+        "LANGUAGE",
+        "FRAMEWORK",
+        "PORT",
+        "DOCKERFILE",
+        "HEALTH",
+    ]
+    .map(String::from)
+    .to_vec()];
+    for c in &app.components {
+        rows.push(vec![
+            c.name.clone(),
+            c.path.clone(),
+            c.language
+                .map(|l| l.to_string())
+                .unwrap_or_else(|| "-".into()),
+            c.framework
+                .map(|f| f.to_string())
+                .unwrap_or_else(|| "-".into()),
+            c.port.to_string(),
+            serde_json::to_value(c.dockerfile)
+                .ok()
+                .and_then(|v| v.as_str().map(str::to_string))
+                .unwrap_or_default(),
+            c.health.clone(),
+        ]);
+    }
+    crate::output::table(&rows)
+}
+
+pub fn run_init(args: &InitArgs, shell: &mut Shell) -> Result<(), CliError> {
+    let dir = args.source.resolve()?;
+    let options = InitOptions {
+        force: args.force,
+        ..Default::default()
+    };
+    let report = init(&dir, &options).map_err(|e| CliError::failed(e.to_string()))?;
+    for p in &report.written {
+        shell
+            .status("Wrote", &dir.join(p).display().to_string())
+            .ok();
+    }
+    for s in &report.skipped {
+        shell
+            .status(
+                "Kept",
+                &format!("{} ({})", dir.join(&s.path).display(), s.reason),
+            )
+            .ok();
+    }
+    if matches!(shell.format, Format::Json | Format::Yaml) {
+        let summary = serde_json::json!({
+            "written": report.written,
+            "skipped": report.skipped.iter().map(|s| serde_json::json!({"path": s.path, "reason": s.reason.to_string()})).collect::<Vec<_>>(),
+        });
+        shell
+            .structured(&summary)
+            .map_err(|e| CliError::failed(e.to_string()))?;
+    }
+    Ok(())
+}
