@@ -58,6 +58,18 @@ pub struct Manifest {
     pub hook: Option<String>,
 }
 
+#[derive(serde::Deserialize)]
+struct Head {
+    kind: Option<String>,
+    metadata: Option<HeadMeta>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct HeadMeta {
+    name: Option<String>,
+    annotations: Option<std::collections::BTreeMap<String, serde_yaml::Value>>,
+}
+
 /// Splits and orders every non-partial, non-NOTES template's output.
 pub fn split_manifests(rendered: &Rendered) -> Result<Vec<Manifest>, String> {
     let mut out = Vec::new();
@@ -66,25 +78,17 @@ pub fn split_manifests(rendered: &Rendered) -> Result<Vec<Manifest>, String> {
             continue;
         }
         for doc in split_documents(text) {
-            let parsed: serde_json::Value = serde_yaml::from_str(&doc)
+            // Like Helm, read only the head of each document, but require the whole to parse.
+            let head: Option<Head> = serde_yaml::from_str(&doc)
                 .map_err(|e| format!("{path}: rendered YAML is invalid: {e}\n---\n{doc}"))?;
-            if parsed.is_null() {
-                continue;
-            }
-            let kind = parsed
-                .get("kind")
-                .and_then(|k| k.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let name = parsed
-                .pointer("/metadata/name")
-                .and_then(|k| k.as_str())
-                .unwrap_or_default()
-                .to_string();
-            let hook = parsed
-                .pointer("/metadata/annotations/helm.sh~1hook")
-                .and_then(|h| h.as_str())
-                .map(str::to_string);
+            let Some(head) = head else { continue };
+            let meta = head.metadata.unwrap_or_default();
+            let kind = head.kind.unwrap_or_default();
+            let name = meta.name.unwrap_or_default();
+            let hook = meta
+                .annotations
+                .and_then(|mut a| a.remove("helm.sh/hook"))
+                .and_then(|v| v.as_str().map(str::to_string));
             out.push(Manifest {
                 source: path.clone(),
                 text: doc,

@@ -214,6 +214,9 @@ pub struct FuncContext {
     /// returns an empty map.
     #[allow(clippy::type_complexity)]
     pub lookup: Option<Box<dyn Fn(&str, &str, &str, &str) -> Result<Value, String>>>,
+    /// `fromYaml` results by input: charts that deep-copy with `toYaml | fromYaml` parse the
+    /// same text many times. Callers get a deep copy, since maps are mutable.
+    pub from_yaml_cache: std::cell::RefCell<HashMap<String, Value>>,
 }
 
 /// Helm's limit on nested `include`/`tpl`/`template` calls.

@@ -922,14 +922,22 @@ fn f_default(_: &mut Exec, a: Vec<Value>) -> R {
     }
 }
 
-fn f_from_yaml(_: &mut Exec, a: Vec<Value>) -> R {
+fn f_from_yaml(e: &mut Exec, a: Vec<Value>) -> R {
     let src = s(&a, 0)?;
-    match serde_yaml::from_str::<serde_json::Value>(&src) {
-        Ok(serde_json::Value::Null) => Ok(Value::map(BTreeMap::new())),
-        Ok(v @ serde_json::Value::Object(_)) => Ok(Value::from_json_values(&v)),
-        Ok(_) => Ok(error_map("error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {}")),
-        Err(e) => Ok(error_map(&format!("error converting YAML to JSON: {e}"))),
+    if let Some(v) = e.context.from_yaml_cache.borrow().get(&src) {
+        return Ok(v.deep_copy());
     }
+    let v = match serde_yaml::from_str::<serde_json::Value>(&src) {
+        Ok(serde_json::Value::Null) => Value::map(BTreeMap::new()),
+        Ok(v @ serde_json::Value::Object(_)) => Value::from_json_values(&v),
+        Ok(_) => error_map("error unmarshaling JSON: json: cannot unmarshal into Go value of type map[string]interface {}"),
+        Err(e) => error_map(&format!("error converting YAML to JSON: {e}")),
+    };
+    e.context
+        .from_yaml_cache
+        .borrow_mut()
+        .insert(src, v.deep_copy());
+    Ok(v)
 }
 
 fn f_from_yaml_array(_: &mut Exec, a: Vec<Value>) -> R {
