@@ -27,6 +27,8 @@ bash scripts/setup-python.sh || { echo "error: python setup failed" >&2; exit 1;
 step "Build (release binary for parity tests and benchmarks)"
 cargo build --release --locked || exit 1
 export JUSTPUSH_BIN="$ROOT/target/release/kubectl-justpush"
+# Generated Dockerfiles are linted for real (the test fails if this binary is missing).
+export HADOLINT="$ROOT/.venv/bin/hadolint"
 
 step "Tier 1: cargo test"
 if cargo test --locked 2>&1 | tee .cache/cargo-test.log; then passed+=("cargo"); else failed+=("cargo"); fi
