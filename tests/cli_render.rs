@@ -20,7 +20,11 @@ fn text(b: &[u8]) -> String {
 
 fn write_chart(dir: &Path, template: &str, values: &str) {
     std::fs::create_dir_all(dir.join("templates")).unwrap();
-    std::fs::write(dir.join("Chart.yaml"), "apiVersion: v2\nname: t\nversion: 0.1.0\n").unwrap();
+    std::fs::write(
+        dir.join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: 0.1.0\n",
+    )
+    .unwrap();
     std::fs::write(dir.join("values.yaml"), values).unwrap();
     std::fs::write(dir.join("templates/cm.yaml"), template).unwrap();
 }
@@ -30,8 +34,17 @@ fn bundled_chart_renders_like_helm_template() {
     let out = run(&["render", "--name", "demo", "-n", "apps"]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     let stdout = text(&out.stdout);
-    assert!(stdout.starts_with("---\n# Source: justpush/templates/"), "{stdout}");
-    for kind in ["kind: Deployment", "kind: Service", "kind: NetworkPolicy", "kind: Ingress", "kind: KongPlugin"] {
+    assert!(
+        stdout.starts_with("---\n# Source: justpush/templates/"),
+        "{stdout}"
+    );
+    for kind in [
+        "kind: Deployment",
+        "kind: Service",
+        "kind: NetworkPolicy",
+        "kind: Ingress",
+        "kind: KongPlugin",
+    ] {
         assert!(stdout.contains(kind), "missing {kind}");
     }
     // Install order: Namespace-level policy objects before Secrets before Deployments.
@@ -56,7 +69,11 @@ fn set_flags_reach_the_templates() {
 #[test]
 fn template_errors_name_file_line_column_and_action() {
     let dir = tempfile::tempdir().unwrap();
-    write_chart(dir.path(), "kind: ConfigMap\nmetadata:\n  name: {{ .Values.missing.name }}\n", "{}\n");
+    write_chart(
+        dir.path(),
+        "kind: ConfigMap\nmetadata:\n  name: {{ .Values.missing.name }}\n",
+        "{}\n",
+    );
     let out = run(&["render", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
@@ -68,7 +85,11 @@ fn template_errors_name_file_line_column_and_action() {
 #[test]
 fn missing_required_value_names_the_key() {
     let dir = tempfile::tempdir().unwrap();
-    write_chart(dir.path(), "a: {{ required \"image.tag is required\" .Values.image.tag }}\n", "image: {}\n");
+    write_chart(
+        dir.path(),
+        "a: {{ required \"image.tag is required\" .Values.image.tag }}\n",
+        "image: {}\n",
+    );
     let out = run(&["render", dir.path().to_str().unwrap()]);
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
@@ -81,7 +102,10 @@ fn schema_violation_names_the_path_and_type() {
     assert_eq!(out.status.code(), Some(1));
     assert!(out.stdout.is_empty());
     let e = text(&out.stderr);
-    assert!(e.contains("/components/backend/port") && e.contains("want integer"), "{e}");
+    assert!(
+        e.contains("/components/backend/port") && e.contains("want integer"),
+        "{e}"
+    );
 }
 
 #[test]
@@ -111,7 +135,12 @@ fn bad_kube_version_is_a_usage_error() {
 fn kube_version_flag_sets_capabilities() {
     let dir = tempfile::tempdir().unwrap();
     write_chart(dir.path(), "v: {{ .Capabilities.KubeVersion.Version }}\nold: {{ semverCompare \"<1.31-0\" .Capabilities.KubeVersion.Version }}\n", "{}\n");
-    let out = run(&["render", dir.path().to_str().unwrap(), "--kube-version", "1.30"]);
+    let out = run(&[
+        "render",
+        dir.path().to_str().unwrap(),
+        "--kube-version",
+        "1.30",
+    ]);
     let s = text(&out.stdout);
     assert!(s.contains("v: v1.30.0") && s.contains("old: true"), "{s}");
 }
@@ -122,6 +151,70 @@ fn output_dir_writes_one_file_per_template() {
     let out = run(&["render", "--output-dir", dir.path().to_str().unwrap()]);
     assert!(out.status.success(), "{}", text(&out.stderr));
     assert!(out.stdout.is_empty());
-    let dep = std::fs::read_to_string(dir.path().join("justpush/templates/deployment.yaml")).unwrap();
+    let dep =
+        std::fs::read_to_string(dir.path().join("justpush/templates/deployment.yaml")).unwrap();
     assert!(dep.contains("# Source: justpush/templates/deployment.yaml"));
+}
+
+#[test]
+fn api_versions_flag_extends_capabilities() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(
+        dir.path(),
+        "sm: {{ .Capabilities.APIVersions.Has \"monitoring.coreos.com/v1\" }}\n",
+        "{}\n",
+    );
+    let chart = dir.path().to_str().unwrap();
+    assert!(text(&run(&["render", chart]).stdout).contains("sm: false"));
+    assert!(
+        text(&run(&["render", chart, "-a", "monitoring.coreos.com/v1"]).stdout)
+            .contains("sm: true")
+    );
+}
+
+#[test]
+fn subcharts_follow_alias_condition_and_globals() {
+    let chart = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/charts/umbrella"
+    );
+    let out = run(&["render", chart, "--name", "demo"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let s = text(&out.stdout);
+    // The aliased subchart renders under its alias, sees the parent's globals and its section.
+    assert!(
+        s.contains("# Source: umbrella/charts/first/templates/deploy.yaml"),
+        "{s}"
+    );
+    assert!(
+        s.contains("replicas: \"3\"") && s.contains("team: \"platform\""),
+        "{s}"
+    );
+    // The parent's define wins over the subchart's of the same name.
+    assert!(s.contains("owner: parent-first"), "{s}");
+    // A condition that is false keeps the subchart out.
+    assert!(!s.contains("charts/extra/"), "{s}");
+    let off = run(&["render", chart, "--set", "first.enabled=false"]);
+    assert!(!text(&off.stdout).contains("charts/first/"));
+}
+
+#[test]
+fn chart_archives_render_like_directories() {
+    let src = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/tests/fixtures/charts/umbrella"
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let tgz = dir.path().join("umbrella-1.2.3.tgz");
+    let file = std::fs::File::create(&tgz).unwrap();
+    let mut ar = tar::Builder::new(flate2::write::GzEncoder::new(
+        file,
+        flate2::Compression::default(),
+    ));
+    ar.append_dir_all("umbrella", src).unwrap();
+    ar.into_inner().unwrap().finish().unwrap();
+    let from_dir = run(&["render", src]);
+    let from_tgz = run(&["render", tgz.to_str().unwrap()]);
+    assert!(from_tgz.status.success(), "{}", text(&from_tgz.stderr));
+    assert_eq!(text(&from_dir.stdout), text(&from_tgz.stdout));
 }

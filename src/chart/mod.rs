@@ -38,6 +38,21 @@ pub fn enabled_chart(
         })
         .collect();
     pruned.subcharts = subs?;
+    // An aliased dependency is a copy of the chart under the alias's name (Helm's
+    // ProcessDependencies), so `.Chart.Name` and template paths use the alias.
+    for sub in &mut pruned.subcharts {
+        let alias = chart
+            .dependencies
+            .iter()
+            .find(|d| d.name == sub.name)
+            .and_then(|d| d.alias.clone());
+        if let Some(alias) = alias {
+            sub.name = alias.clone();
+            if let J::Object(m) = &mut sub.metadata {
+                m.insert("name".into(), J::String(alias));
+            }
+        }
+    }
     Ok(pruned)
 }
 

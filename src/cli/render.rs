@@ -71,6 +71,9 @@ pub struct RenderArgs {
     /// Kubernetes version for .Capabilities (default: Helm's, v1.36.0).
     #[arg(long, value_name = "V")]
     pub kube_version: Option<String>,
+    /// Extra API versions for .Capabilities.APIVersions (repeatable), e.g. monitoring.coreos.com/v1.
+    #[arg(short = 'a', long = "api-versions", value_name = "GROUP/VERSION")]
+    pub api_versions: Vec<String>,
     /// Write each template's output to DIR/<path> instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
@@ -83,10 +86,11 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
     }
     .map_err(|e| CliError::failed(e.to_string()))?;
     let user = args.values.user_values()?;
-    let caps = match &args.kube_version {
+    let mut caps = match &args.kube_version {
         Some(v) => Capabilities::with_kube_version(v).map_err(CliError::usage)?,
         None => Capabilities::default(),
     };
+    caps.api_versions.extend(args.api_versions.iter().cloned());
     let release = ReleaseInfo {
         name: args.name.clone(),
         namespace: global.namespace.clone().unwrap_or_else(|| "default".into()),

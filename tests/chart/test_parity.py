@@ -37,6 +37,7 @@ from helm_python import Chart
 
 from chart_support import CHART_DIR, KONG_CHART_DIR, NAMESPACE, RELEASE, REPO_ROOT, ci_files
 
+UMBRELLA_DIR = REPO_ROOT / "tests" / "fixtures" / "charts" / "umbrella"
 JUSTPUSH_BIN = Path(os.environ.get("JUSTPUSH_BIN", REPO_ROOT / "target" / "release" / "kubectl-justpush"))
 
 DocKey = tuple[str, str, str, str, str]
@@ -64,6 +65,9 @@ CASES = (
     [Case("justpush", CHART_DIR, None, RELEASE, NAMESPACE)]
     + [Case("justpush", CHART_DIR, path, RELEASE, NAMESPACE) for path in ci_files()]
     + [Case("kong", KONG_CHART_DIR, path, "kong", "kong") for path in _kong_ci_files()]
+    # Subcharts: alias, condition, tags, globals, a parent define overriding a subchart's, .Files.
+    + [Case("umbrella", UMBRELLA_DIR, None, RELEASE, NAMESPACE)]
+    + [Case("umbrella", UMBRELLA_DIR, path, RELEASE, NAMESPACE) for path in sorted((UMBRELLA_DIR / "ci").glob("*.yaml"))]
 )
 
 
