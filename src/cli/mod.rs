@@ -48,7 +48,7 @@ pub struct GlobalFlags {
 #[derive(Debug, Subcommand)]
 pub enum Command {
     /// Render a chart (the bundled one by default) to Kubernetes manifests, like `helm template`.
-    Render(render::RenderArgs),
+    Render(Box<render::RenderArgs>),
     /// Show the deployable components of a project: language, framework, port, health path.
     Detect(project::DetectArgs),
     /// Write Dockerfiles, .dockerignore and justpush.yaml for review (never overwrites without --force).
