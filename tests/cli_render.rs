@@ -218,3 +218,13 @@ fn chart_archives_render_like_directories() {
     assert!(from_tgz.status.success(), "{}", text(&from_tgz.stderr));
     assert_eq!(text(&from_dir.stdout), text(&from_tgz.stdout));
 }
+
+#[test]
+fn json_output_lists_documents_with_their_source() {
+    let out = run(&["render", "-o", "json"]);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).expect("JSON on stdout");
+    let docs = v["manifests"].as_array().unwrap();
+    assert!(docs.iter().any(|d| d["object"]["kind"] == "Deployment"
+        && d["source"] == "justpush/templates/deployment.yaml"));
+}

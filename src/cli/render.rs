@@ -7,7 +7,7 @@ use crate::chart::render::{Capabilities, ReleaseInfo};
 use crate::chart::strvals::{LocalFiles, SetKind};
 use crate::chart::values::ValueLayers;
 use crate::error::CliError;
-use crate::output::Shell;
+use crate::output::{Format, Shell};
 use clap::Args;
 use std::path::PathBuf;
 
@@ -120,6 +120,21 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
                 )
                 .ok();
             Ok(())
+        }
+        None if shell.format == Format::Json => {
+            // Machines get the documents as data, each with the template it came from.
+            let docs = out
+                .manifests
+                .iter()
+                .map(|m| {
+                    let object: serde_json::Value =
+                        serde_yaml::from_str(&m.text).unwrap_or_default();
+                    serde_json::json!({ "source": m.source, "object": object })
+                })
+                .collect::<Vec<_>>();
+            shell
+                .structured(&serde_json::json!({ "manifests": docs }))
+                .map_err(|e| CliError::failed(e.to_string()))
         }
         None => shell
             .data(&to_multidoc(&out.manifests))
