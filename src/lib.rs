@@ -5,6 +5,7 @@
 //! terminal.
 pub mod chart;
 pub mod cli;
+pub mod cluster;
 pub mod detect;
 pub mod dockerfile;
 pub mod error;

@@ -1,6 +1,7 @@
 //! Command-line flags and dispatch: raw flags become settings here, commands run, and the
 //! exit code is decided once at the top.
 
+mod cluster;
 mod project;
 mod render;
 
@@ -53,6 +54,8 @@ pub enum Command {
     Detect(project::DetectArgs),
     /// Write Dockerfiles, .dockerignore and justpush.yaml for review (never overwrites without --force).
     Init(project::InitArgs),
+    /// Delete the local kind or Minikube cluster justpush created (asks first).
+    Down(cluster::DownArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -72,6 +75,7 @@ pub fn run() -> i32 {
         Command::Render(args) => render::run(args, &cli.global, &mut shell),
         Command::Detect(args) => project::run_detect(args, &mut shell),
         Command::Init(args) => project::run_init(args, &mut shell),
+        Command::Down(args) => cluster::run_down(args, &mut shell),
     };
     match result {
         Ok(()) => 0,

@@ -78,6 +78,12 @@ impl Shell {
         writeln!(self.err, "{verb} {message}")
     }
 
+    /// A question on stderr, without a newline, for the answer to follow on stdin.
+    pub fn prompt(&mut self, question: &str) -> std::io::Result<()> {
+        write!(self.err, "{question}")?;
+        self.err.flush()
+    }
+
     /// A warning on stderr.
     pub fn warn(&mut self, message: &str) -> std::io::Result<()> {
         let label = if self.color {
