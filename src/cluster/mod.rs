@@ -2,6 +2,8 @@
 //! pure functions (the kind config, the command lines); running them goes through
 //! [`ToolRunner`], so tests use recording stand-ins on PATH and nothing else.
 
+pub mod kong;
+
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
