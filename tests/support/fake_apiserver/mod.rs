@@ -508,6 +508,34 @@ impl FakeApiServer {
         ok
     }
 
+    /// Every recorded version of one object, oldest first: (resourceVersion, ADDED/MODIFIED/
+    /// DELETED, object). Empty after `compact()`.
+    pub fn history(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Vec<(u64, String, Value)> {
+        let st = self.state();
+        let Some(rt) = st.store.type_by_kind(api_version, kind) else {
+            return vec![];
+        };
+        let key = store::Store::key(&rt, namespace, name);
+        st.store
+            .history
+            .iter()
+            .filter(|c| c.key == key)
+            .map(|c| {
+                (
+                    c.rv,
+                    c.kind.as_str().to_string(),
+                    store::Store::serve(&rt, &c.object),
+                )
+            })
+            .collect()
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state().requests.clone()
