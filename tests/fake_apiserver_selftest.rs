@@ -702,9 +702,85 @@ async fn delete_cascades_through_owner_references() {
     .await
     .unwrap();
     let nss: Api<Namespace> = Api::all(client.clone());
-    nss.delete("shop", &DeleteParams::default()).await.unwrap();
+    let answer = nss.delete("shop", &DeleteParams::default()).await.unwrap();
+    let terminating = answer
+        .left()
+        .expect("a namespace delete answers with the namespace");
+    assert_eq!(
+        terminating.status.unwrap().phase.as_deref(),
+        Some("Terminating")
+    );
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s.object("v1", "Namespace", "", "shop").is_none())
+            .await
+    );
     assert!(server.contents_of("shop").is_empty());
     assert!(nss.get_opt("shop").await.unwrap().is_none());
+}
+
+#[tokio::test]
+async fn terminating_namespace_refuses_new_content_and_pods_terminate_gracefully() {
+    let server = FakeApiServer::builder()
+        .scenario(|s| {
+            s.namespace_termination = Duration::from_millis(300);
+            s.pod_termination = Duration::from_millis(200);
+        })
+        .start();
+    let client = server.client();
+    create_ns(&client, "shop").await;
+    apply_dep(&server, "shop", "web", "web:1", 1).await;
+    let p = pod_when(&server, "shop", "web", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let pod_name = p["metadata"]["name"].as_str().unwrap().to_string();
+    // Scaling to zero leaves the pod Terminating for a while, then it goes.
+    let api: Api<Deployment> = Api::namespaced(client.clone(), "shop");
+    api.patch_scale(
+        "web",
+        &PatchParams::default(),
+        &Patch::Merge(json!({"spec": {"replicas": 0}})),
+    )
+    .await
+    .unwrap();
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s.object("v1", "Pod", "shop", &pod_name).is_none())
+            .await
+    );
+    let versions = server.history("v1", "Pod", "shop", &pod_name);
+    assert!(
+        versions
+            .iter()
+            .any(|(_, t, o)| t == "MODIFIED" && !o["metadata"]["deletionTimestamp"].is_null()),
+        "seen Terminating"
+    );
+
+    let nss: Api<Namespace> = Api::all(client.clone());
+    nss.delete("shop", &DeleteParams::default()).await.unwrap();
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "shop");
+    let (code, reason, msg) = api_status(
+        cms.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "late"}})).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (403, "Forbidden"));
+    assert!(
+        msg.ends_with(
+            "unable to create new content in namespace shop because it is being terminated"
+        ),
+        "{msg}"
+    );
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s.object("v1", "Namespace", "", "shop").is_none())
+            .await
+    );
+    assert!(server.contents_of("shop").is_empty());
 }
 
 #[tokio::test]
@@ -1420,17 +1496,29 @@ async fn scale_and_status_subresources() {
         .requests()
         .iter()
         .any(|r| r.subresource.as_deref() == Some("status") && r.code == 200));
-    // And main-resource writes ignore status.
-    let mut d = serde_json::to_value(api.get("web").await.unwrap()).unwrap();
-    d["status"]["replicas"] = json!(77);
-    let replaced = api
-        .replace(
-            "web",
-            &PostParams::default(),
-            &serde_json::from_value(d).unwrap(),
-        )
-        .await
-        .unwrap();
+    // And main-resource writes ignore status. The controller writes status concurrently, so a
+    // read-modify-write can hit 409 Conflict exactly as on a real cluster: retry like a client.
+    let mut replaced = None;
+    for _ in 0..20 {
+        let mut d = serde_json::to_value(api.get("web").await.unwrap()).unwrap();
+        d["status"]["replicas"] = json!(77);
+        match api
+            .replace(
+                "web",
+                &PostParams::default(),
+                &serde_json::from_value(d).unwrap(),
+            )
+            .await
+        {
+            Ok(r) => {
+                replaced = Some(r);
+                break;
+            }
+            Err(kube::Error::Api(s)) if s.code == 409 => continue,
+            Err(e) => panic!("{e:?}"),
+        }
+    }
+    let replaced = replaced.expect("a replace got through");
     assert_ne!(replaced.status.unwrap().replicas, Some(77));
 }
 

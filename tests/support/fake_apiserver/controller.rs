@@ -33,6 +33,7 @@ struct PodRt {
 pub struct Runtime {
     pods: HashMap<String, PodRt>,
     rollout_started: HashMap<(String, String), Instant>,
+    terminating_since: HashMap<String, Instant>,
     counter: u64,
     events: HashMap<(String, String), String>,
     pod_ip: u32,
@@ -101,6 +102,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         pvcs(st);
         hpas(st);
         quotas(st);
+        earliest(&mut next, terminations(st));
         if st.store.rv == before {
             break;
         }
@@ -1661,6 +1663,41 @@ fn pods(st: &mut State) -> Option<Instant> {
             event(st, &pod, "Pod", t, reason, &msg, comp);
         }
     }
+    next
+}
+
+/// Namespaces Terminating and pods in graceful termination finish after their delays.
+fn terminations(st: &mut State) -> Option<Instant> {
+    let mut next = None;
+    let now = Instant::now();
+    let nsrt = rtype(st, "", "namespaces");
+    let prt = rtype(st, "", "pods");
+    let mut due = vec![];
+    for n in st.store.list(&nsrt, "").into_iter().filter(deleting) {
+        let since = *st.runtime.terminating_since.entry(uid(&n)).or_insert(now);
+        let at = since + st.scenario.namespace_termination;
+        if at <= now {
+            due.push(name(&n));
+        } else {
+            earliest(&mut next, Some(at));
+        }
+    }
+    for n in due {
+        // False while finalizers or terminating pods hold it; a later change finishes it.
+        let _ = st.store.finish_namespace(&n);
+    }
+    for p in st.store.list(&prt, "").into_iter().filter(deleting) {
+        let since = *st.runtime.terminating_since.entry(uid(&p)).or_insert(now);
+        let at = since + st.scenario.pod_termination;
+        if at <= now {
+            let key = Store::key(&prt, &ns(&p), &name(&p));
+            st.store.finish_pod(&key);
+        } else {
+            earliest(&mut next, Some(at));
+        }
+    }
+    let live: HashSet<String> = st.store.objects.values().map(uid).collect();
+    st.runtime.terminating_since.retain(|u, _| live.contains(u));
     next
 }
 

@@ -703,25 +703,23 @@ fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) ->
             // Replay what happened after `last`.
             {
                 let st = shared.state.lock().unwrap();
-                for c in st.store.history.iter().filter(|c| c.rv > last) {
-                    if matches(&c.key, &c.object) {
-                        out.push(json!({"type": c.kind.as_str(), "object": Store::serve(&rt, &c.object)}));
-                    } else if c.kind == ChangeType::Modified
-                        && c.key.group == rt.group
-                        && c.key.plural == rt.plural
-                    {
-                        // An object that stopped matching the selector leaves the watch as DELETED.
-                        let was = st
-                            .store
-                            .history
-                            .iter()
-                            .rev()
-                            .find(|p| p.rv < c.rv && p.key == c.key);
-                        if was.is_some_and(|p| matches(&p.key, &p.object)) {
-                            out.push(
-                                json!({"type": "DELETED", "object": Store::serve(&rt, &c.object)}),
-                            );
-                        }
+                let h = &st.store.history;
+                let from = h.partition_point(|c| c.rv <= last);
+                for c in &h[from..] {
+                    let now_in = matches(&c.key, &c.object);
+                    let was_in = c.prev.as_ref().is_some_and(|p| matches(&c.key, p));
+                    // Selector semantics of the watch cache: entering the selection is ADDED,
+                    // leaving it is DELETED.
+                    let kind = match (c.kind, was_in, now_in) {
+                        (ChangeType::Deleted, true, _) => Some("DELETED"),
+                        (ChangeType::Deleted, false, _) => None,
+                        (_, false, true) => Some("ADDED"),
+                        (_, true, true) => Some("MODIFIED"),
+                        (_, true, false) => Some("DELETED"),
+                        (_, false, false) => None,
+                    };
+                    if let Some(k) = kind {
+                        out.push(json!({"type": k, "object": Store::serve(&rt, &c.object)}));
                     }
                 }
                 last = last.max(st.store.rv);

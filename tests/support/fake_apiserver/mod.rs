@@ -222,6 +222,7 @@ impl Builder {
     pub fn start(self) -> FakeApiServer {
         let mut st = store::Store::new();
         st.metrics_api = self.metrics;
+        st.pod_grace = !self.scenario.pod_termination.is_zero();
         let mut crds = vec![];
         if self.kong_crds {
             crds.extend(resources::kong_crds());
@@ -609,7 +610,11 @@ impl FakeApiServer {
 
     /// Changes the scenario (takes effect on the next reconcile, which this triggers).
     pub fn scenario(&self, f: impl FnOnce(&mut Scenario)) {
-        f(&mut self.state().scenario);
+        {
+            let mut st = self.state();
+            f(&mut st.scenario);
+            st.store.pod_grace = !st.scenario.pod_termination.is_zero();
+        }
         self.shared.kick();
     }
 
