@@ -455,7 +455,8 @@ async fn template_change_makes_a_new_replicaset_and_old_pods_go_after_new_are_re
         .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
         .collect();
 
-    // A new image that never becomes ready: old pods must stay (maxUnavailable 0 behaviour).
+    // A new image that never becomes ready. With 2 replicas the default 25% gives maxSurge 1 and
+    // maxUnavailable 0: one new pod is added and both old pods stay.
     server.scenario(|s| {
         s.fail_image("web:2", Failure::NeverReady);
     });
@@ -469,7 +470,7 @@ async fn template_change_makes_a_new_replicaset_and_old_pods_go_after_new_are_re
     assert!(
         server
             .wait_until_async(WAIT, |s| s.objects("apps/v1", "ReplicaSet").len() == 2
-                && s.pods_of("default", "web").len() == 4)
+                && s.pods_of("default", "web").len() == 3)
             .await
     );
     let d = server
@@ -1819,4 +1820,50 @@ async fn rollback_to_the_previous_template_reuses_its_replicaset() {
         })
         .await;
     assert!(ok);
+}
+
+#[tokio::test]
+async fn rolling_update_respects_max_surge_and_max_unavailable() {
+    let server = FakeApiServer::start();
+    // 4 replicas, default 25%/25%: at most 5 pods and at least 3 available during the rollout.
+    apply_dep(&server, "default", "web", "web:1", 4).await;
+    let done = |s: &FakeApiServer, image: &str| {
+        s.object("apps/v1", "Deployment", "default", "web")
+            .is_some_and(|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] == image
+                    && d["status"]["updatedReplicas"] == 4
+                    && d["status"]["availableReplicas"] == 4
+                    && d["status"]["replicas"] == 4
+            })
+    };
+    assert!(server.wait_until_async(WAIT, |s| done(s, "web:1")).await);
+    let start_rv = server.resource_version();
+    server.scenario(|s| s.ready_delay = Duration::from_millis(30));
+    apply_dep(&server, "default", "web", "web:2", 4).await;
+    assert!(server.wait_until_async(WAIT, |s| done(s, "web:2")).await);
+    // Replay every ReplicaSet version in resourceVersion order.
+    let mut changes: Vec<(u64, String, Value)> = vec![];
+    for rs in server.objects("apps/v1", "ReplicaSet") {
+        let n = rs["metadata"]["name"].as_str().unwrap().to_string();
+        for (rv, _, o) in server.history("apps/v1", "ReplicaSet", "default", &n) {
+            changes.push((rv, n.clone(), o));
+        }
+    }
+    changes.sort_by_key(|c| c.0);
+    let mut spec = std::collections::HashMap::new();
+    let mut avail = std::collections::HashMap::new();
+    let (mut max_total, mut min_avail) = (0, i64::MAX);
+    for (rv, n, o) in &changes {
+        spec.insert(n.clone(), o["spec"]["replicas"].as_i64().unwrap_or(0));
+        avail.insert(
+            n.clone(),
+            o["status"]["availableReplicas"].as_i64().unwrap_or(0),
+        );
+        if *rv > start_rv {
+            max_total = max_total.max(spec.values().sum::<i64>());
+            min_avail = min_avail.min(avail.values().sum::<i64>());
+        }
+    }
+    assert_eq!(max_total, 5, "desired + maxSurge(1)");
+    assert_eq!(min_avail, 3, "desired - maxUnavailable(1)");
 }
