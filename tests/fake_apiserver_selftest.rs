@@ -1867,3 +1867,44 @@ async fn rolling_update_respects_max_surge_and_max_unavailable() {
     assert_eq!(max_total, 5, "desired + maxSurge(1)");
     assert_eq!(min_avail, 3, "desired - maxUnavailable(1)");
 }
+
+#[tokio::test]
+async fn persistent_failures_settle_instead_of_spinning_the_controller() {
+    let server = FakeApiServer::builder()
+        .scenario(|s| {
+            s.crash_interval = Duration::from_millis(20);
+            s.max_restarts = 3;
+        })
+        .start();
+    server.put(json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "default"}, "spec": {"hard": {"pods": "0"}}}));
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    server.put(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "default"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "m:1"}]}}}}));
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .objects("apps/v1", "ReplicaSet")
+                .first()
+                .is_some_and(|r| condition(r, "ReplicaFailure").is_some()))
+            .await
+    );
+    let before = server.resource_version();
+    // A refused creation is retried with back-off: within a while, quiet windows appear.
+    assert!(
+        server
+            .wait_quiescent(Duration::from_millis(300), WAIT)
+            .await,
+        "controller kept writing: rv {} -> {}",
+        before,
+        server.resource_version()
+    );
+    let writes = server.resource_version() - before;
+    println!("writes while settling: {writes}");
+    assert!(writes < 30, "{writes} writes: a hot loop");
+    let ev = server
+        .objects_in("v1", "Event", "default")
+        .into_iter()
+        .find(|e| e["reason"] == "FailedCreate" && e["involvedObject"]["kind"] == "ReplicaSet")
+        .unwrap();
+    assert!(ev["count"].as_i64().unwrap() >= 1);
+}

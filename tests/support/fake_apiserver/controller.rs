@@ -40,6 +40,9 @@ pub struct Runtime {
     /// The name a ReplicaSet's refused pod had: retries reuse it, so a persistent refusal
     /// rewrites nothing (a fresh name per attempt changed the condition each reconcile).
     refused_pod: HashMap<String, String>,
+    /// After a refused pod creation, the owner retries at this time (doubling back-off, as the
+    /// controllers' work queues do), so a persistent refusal does not spin the controller.
+    create_backoff: HashMap<String, (Instant, Duration)>,
 }
 
 /// The controller loop (a task on the server's runtime).
@@ -98,9 +101,9 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         let before = st.store.rv;
         next = None;
         earliest(&mut next, deployments(st));
-        replicasets(st);
-        statefulsets(st);
-        jobs(st);
+        earliest(&mut next, replicasets(st));
+        earliest(&mut next, statefulsets(st));
+        earliest(&mut next, jobs(st));
         earliest(&mut next, pods(st));
         pvcs(st);
         hpas(st);
@@ -816,7 +819,33 @@ fn pod_ready(p: &Value) -> bool {
         .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
-fn replicasets(st: &mut State) {
+/// Whether pod creation for `owner` may be tried now (false while backing off after a refusal).
+fn may_create(st: &State, owner: &str, next: &mut Option<Instant>) -> bool {
+    match st.runtime.create_backoff.get(owner) {
+        Some((at, _)) if *at > Instant::now() => {
+            earliest(next, Some(*at));
+            false
+        }
+        _ => true,
+    }
+}
+
+fn creation_refused(st: &mut State, owner: &str, next: &mut Option<Instant>) {
+    let delay = st
+        .runtime
+        .create_backoff
+        .get(owner)
+        .map(|(_, d)| (*d * 2).min(Duration::from_secs(5)))
+        .unwrap_or(Duration::from_millis(100));
+    let at = Instant::now() + delay;
+    st.runtime
+        .create_backoff
+        .insert(owner.to_string(), (at, delay));
+    earliest(next, Some(at));
+}
+
+fn replicasets(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let rsrt = rtype(st, "apps", "replicasets");
     let prt = rtype(st, "", "pods");
     for rs in st.store.list(&rsrt, "") {
@@ -840,7 +869,9 @@ fn replicasets(st: &mut State) {
             &rs["metadata"]["ownerReferences"],
             &rname,
         );
-        if (pods.len() as i64) < desired {
+        if (pods.len() as i64) < desired && !may_create(st, &ruid, &mut next) {
+            // Backing off after a refusal: the ReplicaFailure condition stays as it is.
+        } else if (pods.len() as i64) < desired {
             let mut failed = None;
             for _ in 0..(desired - pods.len() as i64) {
                 let pname = match st.runtime.refused_pod.get(&ruid) {
@@ -863,9 +894,11 @@ fn replicasets(st: &mut State) {
                 match create_pod(st, &rns, pod, &planned) {
                     Ok(_) => {
                         st.runtime.refused_pod.remove(&ruid);
+                        st.runtime.create_backoff.remove(&ruid);
                     }
                     Err(e) => {
                         st.runtime.refused_pod.insert(ruid.clone(), pname);
+                        creation_refused(st, &ruid, &mut next);
                         failed = Some(e.message().to_string());
                         break;
                     }
@@ -931,9 +964,11 @@ fn replicasets(st: &mut State) {
         }
         write_status(st, &rsrt, &rs, status);
     }
+    next
 }
 
-fn statefulsets(st: &mut State) {
+fn statefulsets(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let srt = rtype(st, "apps", "statefulsets");
     let prt = rtype(st, "", "pods");
     let pvcrt = rtype(st, "", "persistentvolumeclaims");
@@ -1004,8 +1039,12 @@ fn statefulsets(st: &mut State) {
             if let Some(svc) = s["spec"]["serviceName"].as_str() {
                 pod["spec"]["subdomain"] = json!(svc);
             }
+            if !may_create(st, &suid, &mut next) {
+                break;
+            }
             match create_pod(st, &sns, pod, &planned) {
                 Ok(_) => {
+                    st.runtime.create_backoff.remove(&suid);
                     event(
                         st,
                         &s,
@@ -1017,6 +1056,7 @@ fn statefulsets(st: &mut State) {
                     );
                 }
                 Err(e) => {
+                    creation_refused(st, &suid, &mut next);
                     create_error = Some(e.message().to_string());
                     break;
                 }
@@ -1099,9 +1139,11 @@ fn statefulsets(st: &mut State) {
         });
         write_status(st, &srt, &s, status);
     }
+    next
 }
 
-fn jobs(st: &mut State) {
+fn jobs(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let jrt = rtype(st, "batch", "jobs");
     let prt = rtype(st, "", "pods");
     for j in st.store.list(&jrt, "") {
@@ -1221,8 +1263,12 @@ fn jobs(st: &mut State) {
                         ("controller-uid", juid.clone()),
                     ],
                 );
+                if !may_create(st, &juid, &mut next) {
+                    break;
+                }
                 match create_pod(st, &jns, pod, &planned) {
                     Ok(_) => {
+                        st.runtime.create_backoff.remove(&juid);
                         active_n += 1;
                         event(
                             st,
@@ -1235,6 +1281,7 @@ fn jobs(st: &mut State) {
                         );
                     }
                     Err(e) => {
+                        creation_refused(st, &juid, &mut next);
                         event(
                             st,
                             &j,
@@ -1265,6 +1312,7 @@ fn jobs(st: &mut State) {
         }
         write_status(st, &jrt, &j, status);
     }
+    next
 }
 
 fn default_crash_lines(failure: &Failure) -> Vec<String> {

@@ -705,6 +705,31 @@ impl FakeApiServer {
         }
     }
 
+    /// Waits until nothing changes for `window` (the controller has settled; no hot loop);
+    /// false if that never happens within `timeout`.
+    pub async fn wait_quiescent(&self, window: Duration, timeout: Duration) -> bool {
+        let mut rx = self.shared.changed.subscribe();
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let rv = self.resource_version();
+            let until = (tokio::time::Instant::now() + window).min(end);
+            let quiet = loop {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Err(_) => break true,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break true,
+                    Ok(_) if self.resource_version() == rv => continue,
+                    Ok(_) => break false,
+                }
+            };
+            if quiet && self.resource_version() == rv && tokio::time::Instant::now() < end {
+                return true;
+            }
+            if tokio::time::Instant::now() >= end {
+                return false;
+            }
+        }
+    }
+
     /// The pods of a Deployment (through its ReplicaSets) or StatefulSet/Job (direct owners).
     pub fn pods_of(&self, namespace: &str, workload: &str) -> Vec<Value> {
         let st = self.state();
