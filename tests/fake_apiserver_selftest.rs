@@ -1096,7 +1096,8 @@ async fn crash_loop_restarts_with_last_state_and_serves_the_logs() {
         .await
         .unwrap();
     assert_eq!(tail, "KeyError: 'DATABASE_URL'\n");
-    let all = pods
+    // The latest run's output; `previous` gives the run before, as the kubelet keeps it.
+    let latest = pods
         .logs(
             &name,
             &kube::api::LogParams {
@@ -1106,10 +1107,21 @@ async fn crash_loop_restarts_with_last_state_and_serves_the_logs() {
         )
         .await
         .unwrap();
-    assert!(
-        all.lines().filter(|l| l.starts_with("Traceback")).count() >= 2,
-        "one copy per run: {all}"
+    assert_eq!(
+        latest,
+        "Traceback (most recent call last):\nKeyError: 'DATABASE_URL'\n"
     );
+    let previous = pods
+        .logs(
+            &name,
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(previous, latest, "each run printed the same lines");
     assert!(events_for(&server, "default", &name)
         .iter()
         .any(|(r, m)| r == "BackOff" && m.starts_with("Back-off restarting failed container app")));
@@ -1907,4 +1919,37 @@ async fn persistent_failures_settle_instead_of_spinning_the_controller() {
         .find(|e| e["reason"] == "FailedCreate" && e["involvedObject"]["kind"] == "ReplicaSet")
         .unwrap();
     assert!(ev["count"].as_i64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn previous_logs_need_a_restarted_container() {
+    let server = FakeApiServer::start();
+    apply_dep(&server, "default", "web", "web:1", 1).await;
+    let p = pod_when(&server, "default", "web", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let name = p["metadata"]["name"].as_str().unwrap().to_string();
+    server.append_log("default", &name, "app", "hello");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    assert_eq!(
+        pods.logs(&name, &Default::default()).await.unwrap(),
+        "hello\n"
+    );
+    let (code, _, msg) = api_status(
+        pods.logs(
+            &name,
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 400);
+    assert_eq!(
+        msg,
+        format!("previous terminated container \"app\" in pod \"{name}\" not found")
+    );
 }

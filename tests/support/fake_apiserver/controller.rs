@@ -1419,7 +1419,14 @@ fn pod_conditions(
     conds
 }
 
-fn append_logs(st: &mut State, namespace: &str, pod: &str, container: &str, lines: &[String]) {
+fn append_logs(
+    st: &mut State,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    run: u32,
+    lines: &[String],
+) {
     let e = st
         .logs
         .entry((namespace.into(), pod.into(), container.into()))
@@ -1428,6 +1435,7 @@ fn append_logs(st: &mut State, namespace: &str, pod: &str, container: &str, line
         e.push(LogLine {
             time: time::OffsetDateTime::now_utc(),
             text: l.clone(),
+            run,
         });
     }
 }
@@ -1505,7 +1513,7 @@ fn pods(st: &mut State) -> Option<Instant> {
             .unwrap_or_else(|| format!("10.244.0.{}", st.runtime.pod_ip % 250 + 2));
         let mut spec_node = None;
         let mut events: Vec<(&str, &str, String, &str)> = vec![];
-        let mut logs: Vec<(String, Vec<String>)> = vec![];
+        let mut logs: Vec<(String, u32, Vec<String>)> = vec![];
         let ts = now_rfc3339();
         match &failure {
             Some(Failure::Unschedulable(msg)) => {
@@ -1633,7 +1641,11 @@ fn pods(st: &mut State) -> Option<Instant> {
                             if lines.is_empty() {
                                 lines = default_crash_lines(f);
                             }
-                            logs.push((c["name"].as_str().unwrap_or_default().to_string(), lines));
+                            logs.push((
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                                0,
+                                lines,
+                            ));
                         }
                     }
                     prt_state.stage = 1;
@@ -1690,7 +1702,7 @@ fn pods(st: &mut State) -> Option<Instant> {
                                 if lines.is_empty() {
                                     lines = default_crash_lines(f);
                                 }
-                                logs.push((cname.to_string(), lines));
+                                logs.push((cname.to_string(), n, lines));
                             }
                         }
                     }
@@ -1768,7 +1780,11 @@ fn pods(st: &mut State) -> Option<Instant> {
                         ));
                         let lines = st.scenario.logs_for(img);
                         if !lines.is_empty() {
-                            logs.push((c["name"].as_str().unwrap_or_default().to_string(), lines));
+                            logs.push((
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                                0,
+                                lines,
+                            ));
                         }
                     }
                     prt_state.stage = 2;
@@ -1848,8 +1864,8 @@ fn pods(st: &mut State) -> Option<Instant> {
                 }
             }
         }
-        for (c, lines) in logs {
-            append_logs(st, &pns, &pname, &c, &lines);
+        for (c, run, lines) in logs {
+            append_logs(st, &pns, &pname, &c, run, &lines);
         }
         if pod["status"] != status {
             pod["status"] = status;

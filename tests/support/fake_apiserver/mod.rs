@@ -147,6 +147,8 @@ impl RequestRecord {
 pub struct LogLine {
     pub time: time::OffsetDateTime,
     pub text: String,
+    /// Which run of the container wrote it (0 = first start; n = after the n-th restart).
+    pub run: u32,
 }
 
 /// Everything behind the lock.
@@ -647,16 +649,21 @@ impl FakeApiServer {
         self.shared.notify();
     }
 
-    /// Appends a line to a container's log (followers of the log see it).
+    /// Appends a line to a container's log, as written by its latest run (followers see it).
     pub fn append_log(&self, namespace: &str, pod: &str, container: &str, line: &str) {
-        self.state()
-            .logs
-            .entry((namespace.into(), pod.into(), container.into()))
-            .or_default()
-            .push(LogLine {
+        {
+            let mut st = self.state();
+            let e = st
+                .logs
+                .entry((namespace.into(), pod.into(), container.into()))
+                .or_default();
+            let run = e.iter().map(|l| l.run).max().unwrap_or(0);
+            e.push(LogLine {
                 time: time::OffsetDateTime::now_utc(),
                 text: line.into(),
+                run,
             });
+        }
         self.shared.kick();
     }
 
