@@ -1842,7 +1842,10 @@ async fn rolling_update_respects_max_surge_and_max_unavailable() {
     let done = |s: &FakeApiServer, image: &str| {
         s.object("apps/v1", "Deployment", "default", "web")
             .is_some_and(|d| {
+                // observedGeneration first: right after an apply the status still describes
+                // the previous generation (as on a real cluster).
                 d["spec"]["template"]["spec"]["containers"][0]["image"] == image
+                    && d["status"]["observedGeneration"] == d["metadata"]["generation"]
                     && d["status"]["updatedReplicas"] == 4
                     && d["status"]["availableReplicas"] == 4
                     && d["status"]["replicas"] == 4
@@ -1952,4 +1955,59 @@ async fn previous_logs_need_a_restarted_container() {
         msg,
         format!("previous terminated container \"app\" in pod \"{name}\" not found")
     );
+}
+
+#[tokio::test]
+async fn services_get_endpoints_of_ready_pods() {
+    let server = FakeApiServer::builder()
+        .scenario(|s| s.ready_delay = Duration::from_millis(100))
+        .start();
+    let client = server.client();
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8000}]}});
+    svcs.patch(
+        "web",
+        &PatchParams::apply("kubectl-justpush"),
+        &Patch::Apply(&svc),
+    )
+    .await
+    .unwrap();
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("v1", "Endpoints", "default", "web")
+                .is_some_and(|e| {
+                    e["subsets"][0]["addresses"]
+                        .as_array()
+                        .is_some_and(|a| a.len() == 2)
+                })
+        })
+        .await;
+    assert!(ok);
+    let ep = server.object("v1", "Endpoints", "default", "web").unwrap();
+    assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8000);
+    // Not-ready addresses were published before the pods turned Ready.
+    let seen_not_ready = server
+        .history("v1", "Endpoints", "default", "web")
+        .iter()
+        .any(|(_, _, e)| e["subsets"][0]["notReadyAddresses"].is_array());
+    assert!(seen_not_ready);
+    let slices = server.objects_in("discovery.k8s.io/v1", "EndpointSlice", "default");
+    assert_eq!(slices.len(), 1);
+    assert_eq!(
+        slices[0]["metadata"]["labels"]["kubernetes.io/service-name"],
+        "web"
+    );
+    svcs.delete("web", &DeleteParams::default()).await.unwrap();
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .object("v1", "Endpoints", "default", "web")
+                .is_none())
+            .await
+    );
+    assert!(server
+        .objects_in("discovery.k8s.io/v1", "EndpointSlice", "default")
+        .is_empty());
 }

@@ -106,6 +106,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         earliest(&mut next, jobs(st));
         earliest(&mut next, pods(st));
         pvcs(st);
+        endpoints(st);
         hpas(st);
         quotas(st);
         earliest(&mut next, terminations(st));
@@ -1911,6 +1912,146 @@ fn terminations(st: &mut State) -> Option<Instant> {
     let live: HashSet<String> = st.store.objects.values().map(uid).collect();
     st.runtime.terminating_since.retain(|u, _| live.contains(u));
     next
+}
+
+/// The port a Service port targets on a pod (numeric targetPort, or a named container port).
+fn resolve_target_port(pod: &Value, port: &Value) -> Option<i64> {
+    let target = if port["targetPort"].is_null() {
+        &port["port"]
+    } else {
+        &port["targetPort"]
+    };
+    if let Some(n) = target.as_i64() {
+        return Some(n);
+    }
+    let wanted = target.as_str()?;
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .find(|p| p["name"] == wanted)
+        .and_then(|p| p["containerPort"].as_i64())
+}
+
+/// The endpoints and EndpointSlice controllers: ready and not-ready pod addresses per Service.
+fn endpoints(st: &mut State) {
+    let svcrt = rtype(st, "", "services");
+    let eprt = rtype(st, "", "endpoints");
+    let slicert = rtype(st, "discovery.k8s.io", "endpointslices");
+    let prt = rtype(st, "", "pods");
+    let services = st.store.list(&svcrt, "");
+    for svc in &services {
+        let Some(sel) = svc["spec"]["selector"]
+            .as_object()
+            .filter(|m| !m.is_empty())
+        else {
+            continue;
+        };
+        if deleting(svc) {
+            continue;
+        }
+        let (sns, sname) = (ns(svc), name(svc));
+        let pods: Vec<Value> = st
+            .store
+            .list(&prt, &sns)
+            .into_iter()
+            .filter(|p| !deleting(p) && p["status"]["podIP"].is_string())
+            .filter(|p| sel.iter().all(|(k, v)| &p["metadata"]["labels"][k] == v))
+            .collect();
+        let addr = |p: &Value| {
+            json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
+                "targetRef": {"kind": "Pod", "namespace": sns, "name": name(p), "uid": uid(p)}})
+        };
+        let ready: Vec<Value> = pods.iter().filter(|p| pod_ready(p)).map(addr).collect();
+        let not_ready: Vec<Value> = pods.iter().filter(|p| !pod_ready(p)).map(addr).collect();
+        let svc_ports: Vec<Value> = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        let ports: Vec<Value> = svc_ports
+            .iter()
+            .map(|sp| {
+                let port = pods
+                    .first()
+                    .and_then(|p| resolve_target_port(p, sp))
+                    .or_else(|| sp["targetPort"].as_i64())
+                    .unwrap_or(0);
+                let mut o =
+                    json!({"port": port, "protocol": sp["protocol"].as_str().unwrap_or("TCP")});
+                if let Some(n) = sp["name"].as_str() {
+                    o["name"] = json!(n);
+                }
+                o
+            })
+            .collect();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": sname, "namespace": sns, "labels": svc["metadata"]["labels"]}});
+        if ep["metadata"]["labels"].is_null() {
+            ep["metadata"].as_object_mut().unwrap().remove("labels");
+        }
+        if !pods.is_empty() {
+            ep["subsets"] = json!([subset]);
+        }
+        match st.store.get(&eprt, &sns, &sname).cloned() {
+            None => {
+                let _ = st.store.create(&eprt, &sns, ep, &Writer::update(KCM));
+            }
+            Some(old) if old["subsets"] != ep["subsets"] => {
+                let mut o = old.clone();
+                o["subsets"] = ep["subsets"].clone();
+                if ep.get("subsets").is_none() {
+                    o.as_object_mut().unwrap().remove("subsets");
+                }
+                st.store.controller_write(&eprt, o, false, KCM);
+            }
+            Some(_) => {}
+        }
+        // One EndpointSlice per Service.
+        let slice_endpoints: Vec<Value> = pods
+            .iter()
+            .map(|p| {
+                let r = pod_ready(p);
+                json!({"addresses": [p["status"]["podIP"]], "conditions": {"ready": r, "serving": r, "terminating": false},
+                    "nodeName": p["spec"]["nodeName"], "targetRef": {"kind": "Pod", "namespace": sns, "name": name(p), "uid": uid(p)}})
+            })
+            .collect();
+        let slice_name = format!("{sname}-{}", safe_encode(fnv(uid(svc).as_bytes()), 5));
+        match st.store.get(&slicert, &sns, &slice_name).cloned() {
+            None => {
+                let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": slice_name, "namespace": sns,
+                        "labels": {"kubernetes.io/service-name": sname, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                        "ownerReferences": [owner_ref("v1", "Service", svc)]},
+                    "addressType": "IPv4", "endpoints": slice_endpoints, "ports": ports});
+                let _ = st.store.create(&slicert, &sns, slice, &Writer::update(KCM));
+            }
+            Some(old)
+                if old["endpoints"] != json!(slice_endpoints) || old["ports"] != json!(ports) =>
+            {
+                let mut o = old.clone();
+                o["endpoints"] = json!(slice_endpoints);
+                o["ports"] = json!(ports);
+                st.store.controller_write(&slicert, o, false, KCM);
+            }
+            Some(_) => {}
+        }
+    }
+    // Endpoints of deleted Services go (EndpointSlices go with their owner).
+    for ep in st.store.list(&eprt, "") {
+        let gone = st.store.get(&svcrt, &ns(&ep), &name(&ep)).is_none();
+        let managed = ep["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|e| e["manager"] == KCM));
+        if gone && managed {
+            let _ = st
+                .store
+                .delete(&eprt, &ns(&ep), &name(&ep), None, None, None);
+        }
+    }
 }
 
 fn pvcs(st: &mut State) {
