@@ -2011,3 +2011,109 @@ async fn services_get_endpoints_of_ready_pods() {
         .objects_in("discovery.k8s.io/v1", "EndpointSlice", "default")
         .is_empty());
 }
+
+#[tokio::test]
+async fn apply_without_force_conflicts_with_another_managers_fields() {
+    let server = FakeApiServer::start();
+    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let mine = PatchParams::apply("kubectl-justpush");
+    api.patch(
+        "web",
+        &mine,
+        &Patch::Apply(&dep("default", "web", "web:1", 1)),
+    )
+    .await
+    .unwrap();
+    // Someone scales with their own field manager: they now own .spec.replicas.
+    api.patch("web", &PatchParams::apply("ops-team").force(), &Patch::Apply(&json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3}})))
+        .await
+        .unwrap();
+    let d = api.get("web").await.unwrap();
+    let owners: Vec<(String, Value)> = d
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subresource.is_none())
+        .map(|m| {
+            (
+                m.manager.unwrap(),
+                serde_json::to_value(m.fields_v1.unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    let ops = &owners.iter().find(|(m, _)| m == "ops-team").unwrap().1;
+    assert_eq!(ops["f:spec"]["f:replicas"], json!({}));
+    let ours = &owners
+        .iter()
+        .find(|(m, _)| m == "kubectl-justpush")
+        .unwrap()
+        .1;
+    assert!(
+        ours["f:spec"].get("f:replicas").is_none(),
+        "the forced apply took .spec.replicas: {ours}"
+    );
+    assert!(
+        ours["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"]
+            .is_object()
+    );
+
+    // Our apply without force, with a different replicas value, conflicts.
+    let err = api
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-justpush"),
+            &Patch::Apply(&dep("default", "web", "web:1", 1)),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+            assert_eq!(s.message, "Apply failed with 1 conflict: conflict with \"ops-team\" using apps/v1: .spec.replicas");
+            assert_eq!(s.details.unwrap().causes[0].field, ".spec.replicas");
+        }
+        e => panic!("{e:?}"),
+    }
+    // The same value is no conflict; force takes the field back.
+    api.patch(
+        "web",
+        &mine,
+        &Patch::Apply(&dep("default", "web", "web:1", 3)),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "web",
+        &mine.clone().force(),
+        &Patch::Apply(&dep("default", "web", "web:1", 2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        server
+            .object("apps/v1", "Deployment", "default", "web")
+            .unwrap()["spec"]["replicas"],
+        2
+    );
+    // Updates without a field manager are named after the user agent ("unknown" without one;
+    // kube-rs sends none by default).
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let c = server.object("v1", "ConfigMap", "default", "c").unwrap();
+    let ua = server.requests().last().unwrap().user_agent.clone();
+    let expected = if ua.is_empty() {
+        "unknown".to_string()
+    } else {
+        ua.split('/').next().unwrap().to_string()
+    };
+    assert_eq!(
+        c["metadata"]["managedFields"][0]["manager"],
+        expected.as_str()
+    );
+}
