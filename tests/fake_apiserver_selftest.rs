@@ -2117,3 +2117,68 @@ async fn apply_without_force_conflicts_with_another_managers_fields() {
         expected.as_str()
     );
 }
+
+/// kubectl is a second real client: its aggregated discovery and list/get/logs work too.
+#[test]
+fn kubectl_reads_the_fake_through_the_kubeconfig() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "kubectl is not installed: this check needs it (DESIGN.md says the machines have it)"
+        );
+        return;
+    }
+    let server = FakeApiServer::start();
+    server.put(deployment("default", "web", "web:1", 2));
+    assert!(server.wait_until(WAIT, |s| s.pods_of("default", "web").len() == 2));
+    let kc = server.kubeconfig_file();
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kc.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let resources = kubectl(&["api-resources", "-o", "name"]);
+    for r in [
+        "deployments.apps",
+        "pods",
+        "kongplugins.configuration.konghq.com",
+        "leases.coordination.k8s.io",
+    ] {
+        assert!(
+            resources.lines().any(|l| l == r),
+            "{r} missing from:\n{resources}"
+        );
+    }
+    let pods = kubectl(&["get", "pods", "-o", "name"]);
+    let mut want: Vec<String> = server
+        .pods_of("default", "web")
+        .iter()
+        .map(|p| format!("pod/{}", p["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    want.sort();
+    assert_eq!(pods.lines().collect::<Vec<_>>(), want);
+    let pod = &want[0]["pod/".len()..];
+    server.append_log("default", pod, "app", "serving on :8000");
+    assert_eq!(kubectl(&["logs", pod]), "serving on :8000\n");
+    let ready = kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
+    assert_eq!(ready, "2");
+}
