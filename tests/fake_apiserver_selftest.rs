@@ -2182,3 +2182,72 @@ fn kubectl_reads_the_fake_through_the_kubeconfig() {
     ]);
     assert_eq!(ready, "2");
 }
+
+#[tokio::test]
+async fn immutable_fields_are_refused_with_422() {
+    let server = FakeApiServer::start();
+    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let pp = PatchParams::apply("kubectl-justpush").force();
+    api.patch(
+        "web",
+        &pp,
+        &Patch::Apply(&dep("default", "web", "web:1", 1)),
+    )
+    .await
+    .unwrap();
+    let mut changed = deployment("default", "web", "web:1", 1);
+    changed["spec"]["selector"]["matchLabels"] = json!({"app": "web", "tier": "api"});
+    changed["spec"]["template"]["metadata"]["labels"]["tier"] = json!("api");
+    let (code, reason, msg) = api_status(
+        api.patch("web", &pp, &Patch::Apply(&changed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert!(
+        msg.starts_with("Deployment.apps \"web\" is invalid: spec.selector: Invalid value:")
+            && msg.ends_with("field is immutable"),
+        "{msg}"
+    );
+
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:16"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}});
+    let ssts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(server.client(), "default");
+    ssts.patch("db", &pp, &Patch::Apply(&sts)).await.unwrap();
+    let mut bigger = sts.clone();
+    bigger["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
+        json!("5Gi");
+    let (code, _, msg) = api_status(
+        ssts.patch("db", &pp, &Patch::Apply(&bigger))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("updates to statefulset spec for fields other than 'replicas'"),
+        "{msg}"
+    );
+    // The template may change.
+    let mut newer = sts.clone();
+    newer["spec"]["template"]["spec"]["containers"][0]["image"] = json!("postgres:17");
+    ssts.patch("db", &pp, &Patch::Apply(&newer)).await.unwrap();
+
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let frozen = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}, "immutable": true, "data": {"a": "1"}});
+    cms.patch("f", &pp, &Patch::Apply(&frozen)).await.unwrap();
+    let mut thawed = frozen.clone();
+    thawed["data"]["a"] = json!("2");
+    let (code, _, msg) = api_status(
+        cms.patch("f", &pp, &Patch::Apply(&thawed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("field is immutable when `immutable` is set"),
+        "{msg}"
+    );
+}
