@@ -2251,3 +2251,47 @@ async fn immutable_fields_are_refused_with_422() {
         "{msg}"
     );
 }
+
+#[tokio::test]
+async fn pdb_status_and_crd_deletion_takes_its_resources() {
+    let server = FakeApiServer::start();
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    server.put(json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("policy/v1", "PodDisruptionBudget", "default", "web")
+                .is_some_and(|b| b["status"]["currentHealthy"] == 2)
+        })
+        .await;
+    assert!(ok);
+    let b = server
+        .object("policy/v1", "PodDisruptionBudget", "default", "web")
+        .unwrap();
+    assert_eq!(
+        (
+            b["status"]["desiredHealthy"].as_i64(),
+            b["status"]["disruptionsAllowed"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        condition(&b, "DisruptionAllowed").unwrap()["status"],
+        "True"
+    );
+
+    server.put(json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin", "metadata": {"name": "auth", "namespace": "default"}, "plugin": "key-auth"}));
+    server.set_kong_crds(false);
+    assert!(server
+        .objects("configuration.konghq.com/v1", "KongPlugin")
+        .is_empty());
+    assert!(
+        server
+            .state()
+            .store
+            .objects
+            .keys()
+            .all(|k| k.group != "configuration.konghq.com"),
+        "the KongPlugin went with its CRD"
+    );
+}

@@ -968,6 +968,29 @@ impl Store {
             Propagation::Background | Propagation::Orphan => {
                 let gone = self.commit(key, old, ChangeType::Deleted);
                 self.collect_dependents(&gone, prop);
+                if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+                    // A CRD takes its custom resources with it.
+                    let g = gone["spec"]["group"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let p = gone["spec"]["names"]["plural"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let crs: Vec<Key> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.group == g && k.plural == p)
+                        .cloned()
+                        .collect();
+                    for k in crs {
+                        if let Some(o) = self.objects.get(&k).cloned() {
+                            let cr = self.commit(k, o, ChangeType::Deleted);
+                            self.collect_dependents(&cr, Propagation::Background);
+                        }
+                    }
+                }
                 if rt.group.is_empty() && rt.plural == "pods" {
                     Ok((gone, true))
                 } else {
