@@ -2295,3 +2295,89 @@ async fn pdb_status_and_crd_deletion_takes_its_resources() {
         "the KongPlugin went with its CRD"
     );
 }
+
+#[tokio::test]
+async fn external_secrets_sync_their_target_secret_or_report_a_missing_store() {
+    let server = FakeApiServer::start();
+    let d = Discovery::new(server.client()).run().await.unwrap();
+    for kind in ["ExternalSecret", "SecretStore", "ClusterSecretStore"] {
+        assert!(
+            d.get("external-secrets.io")
+                .unwrap()
+                .recommended_kind(kind)
+                .is_some(),
+            "{kind}"
+        );
+    }
+    for (version, kind) in [
+        ("v1beta1", "KongUpstreamPolicy"),
+        ("v1alpha1", "KongCustomEntity"),
+        ("v1alpha1", "KongVault"),
+    ] {
+        let gvk = kube::api::GroupVersionKind::gvk("configuration.konghq.com", version, kind);
+        assert!(d.resolve_gvk(&gvk).is_some(), "{kind}");
+    }
+    let es = |store: &str| {
+        json!({"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret", "metadata": {"name": "api", "namespace": "default"},
+            "spec": {"secretStoreRef": {"name": store, "kind": "SecretStore"}, "target": {"name": "api-external"},
+                "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": "apps/api", "property": "db"}}]}})
+    };
+    server.put(es("vault"));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object(
+                "external-secrets.io/v1beta1",
+                "ExternalSecret",
+                "default",
+                "api",
+            )
+            .is_some_and(|e| condition(&e, "Ready").is_some())
+        })
+        .await;
+    assert!(ok);
+    let e = server
+        .object(
+            "external-secrets.io/v1beta1",
+            "ExternalSecret",
+            "default",
+            "api",
+        )
+        .unwrap();
+    let c = condition(&e, "Ready").unwrap();
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("SecretSyncedError"))
+    );
+    assert!(server
+        .object("v1", "Secret", "default", "api-external")
+        .is_none());
+    server.put(json!({"apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore", "metadata": {"name": "vault", "namespace": "default"},
+        "spec": {"provider": {"vault": {"server": "http://vault:8200"}}}}));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("v1", "Secret", "default", "api-external")
+                .is_some()
+        })
+        .await;
+    assert!(ok);
+    let sec = server
+        .object("v1", "Secret", "default", "api-external")
+        .unwrap();
+    use base64::Engine;
+    let v = base64::engine::general_purpose::STANDARD
+        .decode(sec["data"]["DB_PASSWORD"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(v, b"fake-apps/api/db");
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .object("external-secrets.io/v1", "ExternalSecret", "default", "api")
+                .is_some_and(|e| condition(&e, "Ready").unwrap()["status"] == "True"))
+            .await
+    );
+    // Deleting the ExternalSecret garbage-collects its Secret.
+    server.remove("external-secrets.io/v1", "ExternalSecret", "default", "api");
+    assert!(server
+        .object("v1", "Secret", "default", "api-external")
+        .is_none());
+}
