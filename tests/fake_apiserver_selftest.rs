@@ -130,6 +130,18 @@ async fn kong_and_metrics_groups_are_switchable() {
     assert_eq!((code, reason.as_str()), (404, "NotFound"));
     server.set_kong_crds(true);
     server.set_metrics(false);
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "",
+                "kongplugins.configuration.konghq.com",
+            )
+            .is_some_and(|c| condition(&c, "Established").is_some_and(|e| e["status"] == "True"))
+        })
+        .await;
+    assert!(ok, "a new CRD becomes Established");
     let d = Discovery::new(client.clone()).run().await.unwrap();
     assert!(d.has_group("configuration.konghq.com"));
     assert!(!d.has_group("metrics.k8s.io"));

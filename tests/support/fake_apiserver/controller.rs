@@ -107,6 +107,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         earliest(&mut next, pods(st));
         pvcs(st);
         endpoints(st);
+        crds(st);
         pdbs(st);
         if st.scenario.external_secrets_controller {
             external_secrets(st);
@@ -2055,6 +2056,42 @@ fn endpoints(st: &mut State) {
                 .store
                 .delete(&eprt, &ns(&ep), &name(&ep), None, None, None);
         }
+    }
+}
+
+/// The apiextensions controllers: a CRD's names are accepted and it is Established at once.
+fn crds(st: &mut State) {
+    let rt = rtype(st, "apiextensions.k8s.io", "customresourcedefinitions");
+    for c in st.store.list(&rt, "") {
+        if deleting(&c) {
+            continue;
+        }
+        let mut conds = conditions_of(&c);
+        set_condition(
+            &mut conds,
+            "NamesAccepted",
+            "True",
+            "NoConflicts",
+            "no conflicts found",
+            false,
+        );
+        set_condition(
+            &mut conds,
+            "Established",
+            "True",
+            "InitialNamesAccepted",
+            "the initial names have been accepted",
+            false,
+        );
+        let stored: Vec<Value> = c["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["storage"] == true)
+            .map(|v| v["name"].clone())
+            .collect();
+        let status = json!({"conditions": conds, "acceptedNames": c["spec"]["names"], "storedVersions": stored});
+        write_status(st, &rt, &c, status);
     }
 }
 

@@ -88,7 +88,7 @@
 //! BackoffLimitExceeded after backoffLimit+1 failed pods. HPA: keeps the target within
 //! min/max, status and conditions (ScalingActive False without the metrics API). PVCs Bound.
 //! Endpoints and EndpointSlices for Services. ResourceQuota status.used. PodDisruptionBudget
-//! status. External Secrets Operator (when its CRDs are there; `s.external_secrets_controller`):
+//! status. CRDs NamesAccepted + Established. External Secrets Operator (when its CRDs are there; `s.external_secrets_controller`):
 //! SecretStores Ready, ExternalSecrets write their target Secret (values
 //! `fake-<key>[/<property>]`) and turn Ready/SecretSynced, or Ready=False/SecretSyncedError when
 //! the store is missing. Pods: Pending
