@@ -88,10 +88,10 @@
 //! BackoffLimitExceeded after backoffLimit+1 failed pods. HPA: keeps the target within
 //! min/max, status and conditions (ScalingActive False without the metrics API). PVCs Bound.
 //! Endpoints and EndpointSlices for Services. ResourceQuota status.used. PodDisruptionBudget
-//! status. CRDs NamesAccepted + Established. External Secrets Operator (when its CRDs are there; `s.external_secrets_controller`):
-//! SecretStores Ready, ExternalSecrets write their target Secret (values
-//! `fake-<key>[/<property>]`) and turn Ready/SecretSynced, or Ready=False/SecretSyncedError when
-//! the store is missing. Pods: Pending
+//! status. CRDs NamesAccepted + Established. External Secrets Operator (when its CRDs are
+//! there; `s.external_secrets_controller`): SecretStores Ready, ExternalSecrets write their
+//! target Secret (values `fake-<key>[/<property>]`) and turn Ready/SecretSynced, or
+//! Ready=False/SecretSyncedError when the store is missing. Pods: Pending
 //! (ContainerCreating) → Running → Ready, events (Scheduled, Pulled, Started, FailedScheduling,
 //! BackOff, Failed, FailedCreate, ScalingReplicaSet, ...). Namespace deletion is asynchronous
 //! (Terminating, then contents, then the namespace). Refused pod creations back off.
