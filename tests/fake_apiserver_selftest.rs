@@ -2393,3 +2393,87 @@ async fn external_secrets_sync_their_target_secret_or_report_a_missing_store() {
         .object("v1", "Secret", "default", "api-external")
         .is_none());
 }
+
+#[tokio::test]
+async fn names_labels_ports_and_node_ports_are_validated_like_the_api_server() {
+    let server = FakeApiServer::start();
+    let client = server.client();
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    let pp = PatchParams::apply("kubectl-justpush");
+    let svc = |name: &str, port_name: &str, node_port: Option<i64>| {
+        let mut port = json!({"name": port_name, "port": 80});
+        if let Some(n) = node_port {
+            port["nodePort"] = json!(n);
+        }
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [port]}})
+    };
+    let (code, _, msg) = api_status(
+        svcs.patch("1api", &pp, &Patch::Apply(&svc("1api", "http", None)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("a DNS-1035 label must consist of lower case alphanumeric characters"),
+        "{msg}"
+    );
+    let (code, _, msg) = api_status(
+        svcs.patch(
+            "api",
+            &pp,
+            &Patch::Apply(&svc("api", "http-metrics-endpoint", None)),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(msg.contains("spec.ports[0].name: Invalid value: \"http-metrics-endpoint\": must be no more than 15 characters"), "{msg}");
+    svcs.patch(
+        "proxy",
+        &pp,
+        &Patch::Apply(&svc("proxy", "http", Some(30080))),
+    )
+    .await
+    .unwrap();
+    let (code, _, msg) = api_status(
+        svcs.patch(
+            "proxy2",
+            &pp,
+            &Patch::Apply(&svc("proxy2", "http", Some(30080))),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains(
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        ),
+        "{msg}"
+    );
+    // Re-applying the owner of the port is fine.
+    svcs.patch(
+        "proxy",
+        &pp,
+        &Patch::Apply(&svc("proxy", "http", Some(30080))),
+    )
+    .await
+    .unwrap();
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let long = "x".repeat(64);
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"app.kubernetes.io/version": long}}});
+    let (code, _, msg) = api_status(cms.patch("c", &pp, &Patch::Apply(&cm)).await.unwrap_err());
+    assert_eq!(code, 422);
+    assert!(msg.contains("must be no more than 63 characters"), "{msg}");
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let (code, _, _) = api_status(
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "my.ns"}})).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422, "namespace names are RFC 1123 labels (no dots)");
+}
