@@ -27,6 +27,7 @@
 //! runtime, so it works from `#[test]` (sync, e.g. running the binary with
 //! `std::process::Command`) and from `#[tokio::test]` of any flavor. `start()` returns once it
 //! listens. `stop()` (or dropping the server) ends watches and log streams and closes the port.
+//! `server.client()` must be called inside a tokio runtime (kube-rs spawns a task).
 //!
 //! Kubeconfig: `server.kubeconfig_file()` (a temp file kept while the value lives; namespace
 //! `default`), `server.write_kubeconfig(path, namespace)` or `server.kubeconfig_yaml(ns)`:
@@ -132,6 +133,8 @@
 //! server.inject(Fault::on(&[Verb::List], FaultAnswer::Delay(Duration::from_secs(2))).after(1));
 //! server.inject(Fault::on(&[Verb::Get], FaultAnswer::ConnectionReset).times(1));
 //! server.reject_kind("KongPlugin", "validations.kong.konghq.com", 400, "plugin failed schema validation: ...");
+//! server.inject(Fault::on(&[Verb::Apply], FaultAnswer::AdmissionDenied { webhook: "validations.kong.konghq.com".into(),
+//!     code: 400, message: "...".into() }).resource("KongPlugin").name("rate-limit"));   // only one object
 //! server.drop_watches_after("pods", 3, Some(1));   // next pods watch ends after 3 events
 //! server.drop_watches();                            // end every open watch now
 //! server.compact();                                 // old resourceVersions now get 410
@@ -417,7 +420,8 @@ impl FakeApiServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// A kube-rs client for the fake (default namespace `default`).
+    /// A kube-rs client for the fake (default namespace `default`). Call it inside a tokio
+    /// runtime (kube's client spawns its buffer task there); sync tests use the kubeconfig.
     pub fn client(&self) -> kube::Client {
         let config = kube::Config::new(self.url().parse().unwrap());
         kube::Client::try_from(config).expect("a kube client for the fake API server")
