@@ -532,6 +532,17 @@ impl Store {
         }
         if rt.group.is_empty() && rt.plural == "persistentvolumeclaims" && old.is_none() {
             obj["status"] = json!({"phase": "Pending"});
+            // The StorageObjectInUseProtection admission plugin.
+            let fin = obj["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .entry("finalizers")
+                .or_insert_with(|| json!([]));
+            if let Some(a) = fin.as_array_mut() {
+                if !a.iter().any(|f| f == "kubernetes.io/pvc-protection") {
+                    a.push(json!("kubernetes.io/pvc-protection"));
+                }
+            }
         }
         if rt.group == "apps"
             && (rt.plural == "deployments"
