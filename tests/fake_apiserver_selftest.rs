@@ -590,6 +590,7 @@ async fn watcher_sees_rollout_and_survives_a_dropped_watch() {
         watches >= 2,
         "the dropped watch was re-established ({watches} watches)"
     );
+    assert_eq!(server.watches_cut(), 1);
 }
 
 #[tokio::test]

@@ -136,6 +136,7 @@
 //! server.inject(Fault::on(&[Verb::Apply], FaultAnswer::AdmissionDenied { webhook: "validations.kong.konghq.com".into(),
 //!     code: 400, message: "...".into() }).resource("KongPlugin").name("rate-limit"));   // only one object
 //! server.drop_watches_after("pods", 3, Some(1));   // next pods watch ends after 3 events
+//! server.watches_cut();                             // how many watches those rules really cut
 //! server.drop_watches();                            // end every open watch now
 //! server.compact();                                 // old resourceVersions now get 410
 //! server.faults_fired();                            // how often each rule fired
@@ -671,7 +672,13 @@ impl FakeApiServer {
             resource: Some(resource.into()),
             after_events,
             remaining: times,
+            cut: 0,
         });
+    }
+
+    /// How many watches the `drop_watches_after` rules have cut so far.
+    pub fn watches_cut(&self) -> u32 {
+        self.state().watch_drops.iter().map(|d| d.cut).sum()
     }
 
     /// Sends a BOOKMARK on every open watch that allowed bookmarks.
