@@ -678,7 +678,6 @@ impl Store {
         w: &Writer,
         status: bool,
     ) -> Result<Value, ApiError> {
-        let name = key.name.clone();
         if status {
             // Only status changes through /status.
             let mut merged = old.clone();
@@ -737,7 +736,6 @@ impl Store {
         if !old["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
             let gone = self.commit(key, obj, ChangeType::Deleted);
             self.collect_dependents(&gone, Propagation::Background);
-            let _ = name;
             return Ok(gone);
         }
         Ok(self.commit(key, obj, ChangeType::Modified))
