@@ -1432,6 +1432,18 @@ async fn jobs_complete_or_fail_with_backoff_limit_exceeded() {
         .pods_of("default", "broken")
         .iter()
         .all(|p| p["status"]["phase"] == "Failed"));
+    let summary = server.describe("default");
+    assert!(
+        summary.lines().any(|l| l.starts_with("Job default/broken")
+            && l.contains("Failed=True(BackoffLimitExceeded)")),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("Pod default/broken-") && l.contains("phase=Failed")),
+        "{summary}"
+    );
 }
 
 #[tokio::test]

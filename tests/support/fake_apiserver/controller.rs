@@ -1849,6 +1849,18 @@ fn pods(st: &mut State) -> Option<Instant> {
                 }
             }
         }
+        // A finished pod is not ready because it completed.
+        if matches!(status["phase"].as_str(), Some("Succeeded") | Some("Failed")) {
+            for c in status["conditions"].as_array_mut().into_iter().flatten() {
+                if (c["type"] == "Ready" || c["type"] == "ContainersReady")
+                    && c["reason"] != "PodCompleted"
+                {
+                    c["status"] = json!("False");
+                    c["reason"] = json!("PodCompleted");
+                    c.as_object_mut().unwrap().remove("message");
+                }
+            }
+        }
         if spec_node.is_some() {
             status["hostIP"] = json!("172.18.0.2");
             status["hostIPs"] = json!([{"ip": "172.18.0.2"}]);

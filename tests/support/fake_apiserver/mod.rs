@@ -151,6 +151,7 @@
 //! body; `is_apply_by("kubectl-justpush")`), `wait_until(timeout, |s| ..)` /
 //! `wait_until_async` (woken by changes, not polling), `wait_quiescent(window, timeout)`.
 //! `put(obj)` / `remove(..)` write directly (no faults, not logged; `put` also sets status).
+//! `describe(ns)` gives a one-line-per-object summary for assertion messages.
 //!
 //! # Simplified compared with a real API server
 //!
@@ -520,6 +521,82 @@ impl FakeApiServer {
             .collect();
         v.sort();
         v
+    }
+
+    /// A readable summary of a namespace ("" = everything) for assertion messages: one line per
+    /// object with what matters (pod phase/readiness/waiting reason/restarts, workload replicas,
+    /// conditions that are not True, deletion in progress).
+    pub fn describe(&self, namespace: &str) -> String {
+        let st = self.state();
+        let types = st.store.types();
+        let mut out = String::new();
+        for (k, o) in &st.store.objects {
+            if !namespace.is_empty() && k.namespace != namespace {
+                continue;
+            }
+            if k.plural == "events" || (k.group == "apiextensions.k8s.io" && namespace.is_empty()) {
+                continue;
+            }
+            let kind = types
+                .iter()
+                .find(|t| t.group == k.group && t.plural == k.plural)
+                .map(|t| t.kind.as_str())
+                .unwrap_or("?");
+            let mut line = if k.namespace.is_empty() {
+                format!("{kind}/{}", k.name)
+            } else {
+                format!("{kind} {}/{}", k.namespace, k.name)
+            };
+            let s = &o["status"];
+            match kind {
+                "Pod" => {
+                    let ready = condition(o, "Ready").is_some_and(|c| c["status"] == "True");
+                    line += &format!(
+                        " phase={} ready={ready}",
+                        s["phase"].as_str().unwrap_or("?")
+                    );
+                    for c in s["containerStatuses"].as_array().into_iter().flatten() {
+                        if let Some(r) = c["state"]["waiting"]["reason"].as_str() {
+                            line += &format!(" {}:{r}", c["name"].as_str().unwrap_or_default());
+                        }
+                        if c["restartCount"].as_i64().unwrap_or(0) > 0 {
+                            line += &format!(" restarts={}", c["restartCount"]);
+                        }
+                    }
+                }
+                "Deployment" | "StatefulSet" | "ReplicaSet" => {
+                    line += &format!(
+                        " replicas={} ready={} updated={}",
+                        o["spec"]["replicas"],
+                        s["readyReplicas"].as_i64().unwrap_or(0),
+                        s["updatedReplicas"]
+                            .as_i64()
+                            .unwrap_or(s["replicas"].as_i64().unwrap_or(0))
+                    );
+                }
+                _ => {}
+            }
+            for c in s["conditions"].as_array().into_iter().flatten() {
+                let notable = matches!(
+                    c["type"].as_str(),
+                    Some("ReplicaFailure") | Some("Failed") | Some("Complete")
+                );
+                if c["status"] != "True" || notable {
+                    line += &format!(
+                        " {}={}({})",
+                        c["type"].as_str().unwrap_or_default(),
+                        c["status"].as_str().unwrap_or_default(),
+                        c["reason"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            if !o["metadata"]["deletionTimestamp"].is_null() {
+                line += " TERMINATING";
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
     }
 
     /// Creates or replaces an object directly (test fixtures; no faults, not logged).
