@@ -160,7 +160,12 @@
 //! base64), no RBAC or authentication (any token), no admission webhooks except injected ones,
 //! SSA lists are atomic unless they are lists of objects keyed by `name`, rollouts ignore
 //! minReadySeconds, pods get IPs but no network, CronJobs are stored but never run, no
-//! ControllerRevisions, Events are core/v1 only, the watch history is kept until `compact()`.
+//! ControllerRevisions, the watch history is kept until `compact()`, lists ignore
+//! resourceVersion/resourceVersionMatch (always the current state), no server-side Table
+//! printing (kubectl shows NAME/AGE), no exec/attach/port-forward, no init containers,
+//! DaemonSets are stored but not run, Ingress status is never set, pod readiness ignores
+//! probes (Ready after `ready_delay`, unless a failure says otherwise), events aggregate per
+//! reason within a second.
 
 #![allow(dead_code, unused_imports)]
 
