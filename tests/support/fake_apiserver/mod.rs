@@ -165,7 +165,8 @@
 //! printing (kubectl shows NAME/AGE), no exec/attach/port-forward, no init containers,
 //! DaemonSets are stored but not run, Ingress status is never set, pod readiness ignores
 //! probes (Ready after `ready_delay`, unless a failure says otherwise), events aggregate per
-//! reason within a second.
+//! reason within a second, events.k8s.io/v1 is stored apart from core/v1 Events (the
+//! controllers write core/v1).
 
 #![allow(dead_code, unused_imports)]
 
