@@ -128,6 +128,13 @@ derive_base "$BASE_NODE" "$BASE_DEBIAN" nodejs
 derive_base "$BASE_NODE_BUILD" "$BASE_NODE" npm
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^justpush-ci/' >&2
 
+log "demo backend wheelhouse (its uv.lock installs from images/backend/wheelhouse)"
+if ! ls "$ROOT/images/backend/wheelhouse/"*.whl >/dev/null 2>&1; then
+  command -v python3 >/dev/null 2>&1 || apt_install python3 python3-pip
+  python3 -m pip --version >/dev/null 2>&1 || apt_install python3-pip
+  "$ROOT/images/backend/fetch-wheels.sh" --runtime
+fi
+
 if [ "${1:-}" = "--prepare" ]; then
   exit 0
 fi
