@@ -152,9 +152,7 @@ impl ImageBackend for DockerEngine {
                     }
                 }
                 Err(e) => {
-                    let m = message(e);
-                    on_line(&m);
-                    error = Some(m);
+                    error.get_or_insert(message(e));
                     // Keep draining: the daemon may still send lines (and must finish).
                 }
             }

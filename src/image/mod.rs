@@ -38,7 +38,7 @@ pub enum ImageError {
     #[error("building image for {component} failed{}: {message}\n{tail}\nfull log: {log}", step.as_ref().map(|s| format!(" at step {}/{} `{}`", s.number, s.total, s.instruction)).unwrap_or_default())]
     BuildFailed {
         component: String,
-        step: Option<Step>,
+        step: Option<Box<Step>>,
         message: String,
         tail: String,
         log: PathBuf,
