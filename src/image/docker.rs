@@ -215,6 +215,37 @@ impl ImageBackend for DockerEngine {
         }
     }
 
+    async fn node_has_image(&self, node: &str, reference: &str) -> bool {
+        use bollard::exec::StartExecResults;
+        let config = bollard::models::ExecConfig {
+            cmd: Some(vec![
+                "crictl".into(),
+                "inspecti".into(),
+                "-q".into(),
+                reference.into(),
+            ]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let Ok(exec) = self.docker.create_exec(node, config).await else {
+            return false;
+        };
+        if let Ok(StartExecResults::Attached { mut output, .. }) =
+            self.docker.start_exec(&exec.id, None).await
+        {
+            while output.next().await.is_some() {}
+        } else {
+            return false;
+        }
+        self.docker
+            .inspect_exec(&exec.id)
+            .await
+            .ok()
+            .and_then(|i| i.exit_code)
+            == Some(0)
+    }
+
     async fn export(&self, reference: &str, path: &Path) -> Result<(), ImageError> {
         let mut file = tokio::fs::File::create(path)
             .await
