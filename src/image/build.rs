@@ -271,6 +271,12 @@ async fn build_one(
     std::fs::create_dir_all(&options.log_dir)
         .map_err(|e| ImageError::io(format!("creating {}", options.log_dir.display()), e))?;
     let log_path = options.log_dir.join(format!("build-{name}.log"));
+    if component.dockerfile == DockerfileSource::Generated {
+        // The Dockerfile that was built, for review and for `docker build -f` comparisons.
+        let path = options.log_dir.join(format!("build-{name}.Dockerfile"));
+        std::fs::write(&path, &dockerfile_text)
+            .map_err(|e| ImageError::io(format!("writing {}", path.display()), e))?;
+    }
     let log_file = std::fs::File::create(&log_path)
         .map_err(|e| ImageError::io(format!("creating {}", log_path.display()), e))?;
     let log = Arc::new(Mutex::new(log_file));
