@@ -53,10 +53,14 @@ jp_build() { # extra flags...
 jp_image() { # COMPONENT
   python3 -c 'import json,sys; print([i["image"] for i in json.load(open(sys.argv[1]))["images"] if i["component"]==sys.argv[2]][0])' "$WORK/jp.json" "$1"
 }
-dk_prepare() { # the Dockerfiles justpush generated, the CA bundle in each docker context
+dk_prepare() { # the Dockerfiles justpush generated and the CA bundle, in each docker context
+  # The Dockerfile goes inside the context and into .dockerignore, as justpush sends it: a -f
+  # outside the context makes the CLI add it under a random name, which `COPY . .` would copy
+  # and so miss the layer cache on every build.
   for c in backend frontend; do
-    cp "$WORK/jp/.justpush/logs/build-$c.Dockerfile" "$WORK/dk-$c.Dockerfile"
+    cp "$WORK/jp/.justpush/logs/build-$c.Dockerfile" "$WORK/dk/$c/.justpush.Dockerfile"
     cp "$CA" "$WORK/dk/$c/.justpush-ca.crt"
+    printf '\n.justpush.Dockerfile\n.dockerignore\n' >>"$WORK/dk/$c/.dockerignore"
   done
 }
 dk_build() { # COMPONENT extra flags...
@@ -64,7 +68,7 @@ dk_build() { # COMPONENT extra flags...
   shift
   local builder=$PY runtime=$PY
   if [ "$c" = frontend ]; then builder=$NODE_BUILD runtime=$NODE; fi
-  docker build -q -f "$WORK/dk-$c.Dockerfile" -t "justpush-bench/$c:docker" \
+  docker build -q -f "$WORK/dk/$c/.justpush.Dockerfile" -t "justpush-bench/$c:docker" \
     --build-arg "BUILDER_IMAGE=$builder" --build-arg "RUNTIME_IMAGE=$runtime" "$@" "$WORK/dk/$c" >/dev/null
 }
 dk_both() { # extra flags...
