@@ -1,6 +1,7 @@
 //! Command-line flags and dispatch: raw flags become settings here, commands run, and the
 //! exit code is decided once at the top.
 
+mod build;
 mod cluster;
 mod project;
 mod render;
@@ -54,6 +55,8 @@ pub enum Command {
     Detect(project::DetectArgs),
     /// Write Dockerfiles, .dockerignore and justpush.yaml for review (never overwrites without --force).
     Init(project::InitArgs),
+    /// Build images for a project's components (parallel, content-tagged), optionally push or load them.
+    Build(Box<build::BuildArgs>),
     /// Delete the local kind or Minikube cluster justpush created (asks first).
     Down(cluster::DownArgs),
 }
@@ -76,6 +79,7 @@ pub fn run() -> i32 {
         Command::Detect(args) => project::run_detect(args, &mut shell),
         Command::Init(args) => project::run_init(args, &mut shell),
         Command::Down(args) => cluster::run_down(args, &mut shell),
+        Command::Build(args) => build::run(args, &mut shell),
     };
     match result {
         Ok(()) => 0,
