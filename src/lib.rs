@@ -9,4 +9,5 @@ pub mod cluster;
 pub mod detect;
 pub mod dockerfile;
 pub mod error;
+pub mod kube;
 pub mod output;
