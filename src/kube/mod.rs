@@ -5,6 +5,7 @@
 //! over kube-rs.
 
 pub mod apply;
+pub mod deploy;
 pub mod lease;
 pub mod record;
 pub mod status;
