@@ -23,7 +23,7 @@ use super::apply::{
 };
 use super::record::{
     is_redacted, now, redact_object, redact_values, RecordEvent, RecordStore, ReleaseRecord,
-    ReleaseStatus, REDACTED_PREFIX,
+    ReleaseStatus, KEEP_SECRET, REDACTED_PREFIX,
 };
 use super::wait::{wait_ready, WaitFor, WaitOutcome, WaitProgress, WORKLOAD_KINDS};
 use super::KubeError;
@@ -218,7 +218,8 @@ async fn resolve_redacted(
     values: &mut Map<String, J>,
     previous: Option<&ReleaseRecord>,
     applier: &mut Applier,
-) -> Result<(), DeployError> {
+) -> Result<Vec<String>, DeployError> {
+    let mut warnings = Vec::new();
     // Generated credentials are reused by the chart's lookup when left empty.
     for ptr in [
         "/database/auth/password",
@@ -237,12 +238,13 @@ async fn resolve_redacted(
         };
     }
     let Some(J::Object(components)) = values.get_mut("components") else {
-        return Ok(());
+        return Ok(warnings);
     };
     for (cname, comp) in components.iter_mut() {
         let Some(J::Object(env)) = comp.get_mut("secretEnv") else {
             continue;
         };
+        let mut drop = Vec::new();
         for (var, val) in env.iter_mut() {
             let Some(fp) = val
                 .as_str()
@@ -256,11 +258,15 @@ async fn resolve_redacted(
                 None => None,
             };
             match live {
+                // If the cluster's value changed since the record, the cluster wins.
                 Some(text) => {
-                    if super::record::fingerprint(text.as_bytes()) != fp {
-                        // The cluster's value changed since the record: the cluster wins.
-                    }
                     *val = J::String(text);
+                }
+                None if fp == KEEP_SECRET => {
+                    warnings.push(format!(
+                        "secret variable {var} of component {cname} has no value: set it in this command's environment ({var}=... kubectl justpush deploy) or run `kubectl justpush redeploy --secret {var}`"
+                    ));
+                    drop.push(var.clone());
                 }
                 None => {
                     return Err(DeployError::Refused(format!(
@@ -269,8 +275,11 @@ async fn resolve_redacted(
                 }
             }
         }
+        for var in drop {
+            env.remove(&var);
+        }
     }
-    Ok(())
+    Ok(warnings)
 }
 
 /// The current value of a component's secret variable, from the Secret the previous revision
@@ -496,11 +505,12 @@ async fn deploy_locked(
             && records.iter().all(|r| r.status == ReleaseStatus::Failed));
 
     let mut values = req.values.clone();
-    resolve_redacted(&mut values, previous.as_ref(), applier).await?;
+    let secret_warnings = resolve_redacted(&mut values, previous.as_ref(), applier).await?;
     let secrets = lookup_table(client, ns, release).await?;
     let rendered = render(req, &values, revision, previous.is_some(), secrets)?;
     let (objects, mut warnings) =
         prepare_objects(applier, &rendered.manifests, release, ns, revision).await?;
+    warnings.extend(secret_warnings);
     for w in &warnings {
         progress(DeployProgress::Warning(w.clone()));
     }

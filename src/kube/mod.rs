@@ -6,7 +6,9 @@
 
 pub mod apply;
 pub mod deploy;
+pub mod doctor;
 pub mod lease;
+pub mod manage;
 pub mod record;
 pub mod status;
 pub mod wait;
