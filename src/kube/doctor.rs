@@ -312,7 +312,9 @@ status: {hard: {pods: "10", limits.memory: 4Gi}, used: {pods: "9", limits.memory
         );
         assert!(text.iter().any(|t| t.contains("pods: 9 of 10")), "{text:?}");
         assert!(
-            !text.iter().any(|t| t.contains("limits.memory")),
+            !text
+                .iter()
+                .any(|t| t.contains("ResourceQuota") && t.contains("limits.memory")),
             "{text:?}"
         );
         assert_eq!(f[0].severity, Severity::Critical);
