@@ -36,6 +36,9 @@ pub struct Runtime {
     counter: u64,
     events: HashMap<(String, String), String>,
     pod_ip: u32,
+    /// The name a ReplicaSet's refused pod had: retries reuse it, so a persistent refusal
+    /// rewrites nothing (a fresh name per attempt changed the condition each reconcile).
+    refused_pod: HashMap<String, String>,
 }
 
 /// The controller loop (a task on the server's runtime).
@@ -236,7 +239,13 @@ pub fn event(
     component: &str,
 ) {
     let evrt = rtype(st, "", "events");
-    let key = (uid(obj), format!("{reason}/{message}"));
+    // Pod-creation failures name a fresh random pod each attempt: aggregate them by reason, as
+    // the API server's event aggregator does for similar events.
+    let key = if reason == "FailedCreate" {
+        (uid(obj), format!("{reason}/{type_}"))
+    } else {
+        (uid(obj), format!("{reason}/{message}"))
+    };
     let namespace = if ns(obj).is_empty() {
         "default".to_string()
     } else {
@@ -245,7 +254,14 @@ pub fn event(
     let now = now_rfc3339();
     if let Some(evname) = st.runtime.events.get(&key).cloned() {
         if let Some(mut ev) = st.store.get(&evrt, &namespace, &evname).cloned() {
+            // Like the kubelet's and controllers' event aggregation: repeating the same event
+            // within the same second writes nothing (otherwise every reconcile of a failing
+            // object writes, which wakes the controller again: a hot loop).
+            if ev["lastTimestamp"] == json!(now) {
+                return;
+            }
             ev["count"] = json!(ev["count"].as_i64().unwrap_or(1) + 1);
+            ev["message"] = json!(message);
             ev["lastTimestamp"] = json!(now);
             st.store.controller_write(&evrt, ev, false, component);
             return;
@@ -701,11 +717,16 @@ fn replicasets(st: &mut State) {
         if (pods.len() as i64) < desired {
             let mut failed = None;
             for _ in 0..(desired - pods.len() as i64) {
-                st.runtime.counter += 1;
-                let pname = format!(
-                    "{rname}-{}",
-                    random_suffix(&format!("{ruid}{}", st.runtime.counter))
-                );
+                let pname = match st.runtime.refused_pod.get(&ruid) {
+                    Some(n) => n.clone(),
+                    None => {
+                        st.runtime.counter += 1;
+                        format!(
+                            "{rname}-{}",
+                            random_suffix(&format!("{ruid}{}", st.runtime.counter))
+                        )
+                    }
+                };
                 let pod = pod_from_template(
                     &template,
                     &pname,
@@ -714,8 +735,11 @@ fn replicasets(st: &mut State) {
                     &[],
                 );
                 match create_pod(st, &rns, pod, &planned) {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        st.runtime.refused_pod.remove(&ruid);
+                    }
                     Err(e) => {
+                        st.runtime.refused_pod.insert(ruid.clone(), pname);
                         failed = Some(e.message().to_string());
                         break;
                     }
