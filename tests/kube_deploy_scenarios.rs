@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
-use fake_apiserver::{Failure, FakeApiServer, Fault, FaultAnswer, Verb};
+use fake_apiserver::{FakeApiServer, Fault, FaultAnswer, Verb};
 use justpush::chart::app_values::app_values;
 use justpush::chart::load::Chart;
 use justpush::detect::config::AppConfig;
@@ -80,7 +80,13 @@ fn request_with(
 async fn deploy(server: &FakeApiServer, req: DeployRequest) -> Result<DeployOutcome, DeployError> {
     let client = server.client();
     let mut events = Vec::new();
-    let mut progress = |p: DeployProgress| events.push(p);
+    let t0 = std::time::Instant::now();
+    let mut progress = |p: DeployProgress| {
+        if std::env::var_os("SCENARIO_DEBUG").is_some() {
+            eprintln!("{:?} {p:?}", t0.elapsed());
+        }
+        events.push(p)
+    };
     deploy_release(&client, req, &mut progress).await
 }
 
@@ -157,7 +163,9 @@ async fn first_install_success() {
     assert!(images.values().any(|i| i == "todo/api:1"));
     // Server-side apply by our field manager, namespace created, every object labelled.
     let reqs = server.requests();
-    assert!(reqs.iter().any(|r| r.is_apply_by("kubectl-justpush") && r.force));
+    assert!(reqs
+        .iter()
+        .any(|r| r.is_apply_by("kubectl-justpush") && r.force));
     assert!(server.object("v1", "Namespace", "", NS).is_some());
     for d in server.objects_in("apps/v1", "Deployment", NS) {
         assert_eq!(d["metadata"]["labels"]["justpush.dev/release"], RELEASE);
@@ -188,7 +196,12 @@ async fn first_install_success() {
     assert_eq!(secret["type"], "justpush.dev/release.v1");
     assert_eq!(secret["metadata"]["labels"]["status"], "DEPLOYED");
     assert!(server
-        .object("coordination.k8s.io/v1", "Lease", NS, "justpush.release.todo")
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "justpush.release.todo"
+        )
         .is_none());
 }
 
@@ -200,14 +213,18 @@ fn base64_of(s: &str) -> String {
 #[tokio::test]
 async fn upgrade_success_supersedes_and_keeps_the_api_key() {
     let server = FakeApiServer::start();
-    let first = deploy(&server, request("todo/api:1", "todo/web:1")).await.unwrap();
+    let first = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
     let key_secret = first.api_key_secret.clone().unwrap();
     let key1 = server.object("v1", "Secret", NS, &key_secret).unwrap()["data"]["key"].clone();
     let out = deploy(&server, request("todo/api:2", "todo/web:1"))
         .await
         .expect("the upgrade succeeds");
     assert_eq!(out.revision, 2);
-    assert!(deployment_images(&server).values().any(|i| i == "todo/api:2"));
+    assert!(deployment_images(&server)
+        .values()
+        .any(|i| i == "todo/api:2"));
     let recs = records(&server).await;
     let st: Vec<_> = recs.iter().map(|r| (r.revision, r.status)).collect();
     assert_eq!(
@@ -219,8 +236,10 @@ async fn upgrade_success_supersedes_and_keeps_the_api_key() {
     assert_eq!(key1, key2);
     // Only the new pods are running for the api.
     let pods = server.objects_in("v1", "Pod", NS);
-    assert!(pods.iter().all(|p| p["metadata"]["deletionTimestamp"].is_null()
-        || p["spec"]["containers"][0]["image"] != "todo/api:2"));
+    assert!(pods
+        .iter()
+        .all(|p| p["metadata"]["deletionTimestamp"].is_null()
+            || p["spec"]["containers"][0]["image"] != "todo/api:2"));
 }
 
 async fn failing_first_install(failure_image: &str) -> String {
@@ -228,7 +247,10 @@ async fn failing_first_install(failure_image: &str) -> String {
     let err = deploy(&server, request(failure_image, "todo/web:1"))
         .await
         .expect_err("the deploy fails");
-    let DeployError::Failed { cleanup, message, .. } = &err else {
+    let DeployError::Failed {
+        cleanup, message, ..
+    } = &err
+    else {
         panic!("{err}")
     };
     assert_eq!(
@@ -241,12 +263,15 @@ async fn failing_first_install(failure_image: &str) -> String {
     // Nothing left: the namespace it created is gone, and with it everything.
     assert!(
         server.object("v1", "Namespace", "", NS).is_none()
-            || server.object("v1", "Namespace", "", NS).unwrap()["metadata"]
-                ["deletionTimestamp"]
+            || server.object("v1", "Namespace", "", NS).unwrap()["metadata"]["deletionTimestamp"]
                 .is_string(),
         "namespace still there"
     );
-    assert!(app_objects(&server).is_empty(), "{:?}", app_objects(&server));
+    assert!(
+        app_objects(&server).is_empty(),
+        "{:?}",
+        app_objects(&server)
+    );
     assert!(records(&server).await.is_empty());
     message.clone()
 }
@@ -256,24 +281,43 @@ async fn crashloop_on_first_install_removes_everything_and_shows_logs() {
     let server_msg = {
         let server = FakeApiServer::start();
         server.scenario(|s| {
-            s.image_logs("api-crashloop", &["Traceback (most recent call last):", "KeyError: 'DATABASE_URL'"]);
+            s.image_logs(
+                "api-crashloop",
+                &[
+                    "Traceback (most recent call last):",
+                    "KeyError: 'DATABASE_URL'",
+                ],
+            );
         });
         let err = deploy(&server, request("todo/api-crashloop:1", "todo/web:1"))
             .await
             .unwrap_err();
-        assert!(app_objects(&server).is_empty(), "{:?}", app_objects(&server));
+        assert!(
+            app_objects(&server).is_empty(),
+            "{:?}",
+            app_objects(&server)
+        );
         err.to_string()
     };
     assert!(server_msg.contains("CrashLoopBackOff"), "{server_msg}");
-    assert!(server_msg.contains("KeyError: 'DATABASE_URL'"), "{server_msg}");
+    assert!(
+        server_msg.contains("KeyError: 'DATABASE_URL'"),
+        "{server_msg}"
+    );
     assert!(server_msg.contains("Pod/todo-"), "{server_msg}");
-    assert!(server_msg.contains("first install was removed"), "{server_msg}");
+    assert!(
+        server_msg.contains("first install was removed"),
+        "{server_msg}"
+    );
 }
 
 #[tokio::test]
 async fn imagepull_on_first_install_removes_everything() {
     let msg = failing_first_install("todo/api-doesnotexist:1").await;
-    assert!(msg.contains("ImagePullBackOff") || msg.contains("ErrImagePull"), "{msg}");
+    assert!(
+        msg.contains("ImagePullBackOff") || msg.contains("ErrImagePull"),
+        "{msg}"
+    );
     assert!(msg.contains("todo/api-doesnotexist:1"), "{msg}");
 }
 
@@ -286,7 +330,10 @@ async fn oom_on_first_install_removes_everything() {
 #[tokio::test]
 async fn unschedulable_on_first_install_removes_everything() {
     let msg = failing_first_install("todo/api-unschedulable:1").await;
-    assert!(msg.contains("Unschedulable") && msg.contains("Insufficient memory"), "{msg}");
+    assert!(
+        msg.contains("Unschedulable") && msg.contains("Insufficient memory"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -297,7 +344,9 @@ async fn quota_on_first_install_removes_everything() {
 
 async fn failing_upgrade(failure_image: &str) -> String {
     let server = FakeApiServer::start();
-    deploy(&server, request("todo/api:1", "todo/web:1")).await.unwrap();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
     let before_objects = app_objects(&server);
     let before = specs(&server);
     let err = deploy(
@@ -310,7 +359,10 @@ async fn failing_upgrade(failure_image: &str) -> String {
     )
     .await
     .expect_err("the upgrade fails");
-    let DeployError::Failed { cleanup, message, .. } = &err else {
+    let DeployError::Failed {
+        cleanup, message, ..
+    } = &err
+    else {
         panic!("{err}")
     };
     assert_eq!(cleanup, &Cleanup::Restored { revision: 1 }, "{message}");
@@ -318,7 +370,10 @@ async fn failing_upgrade(failure_image: &str) -> String {
     assert_eq!(specs(&server), before);
     let recs = records(&server).await;
     let st: Vec<_> = recs.iter().map(|r| (r.revision, r.status)).collect();
-    assert_eq!(st, vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Failed)]);
+    assert_eq!(
+        st,
+        vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Failed)]
+    );
     message.clone()
 }
 
@@ -331,7 +386,10 @@ async fn crashloop_on_upgrade_restores_the_previous_revision_exactly() {
 #[tokio::test]
 async fn imagepull_on_upgrade_restores_the_previous_revision_exactly() {
     let msg = failing_upgrade("todo/api-imagepull:2").await;
-    assert!(msg.contains("ImagePull") || msg.contains("ErrImagePull"), "{msg}");
+    assert!(
+        msg.contains("ImagePull") || msg.contains("ErrImagePull"),
+        "{msg}"
+    );
 }
 
 #[tokio::test]
@@ -421,7 +479,9 @@ async fn stale_lease_is_taken_over() {
 #[tokio::test]
 async fn interrupted_deploy_rolled_back() {
     let server = FakeApiServer::start();
-    deploy(&server, request("todo/api:1", "todo/web:1")).await.unwrap();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
     let before = specs(&server);
     // The new api never turns ready; the test interrupts once its Deployment is applied.
     let req = request("todo/api-neverready:2", "todo/web:1");
@@ -442,7 +502,16 @@ async fn interrupted_deploy_rolled_back() {
     interrupt.cancel();
     let err = task.await.unwrap().unwrap_err();
     assert!(err.to_string().contains("interrupted"), "{err}");
-    assert!(matches!(err, DeployError::Failed { cleanup: Cleanup::Restored { revision: 1 }, .. }), "{err}");
+    assert!(
+        matches!(
+            err,
+            DeployError::Failed {
+                cleanup: Cleanup::Restored { revision: 1 },
+                ..
+            }
+        ),
+        "{err}"
+    );
     assert_eq!(specs(&server), before);
 }
 
@@ -457,13 +526,11 @@ async fn prune_of_a_removed_component() {
     )
     .await
     .unwrap();
-    let has_worker = |s: &FakeApiServer| {
-        app_objects(s)
-            .iter()
-            .any(|(_, n)| n.ends_with("-worker"))
-    };
+    let has_worker = |s: &FakeApiServer| app_objects(s).iter().any(|(_, n)| n.ends_with("-worker"));
     assert!(has_worker(&server));
-    deploy(&server, request("todo/api:1", "todo/web:1")).await.unwrap();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
     assert!(!has_worker(&server), "{:?}", app_objects(&server));
     assert_eq!(deployment_images(&server).len(), 2);
 }
@@ -473,9 +540,12 @@ async fn api_errors_and_a_dropped_watch_survived() {
     let server = FakeApiServer::start();
     server.scenario(|s| s.ready_delay = Duration::from_millis(300));
     server.inject(
-        Fault::on(&[Verb::Apply], FaultAnswer::Internal("etcd leader changed".into()))
-            .resource("deployments")
-            .times(2),
+        Fault::on(
+            &[Verb::Apply],
+            FaultAnswer::Internal("etcd leader changed".into()),
+        )
+        .resource("deployments")
+        .times(2),
     );
     server.inject(Fault::on(&[Verb::Get], FaultAnswer::TooManyRequests(0)).times(2));
     server.drop_watches_after("deployments", 1, Some(2));
@@ -484,7 +554,11 @@ async fn api_errors_and_a_dropped_watch_survived() {
         .await
         .expect("transient errors and dropped watches do not fail the deploy");
     assert_eq!(out.record.status, ReleaseStatus::Deployed);
-    assert!(server.faults_fired().iter().all(|n| *n > 0), "{:?}", server.faults_fired());
+    assert!(
+        server.faults_fired().iter().all(|n| *n > 0),
+        "{:?}",
+        server.faults_fired()
+    );
 }
 
 #[tokio::test]
