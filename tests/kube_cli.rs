@@ -512,3 +512,52 @@ fn a_missing_kubeconfig_is_named() {
         );
     }
 }
+
+#[test]
+fn deploy_demo_detects_the_bundled_stack() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        kc.path(),
+        &[
+            "deploy",
+            "--demo",
+            "--image",
+            "backend=demo/backend:1",
+            "--image",
+            "frontend=demo/frontend:1",
+            "-o",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["release"], "demo");
+    assert_eq!(out["status"], "DEPLOYED");
+    let mut images: Vec<String> = server
+        .objects_in("apps/v1", "Deployment", NS)
+        .iter()
+        .map(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    images.sort();
+    assert_eq!(images, vec!["demo/backend:1", "demo/frontend:1"]);
+    let o = run(
+        kc.path(),
+        &["deploy", "--demo", "--image", "db=x:1"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("backend, frontend")
+            || String::from_utf8_lossy(&o.stderr).contains("frontend, backend"),
+        "{}",
+        text(&o)
+    );
+}
