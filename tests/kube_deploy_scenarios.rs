@@ -711,3 +711,31 @@ async fn logs_follow_merges_pods_and_picks_up_new_ones() {
     stop.cancel();
     task.await.unwrap().unwrap();
 }
+
+#[tokio::test]
+async fn failed_first_install_in_an_existing_namespace_deletes_only_what_it_created() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    server.put(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "someone-elses", "namespace": NS}, "data": {"a": "b"}}));
+    let err = deploy(&server, request("todo/api-crashloop:1", "todo/web:1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DeployError::Failed {
+                cleanup: Cleanup::Removed {
+                    namespace_deleted: false
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(server.object("v1", "Namespace", "", NS).is_some());
+    assert_eq!(
+        app_objects(&server),
+        vec![("ConfigMap".to_string(), "someone-elses".to_string())]
+    );
+    assert!(records(&server).await.is_empty());
+}

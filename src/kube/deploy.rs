@@ -462,7 +462,16 @@ pub async fn deploy_release(
         delete_ns(true).await;
     }
     if let Err(DeployError::Refused(_)) = &result {
-        delete_ns(namespace_created).await;
+        // Refused before anything was recorded: the namespace we created is empty. (A refusal
+        // later, e.g. a record that could not be saved, must not take a deployed app with it.)
+        let recorded = RecordStore::new(client.clone(), &ns, &release)
+            .list()
+            .await
+            .map(|r| !r.is_empty())
+            .unwrap_or(true);
+        if !recorded {
+            delete_ns(namespace_created).await;
+        }
     }
     result
 }
