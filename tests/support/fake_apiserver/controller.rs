@@ -33,12 +33,16 @@ struct PodRt {
 pub struct Runtime {
     pods: HashMap<String, PodRt>,
     rollout_started: HashMap<(String, String), Instant>,
+    terminating_since: HashMap<String, Instant>,
     counter: u64,
     events: HashMap<(String, String), String>,
     pod_ip: u32,
     /// The name a ReplicaSet's refused pod had: retries reuse it, so a persistent refusal
     /// rewrites nothing (a fresh name per attempt changed the condition each reconcile).
     refused_pod: HashMap<String, String>,
+    /// After a refused pod creation, the owner retries at this time (doubling back-off, as the
+    /// controllers' work queues do), so a persistent refusal does not spin the controller.
+    create_backoff: HashMap<String, (Instant, Duration)>,
 }
 
 /// The controller loop (a task on the server's runtime).
@@ -97,13 +101,15 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         let before = st.store.rv;
         next = None;
         earliest(&mut next, deployments(st));
-        replicasets(st);
-        statefulsets(st);
-        jobs(st);
+        earliest(&mut next, replicasets(st));
+        earliest(&mut next, statefulsets(st));
+        earliest(&mut next, jobs(st));
         earliest(&mut next, pods(st));
         pvcs(st);
+        endpoints(st);
         hpas(st);
         quotas(st);
+        earliest(&mut next, terminations(st));
         if st.store.rv == before {
             break;
         }
@@ -348,7 +354,12 @@ fn deployments(st: &mut State) -> Option<Instant> {
             tmpl["metadata"]["labels"] = labels.clone();
             let mut selector = d["spec"]["selector"].clone();
             selector["matchLabels"]["pod-template-hash"] = json!(hash);
-            let replicas = if recreate && old_pods > 0 { 0 } else { desired };
+            let old_spec: i64 = old.iter().map(|r| spec_replicas(r)).sum();
+            let replicas = if old_spec > 0 || (recreate && old_pods > 0) {
+                0
+            } else {
+                desired
+            };
             let rs = json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": rs_name, "namespace": dns, "labels": labels,
@@ -391,39 +402,40 @@ fn deployments(st: &mut State) -> Option<Instant> {
         }
         let new_rev = nrs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].clone();
         if !paused {
-            let new_ready = nrs["status"]["availableReplicas"].as_i64().unwrap_or(0);
-            let new_target = if recreate && old_pods > 0 { 0 } else { desired };
-            if nrs["spec"]["replicas"].as_i64() != Some(new_target) {
+            let rev_of = |r: &Value| {
+                r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            let mut olds: Vec<Value> = old.iter().map(|o| (*o).clone()).collect();
+            olds.sort_by_key(rev_of);
+            let new_target = if recreate {
+                for o in olds.iter_mut() {
+                    scale_rs(st, &rsrt, &d, o, 0);
+                }
+                if old_pods > 0 {
+                    0
+                } else {
+                    desired
+                }
+            } else {
+                rolling_targets(&d, &nrs, &olds, desired)
+            };
+            if spec_replicas(&nrs) != new_target
+                || nrs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"]
+                    != desired.to_string().as_str()
+            {
                 let mut o = nrs.clone();
-                o["spec"]["replicas"] = json!(new_target);
                 o["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
                     json!(desired.to_string());
                 if let Some(w) = st.store.controller_write(&rsrt, o, false, KCM) {
                     nrs = w;
                 }
+                scale_rs(st, &rsrt, &d, &mut nrs, new_target);
             }
-            // maxUnavailable 0 behaviour: old pods go once the new ones are all available.
-            if recreate || new_ready >= desired {
-                for o in &old {
-                    if o["spec"]["replicas"].as_i64().unwrap_or(0) != 0 {
-                        let mut x = (*o).clone();
-                        x["spec"]["replicas"] = json!(0);
-                        st.store.controller_write(&rsrt, x, false, KCM);
-                        event(
-                            st,
-                            &d,
-                            "Deployment",
-                            "Normal",
-                            "ScalingReplicaSet",
-                            &format!(
-                                "Scaled down replica set {} from {} to 0",
-                                name(o),
-                                o["spec"]["replicas"]
-                            ),
-                            "deployment-controller",
-                        );
-                    }
-                }
+            if !recreate {
+                scale_down_old(st, &rsrt, &d, &nrs, &mut olds, desired);
             }
         }
         // Deployment status from its ReplicaSets as they are now.
@@ -565,6 +577,124 @@ fn deployments(st: &mut State) -> Option<Instant> {
     next
 }
 
+fn spec_replicas(r: &Value) -> i64 {
+    r["spec"]["replicas"].as_i64().unwrap_or(0)
+}
+
+fn available(r: &Value) -> i64 {
+    r["status"]["availableReplicas"].as_i64().unwrap_or(0)
+}
+
+/// Sets a ReplicaSet's replicas (and says so in an event, as the deployment controller does).
+fn scale_rs(st: &mut State, rsrt: &ResourceType, d: &Value, rs: &mut Value, to: i64) {
+    let from = spec_replicas(rs);
+    if from == to {
+        return;
+    }
+    let mut x = rs.clone();
+    x["spec"]["replicas"] = json!(to);
+    if let Some(w) = st.store.controller_write(rsrt, x, false, KCM) {
+        *rs = w;
+    }
+    let verb = if to > from { "up" } else { "down" };
+    event(
+        st,
+        d,
+        "Deployment",
+        "Normal",
+        "ScalingReplicaSet",
+        &format!("Scaled {verb} replica set {} from {from} to {to}", name(rs)),
+        "deployment-controller",
+    );
+}
+
+/// maxSurge and maxUnavailable resolved against the desired count (Kubernetes rounds surge up
+/// and unavailability down, and forbids both being zero).
+fn surge_and_unavailable(d: &Value, desired: i64) -> (i64, i64) {
+    let ru = &d["spec"]["strategy"]["rollingUpdate"];
+    let pct = json!("25%");
+    let surge_v = if ru["maxSurge"].is_null() {
+        &pct
+    } else {
+        &ru["maxSurge"]
+    };
+    let unav_v = if ru["maxUnavailable"].is_null() {
+        &pct
+    } else {
+        &ru["maxUnavailable"]
+    };
+    let surge = int_or_percent(surge_v, desired, true);
+    let mut unavailable = int_or_percent(unav_v, desired, false);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    (surge, unavailable)
+}
+
+/// The new ReplicaSet's size under RollingUpdate: grow up to desired + maxSurge pods in total.
+fn rolling_targets(d: &Value, nrs: &Value, olds: &[Value], desired: i64) -> i64 {
+    let old_spec: i64 = olds.iter().map(spec_replicas).sum();
+    let new_spec = spec_replicas(nrs);
+    if old_spec == 0 || new_spec > desired {
+        return desired;
+    }
+    let (surge, _) = surge_and_unavailable(d, desired);
+    let max_total = desired + surge;
+    let current = old_spec + new_spec;
+    if current >= max_total {
+        new_spec
+    } else {
+        new_spec + (max_total - current).min(desired - new_spec)
+    }
+}
+
+/// Old ReplicaSets shrink while at least desired - maxUnavailable pods stay available:
+/// unhealthy old pods first, then healthy ones as new pods become available.
+fn scale_down_old(
+    st: &mut State,
+    rsrt: &ResourceType,
+    d: &Value,
+    nrs: &Value,
+    olds: &mut [Value],
+    desired: i64,
+) {
+    let (_, max_unavailable) = surge_and_unavailable(d, desired);
+    let all_pods: i64 = olds.iter().map(spec_replicas).sum::<i64>() + spec_replicas(nrs);
+    let min_available = desired - max_unavailable;
+    let new_unavailable = (spec_replicas(nrs) - available(nrs)).max(0);
+    let mut max_scaled_down = all_pods - min_available - new_unavailable;
+    if max_scaled_down <= 0 {
+        return;
+    }
+    for o in olds.iter_mut() {
+        if max_scaled_down <= 0 {
+            break;
+        }
+        let unhealthy = spec_replicas(o) - available(o);
+        if unhealthy <= 0 {
+            continue;
+        }
+        let down = unhealthy.min(max_scaled_down);
+        let to = spec_replicas(o) - down;
+        scale_rs(st, rsrt, d, o, to);
+        max_scaled_down -= down;
+    }
+    let available_all: i64 = olds.iter().map(available).sum::<i64>() + available(nrs);
+    let mut total_down = (available_all - min_available).min(max_scaled_down);
+    for o in olds.iter_mut() {
+        if total_down <= 0 {
+            break;
+        }
+        let down = spec_replicas(o).min(total_down);
+        if down == 0 {
+            continue;
+        }
+        let to = spec_replicas(o) - down;
+        scale_rs(st, rsrt, d, o, to);
+        total_down -= down;
+    }
+}
+
 fn images_of(template_spec: &Value) -> Vec<String> {
     template_spec["containers"]
         .as_array()
@@ -690,7 +820,33 @@ fn pod_ready(p: &Value) -> bool {
         .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
-fn replicasets(st: &mut State) {
+/// Whether pod creation for `owner` may be tried now (false while backing off after a refusal).
+fn may_create(st: &State, owner: &str, next: &mut Option<Instant>) -> bool {
+    match st.runtime.create_backoff.get(owner) {
+        Some((at, _)) if *at > Instant::now() => {
+            earliest(next, Some(*at));
+            false
+        }
+        _ => true,
+    }
+}
+
+fn creation_refused(st: &mut State, owner: &str, next: &mut Option<Instant>) {
+    let delay = st
+        .runtime
+        .create_backoff
+        .get(owner)
+        .map(|(_, d)| (*d * 2).min(Duration::from_secs(5)))
+        .unwrap_or(Duration::from_millis(100));
+    let at = Instant::now() + delay;
+    st.runtime
+        .create_backoff
+        .insert(owner.to_string(), (at, delay));
+    earliest(next, Some(at));
+}
+
+fn replicasets(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let rsrt = rtype(st, "apps", "replicasets");
     let prt = rtype(st, "", "pods");
     for rs in st.store.list(&rsrt, "") {
@@ -714,7 +870,9 @@ fn replicasets(st: &mut State) {
             &rs["metadata"]["ownerReferences"],
             &rname,
         );
-        if (pods.len() as i64) < desired {
+        if (pods.len() as i64) < desired && !may_create(st, &ruid, &mut next) {
+            // Backing off after a refusal: the ReplicaFailure condition stays as it is.
+        } else if (pods.len() as i64) < desired {
             let mut failed = None;
             for _ in 0..(desired - pods.len() as i64) {
                 let pname = match st.runtime.refused_pod.get(&ruid) {
@@ -737,9 +895,11 @@ fn replicasets(st: &mut State) {
                 match create_pod(st, &rns, pod, &planned) {
                     Ok(_) => {
                         st.runtime.refused_pod.remove(&ruid);
+                        st.runtime.create_backoff.remove(&ruid);
                     }
                     Err(e) => {
                         st.runtime.refused_pod.insert(ruid.clone(), pname);
+                        creation_refused(st, &ruid, &mut next);
                         failed = Some(e.message().to_string());
                         break;
                     }
@@ -805,9 +965,11 @@ fn replicasets(st: &mut State) {
         }
         write_status(st, &rsrt, &rs, status);
     }
+    next
 }
 
-fn statefulsets(st: &mut State) {
+fn statefulsets(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let srt = rtype(st, "apps", "statefulsets");
     let prt = rtype(st, "", "pods");
     let pvcrt = rtype(st, "", "persistentvolumeclaims");
@@ -878,8 +1040,12 @@ fn statefulsets(st: &mut State) {
             if let Some(svc) = s["spec"]["serviceName"].as_str() {
                 pod["spec"]["subdomain"] = json!(svc);
             }
+            if !may_create(st, &suid, &mut next) {
+                break;
+            }
             match create_pod(st, &sns, pod, &planned) {
                 Ok(_) => {
+                    st.runtime.create_backoff.remove(&suid);
                     event(
                         st,
                         &s,
@@ -891,6 +1057,7 @@ fn statefulsets(st: &mut State) {
                     );
                 }
                 Err(e) => {
+                    creation_refused(st, &suid, &mut next);
                     create_error = Some(e.message().to_string());
                     break;
                 }
@@ -973,9 +1140,11 @@ fn statefulsets(st: &mut State) {
         });
         write_status(st, &srt, &s, status);
     }
+    next
 }
 
-fn jobs(st: &mut State) {
+fn jobs(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let jrt = rtype(st, "batch", "jobs");
     let prt = rtype(st, "", "pods");
     for j in st.store.list(&jrt, "") {
@@ -1095,8 +1264,12 @@ fn jobs(st: &mut State) {
                         ("controller-uid", juid.clone()),
                     ],
                 );
+                if !may_create(st, &juid, &mut next) {
+                    break;
+                }
                 match create_pod(st, &jns, pod, &planned) {
                     Ok(_) => {
+                        st.runtime.create_backoff.remove(&juid);
                         active_n += 1;
                         event(
                             st,
@@ -1109,6 +1282,7 @@ fn jobs(st: &mut State) {
                         );
                     }
                     Err(e) => {
+                        creation_refused(st, &juid, &mut next);
                         event(
                             st,
                             &j,
@@ -1139,6 +1313,7 @@ fn jobs(st: &mut State) {
         }
         write_status(st, &jrt, &j, status);
     }
+    next
 }
 
 fn default_crash_lines(failure: &Failure) -> Vec<String> {
@@ -1245,7 +1420,14 @@ fn pod_conditions(
     conds
 }
 
-fn append_logs(st: &mut State, namespace: &str, pod: &str, container: &str, lines: &[String]) {
+fn append_logs(
+    st: &mut State,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    run: u32,
+    lines: &[String],
+) {
     let e = st
         .logs
         .entry((namespace.into(), pod.into(), container.into()))
@@ -1254,6 +1436,7 @@ fn append_logs(st: &mut State, namespace: &str, pod: &str, container: &str, line
         e.push(LogLine {
             time: time::OffsetDateTime::now_utc(),
             text: l.clone(),
+            run,
         });
     }
 }
@@ -1331,7 +1514,7 @@ fn pods(st: &mut State) -> Option<Instant> {
             .unwrap_or_else(|| format!("10.244.0.{}", st.runtime.pod_ip % 250 + 2));
         let mut spec_node = None;
         let mut events: Vec<(&str, &str, String, &str)> = vec![];
-        let mut logs: Vec<(String, Vec<String>)> = vec![];
+        let mut logs: Vec<(String, u32, Vec<String>)> = vec![];
         let ts = now_rfc3339();
         match &failure {
             Some(Failure::Unschedulable(msg)) => {
@@ -1459,7 +1642,11 @@ fn pods(st: &mut State) -> Option<Instant> {
                             if lines.is_empty() {
                                 lines = default_crash_lines(f);
                             }
-                            logs.push((c["name"].as_str().unwrap_or_default().to_string(), lines));
+                            logs.push((
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                                0,
+                                lines,
+                            ));
                         }
                     }
                     prt_state.stage = 1;
@@ -1516,7 +1703,7 @@ fn pods(st: &mut State) -> Option<Instant> {
                                 if lines.is_empty() {
                                     lines = default_crash_lines(f);
                                 }
-                                logs.push((cname.to_string(), lines));
+                                logs.push((cname.to_string(), n, lines));
                             }
                         }
                     }
@@ -1594,7 +1781,11 @@ fn pods(st: &mut State) -> Option<Instant> {
                         ));
                         let lines = st.scenario.logs_for(img);
                         if !lines.is_empty() {
-                            logs.push((c["name"].as_str().unwrap_or_default().to_string(), lines));
+                            logs.push((
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                                0,
+                                lines,
+                            ));
                         }
                     }
                     prt_state.stage = 2;
@@ -1674,8 +1865,8 @@ fn pods(st: &mut State) -> Option<Instant> {
                 }
             }
         }
-        for (c, lines) in logs {
-            append_logs(st, &pns, &pname, &c, &lines);
+        for (c, run, lines) in logs {
+            append_logs(st, &pns, &pname, &c, run, &lines);
         }
         if pod["status"] != status {
             pod["status"] = status;
@@ -1686,6 +1877,181 @@ fn pods(st: &mut State) -> Option<Instant> {
         }
     }
     next
+}
+
+/// Namespaces Terminating and pods in graceful termination finish after their delays.
+fn terminations(st: &mut State) -> Option<Instant> {
+    let mut next = None;
+    let now = Instant::now();
+    let nsrt = rtype(st, "", "namespaces");
+    let prt = rtype(st, "", "pods");
+    let mut due = vec![];
+    for n in st.store.list(&nsrt, "").into_iter().filter(deleting) {
+        let since = *st.runtime.terminating_since.entry(uid(&n)).or_insert(now);
+        let at = since + st.scenario.namespace_termination;
+        if at <= now {
+            due.push(name(&n));
+        } else {
+            earliest(&mut next, Some(at));
+        }
+    }
+    for n in due {
+        // False while finalizers or terminating pods hold it; a later change finishes it.
+        let _ = st.store.finish_namespace(&n);
+    }
+    for p in st.store.list(&prt, "").into_iter().filter(deleting) {
+        let since = *st.runtime.terminating_since.entry(uid(&p)).or_insert(now);
+        let at = since + st.scenario.pod_termination;
+        if at <= now {
+            let key = Store::key(&prt, &ns(&p), &name(&p));
+            st.store.finish_pod(&key);
+        } else {
+            earliest(&mut next, Some(at));
+        }
+    }
+    let live: HashSet<String> = st.store.objects.values().map(uid).collect();
+    st.runtime.terminating_since.retain(|u, _| live.contains(u));
+    next
+}
+
+/// The port a Service port targets on a pod (numeric targetPort, or a named container port).
+fn resolve_target_port(pod: &Value, port: &Value) -> Option<i64> {
+    let target = if port["targetPort"].is_null() {
+        &port["port"]
+    } else {
+        &port["targetPort"]
+    };
+    if let Some(n) = target.as_i64() {
+        return Some(n);
+    }
+    let wanted = target.as_str()?;
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .find(|p| p["name"] == wanted)
+        .and_then(|p| p["containerPort"].as_i64())
+}
+
+/// The endpoints and EndpointSlice controllers: ready and not-ready pod addresses per Service.
+fn endpoints(st: &mut State) {
+    let svcrt = rtype(st, "", "services");
+    let eprt = rtype(st, "", "endpoints");
+    let slicert = rtype(st, "discovery.k8s.io", "endpointslices");
+    let prt = rtype(st, "", "pods");
+    let services = st.store.list(&svcrt, "");
+    for svc in &services {
+        let Some(sel) = svc["spec"]["selector"]
+            .as_object()
+            .filter(|m| !m.is_empty())
+        else {
+            continue;
+        };
+        if deleting(svc) {
+            continue;
+        }
+        let (sns, sname) = (ns(svc), name(svc));
+        let pods: Vec<Value> = st
+            .store
+            .list(&prt, &sns)
+            .into_iter()
+            .filter(|p| !deleting(p) && p["status"]["podIP"].is_string())
+            .filter(|p| sel.iter().all(|(k, v)| &p["metadata"]["labels"][k] == v))
+            .collect();
+        let addr = |p: &Value| {
+            json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
+                "targetRef": {"kind": "Pod", "namespace": sns, "name": name(p), "uid": uid(p)}})
+        };
+        let ready: Vec<Value> = pods.iter().filter(|p| pod_ready(p)).map(addr).collect();
+        let not_ready: Vec<Value> = pods.iter().filter(|p| !pod_ready(p)).map(addr).collect();
+        let svc_ports: Vec<Value> = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        let ports: Vec<Value> = svc_ports
+            .iter()
+            .map(|sp| {
+                let port = pods
+                    .first()
+                    .and_then(|p| resolve_target_port(p, sp))
+                    .or_else(|| sp["targetPort"].as_i64())
+                    .unwrap_or(0);
+                let mut o =
+                    json!({"port": port, "protocol": sp["protocol"].as_str().unwrap_or("TCP")});
+                if let Some(n) = sp["name"].as_str() {
+                    o["name"] = json!(n);
+                }
+                o
+            })
+            .collect();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": sname, "namespace": sns, "labels": svc["metadata"]["labels"]}});
+        if ep["metadata"]["labels"].is_null() {
+            ep["metadata"].as_object_mut().unwrap().remove("labels");
+        }
+        if !pods.is_empty() {
+            ep["subsets"] = json!([subset]);
+        }
+        match st.store.get(&eprt, &sns, &sname).cloned() {
+            None => {
+                let _ = st.store.create(&eprt, &sns, ep, &Writer::update(KCM));
+            }
+            Some(old) if old["subsets"] != ep["subsets"] => {
+                let mut o = old.clone();
+                o["subsets"] = ep["subsets"].clone();
+                if ep.get("subsets").is_none() {
+                    o.as_object_mut().unwrap().remove("subsets");
+                }
+                st.store.controller_write(&eprt, o, false, KCM);
+            }
+            Some(_) => {}
+        }
+        // One EndpointSlice per Service.
+        let slice_endpoints: Vec<Value> = pods
+            .iter()
+            .map(|p| {
+                let r = pod_ready(p);
+                json!({"addresses": [p["status"]["podIP"]], "conditions": {"ready": r, "serving": r, "terminating": false},
+                    "nodeName": p["spec"]["nodeName"], "targetRef": {"kind": "Pod", "namespace": sns, "name": name(p), "uid": uid(p)}})
+            })
+            .collect();
+        let slice_name = format!("{sname}-{}", safe_encode(fnv(uid(svc).as_bytes()), 5));
+        match st.store.get(&slicert, &sns, &slice_name).cloned() {
+            None => {
+                let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": slice_name, "namespace": sns,
+                        "labels": {"kubernetes.io/service-name": sname, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                        "ownerReferences": [owner_ref("v1", "Service", svc)]},
+                    "addressType": "IPv4", "endpoints": slice_endpoints, "ports": ports});
+                let _ = st.store.create(&slicert, &sns, slice, &Writer::update(KCM));
+            }
+            Some(old)
+                if old["endpoints"] != json!(slice_endpoints) || old["ports"] != json!(ports) =>
+            {
+                let mut o = old.clone();
+                o["endpoints"] = json!(slice_endpoints);
+                o["ports"] = json!(ports);
+                st.store.controller_write(&slicert, o, false, KCM);
+            }
+            Some(_) => {}
+        }
+    }
+    // Endpoints of deleted Services go (EndpointSlices go with their owner).
+    for ep in st.store.list(&eprt, "") {
+        let gone = st.store.get(&svcrt, &ns(&ep), &name(&ep)).is_none();
+        let managed = ep["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|e| e["manager"] == KCM));
+        if gone && managed {
+            let _ = st
+                .store
+                .delete(&eprt, &ns(&ep), &name(&ep), None, None, None);
+        }
+    }
 }
 
 fn pvcs(st: &mut State) {

@@ -45,6 +45,8 @@ pub struct Change {
     pub kind: ChangeType,
     pub key: Key,
     pub object: Value,
+    /// The version before this change (None for ADDED).
+    pub prev: Option<Value>,
 }
 
 /// How a delete treats dependents.
@@ -72,6 +74,10 @@ pub struct Writer {
     pub manager: String,
     pub apply: bool,
     pub subresource: Option<String>,
+    /// Server-side apply with `force=true`: take fields other managers own.
+    pub force: bool,
+    /// The applied configuration (server-side apply): its fields become this manager's.
+    pub applied: Option<Value>,
 }
 
 impl Writer {
@@ -80,6 +86,8 @@ impl Writer {
             manager: manager.into(),
             apply: false,
             subresource: None,
+            force: false,
+            applied: None,
         }
     }
 }
@@ -94,7 +102,11 @@ pub struct Store {
     pub compacted: u64,
     /// Last configuration applied by each field manager, by (uid, manager).
     pub applied: HashMap<(String, String), Value>,
+    /// Field ownership by uid: SSA path -> (fieldsV1 segments, manager).
+    pub owners: HashMap<String, BTreeMap<String, (Vec<String>, String)>>,
     pub metrics_api: bool,
+    /// Deleted pods stay Terminating until the controller removes them (Scenario::pod_termination).
+    pub pod_grace: bool,
     uid_counter: u64,
     ip_counter: u32,
     node_port_counter: u32,
@@ -233,16 +245,17 @@ impl Store {
     fn commit(&mut self, key: Key, mut obj: Value, kind: ChangeType) -> Value {
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        if kind == ChangeType::Deleted {
-            self.objects.remove(&key);
+        let prev = if kind == ChangeType::Deleted {
+            self.objects.remove(&key)
         } else {
-            self.objects.insert(key.clone(), obj.clone());
-        }
+            self.objects.insert(key.clone(), obj.clone())
+        };
         self.history.push(Change {
             rv,
             kind,
             key,
             object: obj.clone(),
+            prev,
         });
         obj
     }
@@ -261,7 +274,60 @@ impl Store {
         }
     }
 
-    fn record_manager(obj: &mut Value, w: &Writer, api_version: &str) {
+    /// Moves field ownership for a write: an update owns what it changed, an apply owns every
+    /// field of its configuration; fields that disappeared are owned by nobody.
+    fn take_ownership(&mut self, old: Option<&Value>, new: &Value, w: &Writer) {
+        if w.subresource.is_some() {
+            return;
+        }
+        let uid = new["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let new_leaves = field_leaves(new);
+        let old_leaves = old.map(field_leaves).unwrap_or_default();
+        let owners = self.owners.entry(uid).or_default();
+        owners.retain(|p, _| new_leaves.contains_key(p));
+        for (p, (_, v)) in &new_leaves {
+            if old_leaves.get(p).map(|(_, ov)| ov) != Some(v) {
+                owners.insert(p.clone(), (new_leaves[p].0.clone(), w.manager.clone()));
+            }
+        }
+        if let Some(a) = &w.applied {
+            for p in field_leaves(a).keys() {
+                if let Some((segs, _)) = new_leaves.get(p) {
+                    owners.insert(p.clone(), (segs.clone(), w.manager.clone()));
+                }
+            }
+        }
+    }
+
+    /// Fields of `patch` that another manager owns with a different live value.
+    pub fn apply_conflicts(
+        &self,
+        live: &Value,
+        patch: &Value,
+        manager: &str,
+    ) -> Vec<(String, String)> {
+        let uid = live["metadata"]["uid"].as_str().unwrap_or_default();
+        let Some(owners) = self.owners.get(uid) else {
+            return vec![];
+        };
+        let live_leaves = field_leaves(live);
+        let mut out = vec![];
+        for (p, (_, v)) in field_leaves(patch) {
+            if let (Some((_, lv)), Some((_, owner))) = (live_leaves.get(&p), owners.get(&p)) {
+                if lv != &v && owner != manager {
+                    out.push((p, owner.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Records the write in metadata.managedFields, with each manager's fieldsV1 rebuilt from
+    /// the ownership table.
+    fn record_manager(&self, obj: &mut Value, w: &Writer, api_version: &str) {
         let op = if w.apply { "Apply" } else { "Update" };
         let mut entry = json!({
             "manager": w.manager, "operation": op, "apiVersion": api_version,
@@ -285,6 +351,37 @@ impl Store {
                 && e.get("subresource") == entry.get("subresource"))
         });
         arr.push(entry);
+        let uid = obj["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let owners = self.owners.get(&uid);
+        let arr = obj["metadata"]["managedFields"].as_array_mut().unwrap();
+        for e in arr.iter_mut() {
+            if e.get("subresource").is_some() {
+                continue;
+            }
+            let m = e["manager"].as_str().unwrap_or_default().to_string();
+            let mut fields = json!({});
+            for (segs, owner) in owners.into_iter().flat_map(|o| o.values()) {
+                if *owner == m {
+                    let mut cur = &mut fields;
+                    for seg in segs {
+                        cur = cur
+                            .as_object_mut()
+                            .unwrap()
+                            .entry(seg.clone())
+                            .or_insert_with(|| json!({}));
+                    }
+                }
+            }
+            e["fieldsV1"] = fields;
+        }
+        // A manager that owns nothing any more leaves managedFields (status writers stay).
+        arr.retain(|e| {
+            e.get("subresource").is_some()
+                || e["fieldsV1"].as_object().is_some_and(|f| !f.is_empty())
+        });
     }
 
     /// Defaulting and validation common to create and update (what admission and the
@@ -526,7 +623,8 @@ impl Store {
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
-        Self::record_manager(&mut obj, w, &rt.api_version());
+        self.take_ownership(None, &obj, w);
+        self.record_manager(&mut obj, w, &rt.api_version());
         Ok(self.commit(key, obj, ChangeType::Added))
     }
 
@@ -590,7 +688,8 @@ impl Store {
         if status {
             w.subresource = Some("status".into());
         }
-        Self::record_manager(&mut obj, &w, &rt.api_version());
+        self.take_ownership(Some(&old), &obj, &w);
+        self.record_manager(&mut obj, &w, &rt.api_version());
         // The last finalizer gone from an object being deleted completes the delete.
         let finalizers_empty = obj["metadata"]["finalizers"]
             .as_array()
@@ -692,7 +791,9 @@ impl Store {
             if let Some(m) = obj["metadata"].as_object_mut() {
                 m.remove("resourceVersion");
             }
-            let created = self.create(rt, ns, obj, w)?;
+            let mut aw = w.clone();
+            aw.applied = Some(patch.clone());
+            let created = self.create(rt, ns, obj, &aw)?;
             let uid = created["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
@@ -717,6 +818,15 @@ impl Store {
             uid,
             format!("{}{}", w.manager, if status { "/status" } else { "" }),
         );
+        if !w.force && !status {
+            let conflicts = self.apply_conflicts(&old, &patch, &w.manager);
+            if !conflicts.is_empty() {
+                return Err(errors::apply_conflicts(&conflicts, &rt.api_version()));
+            }
+        }
+        let mut aw = w.clone();
+        aw.applied = Some(patch.clone());
+        let w = &aw;
         let mut obj = old.clone();
         if let Some(prev) = self.applied.get(&mkey) {
             remove_dropped(&mut obj, prev, &patch);
@@ -806,7 +916,8 @@ impl Store {
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": o["metadata"]["uid"]}})
         };
-        // Namespaces: Terminating, contents deleted, then the namespace.
+        // Namespaces go Terminating; the namespace controller (the scenario controller here)
+        // then deletes the contents and the namespace.
         if rt.group.is_empty() && rt.plural == "namespaces" {
             let mut term = old.clone();
             if term["metadata"]["deletionTimestamp"].is_null() {
@@ -814,30 +925,17 @@ impl Store {
                 term["status"]["phase"] = json!("Terminating");
                 term = self.commit(key.clone(), term, ChangeType::Modified);
             }
-            let inside: Vec<Key> = self
-                .objects
-                .keys()
-                .filter(|k| k.namespace == name)
-                .cloned()
-                .collect();
-            for k in inside {
-                if let Some(o) = self.objects.get(&k).cloned() {
-                    let fin = o["metadata"]["finalizers"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty());
-                    if fin {
-                        continue;
-                    }
-                    let gone = self.commit(k, o, ChangeType::Deleted);
-                    self.collect_dependents(&gone, Propagation::Background);
-                }
+            return Ok((term, false));
+        }
+        // Pods terminate gracefully when the scenario says so (the kubelet removes them later).
+        if rt.group.is_empty() && rt.plural == "pods" && self.pod_grace {
+            let mut o = old.clone();
+            if o["metadata"]["deletionTimestamp"].is_null() {
+                o["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                o["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+                o = self.commit(key, o, ChangeType::Modified);
             }
-            if self.objects.keys().any(|k| k.namespace == name) {
-                // Something inside still has finalizers: the namespace stays Terminating.
-                return Ok((term, false));
-            }
-            let gone = self.commit(key, term, ChangeType::Deleted);
-            return Ok((gone, true));
+            return Ok((o, false));
         }
         let user_finalizers = old["metadata"]["finalizers"]
             .as_array()
@@ -922,7 +1020,7 @@ impl Store {
             let fin = o["metadata"]["finalizers"]
                 .as_array()
                 .is_some_and(|a| !a.is_empty());
-            if fin {
+            if fin || (k.group.is_empty() && k.plural == "pods" && self.pod_grace) {
                 if o["metadata"]["deletionTimestamp"].is_null() {
                     o["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
                     self.commit(k, o, ChangeType::Modified);
@@ -963,11 +1061,127 @@ impl Store {
             .ok()
     }
 
+    /// The namespace controller's work for a Terminating namespace: deletes what is inside
+    /// (objects with finalizers get a deletionTimestamp and stay), then the namespace once
+    /// empty. Returns true when the namespace is gone.
+    pub fn finish_namespace(&mut self, name: &str) -> bool {
+        let nsrt = self.type_for("", "namespaces").unwrap();
+        let key = Self::key(&nsrt, "", name);
+        let Some(term) = self.objects.get(&key).cloned() else {
+            return true;
+        };
+        let inside: Vec<Key> = self
+            .objects
+            .keys()
+            .filter(|k| k.namespace == name)
+            .cloned()
+            .collect();
+        for k in inside {
+            let Some(mut o) = self.objects.get(&k).cloned() else {
+                continue;
+            };
+            let fin = o["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            if fin || (k.plural == "pods" && k.group.is_empty() && self.pod_grace) {
+                if o["metadata"]["deletionTimestamp"].is_null() {
+                    o["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                    self.commit(k, o, ChangeType::Modified);
+                }
+                continue;
+            }
+            let gone = self.commit(k, o, ChangeType::Deleted);
+            self.collect_dependents(&gone, Propagation::Background);
+        }
+        if self.objects.keys().any(|k| k.namespace == name) {
+            return false;
+        }
+        self.commit(key, term, ChangeType::Deleted);
+        true
+    }
+
+    /// Removes a pod whose graceful termination is over.
+    pub fn finish_pod(&mut self, key: &Key) {
+        if let Some(o) = self.objects.get(key).cloned() {
+            let fin = o["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            if !fin {
+                let gone = self.commit(key.clone(), o, ChangeType::Deleted);
+                self.collect_dependents(&gone, Propagation::Background);
+            }
+        }
+    }
+
     /// Forgets history at or below the current resourceVersion: later watches from an older
     /// resourceVersion get 410 Gone.
     pub fn compact(&mut self) {
         self.compacted = self.rv;
         self.history.clear();
+    }
+}
+
+/// The user-settable leaf fields of an object (not status, not server-set metadata) as SSA
+/// paths (`.spec.template.spec.containers[name="app"].image`) with their fieldsV1 segments.
+pub fn field_leaves(obj: &Value) -> BTreeMap<String, (Vec<String>, Value)> {
+    let mut out = BTreeMap::new();
+    for (k, v) in obj.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "status" | "apiVersion" | "kind" => {}
+            "metadata" => {
+                for (mk, mv) in v.as_object().into_iter().flatten() {
+                    match mk.as_str() {
+                        "labels" | "annotations" => walk_leaves(
+                            &format!(".metadata.{mk}"),
+                            &["f:metadata".into(), format!("f:{mk}")],
+                            mv,
+                            &mut out,
+                        ),
+                        "finalizers" | "ownerReferences" => {
+                            out.insert(
+                                format!(".metadata.{mk}"),
+                                (vec!["f:metadata".into(), format!("f:{mk}")], mv.clone()),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => walk_leaves(&format!(".{k}"), &[format!("f:{k}")], v, &mut out),
+        }
+    }
+    out
+}
+
+fn walk_leaves(
+    path: &str,
+    segs: &[String],
+    v: &Value,
+    out: &mut BTreeMap<String, (Vec<String>, Value)>,
+) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let mut s = segs.to_vec();
+                s.push(format!("f:{k}"));
+                walk_leaves(&format!("{path}.{k}"), &s, x, out);
+            }
+        }
+        Value::Array(a) if is_named_list(v) => {
+            for e in a {
+                let n = e["name"].as_str().unwrap_or_default();
+                let mut s = segs.to_vec();
+                s.push(format!("k:{}", json!({"name": n})));
+                for (k, x) in e.as_object().into_iter().flatten() {
+                    let mut s2 = s.clone();
+                    s2.push(format!("f:{k}"));
+                    walk_leaves(&format!("{path}[name=\"{n}\"].{k}"), &s2, x, out);
+                }
+            }
+        }
+        _ => {
+            out.insert(path.to_string(), (segs.to_vec(), v.clone()));
+        }
     }
 }
 
