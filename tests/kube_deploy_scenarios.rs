@@ -610,13 +610,15 @@ async fn history_keeps_the_last_ten_revisions() {
 #[tokio::test]
 async fn status_shows_pods_and_metrics_when_the_metrics_api_exists() {
     let server = FakeApiServer::builder().with_metrics().start();
-    deploy(&server, request("todo/api:1", "todo/web:1"))
-        .await
-        .unwrap();
+    let mut req = request("todo/api:1", "todo/web:1");
+    req.gateway_url = Some("http://localhost:8080".into());
+    deploy(&server, req).await.unwrap();
     let s = justpush::kube::manage::status(&server.client(), NS, RELEASE)
         .await
         .unwrap();
     assert_eq!(s.components.len(), 2);
+    assert_eq!(s.gateway_url.as_deref(), Some("http://localhost:8080"));
+    assert_eq!(s.images["api"], "todo/api:1");
     let api = s.components.iter().find(|c| c.name == "api").unwrap();
     assert_eq!((api.desired, api.ready), (2, 2));
     assert_eq!(api.pods.len(), 2);
