@@ -561,3 +561,54 @@ fn deploy_demo_detects_the_bundled_stack() {
         text(&o)
     );
 }
+
+#[test]
+fn ctrl_c_during_deploy_rolls_back() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    assert!(deploy(kc.path(), dir.path(), "api=todo/api:1", &[])
+        .status
+        .success());
+    let child = bin()
+        .arg("--kubeconfig")
+        .arg(kc.path())
+        .args([
+            "-n",
+            NS,
+            "deploy",
+            ".",
+            "--image",
+            "api=todo/api-neverready:2",
+            "--image",
+            "web=todo/web:1",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let applied = server.wait_until(std::time::Duration::from_secs(30), |s| {
+        api_deployment(s)["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "todo/api-neverready:2"
+    });
+    assert!(applied);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("interrupted") && err.contains("revision 1 is restored"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        api_deployment(&server)["spec"]["template"]["spec"]["containers"][0]["image"],
+        "todo/api:1"
+    );
+}
