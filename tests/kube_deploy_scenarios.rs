@@ -741,3 +741,40 @@ async fn failed_first_install_in_an_existing_namespace_deletes_only_what_it_crea
     );
     assert!(records(&server).await.is_empty());
 }
+
+#[tokio::test]
+async fn lease_is_held_and_renewed_while_deploying_then_released() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| s.ready_delay = Duration::from_millis(1500));
+    let mut req = request("todo/api:1", "todo/web:1");
+    req.lease_renew_every = Duration::from_millis(200);
+    req.holder = "tester@host pid 1".into();
+    let client = server.client();
+    let task = tokio::spawn(async move {
+        let mut sink = |_p: DeployProgress| {};
+        deploy_release(&client, req, &mut sink).await
+    });
+    let lease = |s: &FakeApiServer| {
+        s.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "justpush.release.todo",
+        )
+    };
+    let renewed = server
+        .wait_until_async(Duration::from_secs(20), |s| {
+            lease(s).is_some_and(|l| {
+                l["spec"]["holderIdentity"] == "tester@host pid 1"
+                    && l["spec"]["renewTime"] != l["spec"]["acquireTime"]
+            })
+        })
+        .await;
+    assert!(
+        renewed,
+        "the lease was not renewed while deploying: {:?}",
+        lease(&server)
+    );
+    task.await.unwrap().unwrap();
+    assert!(lease(&server).is_none(), "released after the deploy");
+}
