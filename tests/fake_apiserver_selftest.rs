@@ -2117,3 +2117,181 @@ async fn apply_without_force_conflicts_with_another_managers_fields() {
         expected.as_str()
     );
 }
+
+/// kubectl is a second real client: its aggregated discovery and list/get/logs work too.
+#[test]
+fn kubectl_reads_the_fake_through_the_kubeconfig() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "kubectl is not installed: this check needs it (DESIGN.md says the machines have it)"
+        );
+        return;
+    }
+    let server = FakeApiServer::start();
+    server.put(deployment("default", "web", "web:1", 2));
+    assert!(server.wait_until(WAIT, |s| s.pods_of("default", "web").len() == 2));
+    let kc = server.kubeconfig_file();
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kc.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let resources = kubectl(&["api-resources", "-o", "name"]);
+    for r in [
+        "deployments.apps",
+        "pods",
+        "kongplugins.configuration.konghq.com",
+        "leases.coordination.k8s.io",
+    ] {
+        assert!(
+            resources.lines().any(|l| l == r),
+            "{r} missing from:\n{resources}"
+        );
+    }
+    let pods = kubectl(&["get", "pods", "-o", "name"]);
+    let mut want: Vec<String> = server
+        .pods_of("default", "web")
+        .iter()
+        .map(|p| format!("pod/{}", p["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    want.sort();
+    assert_eq!(pods.lines().collect::<Vec<_>>(), want);
+    let pod = &want[0]["pod/".len()..];
+    server.append_log("default", pod, "app", "serving on :8000");
+    assert_eq!(kubectl(&["logs", pod]), "serving on :8000\n");
+    let ready = kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
+    assert_eq!(ready, "2");
+}
+
+#[tokio::test]
+async fn immutable_fields_are_refused_with_422() {
+    let server = FakeApiServer::start();
+    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let pp = PatchParams::apply("kubectl-justpush").force();
+    api.patch(
+        "web",
+        &pp,
+        &Patch::Apply(&dep("default", "web", "web:1", 1)),
+    )
+    .await
+    .unwrap();
+    let mut changed = deployment("default", "web", "web:1", 1);
+    changed["spec"]["selector"]["matchLabels"] = json!({"app": "web", "tier": "api"});
+    changed["spec"]["template"]["metadata"]["labels"]["tier"] = json!("api");
+    let (code, reason, msg) = api_status(
+        api.patch("web", &pp, &Patch::Apply(&changed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert!(
+        msg.starts_with("Deployment.apps \"web\" is invalid: spec.selector: Invalid value:")
+            && msg.ends_with("field is immutable"),
+        "{msg}"
+    );
+
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:16"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}});
+    let ssts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(server.client(), "default");
+    ssts.patch("db", &pp, &Patch::Apply(&sts)).await.unwrap();
+    let mut bigger = sts.clone();
+    bigger["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
+        json!("5Gi");
+    let (code, _, msg) = api_status(
+        ssts.patch("db", &pp, &Patch::Apply(&bigger))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("updates to statefulset spec for fields other than 'replicas'"),
+        "{msg}"
+    );
+    // The template may change.
+    let mut newer = sts.clone();
+    newer["spec"]["template"]["spec"]["containers"][0]["image"] = json!("postgres:17");
+    ssts.patch("db", &pp, &Patch::Apply(&newer)).await.unwrap();
+
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let frozen = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}, "immutable": true, "data": {"a": "1"}});
+    cms.patch("f", &pp, &Patch::Apply(&frozen)).await.unwrap();
+    let mut thawed = frozen.clone();
+    thawed["data"]["a"] = json!("2");
+    let (code, _, msg) = api_status(
+        cms.patch("f", &pp, &Patch::Apply(&thawed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("field is immutable when `immutable` is set"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn pdb_status_and_crd_deletion_takes_its_resources() {
+    let server = FakeApiServer::start();
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    server.put(json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("policy/v1", "PodDisruptionBudget", "default", "web")
+                .is_some_and(|b| b["status"]["currentHealthy"] == 2)
+        })
+        .await;
+    assert!(ok);
+    let b = server
+        .object("policy/v1", "PodDisruptionBudget", "default", "web")
+        .unwrap();
+    assert_eq!(
+        (
+            b["status"]["desiredHealthy"].as_i64(),
+            b["status"]["disruptionsAllowed"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        condition(&b, "DisruptionAllowed").unwrap()["status"],
+        "True"
+    );
+
+    server.put(json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin", "metadata": {"name": "auth", "namespace": "default"}, "plugin": "key-auth"}));
+    server.set_kong_crds(false);
+    assert!(server
+        .objects("configuration.konghq.com/v1", "KongPlugin")
+        .is_empty());
+    assert!(
+        server
+            .state()
+            .store
+            .objects
+            .keys()
+            .all(|k| k.group != "configuration.konghq.com"),
+        "the KongPlugin went with its CRD"
+    );
+}

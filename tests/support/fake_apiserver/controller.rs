@@ -107,6 +107,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         earliest(&mut next, pods(st));
         pvcs(st);
         endpoints(st);
+        pdbs(st);
         hpas(st);
         quotas(st);
         earliest(&mut next, terminations(st));
@@ -2051,6 +2052,57 @@ fn endpoints(st: &mut State) {
                 .store
                 .delete(&eprt, &ns(&ep), &name(&ep), None, None, None);
         }
+    }
+}
+
+/// The disruption controller: PodDisruptionBudget status from the pods it selects.
+fn pdbs(st: &mut State) {
+    let rt = rtype(st, "policy", "poddisruptionbudgets");
+    let prt = rtype(st, "", "pods");
+    for b in st.store.list(&rt, "") {
+        let sel = b["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let pods: Vec<Value> = st
+            .store
+            .list(&prt, &ns(&b))
+            .into_iter()
+            .filter(|p| !deleting(p) && sel.iter().all(|(k, v)| &p["metadata"]["labels"][k] == v))
+            .collect();
+        let expected = pods.len() as i64;
+        let healthy = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let desired = if !b["spec"]["minAvailable"].is_null() {
+            int_or_percent(&b["spec"]["minAvailable"], expected, true)
+        } else if !b["spec"]["maxUnavailable"].is_null() {
+            (expected - int_or_percent(&b["spec"]["maxUnavailable"], expected, true)).max(0)
+        } else {
+            expected
+        };
+        let allowed = (healthy - desired).max(0);
+        let mut conds = conditions_of(&b);
+        if allowed > 0 {
+            set_condition(
+                &mut conds,
+                "DisruptionAllowed",
+                "True",
+                "SufficientPods",
+                "",
+                false,
+            );
+        } else {
+            set_condition(
+                &mut conds,
+                "DisruptionAllowed",
+                "False",
+                "InsufficientPods",
+                "",
+                false,
+            );
+        }
+        let status = json!({"observedGeneration": b["metadata"]["generation"], "currentHealthy": healthy,
+            "desiredHealthy": desired, "expectedPods": expected, "disruptionsAllowed": allowed, "conditions": conds});
+        write_status(st, &rt, &b, status);
     }
 }
 

@@ -237,7 +237,17 @@ pub async fn handle(
             }
             rec.code = 200;
             shared.record(rec);
-            return json_response(200, &d);
+            let mut r = json_response(200, &d);
+            if d["kind"] == "APIGroupDiscoveryList" {
+                // Clients (kubectl) recognise aggregated discovery by the answer's media type.
+                r.headers_mut().insert(
+                    "content-type",
+                    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+                        .parse()
+                        .unwrap(),
+                );
+            }
+            return r;
         }
         Ok(Route::Resource(t)) => t,
         Err(e) => {

@@ -396,6 +396,9 @@ impl Store {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        if let Some(o) = old {
+            check_immutable(rt, &name, o, obj)?;
+        }
         // Secrets: stringData is write-only and folds into data.
         if rt.group.is_empty() && rt.plural == "secrets" {
             if let Some(sd) = obj.as_object_mut().unwrap().remove("stringData") {
@@ -965,6 +968,29 @@ impl Store {
             Propagation::Background | Propagation::Orphan => {
                 let gone = self.commit(key, old, ChangeType::Deleted);
                 self.collect_dependents(&gone, prop);
+                if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+                    // A CRD takes its custom resources with it.
+                    let g = gone["spec"]["group"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let p = gone["spec"]["names"]["plural"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let crs: Vec<Key> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.group == g && k.plural == p)
+                        .cloned()
+                        .collect();
+                    for k in crs {
+                        if let Some(o) = self.objects.get(&k).cloned() {
+                            let cr = self.commit(k, o, ChangeType::Deleted);
+                            self.collect_dependents(&cr, Propagation::Background);
+                        }
+                    }
+                }
                 if rt.group.is_empty() && rt.plural == "pods" {
                     Ok((gone, true))
                 } else {
@@ -1205,6 +1231,117 @@ fn strip_volatile(o: &Value) -> Value {
         m.remove("resourceVersion");
     }
     v
+}
+
+/// The update validation of fields Kubernetes does not let change.
+fn check_immutable(
+    rt: &ResourceType,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let immutable = |field: &str, v: &Value| {
+        Cause::new(
+            "FieldValueInvalid",
+            field,
+            &format!("Invalid value: {}: field is immutable", v),
+        )
+    };
+    let mut causes = vec![];
+    let spec_changed = |f: &str| old["spec"][f] != new["spec"][f];
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "daemonsets")
+            if spec_changed("selector") =>
+        {
+            causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+        }
+        ("apps", "statefulsets") => {
+            if spec_changed("selector") {
+                causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+            }
+            let allowed = [
+                "replicas",
+                "ordinals",
+                "template",
+                "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy",
+                "minReadySeconds",
+            ];
+            let mut o = old["spec"].clone();
+            let mut n = new["spec"].clone();
+            for f in allowed {
+                o.as_object_mut().map(|m| m.remove(f));
+                n.as_object_mut().map(|m| m.remove(f));
+            }
+            if o != n {
+                causes.push(Cause::new("FieldValueForbidden", "spec", "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"));
+            }
+        }
+        ("batch", "jobs") => {
+            if spec_changed("selector") && !old["spec"]["selector"].is_null() {
+                causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+            }
+            if spec_changed("template") {
+                causes.push(immutable("spec.template", &new["spec"]["template"]));
+            }
+            if spec_changed("completions") {
+                causes.push(immutable("spec.completions", &new["spec"]["completions"]));
+            }
+        }
+        ("", "configmaps") | ("", "secrets") => {
+            if old["immutable"] == true {
+                if old["data"] != new["data"] || old["binaryData"] != new["binaryData"] {
+                    causes.push(Cause::new(
+                        "FieldValueForbidden",
+                        "data",
+                        "Forbidden: field is immutable when `immutable` is set",
+                    ));
+                }
+                if new["immutable"] != true {
+                    causes.push(Cause::new(
+                        "FieldValueForbidden",
+                        "immutable",
+                        "Forbidden: field is immutable when `immutable` is set",
+                    ));
+                }
+            }
+            if rt.plural == "secrets" && !old["type"].is_null() && old["type"] != new["type"] {
+                causes.push(immutable("type", &new["type"]));
+            }
+        }
+        ("", "persistentvolumeclaims") => {
+            let mut o = old["spec"].clone();
+            let mut n = new["spec"].clone();
+            for f in [
+                "resources",
+                "volumeName",
+                "storageClassName",
+                "volumeAttributesClassName",
+            ] {
+                o.as_object_mut().map(|m| m.remove(f));
+                n.as_object_mut().map(|m| m.remove(f));
+            }
+            if o != n {
+                causes.push(Cause::new("FieldValueForbidden", "spec", "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"));
+            }
+        }
+        ("", "services") => {
+            let (oc, nc) = (&old["spec"]["clusterIP"], &new["spec"]["clusterIP"]);
+            if !nc.is_null() && oc != nc {
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    "spec.clusterIPs[0]",
+                    &format!("Invalid value: []string{{{nc}}}: may not change once set"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(errors::invalid(rt, name, &causes))
+    }
 }
 
 fn validate_workload(rt: &ResourceType, name: &str, obj: &Value) -> Result<(), ApiError> {
