@@ -778,3 +778,28 @@ async fn lease_is_held_and_renewed_while_deploying_then_released() {
     task.await.unwrap().unwrap();
     assert!(lease(&server).is_none(), "released after the deploy");
 }
+
+#[tokio::test]
+async fn two_deploys_at_once_one_wins_the_other_names_it() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    server.scenario(|s| s.ready_delay = Duration::from_millis(1000));
+    let run = |holder: &str, image: &str| {
+        let mut req = request(image, "todo/web:1");
+        req.holder = holder.into();
+        let client = server.client();
+        tokio::spawn(async move {
+            let mut sink = |_p: DeployProgress| {};
+            deploy_release(&client, req, &mut sink).await
+        })
+    };
+    let a = run("a@host pid 1", "todo/api:1");
+    let b = run("b@host pid 2", "todo/api:2");
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    match (&a, &b) {
+        (Ok(_), Err(e)) => assert!(e.to_string().contains("a@host pid 1"), "{e}"),
+        (Err(e), Ok(_)) => assert!(e.to_string().contains("b@host pid 2"), "{e}"),
+        other => panic!("exactly one deploy must win: {other:?}"),
+    }
+    assert_eq!(records(&server).await.len(), 1);
+}
