@@ -663,6 +663,7 @@ async fn deploy_locked(
             workloads: wl,
             since,
             timeout: req.timeout,
+            quota_fails: true,
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut forward = move |p: WaitProgress| {
@@ -831,6 +832,7 @@ async fn deploy_locked(
                     workloads: workloads(&prev.objects),
                     since: restore_since,
                     timeout: req.timeout,
+                    quota_fails: false,
                 };
                 let mut ignore = |_p: WaitProgress| {};
                 let never = CancellationToken::new();
