@@ -235,11 +235,19 @@ async fn upgrade_success_supersedes_and_keeps_the_api_key() {
     let key2 = server.object("v1", "Secret", NS, &key_secret).unwrap()["data"]["key"].clone();
     assert_eq!(key1, key2);
     // Only the new pods are running for the api.
-    let pods = server.objects_in("v1", "Pod", NS);
-    assert!(pods
+    let api_images: Vec<String> = server
+        .objects_in("v1", "Pod", NS)
         .iter()
-        .all(|p| p["metadata"]["deletionTimestamp"].is_null()
-            || p["spec"]["containers"][0]["image"] != "todo/api:2"));
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "api")
+        .map(|p| {
+            p["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(api_images, vec!["todo/api:2".to_string(); 2]);
 }
 
 async fn failing_first_install(failure_image: &str) -> String {
