@@ -562,6 +562,15 @@ async fn api_errors_and_a_dropped_watch_survived() {
         .await
         .expect("transient errors and dropped watches do not fail the deploy");
     assert_eq!(out.record.status, ReleaseStatus::Deployed);
+    // The dropped watches were re-established (more than one watch request each).
+    for resource in ["pods", "deployments"] {
+        let watches = server
+            .requests()
+            .iter()
+            .filter(|r| r.verb == Some(Verb::Watch) && r.resource == resource)
+            .count();
+        assert!(watches >= 2, "{resource}: {watches} watch requests");
+    }
     assert!(
         server.faults_fired().iter().all(|n| *n > 0),
         "{:?}",
