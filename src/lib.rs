@@ -10,4 +10,5 @@ pub mod detect;
 pub mod dockerfile;
 pub mod error;
 pub mod image;
+pub mod kube;
 pub mod output;
