@@ -9,4 +9,5 @@ pub mod cluster;
 pub mod detect;
 pub mod dockerfile;
 pub mod error;
+pub mod kong;
 pub mod output;
