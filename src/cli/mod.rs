@@ -2,6 +2,7 @@
 //! exit code is decided once at the top.
 
 mod cluster;
+mod credentials;
 mod project;
 mod render;
 mod routes;
@@ -59,6 +60,8 @@ pub enum Command {
     Down(cluster::DownArgs),
     /// Show the Kong routes and plugins an OpenAPI spec becomes (no cluster needed).
     Routes(routes::RoutesArgs),
+    /// Show the developer consumer's API key (or JWT credential) again; --rotate replaces it.
+    Credentials(credentials::CredentialsArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -80,6 +83,7 @@ pub fn run() -> i32 {
         Command::Init(args) => project::run_init(args, &mut shell),
         Command::Down(args) => cluster::run_down(args, &mut shell),
         Command::Routes(args) => routes::run(args, &mut shell),
+        Command::Credentials(args) => credentials::run(args, &cli.global, &mut shell),
     };
     match result {
         Ok(()) => 0,
