@@ -63,10 +63,19 @@ pub struct DeleteArgs {
 
 fn client(flags: &AdminFlags, config: Option<&std::path::Path>) -> Result<AdminClient, CliError> {
     let kong = kong_config(config)?;
-    let url = flags.admin_url.clone().or(kong.admin_url.clone()).ok_or_else(|| {
-        CliError::usage("no Kong Admin API URL: pass --admin-url or set kong.adminUrl in justpush.yaml")
-    })?;
-    let token = std::env::var(TOKEN_ENV).ok().filter(|t| !t.is_empty()).or(kong.admin_token.clone());
+    let url = flags
+        .admin_url
+        .clone()
+        .or(kong.admin_url.clone())
+        .ok_or_else(|| {
+            CliError::usage(
+                "no Kong Admin API URL: pass --admin-url or set kong.adminUrl in justpush.yaml",
+            )
+        })?;
+    let token = std::env::var(TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty())
+        .or(kong.admin_token.clone());
     AdminClient::new(&url, token).map_err(|e| CliError::failed(e.to_string()))
 }
 
@@ -79,7 +88,9 @@ fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
 
 fn admin_failed(e: AdminError) -> CliError {
     match e {
-        AdminError::Unauthorized { .. } | AdminError::Forbidden { .. } => CliError::usage(e.to_string()),
+        AdminError::Unauthorized { .. } | AdminError::Forbidden { .. } => {
+            CliError::usage(e.to_string())
+        }
         _ => CliError::failed(e.to_string()),
     }
 }
@@ -105,7 +116,11 @@ fn print_diff(shell: &mut Shell, diff: &Diff, dry_run: bool) -> Result<(), CliEr
     shell
         .status(
             if diff.is_empty() { "Unchanged" } else { verb },
-            &format!("{} objects ({} already as wanted)", diff.lines().len(), diff.unchanged),
+            &format!(
+                "{} objects ({} already as wanted)",
+                diff.lines().len(),
+                diff.unchanged
+            ),
         )
         .ok();
     Ok(())
@@ -116,7 +131,9 @@ pub fn run(args: &KongArgs, shell: &mut Shell) -> Result<(), CliError> {
         KongCommand::Sync(a) => run_sync(a, shell),
         KongCommand::Delete(a) => {
             let client = client(&a.admin, a.config.as_deref())?;
-            let diff = runtime()?.block_on(delete_release(&client, &a.name, a.admin.dry_run)).map_err(admin_failed)?;
+            let diff = runtime()?
+                .block_on(delete_release(&client, &a.name, a.admin.dry_run))
+                .map_err(admin_failed)?;
             print_diff(shell, &diff, a.admin.dry_run)
         }
     }
@@ -124,7 +141,8 @@ pub fn run(args: &KongArgs, shell: &mut Shell) -> Result<(), CliError> {
 
 fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
     let (plan, _) = load_plan(&args.spec, shell)?;
-    let spec = crate::kong::spec::ApiSpec::load(&args.spec.spec).map_err(|e| CliError::usage(e.to_string()))?;
+    let spec = crate::kong::spec::ApiSpec::load(&args.spec.spec)
+        .map_err(|e| CliError::usage(e.to_string()))?;
     let upstream = args.upstream.clone().or(spec.server_origin.clone()).ok_or_else(|| {
         CliError::usage("no upstream for the Kong service: pass --upstream http://HOST:PORT (the spec has no absolute server URL)")
     })?;
@@ -134,13 +152,22 @@ fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
         upstream: &upstream,
         plan: &plan,
     };
-    let outcome = runtime()?.block_on(sync(&client, &target, args.admin.dry_run)).map_err(admin_failed)?;
+    let outcome = runtime()?
+        .block_on(sync(&client, &target, args.admin.dry_run))
+        .map_err(admin_failed)?;
     print_diff(shell, &outcome.diff, args.admin.dry_run)?;
     if outcome.applied {
-        for c in outcome.credentials.iter().filter(|c| c.outcome == Outcome::Created) {
+        for c in outcome
+            .credentials
+            .iter()
+            .filter(|c| c.outcome == Outcome::Created)
+        {
             // Shown once, when made; `kong sync` keeps it from then on.
             let line = match c.kind {
-                CredentialKind::KeyAuth => format!("consumer API key (keep it; shown once): {}\n", c.data["key"]),
+                CredentialKind::KeyAuth => format!(
+                    "consumer API key (keep it; shown once): {}\n",
+                    c.data["key"]
+                ),
                 CredentialKind::Jwt => format!(
                     "consumer jwt credential: iss={} HS256 secret (keep it; shown once): {}\n",
                     c.data["key"], c.data["secret"]
@@ -151,7 +178,9 @@ fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
                 ),
             };
             if shell.format == Format::Text {
-                shell.data(&line).map_err(|e| CliError::failed(e.to_string()))?;
+                shell
+                    .data(&line)
+                    .map_err(|e| CliError::failed(e.to_string()))?;
             }
         }
     }

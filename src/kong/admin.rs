@@ -125,7 +125,12 @@ impl Diff {
             out.push(format!("create {} {}", kind_name(e.kind), e.key));
         }
         for (e, _, fields) in &self.update {
-            out.push(format!("update {} {} ({})", kind_name(e.kind), e.key, fields.join(", ")));
+            out.push(format!(
+                "update {} {} ({})",
+                kind_name(e.kind),
+                e.key,
+                fields.join(", ")
+            ));
         }
         for e in &self.delete {
             out.push(format!("delete {} {}", kind_name(e.kind), e.key));
@@ -164,11 +169,29 @@ pub fn desired_state(target: &SyncTarget, credentials: &[CredentialPlan]) -> Vec
     let (protocol, host, port) = split_origin(target.upstream);
     let mut service = json!({"name": service_name, "protocol": protocol, "host": host, "port": port, "tags": tags});
     for (k, v) in &target.plan.service_defaults {
-        if !matches!(k.as_str(), "name" | "url" | "host" | "port" | "protocol" | "path" | "tags" | "id" | "routes" | "plugins") {
+        if !matches!(
+            k.as_str(),
+            "name"
+                | "url"
+                | "host"
+                | "port"
+                | "protocol"
+                | "path"
+                | "tags"
+                | "id"
+                | "routes"
+                | "plugins"
+        ) {
             service[k] = v.clone();
         }
     }
-    let mut out = vec![Entity { kind: EntityKind::Service, key: service_name.clone(), parent: None, body: service, id: None }];
+    let mut out = vec![Entity {
+        kind: EntityKind::Service,
+        key: service_name.clone(),
+        parent: None,
+        body: service,
+        id: None,
+    }];
     let consumer = consumer_username(target.release);
     out.push(Entity {
         kind: EntityKind::Consumer,
@@ -199,7 +222,14 @@ pub fn desired_state(target: &SyncTarget, credentials: &[CredentialPlan]) -> Vec
             id: None,
         });
         for p in &anon.plugins {
-            out.push(plugin_entity(p.name.as_str(), &p.config, &p.protocols, p.enabled, Parent::Consumer(anon.username.clone()), &tags));
+            out.push(plugin_entity(
+                p.name.as_str(),
+                &p.config,
+                &p.protocols,
+                p.enabled,
+                Parent::Consumer(anon.username.clone()),
+                &tags,
+            ));
         }
     }
     for r in &target.plan.routes {
@@ -214,9 +244,26 @@ pub fn desired_state(target: &SyncTarget, credentials: &[CredentialPlan]) -> Vec
         for (k, v) in &r.route_fields {
             body[k] = v.clone();
         }
-        out.push(Entity { kind: EntityKind::Route, key: r.name.clone(), parent: Some(Parent::Service(service_name.clone())), body, id: None });
-        for p in r.plugins.iter().filter(|p| p.source != PluginSource::AnonymousConsumer) {
-            out.push(plugin_entity(&p.name, &p.config, &p.protocols, p.enabled, Parent::Route(r.name.clone()), &tags));
+        out.push(Entity {
+            kind: EntityKind::Route,
+            key: r.name.clone(),
+            parent: Some(Parent::Service(service_name.clone())),
+            body,
+            id: None,
+        });
+        for p in r
+            .plugins
+            .iter()
+            .filter(|p| p.source != PluginSource::AnonymousConsumer)
+        {
+            out.push(plugin_entity(
+                &p.name,
+                &p.config,
+                &p.protocols,
+                p.enabled,
+                Parent::Route(r.name.clone()),
+                &tags,
+            ));
         }
     }
     out
@@ -228,12 +275,23 @@ pub fn split_origin(url: &str) -> (String, String, u16) {
     let hostport = rest.split('/').next().unwrap_or_default();
     let default = if scheme == "https" { 443 } else { 80 };
     match hostport.rsplit_once(':') {
-        Some((h, p)) if p.parse::<u16>().is_ok() => (scheme.to_string(), h.to_string(), p.parse().unwrap_or(default)),
+        Some((h, p)) if p.parse::<u16>().is_ok() => (
+            scheme.to_string(),
+            h.to_string(),
+            p.parse().unwrap_or(default),
+        ),
         _ => (scheme.to_string(), hostport.to_string(), default),
     }
 }
 
-fn plugin_entity(name: &str, config: &Value, protocols: &[String], enabled: bool, parent: Parent, tags: &Value) -> Entity {
+fn plugin_entity(
+    name: &str,
+    config: &Value,
+    protocols: &[String],
+    enabled: bool,
+    parent: Parent,
+    tags: &Value,
+) -> Entity {
     let owner = match &parent {
         Parent::Service(n) | Parent::Route(n) | Parent::Consumer(n) => n.clone(),
     };
@@ -241,7 +299,13 @@ fn plugin_entity(name: &str, config: &Value, protocols: &[String], enabled: bool
     if !protocols.is_empty() {
         body["protocols"] = json!(protocols);
     }
-    Entity { kind: EntityKind::Plugin, key: format!("{owner}/{name}"), parent: Some(parent), body, id: None }
+    Entity {
+        kind: EntityKind::Plugin,
+        key: format!("{owner}/{name}"),
+        parent: Some(parent),
+        body,
+        id: None,
+    }
 }
 
 /// True when every field of `desired` has the same value in `current` (objects compared
@@ -252,7 +316,9 @@ pub fn covers(current: &Value, desired: &Value) -> bool {
             Some(cv) => covers(cv, dv),
             None => dv.is_null(),
         }),
-        (Value::Array(c), Value::Array(d)) if d.iter().all(Value::is_string) && c.iter().all(Value::is_string) => {
+        (Value::Array(c), Value::Array(d))
+            if d.iter().all(Value::is_string) && c.iter().all(Value::is_string) =>
+        {
             // Kong returns sets (tags, methods) in its own order.
             let mut a: Vec<&str> = c.iter().filter_map(Value::as_str).collect();
             let mut b: Vec<&str> = d.iter().filter_map(Value::as_str).collect();
@@ -271,7 +337,10 @@ pub fn covers(current: &Value, desired: &Value) -> bool {
 /// ours and no longer desired. `current` holds only objects carrying the release tag.
 pub fn diff(desired: &[Entity], current: &[Entity]) -> Diff {
     let mut out = Diff::default();
-    let index: BTreeMap<(EntityKind, &str), &Entity> = current.iter().map(|e| ((e.kind, e.key.as_str()), e)).collect();
+    let index: BTreeMap<(EntityKind, &str), &Entity> = current
+        .iter()
+        .map(|e| ((e.kind, e.key.as_str()), e))
+        .collect();
     for d in desired {
         match index.get(&(d.kind, d.key.as_str())) {
             None => out.create.push(d.clone()),
@@ -284,17 +353,21 @@ pub fn diff(desired: &[Entity], current: &[Entity]) -> Diff {
                         .as_object()
                         .map(|m| {
                             m.iter()
-                                .filter(|(k, v)| !c.body.get(k.as_str()).is_some_and(|cv| covers(cv, v)))
+                                .filter(|(k, v)| {
+                                    !c.body.get(k.as_str()).is_some_and(|cv| covers(cv, v))
+                                })
                                 .map(|(k, _)| k.clone())
                                 .collect()
                         })
                         .unwrap_or_default();
-                    out.update.push((d.clone(), c.id.clone().unwrap_or_default(), fields));
+                    out.update
+                        .push((d.clone(), c.id.clone().unwrap_or_default(), fields));
                 }
             }
         }
     }
-    let wanted: std::collections::BTreeSet<(EntityKind, &str)> = desired.iter().map(|e| (e.kind, e.key.as_str())).collect();
+    let wanted: std::collections::BTreeSet<(EntityKind, &str)> =
+        desired.iter().map(|e| (e.kind, e.key.as_str())).collect();
     for c in current {
         if !wanted.contains(&(c.kind, c.key.as_str())) {
             out.delete.push(c.clone());
@@ -319,16 +392,28 @@ pub fn current_state(raw: &BTreeMap<EntityKind, Vec<Value>>) -> Vec<Entity> {
     let services = names(EntityKind::Service, "name");
     let routes = names(EntityKind::Route, "name");
     let consumers = names(EntityKind::Consumer, "username");
-    let fk = |v: &Value, field: &str| v.get(field).and_then(|f| f.get("id")).and_then(Value::as_str).map(String::from);
+    let fk = |v: &Value, field: &str| {
+        v.get(field)
+            .and_then(|f| f.get("id"))
+            .and_then(Value::as_str)
+            .map(String::from)
+    };
     let mut out = Vec::new();
     for (kind, items) in raw {
         for v in items {
             let (key, parent) = match kind {
                 EntityKind::Service => (v["name"].as_str().unwrap_or_default().to_string(), None),
-                EntityKind::Consumer => (v["username"].as_str().unwrap_or_default().to_string(), None),
+                EntityKind::Consumer => {
+                    (v["username"].as_str().unwrap_or_default().to_string(), None)
+                }
                 EntityKind::Route => {
-                    let svc = fk(v, "service").and_then(|id| services.get(&id).cloned()).unwrap_or_default();
-                    (v["name"].as_str().unwrap_or_default().to_string(), Some(Parent::Service(svc)))
+                    let svc = fk(v, "service")
+                        .and_then(|id| services.get(&id).cloned())
+                        .unwrap_or_default();
+                    (
+                        v["name"].as_str().unwrap_or_default().to_string(),
+                        Some(Parent::Service(svc)),
+                    )
                 }
                 EntityKind::Plugin => {
                     let name = v["name"].as_str().unwrap_or_default();
@@ -347,7 +432,9 @@ pub fn current_state(raw: &BTreeMap<EntityKind, Vec<Value>>) -> Vec<Entity> {
                     (format!("{owner}/{name}"), Some(parent))
                 }
                 EntityKind::KeyAuth | EntityKind::Jwt | EntityKind::BasicAuth => {
-                    let c = fk(v, "consumer").and_then(|id| consumers.get(&id).cloned()).unwrap_or_default();
+                    let c = fk(v, "consumer")
+                        .and_then(|id| consumers.get(&id).cloned())
+                        .unwrap_or_default();
                     let plugin = match kind {
                         EntityKind::KeyAuth => "key-auth",
                         EntityKind::Jwt => "jwt",
@@ -356,33 +443,55 @@ pub fn current_state(raw: &BTreeMap<EntityKind, Vec<Value>>) -> Vec<Entity> {
                     (format!("{c}/{plugin}"), Some(Parent::Consumer(c)))
                 }
             };
-            out.push(Entity { kind: *kind, key, parent, body: v.clone(), id: id_of(v) });
+            out.push(Entity {
+                kind: *kind,
+                key,
+                parent,
+                body: v.clone(),
+                id: id_of(v),
+            });
         }
     }
     out
 }
 
 /// The consumer's credentials for a sync: what Kong holds is kept, missing ones generated.
-pub fn plan_credentials(release: &str, kinds: &[CredentialKind], current: &[Entity]) -> Result<Vec<CredentialPlan>, CredentialError> {
+pub fn plan_credentials(
+    release: &str,
+    kinds: &[CredentialKind],
+    current: &[Entity],
+) -> Result<Vec<CredentialPlan>, CredentialError> {
     let consumer = consumer_username(release);
     kinds
         .iter()
         .map(|kind| {
             let key = format!("{consumer}/{}", kind.plugin());
-            let existing = current.iter().find(|e| e.kind == EntityKind::credential(*kind) && e.key == key).map(|e| {
-                let fields: &[&str] = match kind {
-                    CredentialKind::KeyAuth => &["key"],
-                    CredentialKind::Jwt => &["key", "secret", "algorithm"],
-                    CredentialKind::BasicAuth => &["username", "password"],
-                };
-                fields
-                    .iter()
-                    .filter_map(|f| Some((f.to_string(), e.body.get(*f)?.as_str()?.to_string())))
-                    .collect::<BTreeMap<_, _>>()
-            });
+            let existing = current
+                .iter()
+                .find(|e| e.kind == EntityKind::credential(*kind) && e.key == key)
+                .map(|e| {
+                    let fields: &[&str] = match kind {
+                        CredentialKind::KeyAuth => &["key"],
+                        CredentialKind::Jwt => &["key", "secret", "algorithm"],
+                        CredentialKind::BasicAuth => &["username", "password"],
+                    };
+                    fields
+                        .iter()
+                        .filter_map(|f| {
+                            Some((f.to_string(), e.body.get(*f)?.as_str()?.to_string()))
+                        })
+                        .collect::<BTreeMap<_, _>>()
+                });
             // Kong stores basic-auth passwords hashed: an existing one is kept as it is (the
             // entity is then left alone, see `credential_is_kept`).
-            plan_credential(*kind, &key, existing.as_ref(), &consumer, false, &mut rand::rngs::OsRng)
+            plan_credential(
+                *kind,
+                &key,
+                existing.as_ref(),
+                &consumer,
+                false,
+                &mut rand::rngs::OsRng,
+            )
         })
         .collect()
 }
@@ -398,11 +507,24 @@ pub enum AdminError {
     #[error("the Kong Admin API denied {method} {path} (403 Forbidden): the admin token lacks permission for it; use a token (RBAC user) that may write services, routes, plugins and consumers")]
     Forbidden { method: String, path: String },
     #[error("Kong refused {method} {path} (409 Conflict): {message}; an object with that name already exists without justpush's tags (justpush never takes over objects it did not create): rename or remove it, or tag it `{OWNER_TAG}`")]
-    Conflict { method: String, path: String, message: String },
+    Conflict {
+        method: String,
+        path: String,
+        message: String,
+    },
     #[error("Kong answered {method} {path} with {status}: {message}")]
-    Status { method: String, path: String, status: u16, message: String },
+    Status {
+        method: String,
+        path: String,
+        status: u16,
+        message: String,
+    },
     #[error("the Kong Admin API at {url} kept failing after {attempts} attempts: {message}")]
-    GaveUp { url: String, attempts: u32, message: String },
+    GaveUp {
+        url: String,
+        attempts: u32,
+        message: String,
+    },
     #[error(transparent)]
     Credential(#[from] CredentialError),
 }
@@ -426,7 +548,10 @@ impl AdminClient {
             .connect_timeout(Duration::from_secs(5))
             .timeout(Duration::from_secs(30))
             .build()
-            .map_err(|e| AdminError::Unreachable { url: base.into(), message: e.to_string() })?;
+            .map_err(|e| AdminError::Unreachable {
+                url: base.into(),
+                message: e.to_string(),
+            })?;
         Ok(AdminClient {
             base: base.trim_end_matches('/').to_string(),
             token,
@@ -436,7 +561,12 @@ impl AdminClient {
         })
     }
 
-    async fn call(&self, method: reqwest::Method, path: &str, body: Option<&Value>) -> Result<Value, AdminError> {
+    async fn call(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        body: Option<&Value>,
+    ) -> Result<Value, AdminError> {
         let url = format!("{}/{}", self.base, path.trim_start_matches('/'));
         let mut delay = self.backoff;
         let mut last = String::new();
@@ -452,7 +582,10 @@ impl AdminClient {
                 Err(e) => {
                     last = e.to_string();
                     if attempt == self.attempts {
-                        return Err(AdminError::Unreachable { url: self.base.clone(), message: last });
+                        return Err(AdminError::Unreachable {
+                            url: self.base.clone(),
+                            message: last,
+                        });
                     }
                 }
                 Ok(resp) => {
@@ -461,16 +594,46 @@ impl AdminClient {
                     let message = || {
                         serde_json::from_str::<Value>(&text)
                             .ok()
-                            .and_then(|v| v.get("message").and_then(Value::as_str).map(String::from))
+                            .and_then(|v| {
+                                v.get("message").and_then(Value::as_str).map(String::from)
+                            })
                             .unwrap_or_else(|| text.chars().take(300).collect())
                     };
                     match status {
-                        200..=299 => return Ok(if text.is_empty() { Value::Null } else { serde_json::from_str(&text).unwrap_or(Value::Null) }),
-                        401 => return Err(AdminError::Unauthorized { url: self.base.clone() }),
-                        403 => return Err(AdminError::Forbidden { method: method.to_string(), path: path.into() }),
-                        409 => return Err(AdminError::Conflict { method: method.to_string(), path: path.into(), message: message() }),
+                        200..=299 => {
+                            return Ok(if text.is_empty() {
+                                Value::Null
+                            } else {
+                                serde_json::from_str(&text).unwrap_or(Value::Null)
+                            })
+                        }
+                        401 => {
+                            return Err(AdminError::Unauthorized {
+                                url: self.base.clone(),
+                            })
+                        }
+                        403 => {
+                            return Err(AdminError::Forbidden {
+                                method: method.to_string(),
+                                path: path.into(),
+                            })
+                        }
+                        409 => {
+                            return Err(AdminError::Conflict {
+                                method: method.to_string(),
+                                path: path.into(),
+                                message: message(),
+                            })
+                        }
                         500..=599 => last = format!("HTTP {status}: {}", message()),
-                        _ => return Err(AdminError::Status { method: method.to_string(), path: path.into(), status, message: message() }),
+                        _ => {
+                            return Err(AdminError::Status {
+                                method: method.to_string(),
+                                path: path.into(),
+                                status,
+                                message: message(),
+                            })
+                        }
                     }
                 }
             }
@@ -479,7 +642,11 @@ impl AdminClient {
                 delay *= 2;
             }
         }
-        Err(AdminError::GaveUp { url: self.base.clone(), attempts: self.attempts, message: last })
+        Err(AdminError::GaveUp {
+            url: self.base.clone(),
+            attempts: self.attempts,
+            message: last,
+        })
     }
 
     /// Every object of a collection carrying `tag`, following Kong's `offset` pagination.
@@ -492,7 +659,12 @@ impl AdminClient {
                 path.push_str(&format!("&offset={}", urlencode(o)));
             }
             let page = self.call(reqwest::Method::GET, &path, None).await?;
-            out.extend(page.get("data").and_then(Value::as_array).cloned().unwrap_or_default());
+            out.extend(
+                page.get("data")
+                    .and_then(Value::as_array)
+                    .cloned()
+                    .unwrap_or_default(),
+            );
             match page.get("offset").and_then(Value::as_str) {
                 Some(o) if !o.is_empty() => offset = Some(o.to_string()),
                 _ => break,
@@ -529,14 +701,27 @@ impl AdminClient {
                 (Some(p), kind) => format!("{}/{}", p.path(), kind.collection()),
                 (None, kind) => kind.collection().to_string(),
             };
-            self.call(reqwest::Method::POST, &path, Some(&e.body)).await?;
+            self.call(reqwest::Method::POST, &path, Some(&e.body))
+                .await?;
         }
         for (e, id, _) in &diff.update {
-            self.call(reqwest::Method::PATCH, &format!("{}/{id}", e.kind.collection()), Some(&e.body)).await?;
+            self.call(
+                reqwest::Method::PATCH,
+                &format!("{}/{id}", e.kind.collection()),
+                Some(&e.body),
+            )
+            .await?;
         }
         for e in &diff.delete {
             let id = e.id.as_deref().unwrap_or_default();
-            match self.call(reqwest::Method::DELETE, &format!("{}/{id}", e.kind.collection()), None).await {
+            match self
+                .call(
+                    reqwest::Method::DELETE,
+                    &format!("{}/{id}", e.kind.collection()),
+                    None,
+                )
+                .await
+            {
                 // Gone already (Kong cascades, or someone was quicker): that is what we wanted.
                 Err(AdminError::Status { status: 404, .. }) => {}
                 other => {
@@ -563,7 +748,10 @@ fn urlencode(s: &str) -> String {
 /// Kong hashes basic-auth passwords: the stored value never equals the plain one, so a kept
 /// basic-auth credential is compared on its username only.
 pub fn without_unverifiable_fields(desired: &mut [Entity], current: &[Entity]) {
-    for d in desired.iter_mut().filter(|d| d.kind == EntityKind::BasicAuth) {
+    for d in desired
+        .iter_mut()
+        .filter(|d| d.kind == EntityKind::BasicAuth)
+    {
         if current.iter().any(|c| c.kind == d.kind && c.key == d.key) {
             if let Some(m) = d.body.as_object_mut() {
                 m.remove("password");
@@ -595,7 +783,11 @@ pub struct SyncOutcome {
 }
 
 /// Syncs the release's objects to the plan (or, with `dry_run`, only computes the diff).
-pub async fn sync(client: &AdminClient, target: &SyncTarget<'_>, dry_run: bool) -> Result<SyncOutcome, AdminError> {
+pub async fn sync(
+    client: &AdminClient,
+    target: &SyncTarget<'_>,
+    dry_run: bool,
+) -> Result<SyncOutcome, AdminError> {
     let current = client.current(target.release).await?;
     let mut kinds: Vec<CredentialKind> = target.plan.credentials.iter().copied().collect();
     if kinds.is_empty() {
@@ -609,11 +801,19 @@ pub async fn sync(client: &AdminClient, target: &SyncTarget<'_>, dry_run: bool) 
     if !dry_run {
         client.apply(&diff).await?;
     }
-    Ok(SyncOutcome { diff, credentials, applied: !dry_run })
+    Ok(SyncOutcome {
+        diff,
+        credentials,
+        applied: !dry_run,
+    })
 }
 
 /// Deletes every object of the release (only ones carrying its tag).
-pub async fn delete_release(client: &AdminClient, release: &str, dry_run: bool) -> Result<Diff, AdminError> {
+pub async fn delete_release(
+    client: &AdminClient,
+    release: &str,
+    dry_run: bool,
+) -> Result<Diff, AdminError> {
     let current = client.current(release).await?;
     let diff = diff(&[], &current);
     if !dry_run {
@@ -640,7 +840,11 @@ mod tests {
             "t",
         )
         .unwrap();
-        derive(&spec, &GatewaySettings::from_config(&KongConfig::default(), "demo")).unwrap()
+        derive(
+            &spec,
+            &GatewaySettings::from_config(&KongConfig::default(), "demo"),
+        )
+        .unwrap()
     }
 
     fn creds() -> Vec<CredentialPlan> {
@@ -676,23 +880,46 @@ mod tests {
     #[test]
     fn first_sync_creates_everything_in_dependency_order() {
         let p = plan();
-        let desired = desired_state(&SyncTarget { release: "demo", upstream: "http://api:8000", plan: &p }, &creds());
+        let desired = desired_state(
+            &SyncTarget {
+                release: "demo",
+                upstream: "http://api:8000",
+                plan: &p,
+            },
+            &creds(),
+        );
         let d = diff(&desired, &[]);
         assert!(d.update.is_empty() && d.delete.is_empty());
         let kinds: Vec<EntityKind> = d.create.iter().map(|e| e.kind).collect();
         let mut sorted = kinds.clone();
         sorted.sort();
         assert_eq!(kinds, sorted);
-        assert!(d.create.iter().all(|e| covers(&e.body["tags"], &json!(["justpush", "justpush-release:demo"]))));
-        assert!(d.lines().iter().any(|l| l == "create consumer demo-anonymous"));
-        assert!(!d.lines().join("\n").contains(creds()[0].data["key"].as_str()));
+        assert!(d.create.iter().all(|e| covers(
+            &e.body["tags"],
+            &json!(["justpush", "justpush-release:demo"])
+        )));
+        assert!(d
+            .lines()
+            .iter()
+            .any(|l| l == "create consumer demo-anonymous"));
+        assert!(!d
+            .lines()
+            .join("\n")
+            .contains(creds()[0].data["key"].as_str()));
     }
 
     #[test]
     fn a_second_diff_against_the_stored_state_is_empty() {
         let p = plan();
         let c = creds();
-        let desired = desired_state(&SyncTarget { release: "demo", upstream: "http://api:8000", plan: &p }, &c);
+        let desired = desired_state(
+            &SyncTarget {
+                release: "demo",
+                upstream: "http://api:8000",
+                plan: &p,
+            },
+            &c,
+        );
         let current = current_state(&as_kong_would_store(&desired));
         let d = diff(&desired, &current);
         assert!(d.is_empty(), "{:?}", d.lines());
@@ -703,28 +930,64 @@ mod tests {
     fn changes_and_removals_are_found() {
         let p = plan();
         let c = creds();
-        let desired = desired_state(&SyncTarget { release: "demo", upstream: "http://api:8000", plan: &p }, &c);
+        let desired = desired_state(
+            &SyncTarget {
+                release: "demo",
+                upstream: "http://api:8000",
+                plan: &p,
+            },
+            &c,
+        );
         let mut raw = as_kong_would_store(&desired);
         raw.get_mut(&EntityKind::Route).unwrap()[0]["regex_priority"] = json!(5);
-        raw.get_mut(&EntityKind::Route).unwrap().push(json!({"id": "old", "name": "gone", "tags": ["justpush"]}));
+        raw.get_mut(&EntityKind::Route)
+            .unwrap()
+            .push(json!({"id": "old", "name": "gone", "tags": ["justpush"]}));
         let d = diff(&desired, &current_state(&raw));
-        assert_eq!(d.lines(), vec![format!("update route {} (regex_priority)", desired.iter().find(|e| e.kind == EntityKind::Route).unwrap().key), "delete route gone".to_string()]);
+        assert_eq!(
+            d.lines(),
+            vec![
+                format!(
+                    "update route {} (regex_priority)",
+                    desired
+                        .iter()
+                        .find(|e| e.kind == EntityKind::Route)
+                        .unwrap()
+                        .key
+                ),
+                "delete route gone".to_string()
+            ]
+        );
     }
 
     #[test]
     fn existing_credentials_are_kept() {
         let raw = raw_state(vec![
-            (EntityKind::Consumer, vec![json!({"id": "c1", "username": "demo-developer"})]),
-            (EntityKind::KeyAuth, vec![json!({"id": "k1", "key": "kept-key-123", "consumer": {"id": "c1"}})]),
+            (
+                EntityKind::Consumer,
+                vec![json!({"id": "c1", "username": "demo-developer"})],
+            ),
+            (
+                EntityKind::KeyAuth,
+                vec![json!({"id": "k1", "key": "kept-key-123", "consumer": {"id": "c1"}})],
+            ),
         ]);
-        let plans = plan_credentials("demo", &[CredentialKind::KeyAuth, CredentialKind::Jwt], &current_state(&raw)).unwrap();
+        let plans = plan_credentials(
+            "demo",
+            &[CredentialKind::KeyAuth, CredentialKind::Jwt],
+            &current_state(&raw),
+        )
+        .unwrap();
         assert_eq!(plans[0].data["key"], "kept-key-123");
         assert_eq!(plans[1].outcome, crate::kong::credentials::Outcome::Created);
     }
 
     #[test]
     fn covers_ignores_kong_defaults_but_not_differences() {
-        assert!(covers(&json!({"a": 1, "b": {"c": 2, "d": 3}}), &json!({"b": {"c": 2}})));
+        assert!(covers(
+            &json!({"a": 1, "b": {"c": 2, "d": 3}}),
+            &json!({"b": {"c": 2}})
+        ));
         assert!(!covers(&json!({"b": {"c": 2}}), &json!({"b": {"c": 3}})));
         assert!(covers(&json!({"t": ["b", "a"]}), &json!({"t": ["a", "b"]})));
         assert!(!covers(&json!({"t": ["a"]}), &json!({"t": ["a", "b"]})));

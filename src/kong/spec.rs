@@ -572,7 +572,10 @@ fn server_origin(root: &Map<String, Value>, version: SpecVersion) -> Option<Stri
         }
     }
     let i = url.find("://")?;
-    let end = url[i + 3..].find('/').map(|j| i + 3 + j).unwrap_or(url.len());
+    let end = url[i + 3..]
+        .find('/')
+        .map(|j| i + 3 + j)
+        .unwrap_or(url.len());
     Some(url[..end].to_string())
 }
 
