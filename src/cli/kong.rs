@@ -140,9 +140,8 @@ pub fn run(args: &KongArgs, shell: &mut Shell) -> Result<(), CliError> {
 }
 
 fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
-    let (plan, _) = load_plan(&args.spec, shell)?;
-    let spec = crate::kong::spec::ApiSpec::load(&args.spec.spec)
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let loaded = load_plan(&args.spec, shell)?;
+    let (plan, spec) = (&loaded.plan, &loaded.spec);
     let upstream = args.upstream.clone().or(spec.server_origin.clone()).ok_or_else(|| {
         CliError::usage("no upstream for the Kong service: pass --upstream http://HOST:PORT (the spec has no absolute server URL)")
     })?;
@@ -150,7 +149,7 @@ fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
     let target = SyncTarget {
         release: &args.spec.name,
         upstream: &upstream,
-        plan: &plan,
+        plan,
     };
     let outcome = runtime()?
         .block_on(sync(&client, &target, args.admin.dry_run))
