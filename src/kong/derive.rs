@@ -299,7 +299,10 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
         let path_rate = rate_override(&cx, &item.extensions, &item.pointer)?.or(doc_rate);
         let mut has_options = false;
         let mut path_regex = None;
-        for op in &item.operations {
+        // Methods in alphabetical order within a path, as decK orders them.
+        let mut operations: Vec<&Operation> = item.operations.iter().collect();
+        operations.sort_by(|a, b| a.method.cmp(&b.method));
+        for op in operations {
             has_options |= op.method == "OPTIONS";
             if let Some(id) = &op.operation_id {
                 if let Some(first) = op_ids.insert(id.clone(), op.pointer.clone()) {
@@ -1229,7 +1232,7 @@ mod tests {
             .collect();
         assert_eq!(
             auth,
-            [("GET", "jwt"), ("PUT", "key-auth"), ("POST", "public")]
+            [("GET", "jwt"), ("POST", "public"), ("PUT", "key-auth")]
         );
     }
 
