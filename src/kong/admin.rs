@@ -942,6 +942,7 @@ mod tests {
             }
             if let Some(p) = &e.parent {
                 let (field, name) = match p {
+                    Parent::Upstream(n) => ("upstream", n),
                     Parent::Service(n) => ("service", n),
                     Parent::Route(n) => ("route", n),
                     Parent::Consumer(n) => ("consumer", n),
@@ -1056,6 +1057,34 @@ mod tests {
         .unwrap();
         assert_eq!(plans[0].data["key"], "kept-key-123");
         assert_eq!(plans[1].outcome, crate::kong::credentials::Outcome::Created);
+    }
+
+    #[test]
+    fn upstream_defaults_put_an_upstream_between_service_and_origin() {
+        let mut p = plan();
+        p.upstream_defaults.insert("slots".into(), json!(100));
+        let desired = desired_state(
+            &SyncTarget {
+                release: "demo",
+                upstream: "https://api.internal:8443/x",
+                plan: &p,
+            },
+            &creds(),
+        );
+        let kinds: Vec<EntityKind> = desired.iter().take(3).map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EntityKind::Upstream,
+                EntityKind::Target,
+                EntityKind::Service
+            ]
+        );
+        assert_eq!(desired[1].body["target"], "api.internal:8443");
+        assert_eq!(desired[2].body["host"], "demo-pets-upstream");
+        assert_eq!(desired[2].body["protocol"], "https");
+        let current = current_state(&as_kong_would_store(&desired));
+        assert!(diff(&desired, &current).is_empty());
     }
 
     #[test]
