@@ -1300,6 +1300,51 @@ mod tests {
     }
 
     #[test]
+    fn transformers_from_justpush_yaml_go_on_every_route() {
+        let yaml = "name: shop\ncomponents: [{name: api, path: ., port: 8000}]\nkong:\n  rateLimit: {hour: 100}\n  requestTransformer: {add: {headers: ['X-Via:kong']}}\n  responseTransformer: {remove: {headers: [Server]}}\n";
+        let config = crate::detect::config::AppConfig::from_yaml(
+            yaml,
+            std::path::Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        let s = GatewaySettings::from_config(&config.kong, "shop");
+        let spec = ApiSpec::parse(
+            &format!("{HEAD}paths:\n  /a: {{get: {{}}, post: {{}}}}\n"),
+            "t",
+        )
+        .unwrap();
+        let p = derive(&spec, &s).unwrap();
+        for r in p.routes.iter().filter(|r| !r.preflight) {
+            let names: Vec<&str> = r.plugins.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "cors",
+                    "rate-limiting",
+                    "request-transformer",
+                    "response-transformer"
+                ]
+            );
+            let req = r
+                .plugins
+                .iter()
+                .find(|p| p.name == "request-transformer")
+                .unwrap();
+            assert_eq!(req.config, json!({"add": {"headers": ["X-Via:kong"]}}));
+            let rl = r
+                .plugins
+                .iter()
+                .find(|p| p.name == "rate-limiting")
+                .unwrap();
+            assert_eq!(
+                rl.config,
+                json!({"hour": 100, "policy": "local", "limit_by": "consumer"})
+            );
+        }
+        assert_eq!(s.anonymous_consumer, "shop-anonymous");
+    }
+
+    #[test]
     fn capture_and_slug_names() {
         assert_eq!(capture_name("-to-do"), "to_do");
         assert_eq!(capture_name("Material"), "material");
