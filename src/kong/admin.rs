@@ -645,6 +645,12 @@ impl AdminClient {
                     let status = resp.status().as_u16();
                     let text = resp.text().await.unwrap_or_default();
                     let message = || {
+                        // Kong echoes field values (a UNIQUE violation names the key): never
+                        // repeat what Kong says about credentials.
+                        if is_credential_path(path) {
+                            return "(details withheld: they may contain the credential)"
+                                .to_string();
+                        }
                         serde_json::from_str::<Value>(&text)
                             .ok()
                             .and_then(|v| {
@@ -799,6 +805,13 @@ impl AdminClient {
         }
         Ok(())
     }
+}
+
+/// Paths whose requests and answers carry credential values.
+fn is_credential_path(path: &str) -> bool {
+    ["key-auth", "jwt", "basic-auth"]
+        .iter()
+        .any(|c| path.split(['/', '?']).any(|seg| seg.starts_with(c)))
 }
 
 /// An entity's own path: targets live under their upstream.
@@ -1085,6 +1098,15 @@ mod tests {
         assert_eq!(desired[2].body["protocol"], "https");
         let current = current_state(&as_kong_would_store(&desired));
         assert!(diff(&desired, &current).is_empty());
+    }
+
+    #[test]
+    fn credential_paths_are_recognised() {
+        assert!(is_credential_path("consumers/demo-developer/key-auth"));
+        assert!(is_credential_path("key-auths/123"));
+        assert!(is_credential_path("jwts?size=100&tags=x"));
+        assert!(!is_credential_path("routes/demo_jwtish"));
+        assert!(!is_credential_path("plugins/1"));
     }
 
     #[test]
