@@ -11,4 +11,5 @@ pub mod dockerfile;
 pub mod error;
 pub mod image;
 pub mod kube;
+pub mod kong;
 pub mod output;

@@ -5,8 +5,11 @@ mod build;
 mod cluster;
 mod deploy;
 mod manage;
+mod credentials;
+mod kong;
 mod project;
 mod render;
+mod routes;
 
 use crate::output::{Format, Shell};
 use clap::{Args, Parser, Subcommand};
@@ -79,6 +82,12 @@ pub enum Command {
     Delete(manage::DeleteArgs),
     /// A health report of a release with recommendations.
     Doctor(manage::DoctorArgs),
+    /// Show the Kong routes and plugins an OpenAPI spec becomes (no cluster needed).
+    Routes(routes::RoutesArgs),
+    /// Show the developer consumer's API key (or JWT credential) again; --rotate replaces it.
+    Credentials(credentials::CredentialsArgs),
+    /// Admin API mode for an external Kong: `kong sync SPEC`, `kong delete`.
+    Kong(kong::KongArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -109,6 +118,9 @@ pub fn run() -> i32 {
         Command::History(args) => manage::run_history(args, &cli.global, &mut shell),
         Command::Delete(args) => manage::run_delete(args, &cli.global, &mut shell),
         Command::Doctor(args) => manage::run_doctor(args, &cli.global, &mut shell),
+        Command::Routes(args) => routes::run(args, &mut shell),
+        Command::Credentials(args) => credentials::run(args, &cli.global, &mut shell),
+        Command::Kong(args) => kong::run(args, &mut shell),
     };
     match result {
         Ok(()) => 0,

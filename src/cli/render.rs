@@ -77,6 +77,17 @@ pub struct RenderArgs {
     /// Write each template's output to DIR/<path> instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Route through Kong as this OpenAPI spec says: one Ingress per operation, KongPlugins,
+    /// consumers (the bundled chart's values; -f/--set values still win).
+    #[arg(long, value_name = "SPEC")]
+    pub openapi: Option<PathBuf>,
+    /// Component serving the --openapi spec (default: the project's when SPEC is a project
+    /// directory, else backend).
+    #[arg(long, value_name = "NAME", requires = "openapi")]
+    pub component: Option<String>,
+    /// justpush.yaml with the gateway settings for --openapi (default: ./justpush.yaml if any).
+    #[arg(long, value_name = "FILE", requires = "openapi")]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<(), CliError> {
@@ -85,7 +96,29 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
         None => Chart::bundled(),
     }
     .map_err(|e| CliError::failed(e.to_string()))?;
-    let user = args.values.user_values()?;
+    let mut user = args.values.user_values()?;
+    if let Some(spec) = &args.openapi {
+        let spec_args = super::routes::SpecArgs {
+            spec: Some(spec.clone()),
+            url: None,
+            config: args.config.clone(),
+            name: Some(args.name.clone()),
+        };
+        let loaded = super::routes::load_plan(&spec_args, shell)?;
+        let component = args
+            .component
+            .clone()
+            .or(loaded.component)
+            .unwrap_or_else(|| "backend".into());
+        let (overlay, warnings) =
+            crate::kong::chart_values::chart_values(&loaded.plan, &loaded.settings, &component);
+        for w in warnings {
+            shell.warn(&w).ok();
+        }
+        let mut layered = overlay.as_object().cloned().unwrap_or_default();
+        crate::kong::chart_values::merge_values(&mut layered, &user);
+        user = layered;
+    }
     let mut caps = match &args.kube_version {
         Some(v) => Capabilities::with_kube_version(v).map_err(CliError::usage)?,
         None => Capabilities::default(),
