@@ -10,6 +10,6 @@ pub mod detect;
 pub mod dockerfile;
 pub mod error;
 pub mod image;
-pub mod kube;
 pub mod kong;
+pub mod kube;
 pub mod output;

@@ -3,10 +3,10 @@
 
 mod build;
 mod cluster;
-mod deploy;
-mod manage;
 mod credentials;
+mod deploy;
 mod kong;
+mod manage;
 mod project;
 mod render;
 mod routes;
