@@ -5,7 +5,7 @@ official chart (every ci/*.yaml of ../shared/kong/chart-kong-3.4.1; release kong
 both engines render; the documents, keyed by (source, apiVersion, kind, namespace, name), must be
 identical after normalisation. NOTES.txt is not compared.
 
-Contract of the binary ($JUSTPUSH_BIN, default target/release/kubectl-justpush):
+Contract of the binary ($JUSTPUSH_BIN, default target/debug/kubectl-justpush):
     $JUSTPUSH_BIN render CHART_DIR -f VALUES_FILE --name NAME -n NAMESPACE
 prints multi-document YAML like `helm template`: every document preceded by a
 `# Source: <chart>/templates/<file>` comment line, documents separated by `---`.
@@ -38,7 +38,7 @@ from helm_python import Chart
 from chart_support import CHART_DIR, KONG_CHART_DIR, NAMESPACE, RELEASE, REPO_ROOT, ci_files
 
 UMBRELLA_DIR = REPO_ROOT / "tests" / "fixtures" / "charts" / "umbrella"
-JUSTPUSH_BIN = Path(os.environ.get("JUSTPUSH_BIN", REPO_ROOT / "target" / "release" / "kubectl-justpush"))
+JUSTPUSH_BIN = Path(os.environ.get("JUSTPUSH_BIN", REPO_ROOT / "target" / "debug" / "kubectl-justpush"))
 
 DocKey = tuple[str, str, str, str, str]
 
@@ -113,7 +113,7 @@ def parse_template_stream(text: str) -> list[tuple[str, dict[str, Any]]]:
 
 def justpush_documents(case: Case) -> list[tuple[str, dict[str, Any]]]:
     assert JUSTPUSH_BIN.is_file(), (
-        f"justpush binary not found at {JUSTPUSH_BIN}: build it (cargo build --release) or set JUSTPUSH_BIN"
+        f"justpush binary not found at {JUSTPUSH_BIN}: build it (cargo build) or set JUSTPUSH_BIN"
     )
     with tempfile.TemporaryDirectory(prefix="parity-") as tmp:
         values_file = case.values_file
