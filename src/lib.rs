@@ -10,3 +10,4 @@ pub mod detect;
 pub mod dockerfile;
 pub mod error;
 pub mod output;
+pub mod pipeline;

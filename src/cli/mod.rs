@@ -4,6 +4,7 @@
 mod cluster;
 mod project;
 mod render;
+mod up;
 
 use crate::output::{Format, Shell};
 use clap::{Args, Parser, Subcommand};
@@ -56,6 +57,8 @@ pub enum Command {
     Init(project::InitArgs),
     /// Delete the local kind or Minikube cluster justpush created (asks first).
     Down(cluster::DownArgs),
+    /// Bootstrap kind or Minikube with Kong and run Build → Push → Deploy → Configure.
+    Up(Box<up::UpArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -76,6 +79,7 @@ pub fn run() -> i32 {
         Command::Detect(args) => project::run_detect(args, &mut shell),
         Command::Init(args) => project::run_init(args, &mut shell),
         Command::Down(args) => cluster::run_down(args, &mut shell),
+        Command::Up(args) => up::run_up(args, &cli.global, &mut shell),
     };
     match result {
         Ok(()) => 0,

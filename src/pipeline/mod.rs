@@ -1,0 +1,522 @@
+//! The `up` pipeline: Build → (cluster and Kong bootstrap) → Push → Deploy → Configure. Each
+//! stage is a small trait so the orchestration, its progress events and its cleanup are tested
+//! with fakes, and the real implementations (bollard, kind/minikube, kube-rs, Kong) plug in.
+//!
+//! Cleanup on failure: a failed Build removes the images this run built (nothing is left); a
+//! failed Push keeps the local images and changes nothing in the cluster; a failed Deploy is
+//! rolled back by the deployer (first install deleted, upgrade returned to the previous
+//! revision) and the orchestration reports what it did; a failed Configure leaves the app
+//! running and ends with a warning.
+
+pub mod bootstrap;
+pub mod plan;
+pub mod preflight;
+pub mod progress;
+pub mod shell;
+pub mod wiring;
+
+use async_trait::async_trait;
+use progress::{Event, Progress, Stage};
+use serde::Serialize;
+use std::path::PathBuf;
+
+pub use plan::{AppPlan, ComponentPlan};
+
+/// Where a stage implementation reports what it is doing (build steps, pushed layers, ...).
+pub trait StageLog {
+    fn line(&mut self, message: &str);
+}
+
+/// A [`StageLog`] over the run's [`Progress`], for one stage and component.
+pub struct ProgressLog<'p, 'a> {
+    pub progress: &'p mut Progress<'a>,
+    pub stage: Stage,
+    pub component: Option<String>,
+}
+
+impl StageLog for ProgressLog<'_, '_> {
+    fn line(&mut self, message: &str) {
+        self.progress
+            .update(self.stage, self.component.as_deref(), message);
+    }
+}
+
+/// Why a stage failed, as the user should read it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct StageError {
+    pub message: String,
+    /// A file with the full output (build log, pod logs), when there is one.
+    pub log: Option<PathBuf>,
+}
+
+impl StageError {
+    pub fn new(message: impl Into<String>) -> Self {
+        StageError {
+            message: message.into(),
+            log: None,
+        }
+    }
+}
+
+impl std::fmt::Display for StageError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+/// An image built into the local Docker daemon.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct BuiltImage {
+    pub component: String,
+    /// `repository:tag` in the local daemon.
+    pub reference: String,
+    /// The image ID (`sha256:...`).
+    pub id: String,
+}
+
+/// An image the cluster can run.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct PublishedImage {
+    pub component: String,
+    /// What the Deployment's `image:` says.
+    pub reference: String,
+}
+
+/// A release installed in the cluster.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Deployed {
+    pub release: String,
+    pub namespace: String,
+    pub revision: u64,
+}
+
+/// What a deployer did after a failed deploy.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Rollback {
+    /// A first install: everything it created was deleted.
+    Deleted,
+    /// An upgrade: the release is back at this revision.
+    RestoredRevision(u64),
+    /// The rollback itself failed; the cluster may hold a partial release.
+    Failed(String),
+}
+
+impl Rollback {
+    fn describe(&self) -> String {
+        match self {
+            Rollback::Deleted => "the objects this install created were deleted".into(),
+            Rollback::RestoredRevision(r) => format!("the release was rolled back to revision {r}"),
+            Rollback::Failed(e) => format!(
+                "rolling back failed too ({e}); inspect with `kubectl justpush status` and run `kubectl justpush rollback`"
+            ),
+        }
+    }
+}
+
+/// A failed deploy and what was done about it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeployError {
+    pub error: StageError,
+    pub rollback: Rollback,
+}
+
+/// The gateway a user calls, and the key to call it with.
+#[derive(Clone, PartialEq, Serialize)]
+pub struct Gateway {
+    pub url: String,
+    #[serde(skip)]
+    pub api_key: ApiKey,
+}
+
+impl std::fmt::Debug for Gateway {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Gateway")
+            .field("url", &self.url)
+            .field("api_key", &"<redacted>")
+            .finish()
+    }
+}
+
+/// A consumer API key. Its `Debug` never shows it; [`ApiKey::expose`] does, once, on purpose.
+#[derive(Clone, PartialEq, Default)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    pub fn new(key: impl Into<String>) -> Self {
+        ApiKey(key.into())
+    }
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl std::fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// Build: an image per component into the local daemon.
+#[async_trait(?Send)]
+pub trait ImageBuilder {
+    async fn build(
+        &self,
+        component: &ComponentPlan,
+        log: &mut dyn StageLog,
+    ) -> Result<BuiltImage, StageError>;
+    /// Removes an image this run built (cleanup after a failed Build).
+    async fn remove(&self, image: &BuiltImage) -> Result<(), StageError>;
+}
+
+/// Push (kind: the local registry) or Load (Minikube: `minikube image load`).
+#[async_trait(?Send)]
+pub trait ImagePublisher {
+    /// "push to localhost:5001", "minikube image load".
+    fn describe(&self) -> String;
+    async fn publish(
+        &self,
+        image: &BuiltImage,
+        log: &mut dyn StageLog,
+    ) -> Result<PublishedImage, StageError>;
+}
+
+/// Deploy: render and apply the release, wait for it, roll back on failure.
+#[async_trait(?Send)]
+pub trait Deployer {
+    async fn deploy(
+        &self,
+        plan: &AppPlan,
+        images: &[PublishedImage],
+        log: &mut dyn StageLog,
+    ) -> Result<Deployed, DeployError>;
+    /// Stores the run's events with the release record (for `status` and the dashboard).
+    async fn record_events(&self, deployed: &Deployed, events: &[Event]) -> Result<(), StageError>;
+}
+
+/// Configure: the gateway routes and consumer are live, and the key works.
+#[async_trait(?Send)]
+pub trait GatewayConfigurer {
+    async fn configure(
+        &self,
+        plan: &AppPlan,
+        deployed: &Deployed,
+        log: &mut dyn StageLog,
+    ) -> Result<Gateway, StageError>;
+}
+
+/// The cluster and Kong, made ready before anything is pushed.
+#[async_trait(?Send)]
+pub trait ClusterBootstrap {
+    /// Creates or reuses the cluster (and its registry); returns a one-line description.
+    async fn ensure_cluster(&self, log: &mut dyn StageLog) -> Result<String, StageError>;
+    /// Installs Kong unless the pinned version is there; returns what it did.
+    async fn ensure_kong(&self, log: &mut dyn StageLog) -> Result<KongState, StageError>;
+}
+
+/// Kong after bootstrap.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct KongState {
+    pub installed_now: bool,
+    pub version: String,
+    pub gateway_url: String,
+}
+
+/// The stage implementations for one run.
+pub struct Stages<'a> {
+    pub builder: &'a dyn ImageBuilder,
+    pub bootstrap: &'a dyn ClusterBootstrap,
+    pub publisher: &'a dyn ImagePublisher,
+    pub deployer: &'a dyn Deployer,
+    pub gateway: &'a dyn GatewayConfigurer,
+}
+
+/// A run that reached the cluster.
+#[derive(Debug, Clone)]
+pub struct Outcome {
+    pub images: Vec<PublishedImage>,
+    pub deployed: Deployed,
+    pub kong: KongState,
+    /// `None` when Configure failed: the app runs, the gateway is not set up.
+    pub gateway: Option<Gateway>,
+    /// Why Configure failed, when it did.
+    pub warning: Option<String>,
+}
+
+/// A run stopped at a stage.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Failure {
+    pub stage: Stage,
+    pub component: Option<String>,
+    pub reason: String,
+    /// What was cleaned up (or left, and why).
+    pub cleanup: String,
+    /// The stage's own log, when it has one.
+    pub log: Option<PathBuf>,
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let who = self
+            .component
+            .as_deref()
+            .map(|c| format!(" ({c})"))
+            .unwrap_or_default();
+        write!(
+            f,
+            "{} failed{who}: {}\n  cleanup: {}",
+            self.stage.title(),
+            self.reason,
+            self.cleanup
+        )?;
+        if let Some(l) = &self.log {
+            write!(f, "\n  log: {}", l.display())?;
+        }
+        Ok(())
+    }
+}
+
+/// Runs the pipeline, reporting every step to `progress`.
+pub async fn run(
+    plan: &AppPlan,
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+) -> Result<Outcome, Failure> {
+    // Build: nothing outside the local daemon is touched until every image exists.
+    progress.start(
+        Stage::Build,
+        None,
+        &format!("{} component(s)", plan.components.len()),
+    );
+    let mut built: Vec<BuiltImage> = Vec::new();
+    for c in &plan.components {
+        progress.start(
+            Stage::Build,
+            Some(&c.name),
+            &format!("image {}", c.reference()),
+        );
+        let result = {
+            let mut log = ProgressLog {
+                progress,
+                stage: Stage::Build,
+                component: Some(c.name.clone()),
+            };
+            stages.builder.build(c, &mut log).await
+        };
+        match result {
+            Ok(img) => {
+                progress.done(Stage::Build, Some(&c.name), &img.reference);
+                built.push(img);
+            }
+            Err(e) => {
+                progress.fail(Stage::Build, Some(&c.name), &e.message);
+                let mut removed = Vec::new();
+                let mut kept = Vec::new();
+                for img in &built {
+                    match stages.builder.remove(img).await {
+                        Ok(()) => removed.push(img.reference.clone()),
+                        Err(err) => kept.push(format!("{} ({err})", img.reference)),
+                    }
+                }
+                let cleanup = match (removed.is_empty(), kept.is_empty()) {
+                    (true, true) => "nothing was created".to_string(),
+                    (false, true) => format!(
+                        "removed the images this run built ({}); nothing else was created",
+                        removed.join(", ")
+                    ),
+                    _ => format!(
+                        "removed [{}]; could not remove [{}]",
+                        removed.join(", "),
+                        kept.join(", ")
+                    ),
+                };
+                progress.fail(Stage::Build, None, &cleanup);
+                return Err(Failure {
+                    stage: Stage::Build,
+                    component: Some(c.name.clone()),
+                    reason: e.message,
+                    cleanup,
+                    log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
+                });
+            }
+        }
+    }
+    progress.done(Stage::Build, None, "");
+
+    // Cluster and Kong.
+    progress.start(Stage::Cluster, None, "");
+    let cluster = {
+        let mut log = ProgressLog {
+            progress,
+            stage: Stage::Cluster,
+            component: None,
+        };
+        stages.bootstrap.ensure_cluster(&mut log).await
+    };
+    match cluster {
+        Ok(what) => progress.done(Stage::Cluster, None, &what),
+        Err(e) => return Err(bootstrap_failure(progress, Stage::Cluster, e)),
+    }
+    progress.start(Stage::Kong, None, "");
+    let kong = {
+        let mut log = ProgressLog {
+            progress,
+            stage: Stage::Kong,
+            component: None,
+        };
+        stages.bootstrap.ensure_kong(&mut log).await
+    };
+    let kong = match kong {
+        Ok(k) => {
+            if k.installed_now {
+                progress.done(
+                    Stage::Kong,
+                    None,
+                    &format!("Kong chart {} installed, ready", k.version),
+                );
+            } else {
+                progress.skip(
+                    Stage::Kong,
+                    None,
+                    &format!("Kong chart {} already installed", k.version),
+                );
+            }
+            k
+        }
+        Err(e) => return Err(bootstrap_failure(progress, Stage::Kong, e)),
+    };
+
+    // Push / Load.
+    progress.start(Stage::Push, None, &stages.publisher.describe());
+    let mut published = Vec::new();
+    for img in &built {
+        progress.start(Stage::Push, Some(&img.component), &img.reference);
+        let result = {
+            let mut log = ProgressLog {
+                progress,
+                stage: Stage::Push,
+                component: Some(img.component.clone()),
+            };
+            stages.publisher.publish(img, &mut log).await
+        };
+        match result {
+            Ok(p) => {
+                progress.done(Stage::Push, Some(&img.component), &p.reference);
+                published.push(p);
+            }
+            Err(e) => {
+                progress.fail(Stage::Push, Some(&img.component), &e.message);
+                let cleanup = "nothing in the cluster was changed; the built images are kept in the local Docker daemon for the next run".to_string();
+                progress.fail(Stage::Push, None, &cleanup);
+                return Err(Failure {
+                    stage: Stage::Push,
+                    component: Some(img.component.clone()),
+                    reason: e.message,
+                    cleanup,
+                    log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
+                });
+            }
+        }
+    }
+    progress.done(Stage::Push, None, "");
+
+    // Deploy.
+    progress.start(
+        Stage::Deploy,
+        None,
+        &format!("release {} in namespace {}", plan.release, plan.namespace),
+    );
+    let deployed = {
+        let mut log = ProgressLog {
+            progress,
+            stage: Stage::Deploy,
+            component: None,
+        };
+        stages.deployer.deploy(plan, &published, &mut log).await
+    };
+    let deployed = match deployed {
+        Ok(d) => {
+            progress.done(Stage::Deploy, None, &format!("revision {}", d.revision));
+            d
+        }
+        Err(e) => {
+            progress.fail(Stage::Deploy, None, &e.error.message);
+            let cleanup = e.rollback.describe();
+            progress.emit(
+                Stage::Deploy,
+                None,
+                if matches!(e.rollback, Rollback::Failed(_)) {
+                    progress::Status::Failed
+                } else {
+                    progress::Status::Progress
+                },
+                &cleanup,
+            );
+            return Err(Failure {
+                stage: Stage::Deploy,
+                component: None,
+                reason: e.error.message,
+                cleanup,
+                log: e
+                    .error
+                    .log
+                    .or_else(|| progress.log_path().map(PathBuf::from)),
+            });
+        }
+    };
+
+    // Configure: failing here leaves the app running.
+    progress.start(Stage::Configure, None, "Kong routes and consumer");
+    let configured = {
+        let mut log = ProgressLog {
+            progress,
+            stage: Stage::Configure,
+            component: None,
+        };
+        stages.gateway.configure(plan, &deployed, &mut log).await
+    };
+    let (gateway, warning) = match configured {
+        Ok(g) => {
+            progress.done(Stage::Configure, None, &g.url);
+            (Some(g), None)
+        }
+        Err(e) => {
+            let w = format!(
+                "the gateway is not configured: {}; the app is running (release {} revision {}) but not reachable through Kong; fix the cause and run `kubectl justpush up` again",
+                e.message, deployed.release, deployed.revision
+            );
+            progress.warn(Stage::Configure, None, &w);
+            (None, Some(w))
+        }
+    };
+    if let Err(e) = stages
+        .deployer
+        .record_events(&deployed, progress.events())
+        .await
+    {
+        progress.warn(
+            Stage::Deploy,
+            None,
+            &format!("could not store this run's events with the release: {e}"),
+        );
+    }
+    Ok(Outcome {
+        images: published,
+        deployed,
+        kong,
+        gateway,
+        warning,
+    })
+}
+
+fn bootstrap_failure(progress: &mut Progress<'_>, stage: Stage, e: StageError) -> Failure {
+    progress.fail(stage, None, &e.message);
+    let cleanup = "the images are built and kept in the local Docker daemon; no application object was created in the cluster".to_string();
+    Failure {
+        stage,
+        component: None,
+        reason: e.message,
+        cleanup,
+        log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
+    }
+}

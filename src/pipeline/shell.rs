@@ -1,0 +1,383 @@
+//! The thin I/O shell under bootstrap: [`KubeApi`] (kube-rs: server-side apply, Deployment
+//! readiness by watch, discovery) and [`DockerRegistry`] (bollard: the `kind-registry`
+//! container and the nodes' containerd `hosts.toml`).
+
+use super::bootstrap::{ClusterApi, LocalRegistry};
+use super::{StageError, StageLog};
+use crate::chart::manifest::Manifest;
+use crate::chart::render::Capabilities;
+use crate::cluster::{self, REGISTRY_HOST_PORT, REGISTRY_NAME};
+use async_trait::async_trait;
+use k8s_openapi::api::apps::v1::Deployment;
+use kube::api::{Api, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use kube::discovery::Scope;
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::time::Duration;
+use tokio::sync::OnceCell;
+
+/// The field manager of every apply.
+pub const FIELD_MANAGER: &str = "kubectl-justpush";
+
+/// kube-rs over a kubeconfig context, connected on first use (kind writes the context while
+/// the run is under way).
+pub struct KubeApi {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    client: OnceCell<kube::Client>,
+}
+
+impl KubeApi {
+    pub fn new(kubeconfig: Option<PathBuf>, context: Option<String>) -> Self {
+        KubeApi {
+            kubeconfig,
+            context,
+            client: OnceCell::new(),
+        }
+    }
+
+    /// The client, connecting on first use.
+    pub async fn client(&self) -> Result<kube::Client, StageError> {
+        self.client
+            .get_or_try_init(|| async {
+                use kube::config::{KubeConfigOptions, Kubeconfig};
+                let kc = match &self.kubeconfig {
+                    Some(p) => Kubeconfig::read_from(p),
+                    None => Kubeconfig::read(),
+                }
+                .map_err(|e| StageError::new(format!("reading the kubeconfig: {e}")))?;
+                let opts = KubeConfigOptions {
+                    context: self.context.clone(),
+                    ..Default::default()
+                };
+                let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+                    .await
+                    .map_err(|e| {
+                        StageError::new(format!(
+                            "kubeconfig context {}: {e}",
+                            self.context.as_deref().unwrap_or("(current)")
+                        ))
+                    })?;
+                kube::Client::try_from(cfg)
+                    .map_err(|e| StageError::new(format!("connecting to the cluster: {e}")))
+            })
+            .await
+            .cloned()
+    }
+}
+
+/// apiVersion → (group, version).
+fn group_version(api_version: &str) -> (String, String) {
+    match api_version.split_once('/') {
+        Some((g, v)) => (g.to_string(), v.to_string()),
+        None => (String::new(), api_version.to_string()),
+    }
+}
+
+/// Applies documents in order by server-side apply through discovery.
+pub async fn apply_documents(
+    client: &kube::Client,
+    manifests: &[Manifest],
+    default_namespace: Option<&str>,
+    log: &mut dyn StageLog,
+) -> Result<(), StageError> {
+    let params = PatchParams::apply(FIELD_MANAGER).force();
+    for m in manifests {
+        let obj: DynamicObject = serde_yaml::from_str(&m.text).map_err(|e| {
+            StageError::new(format!(
+                "{} ({} {}): not a Kubernetes object: {e}",
+                m.source, m.kind, m.name
+            ))
+        })?;
+        let types = obj
+            .types
+            .clone()
+            .ok_or_else(|| StageError::new(format!("{}: no apiVersion/kind", m.source)))?;
+        let (group, version) = group_version(&types.api_version);
+        let gvk = GroupVersionKind::gvk(&group, &version, &types.kind);
+        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+            .await
+            .map_err(|e| {
+                StageError::new(format!(
+                    "the cluster does not serve {} {}: {e}",
+                    types.api_version, types.kind
+                ))
+            })?;
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let api: Api<DynamicObject> = match caps.scope {
+            Scope::Namespaced => {
+                let ns = obj
+                    .metadata
+                    .namespace
+                    .clone()
+                    .or_else(|| default_namespace.map(str::to_string))
+                    .unwrap_or_else(|| "default".into());
+                Api::namespaced_with(client.clone(), &ns, &ar)
+            }
+            Scope::Cluster => Api::all_with(client.clone(), &ar),
+        };
+        api.patch(&name, &params, &Patch::Apply(&obj))
+            .await
+            .map_err(|e| StageError::new(format!("applying {} {name}: {e}", types.kind)))?;
+        if types.kind == "CustomResourceDefinition" {
+            wait_crd_established(client, &name).await?;
+        }
+        log.line(&format!("applied {} {name}", types.kind));
+    }
+    Ok(())
+}
+
+async fn wait_crd_established(client: &kube::Client, name: &str) -> Result<(), StageError> {
+    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
+    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
+    let cond = kube::runtime::conditions::is_crd_established();
+    tokio::time::timeout(
+        Duration::from_secs(60),
+        kube::runtime::wait::await_condition(api, name, cond),
+    )
+    .await
+    .map_err(|_| StageError::new(format!("CRD {name} was not established within 60 s")))?
+    .map_err(|e| StageError::new(format!("watching CRD {name}: {e}")))?;
+    Ok(())
+}
+
+#[async_trait(?Send)]
+impl ClusterApi for KubeApi {
+    async fn apply(
+        &self,
+        manifests: &[Manifest],
+        log: &mut dyn StageLog,
+    ) -> Result<(), StageError> {
+        let client = self.client().await?;
+        // Objects of a namespaced chart need their namespace first.
+        let mut namespaces: Vec<String> = manifests
+            .iter()
+            .filter_map(|m| {
+                serde_yaml::from_str::<serde_yaml::Value>(&m.text)
+                    .ok()
+                    .and_then(|v| v["metadata"]["namespace"].as_str().map(str::to_string))
+            })
+            .collect();
+        namespaces.sort();
+        namespaces.dedup();
+        let ns_docs: Vec<Manifest> = namespaces
+            .iter()
+            .filter(|n| {
+                !manifests
+                    .iter()
+                    .any(|m| m.kind == "Namespace" && &m.name == *n)
+            })
+            .map(|n| Manifest {
+                source: "justpush/namespace".into(),
+                text: format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n"),
+                kind: "Namespace".into(),
+                name: n.clone(),
+                hook: None,
+            })
+            .collect();
+        apply_documents(&client, &ns_docs, None, log).await?;
+        apply_documents(&client, manifests, None, log).await
+    }
+
+    async fn deployment_labels(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<BTreeMap<String, String>>, StageError> {
+        let client = self.client().await?;
+        let api: Api<Deployment> = Api::namespaced(client, namespace);
+        api.get_opt(name)
+            .await
+            .map(|d| d.map(|d| d.metadata.labels.unwrap_or_default()))
+            .map_err(|e| StageError::new(format!("reading Deployment {namespace}/{name}: {e}")))
+    }
+
+    async fn wait_deployment_ready(
+        &self,
+        namespace: &str,
+        name: &str,
+        timeout: Duration,
+    ) -> Result<(), StageError> {
+        let client = self.client().await?;
+        let api: Api<Deployment> = Api::namespaced(client, namespace);
+        let cond = kube::runtime::conditions::is_deployment_completed();
+        tokio::time::timeout(timeout, kube::runtime::wait::await_condition(api, name, cond))
+            .await
+            .map_err(|_| {
+                StageError::new(format!(
+                    "Deployment {namespace}/{name} was not ready within {} s; look at `kubectl -n {namespace} describe deployment {name}` and its pods' events",
+                    timeout.as_secs()
+                ))
+            })?
+            .map_err(|e| StageError::new(format!("watching Deployment {namespace}/{name}: {e}")))?;
+        Ok(())
+    }
+
+    async fn capabilities(&self) -> Result<Capabilities, StageError> {
+        let client = self.client().await?;
+        let version = client
+            .apiserver_version()
+            .await
+            .map_err(|e| StageError::new(format!("asking the API server its version: {e}")))?;
+        let mut caps = Capabilities::with_kube_version(&version.git_version).unwrap_or_default();
+        let discovery = kube::Discovery::new(client)
+            .run()
+            .await
+            .map_err(|e| StageError::new(format!("API discovery: {e}")))?;
+        for group in discovery.groups() {
+            for (ar, _) in group.recommended_resources() {
+                let gv = if ar.group.is_empty() {
+                    ar.version.clone()
+                } else {
+                    format!("{}/{}", ar.group, ar.version)
+                };
+                caps.api_versions.push(format!("{gv}/{}", ar.kind));
+                caps.api_versions.push(gv);
+            }
+        }
+        caps.api_versions.sort();
+        caps.api_versions.dedup();
+        Ok(caps)
+    }
+}
+
+/// The registry image kind's guide runs.
+pub const REGISTRY_IMAGE: &str = "registry:2";
+
+/// The `kind-registry` container through the Docker Engine API.
+pub struct DockerRegistry {
+    pub docker: bollard::Docker,
+}
+
+#[async_trait(?Send)]
+impl LocalRegistry for DockerRegistry {
+    async fn ensure(&self, log: &mut dyn StageLog) -> Result<(), StageError> {
+        use bollard::models::{
+            ContainerCreateBody, EndpointSettings, HostConfig, NetworkConnectRequest, PortBinding,
+            RestartPolicy, RestartPolicyNameEnum,
+        };
+        use bollard::query_parameters::CreateContainerOptionsBuilder;
+        let err = |what: &str, e: bollard::errors::Error| {
+            StageError::new(format!("{what} registry container {REGISTRY_NAME}: {e}"))
+        };
+        let existing = self.docker.inspect_container(REGISTRY_NAME, None).await;
+        let info = match existing {
+            Ok(i) => i,
+            Err(bollard::errors::Error::DockerResponseServerError {
+                status_code: 404, ..
+            }) => {
+                log.line(&format!(
+                    "creating {REGISTRY_NAME} ({REGISTRY_IMAGE}) on 127.0.0.1:{REGISTRY_HOST_PORT}"
+                ));
+                let body = ContainerCreateBody {
+                    image: Some(REGISTRY_IMAGE.into()),
+                    exposed_ports: Some(vec!["5000/tcp".to_string()]),
+                    host_config: Some(HostConfig {
+                        port_bindings: Some(
+                            [(
+                                "5000/tcp".to_string(),
+                                Some(vec![PortBinding {
+                                    host_ip: Some("127.0.0.1".into()),
+                                    host_port: Some(REGISTRY_HOST_PORT.to_string()),
+                                }]),
+                            )]
+                            .into_iter()
+                            .collect(),
+                        ),
+                        restart_policy: Some(RestartPolicy {
+                            name: Some(RestartPolicyNameEnum::ALWAYS),
+                            maximum_retry_count: None,
+                        }),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                };
+                let opts = CreateContainerOptionsBuilder::new()
+                    .name(REGISTRY_NAME)
+                    .build();
+                self.docker
+                    .create_container(Some(opts), body)
+                    .await
+                    .map_err(|e| {
+                        err(
+                            &format!("creating (is the image {REGISTRY_IMAGE} pullable?)"),
+                            e,
+                        )
+                    })?;
+                self.docker
+                    .inspect_container(REGISTRY_NAME, None)
+                    .await
+                    .map_err(|e| err("inspecting", e))?
+            }
+            Err(e) => return Err(err("inspecting", e)),
+        };
+        let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
+        if !running {
+            self.docker
+                .start_container(REGISTRY_NAME, None)
+                .await
+                .map_err(|e| err("starting", e))?;
+        }
+        let on_kind = info
+            .network_settings
+            .as_ref()
+            .and_then(|n| n.networks.as_ref())
+            .is_some_and(|n| n.contains_key("kind"));
+        if !on_kind {
+            self.docker
+                .connect_network(
+                    "kind",
+                    NetworkConnectRequest {
+                        container: REGISTRY_NAME.into(),
+                        endpoint_config: Some(EndpointSettings::default()),
+                    },
+                )
+                .await
+                .map_err(|e| err("connecting to the `kind` network", e))?;
+        }
+        Ok(())
+    }
+
+    async fn configure_node(&self, node: &str) -> Result<(), StageError> {
+        use bollard::exec::{CreateExecOptions, StartExecResults};
+        use futures::StreamExt;
+        let dir = format!("/etc/containerd/certs.d/localhost:{REGISTRY_HOST_PORT}");
+        let script = format!(
+            "mkdir -p '{dir}' && printf '%s' '{}' > '{dir}/hosts.toml'",
+            cluster::registry_hosts_toml()
+        );
+        let exec = self
+            .docker
+            .create_exec(
+                node,
+                CreateExecOptions {
+                    cmd: Some(vec!["sh".to_string(), "-c".to_string(), script]),
+                    attach_stdout: Some(true),
+                    attach_stderr: Some(true),
+                    ..Default::default()
+                },
+            )
+            .await
+            .map_err(|e| StageError::new(format!("configuring node {node}: {e}")))?;
+        if let StartExecResults::Attached { mut output, .. } = self
+            .docker
+            .start_exec(&exec.id, None)
+            .await
+            .map_err(|e| StageError::new(format!("configuring node {node}: {e}")))?
+        {
+            while output.next().await.is_some() {}
+        }
+        let done = self
+            .docker
+            .inspect_exec(&exec.id)
+            .await
+            .map_err(|e| StageError::new(format!("configuring node {node}: {e}")))?;
+        match done.exit_code {
+            Some(0) => Ok(()),
+            code => Err(StageError::new(format!(
+                "writing {dir}/hosts.toml in node {node} exited with {code:?}"
+            ))),
+        }
+    }
+}
