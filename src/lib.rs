@@ -11,3 +11,4 @@ pub mod dockerfile;
 pub mod error;
 pub mod output;
 pub mod pipeline;
+pub mod verify;

@@ -5,6 +5,7 @@ mod cluster;
 mod project;
 mod render;
 mod up;
+mod verify;
 
 use crate::output::{Format, Shell};
 use clap::{Args, Parser, Subcommand};
@@ -59,6 +60,8 @@ pub enum Command {
     Down(cluster::DownArgs),
     /// Bootstrap kind or Minikube with Kong and run Build → Push → Deploy → Configure.
     Up(Box<up::UpArgs>),
+    /// Check a deployed app through its gateway: the regression and pod-restart suites.
+    Verify(Box<verify::VerifyArgs>),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -80,6 +83,7 @@ pub fn run() -> i32 {
         Command::Init(args) => project::run_init(args, &mut shell),
         Command::Down(args) => cluster::run_down(args, &mut shell),
         Command::Up(args) => up::run_up(args, &cli.global, &mut shell),
+        Command::Verify(args) => verify::run_verify(args, &cli.global, &mut shell),
     };
     match result {
         Ok(()) => 0,
