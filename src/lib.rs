@@ -9,6 +9,7 @@ pub mod cluster;
 pub mod detect;
 pub mod dockerfile;
 pub mod error;
+pub mod image;
 pub mod output;
 pub mod pipeline;
 pub mod verify;

@@ -1,6 +1,7 @@
 //! Command-line flags and dispatch: raw flags become settings here, commands run, and the
 //! exit code is decided once at the top.
 
+mod build;
 mod cluster;
 mod project;
 mod render;
@@ -56,6 +57,8 @@ pub enum Command {
     Detect(project::DetectArgs),
     /// Write Dockerfiles, .dockerignore and justpush.yaml for review (never overwrites without --force).
     Init(project::InitArgs),
+    /// Build images for a project's components (parallel, content-tagged), optionally push or load them.
+    Build(Box<build::BuildArgs>),
     /// Delete the local kind or Minikube cluster justpush created (asks first).
     Down(cluster::DownArgs),
     /// Bootstrap kind or Minikube with Kong and run Build → Push → Deploy → Configure.
@@ -84,6 +87,7 @@ pub fn run() -> i32 {
         Command::Down(args) => cluster::run_down(args, &mut shell),
         Command::Up(args) => up::run_up(args, &cli.global, &mut shell),
         Command::Verify(args) => verify::run_verify(args, &cli.global, &mut shell),
+        Command::Build(args) => build::run(args, &mut shell),
     };
     match result {
         Ok(()) => 0,

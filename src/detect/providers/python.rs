@@ -345,6 +345,11 @@ fn install_plan(dir: &ProjectDir<'_>, m: &Manifest) -> BuildPlan {
         // Local wheels, path dependencies or workspace members: the lock cannot be installed
         // from the manifests alone, so everything happens after the sources are copied.
         plan.build = vec![format!("{UV} sync --frozen --no-dev")];
+        // Local wheel directories were only needed to install; the runtime stage copies /app.
+        let wheel_dirs = local_find_links(dir);
+        if !wheel_dirs.is_empty() {
+            plan.prune = vec![format!("rm -rf {}", wheel_dirs.join(" "))];
+        }
         return plan;
     }
     if dir.exists("poetry.lock") || (m.poetry && !dir.exists("requirements.txt")) {
@@ -383,6 +388,35 @@ fn install_plan(dir: &ProjectDir<'_>, m: &Manifest) -> BuildPlan {
         plan.build = vec![format!("{UV} pip install --python {VENV}/bin/python .")];
     }
     plan
+}
+
+/// The project-relative directories `[tool.uv] find-links` names (safe names only).
+fn local_find_links(dir: &ProjectDir<'_>) -> Vec<String> {
+    let Some(text) = dir.read("pyproject.toml") else {
+        return Vec::new();
+    };
+    let Ok(value) = toml::from_str::<toml::Value>(&text) else {
+        return Vec::new();
+    };
+    value
+        .get("tool")
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("find-links"))
+        .and_then(|f| f.as_array())
+        .into_iter()
+        .flatten()
+        .filter_map(|l| l.as_str())
+        .map(|l| l.trim_start_matches("./").trim_end_matches('/'))
+        .filter(|l| {
+            !l.is_empty()
+                && !l.contains("://")
+                && !l.starts_with('/')
+                && !l.split('/').any(|s| s == "..")
+                && l.chars()
+                    .all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '-' | '.' | '/'))
+        })
+        .map(str::to_string)
+        .collect()
 }
 
 /// True when uv resolves from files in the project (`find-links`, path sources, workspaces).
@@ -523,6 +557,8 @@ mod tests {
         assert!(p.build.manifests.is_empty());
         assert!(p.build.install.is_empty());
         assert_eq!(p.build.build, ["/opt/uv/bin/uv sync --frozen --no-dev"]);
+        // The wheels stay out of the runtime image.
+        assert_eq!(p.build.prune, ["rm -rf wheelhouse"]);
     }
 
     #[test]

@@ -1,0 +1,576 @@
+//! The build context: a tar of one component directory as `docker build` would send it, with
+//! `.dockerignore` applied (Docker's pattern semantics), symlinks that leave the directory
+//! refused, and justpush's own files (generated Dockerfile, CA bundle) added.
+
+use regex::Regex;
+use sha2::{Digest, Sha256};
+use std::path::{Component as PathPart, Path, PathBuf};
+
+use super::ImageError;
+
+/// Where justpush keeps its own state inside a project (build logs); never sent to the daemon.
+pub const STATE_DIR: &str = ".justpush";
+/// The name the generated Dockerfile gets inside the context.
+pub const GENERATED_DOCKERFILE: &str = ".justpush.Dockerfile";
+
+/// One `.dockerignore` line, compiled.
+#[derive(Debug, Clone)]
+struct Pattern {
+    regex: Regex,
+    exception: bool,
+}
+
+/// The patterns of a `.dockerignore` file, matched the way Docker matches them: the last
+/// matching line decides, `!` lines re-include, a pattern that matches a directory matches
+/// everything below it, `*` and `?` stay within one path segment, `**` spans any number.
+#[derive(Debug, Clone, Default)]
+pub struct DockerIgnore {
+    patterns: Vec<Pattern>,
+}
+
+impl DockerIgnore {
+    /// Parses `.dockerignore` text. A malformed pattern is an error naming the line.
+    pub fn parse(text: &str) -> Result<DockerIgnore, String> {
+        let mut patterns = Vec::new();
+        for (n, raw) in text.lines().enumerate() {
+            let line = raw.trim();
+            if line.is_empty() || line.starts_with('#') {
+                continue;
+            }
+            let (exception, body) = match line.strip_prefix('!') {
+                Some(rest) => (true, rest.trim()),
+                None => (false, line),
+            };
+            let cleaned = clean(body);
+            if cleaned.is_empty() {
+                continue;
+            }
+            let regex = Regex::new(&pattern_regex(&cleaned)).map_err(|e| {
+                format!(
+                    ".dockerignore line {}: pattern `{line}` is invalid: {e}",
+                    n + 1
+                )
+            })?;
+            patterns.push(Pattern { regex, exception });
+        }
+        Ok(DockerIgnore { patterns })
+    }
+
+    /// Whether a `/`-separated path relative to the context root is left out.
+    pub fn excludes(&self, path: &str) -> bool {
+        let mut excluded = false;
+        let parts: Vec<&str> = path.split('/').collect();
+        for p in &self.patterns {
+            // The path itself or any of its parent directories.
+            let hit = (1..=parts.len()).any(|n| p.regex.is_match(&parts[..n].join("/")));
+            if hit {
+                excluded = !p.exception;
+            }
+        }
+        excluded
+    }
+
+    /// Whether any `!` line exists (then an excluded directory must still be walked).
+    pub fn has_exceptions(&self) -> bool {
+        self.patterns.iter().any(|p| p.exception)
+    }
+}
+
+/// Go's `filepath.Clean` for patterns, plus dropping a leading `/` (Docker does both).
+fn clean(pattern: &str) -> String {
+    let mut out: Vec<&str> = Vec::new();
+    for seg in pattern.split('/') {
+        match seg {
+            "" | "." => {}
+            ".." => {
+                out.pop();
+            }
+            s => out.push(s),
+        }
+    }
+    out.join("/")
+}
+
+/// The regular expression of one cleaned pattern (moby's patternmatcher translation).
+fn pattern_regex(pattern: &str) -> String {
+    let chars: Vec<char> = pattern.chars().collect();
+    let mut re = String::from("^");
+    let mut i = 0;
+    while i < chars.len() {
+        let c = chars[i];
+        match c {
+            '*' if chars.get(i + 1) == Some(&'*') => {
+                i += 1;
+                if chars.get(i + 1) == Some(&'/') {
+                    i += 1;
+                }
+                if i + 1 >= chars.len() {
+                    re.push_str(".*");
+                } else {
+                    re.push_str("(.*/)?");
+                }
+            }
+            '*' => re.push_str("[^/]*"),
+            '?' => re.push_str("[^/]"),
+            '[' => {
+                // A character class, passed through (`[!...]` is Go's negation).
+                let mut j = i + 1;
+                let mut class = String::from("[");
+                if chars.get(j) == Some(&'!') || chars.get(j) == Some(&'^') {
+                    class.push('^');
+                    j += 1;
+                }
+                let mut closed = false;
+                while j < chars.len() {
+                    let d = chars[j];
+                    if d == ']' {
+                        closed = true;
+                        break;
+                    }
+                    if d == '\\' && j + 1 < chars.len() {
+                        class.push_str(&regex::escape(&chars[j + 1].to_string()));
+                        j += 2;
+                        continue;
+                    }
+                    if d == '[' || d == '&' || d == '~' {
+                        class.push('\\');
+                    }
+                    class.push(d);
+                    j += 1;
+                }
+                if closed {
+                    class.push(']');
+                    re.push_str(&class);
+                    i = j;
+                } else {
+                    re.push_str(r"\[");
+                }
+            }
+            '\\' if i + 1 < chars.len() => {
+                i += 1;
+                re.push_str(&regex::escape(&chars[i].to_string()));
+            }
+            c => re.push_str(&regex::escape(&c.to_string())),
+        }
+        i += 1;
+    }
+    re.push('$');
+    re
+}
+
+/// A file justpush adds to the context that is not on disk.
+#[derive(Debug, Clone)]
+pub struct ExtraFile {
+    pub path: String,
+    pub contents: Vec<u8>,
+}
+
+/// The tar sent to the daemon and the digest of what is in it.
+#[derive(Debug, Clone)]
+pub struct BuildContext {
+    /// The uncompressed tar.
+    pub tar: Vec<u8>,
+    /// sha256 over paths, modes, link targets and contents in tar order (mtimes left out, so
+    /// a `touch` does not change the tag).
+    pub digest: String,
+    /// Number of regular files in the tar.
+    pub files: usize,
+}
+
+impl BuildContext {
+    /// Tars `dir`, honouring its `.dockerignore`, refusing symlinks that escape it, and adding
+    /// `extra` files (replacing files of the same path).
+    pub fn create(dir: &Path, extra: &[ExtraFile]) -> Result<BuildContext, ImageError> {
+        let ignore_text = match std::fs::read_to_string(dir.join(".dockerignore")) {
+            Ok(t) => t,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+            Err(e) => {
+                return Err(ImageError::io(
+                    format!("reading {}/.dockerignore", dir.display()),
+                    e,
+                ))
+            }
+        };
+        let ignore = DockerIgnore::parse(&ignore_text).map_err(|message| ImageError::Context {
+            dir: dir.to_path_buf(),
+            message: format!("{message}; fix the pattern"),
+        })?;
+        let mut entries = Vec::new();
+        walk(dir, dir, "", &ignore, extra, &mut entries)?;
+        entries.sort();
+
+        let mut builder = tar::Builder::new(Vec::new());
+        let mut hasher = Sha256::new();
+        let mut files = 0;
+        for rel in &entries {
+            let full = dir.join(rel);
+            let meta = std::fs::symlink_metadata(&full)
+                .map_err(|e| ImageError::io(format!("reading {}", full.display()), e))?;
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mtime(
+                meta.modified()
+                    .ok()
+                    .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+                    .map(|d| d.as_secs())
+                    .unwrap_or(0),
+            );
+            let mode = {
+                use std::os::unix::fs::PermissionsExt;
+                meta.permissions().mode() & 0o7777
+            };
+            header.set_mode(mode);
+            let ft = meta.file_type();
+            if ft.is_symlink() {
+                let target = std::fs::read_link(&full)
+                    .map_err(|e| ImageError::io(format!("reading link {}", full.display()), e))?;
+                header.set_entry_type(tar::EntryType::Symlink);
+                header.set_size(0);
+                hash_entry(
+                    &mut hasher,
+                    'l',
+                    rel,
+                    mode,
+                    target.to_string_lossy().as_bytes(),
+                );
+                builder
+                    .append_link(&mut header, rel, &target)
+                    .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
+            } else if ft.is_dir() {
+                header.set_entry_type(tar::EntryType::Directory);
+                header.set_size(0);
+                hash_entry(&mut hasher, 'd', rel, mode, b"");
+                builder
+                    .append_data(&mut header, format!("{rel}/"), std::io::empty())
+                    .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
+            } else if ft.is_file() {
+                let data = std::fs::read(&full)
+                    .map_err(|e| ImageError::io(format!("reading {}", full.display()), e))?;
+                header.set_entry_type(tar::EntryType::Regular);
+                header.set_size(data.len() as u64);
+                hash_entry(&mut hasher, 'f', rel, mode, &data);
+                builder
+                    .append_data(&mut header, rel, data.as_slice())
+                    .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
+                files += 1;
+            }
+            // Sockets, FIFOs and devices are skipped, as `docker build` does.
+        }
+        for file in extra {
+            let mut header = tar::Header::new_gnu();
+            header.set_uid(0);
+            header.set_gid(0);
+            header.set_mode(0o644);
+            header.set_mtime(0);
+            header.set_entry_type(tar::EntryType::Regular);
+            header.set_size(file.contents.len() as u64);
+            hash_entry(&mut hasher, 'f', &file.path, 0o644, &file.contents);
+            builder
+                .append_data(&mut header, &file.path, file.contents.as_slice())
+                .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
+            files += 1;
+        }
+        let tar = builder
+            .into_inner()
+            .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
+        Ok(BuildContext {
+            tar,
+            digest: hex(&hasher.finalize()),
+            files,
+        })
+    }
+}
+
+fn hash_entry(hasher: &mut Sha256, kind: char, path: &str, mode: u32, data: &[u8]) {
+    hasher.update([kind as u8]);
+    hasher.update(path.as_bytes());
+    hasher.update([0]);
+    hasher.update(mode.to_le_bytes());
+    hasher.update((data.len() as u64).to_le_bytes());
+    hasher.update(data);
+}
+
+/// Lower-case hex of bytes.
+pub fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
+fn walk(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    ignore: &DockerIgnore,
+    extra: &[ExtraFile],
+    out: &mut Vec<String>,
+) -> Result<(), ImageError> {
+    let read = std::fs::read_dir(dir)
+        .map_err(|e| ImageError::io(format!("reading directory {}", dir.display()), e))?;
+    for entry in read {
+        let entry =
+            entry.map_err(|e| ImageError::io(format!("reading directory {}", dir.display()), e))?;
+        let name = entry.file_name().to_string_lossy().into_owned();
+        let rel = if prefix.is_empty() {
+            name.clone()
+        } else {
+            format!("{prefix}/{name}")
+        };
+        if prefix.is_empty() && name == STATE_DIR {
+            continue;
+        }
+        if extra.iter().any(|x| x.path == rel) {
+            continue;
+        }
+        let ft = entry
+            .file_type()
+            .map_err(|e| ImageError::io(format!("reading {}", entry.path().display()), e))?;
+        let excluded = ignore.excludes(&rel);
+        // `.dockerignore` itself and the Dockerfile are always sent (the daemon reads them).
+        let always = prefix.is_empty() && (name == ".dockerignore" || name == "Dockerfile");
+        if ft.is_dir() {
+            if excluded && !ignore.has_exceptions() {
+                continue;
+            }
+            if !excluded {
+                out.push(rel.clone());
+            }
+            walk(root, &entry.path(), &rel, ignore, extra, out)?;
+            continue;
+        }
+        if excluded && !always {
+            continue;
+        }
+        if ft.is_symlink() {
+            let target = std::fs::read_link(entry.path()).map_err(|e| {
+                ImageError::io(format!("reading link {}", entry.path().display()), e)
+            })?;
+            if !link_stays_inside(&rel, &target) {
+                return Err(ImageError::Context {
+                    dir: root.to_path_buf(),
+                    message: format!(
+                        "`{rel}` is a symbolic link to `{}`, outside the build context; the daemon cannot follow it. Copy the file into the directory, or list `{rel}` in .dockerignore",
+                        target.display()
+                    ),
+                });
+            }
+        }
+        out.push(rel);
+    }
+    Ok(())
+}
+
+/// Whether a symlink at `rel` (relative to the context root) pointing at `target` resolves
+/// inside the context. Absolute targets never do: inside the image they point elsewhere.
+pub fn link_stays_inside(rel: &str, target: &Path) -> bool {
+    if target.is_absolute() {
+        return false;
+    }
+    let mut depth: Vec<String> = rel.split('/').map(String::from).collect();
+    depth.pop(); // the link itself
+    for part in target.components() {
+        match part {
+            PathPart::ParentDir => {
+                if depth.pop().is_none() {
+                    return false;
+                }
+            }
+            PathPart::Normal(s) => depth.push(s.to_string_lossy().into_owned()),
+            PathPart::CurDir => {}
+            PathPart::RootDir | PathPart::Prefix(_) => return false,
+        }
+    }
+    true
+}
+
+/// The `.dockerignore` sent with a generated Dockerfile: the project's own patterns plus the
+/// generated Dockerfile and the ignore file itself, which the classic builder then drops from
+/// the context after reading them (so `COPY . .` does not copy them into the image).
+pub fn generated_dockerignore(project: &str) -> String {
+    let mut text = project.to_string();
+    if !text.is_empty() && !text.ends_with('\n') {
+        text.push('\n');
+    }
+    text.push_str(&format!("{GENERATED_DOCKERFILE}\n.dockerignore\n"));
+    text
+}
+
+/// The directory a component's context is made from.
+pub fn component_dir(root: &Path, path: &str) -> PathBuf {
+    if path == "." {
+        root.to_path_buf()
+    } else {
+        root.join(path)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn ig(text: &str) -> DockerIgnore {
+        DockerIgnore::parse(text).unwrap()
+    }
+
+    #[test]
+    fn plain_names_match_at_the_root_and_below_directories() {
+        let i = ig("node_modules\n*.pyc\n");
+        assert!(i.excludes("node_modules"));
+        assert!(i.excludes("node_modules/next/package.json"));
+        assert!(
+            !i.excludes("src/node_modules"),
+            "no implicit **/ (unlike .gitignore)"
+        );
+        assert!(i.excludes("a.pyc"));
+        assert!(!i.excludes("app/a.pyc"), "* stays in one segment");
+        assert!(!i.excludes("app/main.py"));
+    }
+
+    #[test]
+    fn double_star_spans_directories() {
+        let i = ig("**/*.pyc\n**/__pycache__\ndocs/**\n");
+        assert!(i.excludes("a.pyc"));
+        assert!(i.excludes("app/x/y.pyc"));
+        assert!(i.excludes("app/__pycache__/m.cpython-311.pyc"));
+        assert!(i.excludes("docs/a/b.md"));
+        assert!(!i.excludes("docsx/a"));
+    }
+
+    #[test]
+    fn exceptions_re_include_and_the_last_line_wins() {
+        let i = ig("*.md\n!README.md\n");
+        assert!(i.excludes("CHANGES.md"));
+        assert!(!i.excludes("README.md"));
+        let i = ig("!README.md\n*.md\n");
+        assert!(
+            i.excludes("README.md"),
+            "a later pattern overrides an earlier exception"
+        );
+        let i = ig("data\n!data/keep.txt\n");
+        assert!(i.excludes("data/drop.txt"));
+        assert!(!i.excludes("data/keep.txt"));
+        assert!(i.has_exceptions());
+    }
+
+    #[test]
+    fn patterns_are_cleaned_and_comments_skipped() {
+        let i = ig("# comment\n/build/\n./dist\n  tmp  \nsrc/../cache\n");
+        assert!(i.excludes("build/x"));
+        assert!(i.excludes("dist"));
+        assert!(i.excludes("tmp"));
+        assert!(i.excludes("cache/y"));
+        assert!(!i.excludes("# comment"));
+    }
+
+    #[test]
+    fn question_marks_classes_and_escapes() {
+        let i = ig("file?.txt\n[ab]*.log\n[!c]x\nlit\\*\n");
+        assert!(i.excludes("file1.txt"));
+        assert!(!i.excludes("file10.txt"));
+        assert!(i.excludes("a-1.log"));
+        assert!(!i.excludes("c-1.log"));
+        assert!(i.excludes("dx"));
+        assert!(!i.excludes("cx"));
+        assert!(i.excludes("lit*"));
+        assert!(!i.excludes("litx"));
+    }
+
+    #[test]
+    fn symlink_escape_is_judged_from_the_link_location() {
+        assert!(link_stays_inside("a/b", Path::new("c")));
+        assert!(link_stays_inside("a/b", Path::new("../c")));
+        assert!(!link_stays_inside("a/b", Path::new("../../c")));
+        assert!(!link_stays_inside("b", Path::new("../etc/passwd")));
+        assert!(!link_stays_inside("b", Path::new("/etc/passwd")));
+    }
+
+    fn tar_names(ctx: &BuildContext) -> Vec<String> {
+        let mut a = tar::Archive::new(ctx.tar.as_slice());
+        a.entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[test]
+    fn context_honours_dockerignore_and_adds_extra_files() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::write(
+            p.join(".dockerignore"),
+            "secret.txt\nlogs\n!logs/keep.log\n",
+        )
+        .unwrap();
+        std::fs::write(p.join("main.py"), "print(1)\n").unwrap();
+        std::fs::write(p.join("secret.txt"), "x").unwrap();
+        std::fs::create_dir_all(p.join("logs")).unwrap();
+        std::fs::write(p.join("logs/a.log"), "a").unwrap();
+        std::fs::write(p.join("logs/keep.log"), "k").unwrap();
+        std::fs::create_dir_all(p.join(".justpush/logs")).unwrap();
+        std::fs::write(p.join(".justpush/logs/build-x.log"), "old").unwrap();
+        let extra = [ExtraFile {
+            path: GENERATED_DOCKERFILE.into(),
+            contents: b"FROM scratch\n".to_vec(),
+        }];
+        let ctx = BuildContext::create(p, &extra).unwrap();
+        let names = tar_names(&ctx);
+        assert!(names.contains(&"main.py".to_string()), "{names:?}");
+        assert!(names.contains(&"logs/keep.log".to_string()), "{names:?}");
+        assert!(names.contains(&".dockerignore".to_string()), "{names:?}");
+        assert!(
+            names.contains(&GENERATED_DOCKERFILE.to_string()),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n == "secret.txt" || n == "logs/a.log"),
+            "{names:?}"
+        );
+        assert!(
+            !names.iter().any(|n| n.starts_with(".justpush/")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn digest_follows_contents_not_mtimes() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::write(p.join("a.txt"), "one").unwrap();
+        let first = BuildContext::create(p, &[]).unwrap().digest;
+        let f = std::fs::File::options()
+            .write(true)
+            .open(p.join("a.txt"))
+            .unwrap();
+        f.set_modified(std::time::SystemTime::UNIX_EPOCH + std::time::Duration::from_secs(5))
+            .unwrap();
+        assert_eq!(BuildContext::create(p, &[]).unwrap().digest, first);
+        std::fs::write(p.join("a.txt"), "two").unwrap();
+        assert_ne!(BuildContext::create(p, &[]).unwrap().digest, first);
+    }
+
+    #[test]
+    fn escaping_symlinks_are_refused_and_inner_ones_kept() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        std::fs::write(p.join("a.txt"), "one").unwrap();
+        std::os::unix::fs::symlink("a.txt", p.join("inner")).unwrap();
+        let ctx = BuildContext::create(p, &[]).unwrap();
+        assert!(tar_names(&ctx).contains(&"inner".to_string()));
+        std::os::unix::fs::symlink("../../etc/passwd", p.join("leak")).unwrap();
+        let err = BuildContext::create(p, &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("`leak` is a symbolic link") && err.contains("outside the build context"),
+            "{err}"
+        );
+        // Ignored links are not looked at.
+        std::fs::write(p.join(".dockerignore"), "leak\n").unwrap();
+        assert!(BuildContext::create(p, &[]).is_ok());
+    }
+
+    #[test]
+    fn generated_dockerignore_drops_justpush_files() {
+        let t = generated_dockerignore("node_modules");
+        assert_eq!(t, "node_modules\n.justpush.Dockerfile\n.dockerignore\n");
+        let i = ig(&t);
+        assert!(i.excludes(GENERATED_DOCKERFILE) && i.excludes(".dockerignore"));
+    }
+}

@@ -1,0 +1,140 @@
+//! Loading built images into local clusters without a registry: kind takes an image archive
+//! (exported through the Engine API), Minikube loads from the local daemon. The command lines
+//! are pure functions; they run through the cluster module's [`ToolRunner`].
+
+use std::path::Path;
+use std::time::Duration;
+
+use super::{ImageBackend, ImageError};
+use crate::cluster::{ClusterError, Provider, ToolRunner};
+
+/// How long loading one image may take.
+pub const LOAD_TIMEOUT: Duration = Duration::from_secs(600);
+
+/// `kind load image-archive ARCHIVE --name CLUSTER`.
+pub fn kind_load_args(archive: &Path, cluster: &str) -> Vec<String> {
+    vec![
+        "load".into(),
+        "image-archive".into(),
+        archive.display().to_string(),
+        "--name".into(),
+        cluster.into(),
+    ]
+}
+
+/// `minikube image ls --format json -p PROFILE`.
+pub fn minikube_list_args(profile: &str) -> Vec<String> {
+    ["image", "ls", "--format", "json", "-p", profile]
+        .map(String::from)
+        .to_vec()
+}
+
+/// `minikube image load REFERENCE -p PROFILE`.
+pub fn minikube_load_args(reference: &str, profile: &str) -> Vec<String> {
+    vec![
+        "image".into(),
+        "load".into(),
+        reference.into(),
+        "-p".into(),
+        profile.into(),
+    ]
+}
+
+/// Whether `minikube image ls --format json` lists `reference` (tags appear with and without
+/// the `docker.io/` prefix).
+pub fn minikube_lists(json: &str, reference: &str) -> bool {
+    let Ok(value) = serde_json::from_str::<serde_json::Value>(json) else {
+        return false;
+    };
+    let wanted = [reference.to_string(), format!("docker.io/{reference}")];
+    value.as_array().into_iter().flatten().any(|img| {
+        img.get("repoTags")
+            .and_then(|t| t.as_array())
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str())
+            .any(|t| wanted.iter().any(|w| w == t))
+    })
+}
+
+fn tool_error(e: ClusterError) -> ImageError {
+    ImageError::engine("loading the image into the cluster", e)
+}
+
+/// Loads `reference` into the cluster; returns `false` when the cluster had it already.
+pub async fn load_image(
+    backend: &dyn ImageBackend,
+    tools: &dyn ToolRunner,
+    provider: Provider,
+    cluster: &str,
+    reference: &str,
+    work_dir: &Path,
+) -> Result<bool, ImageError> {
+    if tools.locate(provider.binary()).is_none() {
+        return Err(tool_error(ClusterError::ToolMissing {
+            tool: provider.binary().into(),
+            hint: provider.install_hint().into(),
+        }));
+    }
+    match provider {
+        Provider::Kind => {
+            std::fs::create_dir_all(work_dir)
+                .map_err(|e| ImageError::io(format!("creating {}", work_dir.display()), e))?;
+            let file = work_dir.join(format!("{}.tar", reference.replace(['/', ':'], "_")));
+            backend.export(reference, &file).await?;
+            let args = kind_load_args(&file, cluster);
+            let result = tools
+                .run("kind", &args, None, LOAD_TIMEOUT)
+                .map_err(tool_error);
+            let _ = std::fs::remove_file(&file);
+            result?;
+            Ok(true)
+        }
+        Provider::Minikube => {
+            let listed = tools
+                .run("minikube", &minikube_list_args(cluster), None, LOAD_TIMEOUT)
+                .map_err(tool_error)?;
+            if minikube_lists(&listed.stdout, reference) {
+                return Ok(false);
+            }
+            tools
+                .run(
+                    "minikube",
+                    &minikube_load_args(reference, cluster),
+                    None,
+                    LOAD_TIMEOUT,
+                )
+                .map_err(tool_error)?;
+            Ok(true)
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn command_lines() {
+        assert_eq!(
+            kind_load_args(Path::new("/tmp/a.tar"), "justpush").join(" "),
+            "load image-archive /tmp/a.tar --name justpush"
+        );
+        assert_eq!(
+            minikube_load_args("justpush/api:abc", "justpush").join(" "),
+            "image load justpush/api:abc -p justpush"
+        );
+        assert_eq!(
+            minikube_list_args("justpush").join(" "),
+            "image ls --format json -p justpush"
+        );
+    }
+
+    #[test]
+    fn minikube_listing_is_matched_with_and_without_docker_io() {
+        let json = r#"[{"id":"1","repoTags":["docker.io/justpush/api:abc"]},{"id":"2","repoTags":["registry.k8s.io/pause:3.9"]}]"#;
+        assert!(minikube_lists(json, "justpush/api:abc"));
+        assert!(!minikube_lists(json, "justpush/api:def"));
+        assert!(!minikube_lists("garbage", "justpush/api:abc"));
+    }
+}
