@@ -10,6 +10,7 @@ pub mod detect;
 pub mod dockerfile;
 pub mod error;
 pub mod image;
+pub mod kube;
 pub mod output;
 pub mod pipeline;
 pub mod verify;

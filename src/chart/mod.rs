@@ -1,4 +1,5 @@
 //! The bundled Helm chart and the in-process Helm renderer.
+pub mod app_values;
 pub mod load;
 pub mod manifest;
 pub mod render;

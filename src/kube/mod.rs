@@ -1,0 +1,198 @@
+//! The cluster side of a release: connecting (kubeconfig, context, namespace, short connect
+//! timeout), server-side apply, release records, waiting by kstatus rules, leases, atomic
+//! deploy with rollback, and the reads the management commands need. Pure logic lives in
+//! `status`, `record` (encoding), `lease` (staleness) and `doctor`; the rest is a thin shell
+//! over kube-rs.
+
+pub mod apply;
+pub mod lease;
+pub mod record;
+pub mod status;
+pub mod wait;
+
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use crate::error::CliError;
+
+/// How long connecting to the API server may take before a command gives up.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(3);
+/// How long the first request (the version probe) may take.
+pub const PROBE_TIMEOUT: Duration = Duration::from_secs(6);
+
+/// Why talking to the cluster failed.
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum KubeError {
+    /// The kubeconfig is missing or unusable.
+    #[error("{0}")]
+    Config(String),
+    /// The API server did not answer.
+    #[error("cannot reach the Kubernetes API server {server} (context {context}, kubeconfig {kubeconfig}): {message}; check that the cluster is running (`kubectl cluster-info`), or create one with `kubectl justpush up`")]
+    Unreachable {
+        server: String,
+        context: String,
+        kubeconfig: String,
+        message: String,
+    },
+    /// A request was refused or failed.
+    #[error("{context}: {message}")]
+    Api {
+        context: String,
+        message: String,
+        /// HTTP status of an API error, if the server answered.
+        code: Option<u16>,
+    },
+    /// Something else went wrong, described in full.
+    #[error("{0}")]
+    Other(String),
+}
+
+impl KubeError {
+    /// An error from kube-rs while doing `context` (a phrase: "applying Deployment/api").
+    pub fn api(context: impl Into<String>, e: kube::Error) -> KubeError {
+        let (message, code) = match &e {
+            kube::Error::Api(s) => (format!("{} ({})", s.message, s.code), Some(s.code)),
+            other => (other.to_string(), None),
+        };
+        KubeError::Api {
+            context: context.into(),
+            message,
+            code,
+        }
+    }
+
+    /// HTTP status of an API error.
+    pub fn code(&self) -> Option<u16> {
+        match self {
+            KubeError::Api { code, .. } => *code,
+            _ => None,
+        }
+    }
+}
+
+impl From<KubeError> for CliError {
+    fn from(e: KubeError) -> CliError {
+        CliError::failed(e.to_string())
+    }
+}
+
+/// A connected client and where it points.
+#[derive(Clone)]
+pub struct Cluster {
+    pub client: kube::Client,
+    /// Namespace from `-n`, else the context's, else `default`.
+    pub namespace: String,
+    pub server: String,
+    pub context: String,
+    pub kubeconfig: String,
+}
+
+/// Which cluster to talk to: kubectl's global flags.
+#[derive(Debug, Clone, Default)]
+pub struct Target {
+    pub kubeconfig: Option<PathBuf>,
+    pub context: Option<String>,
+    pub namespace: Option<String>,
+}
+
+fn default_kubeconfig() -> PathBuf {
+    std::env::var_os("HOME")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| PathBuf::from("/"))
+        .join(".kube/config")
+}
+
+/// Connects using the kubeconfig and checks that the API server answers (within seconds).
+pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
+    let path = target.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
+    let shown = path.display().to_string();
+    if !Path::new(&path).is_file() {
+        return Err(KubeError::Config(format!(
+            "kubeconfig {shown} does not exist; pass --kubeconfig FILE, set KUBECONFIG, or create a cluster with `kubectl justpush up`"
+        )));
+    }
+    // A kubeconfig path list (a:b) is not supported here: take the first.
+    let kc = kube::config::Kubeconfig::read_from(&path)
+        .map_err(|e| KubeError::Config(format!("kubeconfig {shown} cannot be read: {e}")))?;
+    let context = target
+        .context
+        .clone()
+        .or_else(|| kc.current_context.clone())
+        .unwrap_or_default();
+    let options = kube::config::KubeConfigOptions {
+        context: target.context.clone(),
+        ..Default::default()
+    };
+    let mut config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| {
+            KubeError::Config(format!(
+                "kubeconfig {shown}: {e}; check the context (`kubectl config get-contexts`) or pass --context"
+            ))
+        })?;
+    config.connect_timeout = Some(CONNECT_TIMEOUT);
+    let server = config.cluster_url.to_string();
+    let namespace = target
+        .namespace
+        .clone()
+        .unwrap_or_else(|| config.default_namespace.clone());
+    let client = kube::Client::try_from(config).map_err(|e| {
+        KubeError::Config(format!("kubeconfig {shown}: cannot build a client: {e}"))
+    })?;
+    let unreachable = |message: String| KubeError::Unreachable {
+        server: server.clone(),
+        context: context.clone(),
+        kubeconfig: shown.clone(),
+        message,
+    };
+    match tokio::time::timeout(PROBE_TIMEOUT, client.apiserver_version()).await {
+        Err(_) => {
+            return Err(unreachable(format!(
+                "no answer within {} s",
+                PROBE_TIMEOUT.as_secs()
+            )))
+        }
+        Ok(Err(kube::Error::Api(s))) if s.code == 401 || s.code == 403 => {
+            return Err(KubeError::Config(format!(
+                "the API server {server} refused the credentials of kubeconfig {shown} ({}): {}",
+                s.code, s.message
+            )))
+        }
+        // Any other API answer means the server is there (some servers hide /version).
+        Ok(Err(kube::Error::Api(_))) => {}
+        Ok(Err(e)) => return Err(unreachable(error_chain(&e))),
+        Ok(Ok(_)) => {}
+    }
+    Ok(Cluster {
+        client,
+        namespace,
+        server,
+        context,
+        kubeconfig: shown,
+    })
+}
+
+/// An error with its causes, joined: hyper's "client error (Connect)" alone says little.
+pub fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut out = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        let s = c.to_string();
+        if !out.contains(&s) {
+            out.push_str(": ");
+            out.push_str(&s);
+        }
+        cur = c.source();
+    }
+    out
+}
+
+/// A tokio runtime for a command.
+pub fn runtime() -> Result<tokio::runtime::Runtime, CliError> {
+    tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| CliError::failed(format!("cannot start the async runtime: {e}")))
+}
