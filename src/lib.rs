@@ -11,6 +11,7 @@ pub mod dockerfile;
 pub mod error;
 pub mod image;
 pub mod kube;
+pub mod kong;
 pub mod output;
 pub mod pipeline;
 pub mod verify;

@@ -45,6 +45,9 @@ pub const CONFIG_FILE: &str = "justpush.yaml";
 ///   cors:
 ///     origins: ["*"]
 ///     credentials: false
+///   requestTransformer: {add: {headers: ["X-Via:kong"]}}   # optional, Kong plugin config
+///   responseTransformer: {remove: {headers: [Server]}}     # optional
+///   adminUrl: http://kong-admin:8001   # optional: sync an external Kong's Admin API
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -153,6 +156,19 @@ pub struct KongConfig {
     pub rate_limit: RateLimit,
     #[serde(default)]
     pub cors: Cors,
+    /// request-transformer plugin config put on every derived route (Kong's own config keys).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub request_transformer: Option<serde_json::Value>,
+    /// response-transformer plugin config put on every derived route.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub response_transformer: Option<serde_json::Value>,
+    /// Admin API of an external Kong to sync instead of the in-cluster controller.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_url: Option<String>,
+    /// Admin API token (Kong-Admin-Token header); the JUSTPUSH_KONG_ADMIN_TOKEN environment
+    /// variable wins over this, so the token can stay out of the file.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub admin_token: Option<String>,
 }
 
 /// The credential Kong requires on authenticated routes.

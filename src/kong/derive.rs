@@ -1,0 +1,1299 @@
+//! Gateway derivation: an [`ApiSpec`] plus the gateway settings of `justpush.yaml` become Kong
+//! routes and plugins. Pure: no I/O, deterministic output (routes in path then method order,
+//! plugins sorted by name), so snapshots and the Admin API diff can rely on it.
+//!
+//! Conventions follow decK's openapi2kong where it has one (route names, anchored regex paths,
+//! regex priorities 200/100, `x-kong-*` extensions); security goes further than decK: apiKey,
+//! bearer and basic schemes, OR alternatives (Kong's multiple-authentication pattern with an
+//! anonymous consumer) and AND combinations.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use serde::Serialize;
+use serde_json::{json, Map, Value};
+use sha2::Digest;
+
+use super::spec::{ApiSpec, Diagnostic, KeyLocation, Operation, PathItem, SecurityScheme};
+use crate::detect::config::KongConfig;
+
+/// Regex priority of routes without path parameters (decK's value).
+pub const PRIORITY_PLAIN: i64 = 200;
+/// Regex priority of routes with path parameters: below plain ones, so `/pets/mine` wins over
+/// `/pets/{id}`.
+pub const PRIORITY_WITH_PARAMS: i64 = 100;
+/// Kong's regex capture names must be shorter than this (decK rejects 32 and more).
+pub const MAX_CAPTURE_NAME: usize = 31;
+/// Characters openapi2kong escapes in literal path parts.
+const REGEX_SPECIAL: [char; 8] = ['(', ')', '.', '+', '?', '*', '[', '$'];
+
+/// What `justpush.yaml` says about the gateway, as derivation needs it.
+#[derive(Debug, Clone, PartialEq)]
+pub struct GatewaySettings {
+    /// Default rate limits per window; all None = no default rate limiting.
+    pub rate_limit: RateWindows,
+    /// CORS origins and credentials; None = no CORS plugin.
+    pub cors: Option<CorsSettings>,
+    /// request-transformer plugin config applied to every route, when configured.
+    pub request_transformer: Option<Value>,
+    /// response-transformer plugin config applied to every route, when configured.
+    pub response_transformer: Option<Value>,
+    /// Username of the anonymous consumer used by OR-combined authentication.
+    pub anonymous_consumer: String,
+}
+
+/// Requests allowed per window.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct RateWindows {
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub second: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub minute: Option<u32>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub hour: Option<u32>,
+}
+
+impl RateWindows {
+    fn is_empty(&self) -> bool {
+        self.second.is_none() && self.minute.is_none() && self.hour.is_none()
+    }
+}
+
+/// Cross-origin settings.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct CorsSettings {
+    pub origins: Vec<String>,
+    pub credentials: bool,
+}
+
+impl GatewaySettings {
+    /// Settings from `justpush.yaml`'s `kong` section; `release` names the anonymous consumer.
+    pub fn from_config(kong: &KongConfig, release: &str) -> GatewaySettings {
+        GatewaySettings {
+            rate_limit: RateWindows {
+                second: kong.rate_limit.second,
+                minute: kong.rate_limit.minute,
+                hour: kong.rate_limit.hour,
+            },
+            cors: (!kong.cors.origins.is_empty()).then(|| CorsSettings {
+                origins: kong.cors.origins.clone(),
+                credentials: kong.cors.credentials,
+            }),
+            request_transformer: kong.request_transformer.clone(),
+            response_transformer: kong.response_transformer.clone(),
+            anonymous_consumer: format!("{release}-anonymous"),
+        }
+    }
+}
+
+/// Where a plugin on a route comes from.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PluginSource {
+    /// justpush.yaml defaults (rate limiting, CORS, transformers): on every route.
+    Global,
+    /// `x-kong-plugin-*` on the document.
+    Document,
+    /// `x-kong-plugin-*` on the path item.
+    Path,
+    /// `x-kong-plugin-*` on the operation.
+    Operation,
+    /// `x-justpush-rate-limit` at some level.
+    RateLimitOverride,
+    /// Derived from the operation's security requirements.
+    Security,
+    /// Attached to the anonymous consumer (denies requests no auth plugin identified).
+    AnonymousConsumer,
+}
+
+/// One plugin instance applying to a route.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Plugin {
+    /// Kong plugin name (`key-auth`, `rate-limiting`, ...).
+    pub name: String,
+    pub config: Value,
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub protocols: Vec<String>,
+    #[serde(skip_serializing_if = "is_true")]
+    pub enabled: bool,
+    pub source: PluginSource,
+}
+
+fn is_true(b: &bool) -> bool {
+    *b
+}
+
+/// A credential kind the developer consumer needs for the derived routes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CredentialKind {
+    KeyAuth,
+    Jwt,
+    BasicAuth,
+}
+
+impl CredentialKind {
+    /// The Kong plugin (and credential type) name.
+    pub fn plugin(self) -> &'static str {
+        match self {
+            CredentialKind::KeyAuth => "key-auth",
+            CredentialKind::Jwt => "jwt",
+            CredentialKind::BasicAuth => "basic-auth",
+        }
+    }
+}
+
+/// One Kong route.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct Route {
+    /// Kong route name, decK style (`<api>_<operationId>`).
+    pub name: String,
+    /// Short DNS-label name for Kubernetes objects (unique within the plan).
+    pub k8s_name: String,
+    /// `METHOD /path` as written in the spec.
+    pub operation: String,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub operation_id: Option<String>,
+    pub methods: Vec<String>,
+    /// Kong paths (`~/api/pets/(?<petid>[^#?/]+)$`).
+    pub paths: Vec<String>,
+    pub regex_priority: i64,
+    pub strip_path: bool,
+    /// Human summary of the authentication: `public`, `key-auth`, `jwt | key-auth`, ...
+    pub auth: String,
+    /// Every plugin that applies to the route, global ones included, sorted by name.
+    pub plugins: Vec<Plugin>,
+    /// Other route fields from `x-kong-route-defaults` (preserve_host, protocols, ...).
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub route_fields: Map<String, Value>,
+    /// A CORS preflight route (OPTIONS) added for a path whose operations restrict methods.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub preflight: bool,
+}
+
+/// The anonymous consumer of OR-combined authentication.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AnonymousConsumer {
+    pub username: String,
+    pub plugins: Vec<Plugin>,
+}
+
+/// Everything derived from one spec.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "camelCase")]
+pub struct RoutePlan {
+    /// The API's base name (`x-kong-name` or the slugified title).
+    pub api: String,
+    pub routes: Vec<Route>,
+    /// Credentials the developer consumer needs.
+    pub credentials: BTreeSet<CredentialKind>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub anonymous_consumer: Option<AnonymousConsumer>,
+    /// `x-kong-service-defaults` of the document.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub service_defaults: Map<String, Value>,
+    /// `x-kong-upstream-defaults` of the document.
+    #[serde(skip_serializing_if = "Map::is_empty")]
+    pub upstream_defaults: Map<String, Value>,
+    pub warnings: Vec<Diagnostic>,
+}
+
+/// Why a spec cannot become routes.
+#[derive(Debug, thiserror::Error, PartialEq, Eq)]
+#[error("{source_name}: at {pointer}: {message}")]
+pub struct DeriveError {
+    pub source_name: String,
+    pub pointer: String,
+    pub message: String,
+}
+
+struct Ctx<'a> {
+    spec: &'a ApiSpec,
+    settings: &'a GatewaySettings,
+    warnings: Vec<Diagnostic>,
+    needs_anonymous: bool,
+    credentials: BTreeSet<CredentialKind>,
+}
+
+impl Ctx<'_> {
+    fn err(&self, pointer: &str, message: impl Into<String>) -> DeriveError {
+        DeriveError {
+            source_name: self.spec.source.clone(),
+            pointer: pointer.to_string(),
+            message: message.into(),
+        }
+    }
+    fn warn(&mut self, pointer: &str, message: impl Into<String>) {
+        let d = Diagnostic {
+            pointer: pointer.to_string(),
+            message: message.into(),
+        };
+        if !self.warnings.contains(&d) {
+            self.warnings.push(d);
+        }
+    }
+}
+
+/// Derives the routes of a spec.
+pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, DeriveError> {
+    let mut cx = Ctx {
+        spec,
+        settings,
+        warnings: spec.warnings.clone(),
+        needs_anonymous: false,
+        credentials: BTreeSet::new(),
+    };
+    let api = match kong_name(&cx, &spec.extensions, "")? {
+        Some(n) => slugify(&n),
+        None if !spec.title.is_empty() => slugify(&spec.title),
+        None => "api".to_string(),
+    };
+    let api = if api.is_empty() {
+        "api".to_string()
+    } else {
+        api
+    };
+    let service_defaults =
+        x_kong_object(&cx, &spec.extensions, "x-kong-service-defaults", "")?.unwrap_or_default();
+    let upstream_defaults =
+        x_kong_object(&cx, &spec.extensions, "x-kong-upstream-defaults", "")?.unwrap_or_default();
+    let doc_route_defaults = x_kong_object(&cx, &spec.extensions, "x-kong-route-defaults", "")?;
+    let doc_plugins = extension_plugins(&cx, &spec.extensions, "", PluginSource::Document)?;
+    let doc_rate = rate_override(&cx, &spec.extensions, "")?;
+
+    let mut routes: Vec<Route> = Vec::new();
+    let mut op_ids: BTreeMap<String, String> = BTreeMap::new();
+    // (method, path with captures blanked) -> operation, to catch routes that would collide.
+    let mut matchers: BTreeMap<(String, String), String> = BTreeMap::new();
+    let mut names: BTreeMap<String, String> = BTreeMap::new();
+
+    let mut sorted: Vec<&PathItem> = spec.paths.iter().collect();
+    sorted.sort_by(|a, b| a.path.cmp(&b.path));
+    for item in sorted {
+        let path_name = match kong_name(&cx, &item.extensions, &item.pointer)? {
+            Some(n) => slugify(&n),
+            None => {
+                let mut s = slugify(&item.path);
+                if item.path.ends_with('/') && item.path.len() > 1 {
+                    s.push('~');
+                }
+                s
+            }
+        };
+        let path_base = if path_name.is_empty() {
+            api.clone()
+        } else {
+            format!("{api}_{path_name}")
+        };
+        let path_route_defaults = x_kong_object(
+            &cx,
+            &item.extensions,
+            "x-kong-route-defaults",
+            &item.pointer,
+        )?
+        .or_else(|| doc_route_defaults.clone());
+        let path_plugins = merge_by_name(
+            &doc_plugins,
+            &extension_plugins(&cx, &item.extensions, &item.pointer, PluginSource::Path)?,
+        );
+        let path_rate = rate_override(&cx, &item.extensions, &item.pointer)?.or(doc_rate);
+        let mut has_options = false;
+        let mut path_regex = None;
+        for op in &item.operations {
+            has_options |= op.method == "OPTIONS";
+            if let Some(id) = &op.operation_id {
+                if let Some(first) = op_ids.insert(id.clone(), op.pointer.clone()) {
+                    return Err(cx.err(
+                        &op.pointer,
+                        format!("operationId `{id}` is also used at {first}; operationIds must be unique (they name the routes)"),
+                    ));
+                }
+            }
+            let name = match kong_name(&cx, &op.extensions, &op.pointer)? {
+                Some(n) => format!("{path_base}_{}", slugify(&n)),
+                None => match &op.operation_id {
+                    Some(id) => format!("{api}_{}", slugify(id)),
+                    None => format!("{path_base}_{}", slugify(&op.method)),
+                },
+            };
+            if let Some(first) = names.insert(name.clone(), op.pointer.clone()) {
+                return Err(cx.err(
+                    &op.pointer,
+                    format!("route name `{name}` is also produced by {first}; give one of them a different operationId or x-kong-name"),
+                ));
+            }
+            let prefix = op
+                .base_path
+                .as_deref()
+                .or(item.base_path.as_deref())
+                .unwrap_or(&spec.base_path);
+            let (regex, has_params, blanked) =
+                path_to_regex(&cx, prefix, &item.path, &item.pointer)?;
+            let key = (op.method.clone(), blanked);
+            if let Some(first) = matchers.insert(key, format!("{} {}", op.method, item.path)) {
+                return Err(cx.err(
+                    &op.pointer,
+                    format!(
+                        "`{} {}` would produce the same Kong route as `{first}` (the paths differ only in parameter names); keep one of them",
+                        op.method, item.path
+                    ),
+                ));
+            }
+            let route_defaults =
+                x_kong_object(&cx, &op.extensions, "x-kong-route-defaults", &op.pointer)?
+                    .or_else(|| path_route_defaults.clone());
+            let (regex_priority, strip_path, route_fields) =
+                route_settings(&cx, route_defaults, has_params, &op.pointer)?;
+            let (auth, security_plugins) = security_plugins(&mut cx, op)?;
+            let op_plugins = merge_by_name(
+                &path_plugins,
+                &extension_plugins(&cx, &op.extensions, &op.pointer, PluginSource::Operation)?,
+            );
+            let rate = rate_override(&cx, &op.extensions, &op.pointer)?.or(path_rate);
+            let plugins = route_plugins(&cx, rate, security_plugins, op_plugins);
+            path_regex = Some((regex.clone(), regex_priority, route_fields.clone()));
+            routes.push(Route {
+                k8s_name: String::new(),
+                name,
+                operation: format!("{} {}", op.method, item.path),
+                operation_id: op.operation_id.clone(),
+                methods: vec![op.method.clone()],
+                paths: vec![regex],
+                regex_priority,
+                strip_path,
+                auth,
+                plugins,
+                route_fields,
+                preflight: false,
+            });
+        }
+        // Kong matches a preflight request against routes by method too: without an OPTIONS
+        // route the CORS plugin never sees it.
+        if let (Some(cors), false, Some((regex, priority, fields))) =
+            (cors_plugin(&cx), has_options, path_regex)
+        {
+            let name = format!("{path_base}_preflight");
+            routes.push(Route {
+                k8s_name: String::new(),
+                name,
+                operation: format!("OPTIONS {}", item.path),
+                operation_id: None,
+                methods: vec!["OPTIONS".into()],
+                paths: vec![regex],
+                regex_priority: priority,
+                strip_path: false,
+                auth: "public".into(),
+                plugins: vec![cors],
+                route_fields: fields,
+                preflight: true,
+            });
+        }
+    }
+    assign_k8s_names(&mut routes, &api);
+    let anonymous_consumer = cx.needs_anonymous.then(|| AnonymousConsumer {
+        username: settings.anonymous_consumer.clone(),
+        plugins: vec![anonymous_termination()],
+    });
+    if let Some(anon) = &anonymous_consumer {
+        for r in routes.iter_mut().filter(|r| r.auth.contains(" | ")) {
+            r.plugins.extend(anon.plugins.iter().cloned());
+            r.plugins.sort_by(|a, b| a.name.cmp(&b.name));
+        }
+    }
+    Ok(RoutePlan {
+        api,
+        routes,
+        credentials: cx.credentials,
+        anonymous_consumer,
+        service_defaults,
+        upstream_defaults,
+        warnings: cx.warnings,
+    })
+}
+
+/// decK's name slugs: lower case, anything but letters and digits becomes `-`, runs collapsed.
+pub fn slugify(s: &str) -> String {
+    let mut out = String::new();
+    for c in s.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('-') {
+            out.push('-');
+        }
+    }
+    out.trim_matches('-').to_string()
+}
+
+/// A regex capture name from a path parameter name: lower case, `_` for anything but letters
+/// and digits, never starting with a digit.
+pub fn capture_name(param: &str) -> String {
+    let mut out = String::new();
+    for c in param.chars() {
+        if c.is_ascii_alphanumeric() {
+            out.push(c.to_ascii_lowercase());
+        } else if !out.ends_with('_') {
+            out.push('_');
+        }
+    }
+    let out = out.trim_matches('_').to_string();
+    if out.starts_with(|c: char| c.is_ascii_digit()) {
+        format!("p{out}")
+    } else {
+        out
+    }
+}
+
+/// `prefix + path` as an anchored Kong regex path; also whether it has parameters and the
+/// regex with capture names blanked (two paths equal under it match the same requests).
+fn path_to_regex(
+    cx: &Ctx,
+    prefix: &str,
+    path: &str,
+    pointer: &str,
+) -> Result<(String, bool, String), DeriveError> {
+    let full = format!("{prefix}{path}");
+    let mut regex = String::from("~");
+    let mut blanked = String::new();
+    let mut seen = BTreeSet::new();
+    let mut has_params = false;
+    let mut rest = full.as_str();
+    while !rest.is_empty() {
+        if let Some(after) = rest.strip_prefix('{') {
+            let Some(end) = after.find('}') else {
+                return Err(cx.err(pointer, format!("path `{path}` has an unclosed `{{`")));
+            };
+            let param = &after[..end];
+            let name = capture_name(param);
+            if name.is_empty() {
+                return Err(cx.err(
+                    pointer,
+                    format!(
+                        "path parameter `{{{param}}}` has no usable name; use letters and digits"
+                    ),
+                ));
+            }
+            if name.len() > MAX_CAPTURE_NAME {
+                return Err(cx.err(
+                    pointer,
+                    format!(
+                        "path parameter `{param}` becomes the regex capture `{name}` of {} characters; Kong's router accepts at most {MAX_CAPTURE_NAME}: rename the parameter",
+                        name.len()
+                    ),
+                ));
+            }
+            if !seen.insert(name.clone()) {
+                return Err(cx.err(
+                    pointer,
+                    format!("path `{path}` uses the parameter name `{name}` twice; Kong regex captures must be unique"),
+                ));
+            }
+            regex.push_str(&format!("(?<{name}>[^#?/]+)"));
+            blanked.push_str("(?<>[^#?/]+)");
+            has_params = true;
+            rest = &after[end + 1..];
+        } else {
+            let c = rest.chars().next().expect("non-empty");
+            if REGEX_SPECIAL.contains(&c) {
+                regex.push('\\');
+                blanked.push('\\');
+            }
+            regex.push(c);
+            blanked.push(c);
+            rest = &rest[c.len_utf8()..];
+        }
+    }
+    regex.push('$');
+    blanked.push('$');
+    Ok((regex, has_params, blanked))
+}
+
+fn kong_name(
+    cx: &Ctx,
+    ext: &Map<String, Value>,
+    pointer: &str,
+) -> Result<Option<String>, DeriveError> {
+    match ext.get("x-kong-name") {
+        None => Ok(None),
+        Some(Value::String(s)) => Ok(Some(s.clone())),
+        Some(_) => Err(cx.err(
+            &format!("{pointer}/x-kong-name"),
+            "x-kong-name must be a string",
+        )),
+    }
+}
+
+/// An `x-kong-*` object, following decK's `$ref: '#/components/x-kong/...'`.
+fn x_kong_object(
+    cx: &Ctx,
+    ext: &Map<String, Value>,
+    key: &str,
+    pointer: &str,
+) -> Result<Option<Map<String, Value>>, DeriveError> {
+    let Some(v) = ext.get(key) else {
+        return Ok(None);
+    };
+    let at = format!("{pointer}/{key}");
+    let obj = v
+        .as_object()
+        .ok_or_else(|| cx.err(&at, format!("{key} must be an object")))?;
+    match obj.get("$ref") {
+        None => Ok(Some(obj.clone())),
+        Some(Value::String(r)) => {
+            let Some(rest) = r.strip_prefix("#/components/x-kong/") else {
+                return Err(cx.err(&at, format!("{key}: references must point into '#/components/x-kong/' (decK's rule), found `{r}`")));
+            };
+            let target = rest
+                .split('/')
+                .try_fold(&cx.spec.x_kong_components, |cur, seg| {
+                    cur.get(seg.replace("~1", "/").replace("~0", "~"))
+                });
+            match target.and_then(Value::as_object) {
+                Some(o) => Ok(Some(o.clone())),
+                None => Err(cx.err(&at, format!("{key}: reference `{r}` points to no object"))),
+            }
+        }
+        Some(_) => Err(cx.err(&at, "$ref must be a string")),
+    }
+}
+
+fn extension_plugins(
+    cx: &Ctx,
+    ext: &Map<String, Value>,
+    pointer: &str,
+    source: PluginSource,
+) -> Result<Vec<Plugin>, DeriveError> {
+    let mut out = Vec::new();
+    for key in ext.keys().filter(|k| k.starts_with("x-kong-plugin-")) {
+        let name = key.trim_start_matches("x-kong-plugin-").to_string();
+        let at = format!("{pointer}/{key}");
+        if name.is_empty() {
+            return Err(cx.err(&at, "x-kong-plugin- needs a plugin name after the dash"));
+        }
+        let obj = x_kong_object(cx, ext, key, pointer)?.unwrap_or_default();
+        let config = match obj.get("config") {
+            None => json!({}),
+            Some(c @ Value::Object(_)) => c.clone(),
+            Some(_) => {
+                return Err(cx.err(&format!("{at}/config"), "plugin config must be an object"))
+            }
+        };
+        let protocols = match obj.get("protocols") {
+            None => Vec::new(),
+            Some(Value::Array(a)) => a
+                .iter()
+                .filter_map(Value::as_str)
+                .map(String::from)
+                .collect(),
+            Some(_) => {
+                return Err(cx.err(
+                    &format!("{at}/protocols"),
+                    "protocols must be a list of strings",
+                ))
+            }
+        };
+        let enabled = obj.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        out.push(Plugin {
+            name,
+            config,
+            protocols,
+            enabled,
+            source,
+        });
+    }
+    Ok(out)
+}
+
+/// `upper` plugins replace same-named ones of `base`.
+fn merge_by_name(base: &[Plugin], upper: &[Plugin]) -> Vec<Plugin> {
+    let mut out: Vec<Plugin> = base
+        .iter()
+        .filter(|p| !upper.iter().any(|u| u.name == p.name))
+        .cloned()
+        .collect();
+    out.extend(upper.iter().cloned());
+    out
+}
+
+/// `x-justpush-rate-limit`: `{second, minute, hour}` or `false` (no rate limiting).
+fn rate_override(
+    cx: &Ctx,
+    ext: &Map<String, Value>,
+    pointer: &str,
+) -> Result<Option<RateWindows>, DeriveError> {
+    let Some(v) = ext.get("x-justpush-rate-limit") else {
+        return Ok(None);
+    };
+    let at = format!("{pointer}/x-justpush-rate-limit");
+    match v {
+        Value::Bool(false) => Ok(Some(RateWindows::default())),
+        Value::Object(o) => {
+            let mut w = RateWindows::default();
+            for (k, v) in o {
+                let n = v
+                    .as_u64()
+                    .filter(|n| *n >= 1 && *n <= u32::MAX as u64)
+                    .ok_or_else(|| {
+                        cx.err(
+                            &format!("{at}/{k}"),
+                            "a rate limit must be a positive whole number of requests",
+                        )
+                    })? as u32;
+                match k.as_str() {
+                    "second" => w.second = Some(n),
+                    "minute" => w.minute = Some(n),
+                    "hour" => w.hour = Some(n),
+                    other => {
+                        return Err(cx.err(
+                            &format!("{at}/{other}"),
+                            format!(
+                                "unknown rate-limit window `{other}`; use second, minute or hour"
+                            ),
+                        ))
+                    }
+                }
+            }
+            if w.is_empty() {
+                return Err(cx.err(&at, "x-justpush-rate-limit needs at least one of second, minute, hour (or `false` to turn rate limiting off)"));
+            }
+            Ok(Some(w))
+        }
+        _ => Err(cx.err(
+            &at,
+            "x-justpush-rate-limit must be an object like {minute: 60} or false",
+        )),
+    }
+}
+
+fn route_settings(
+    cx: &Ctx,
+    defaults: Option<Map<String, Value>>,
+    has_params: bool,
+    pointer: &str,
+) -> Result<(i64, bool, Map<String, Value>), DeriveError> {
+    let mut fields = defaults.unwrap_or_default();
+    // Foreign keys and what derivation owns are not the defaults' to set (decK drops them too).
+    for k in ["service", "paths", "methods", "name", "id", "$ref"] {
+        fields.remove(k);
+    }
+    let priority = match fields.remove("regex_priority") {
+        None => {
+            if has_params {
+                PRIORITY_WITH_PARAMS
+            } else {
+                PRIORITY_PLAIN
+            }
+        }
+        Some(v) => {
+            let p = v.as_i64().ok_or_else(|| {
+                cx.err(
+                    &format!("{pointer}/x-kong-route-defaults/regex_priority"),
+                    "regex_priority must be an integer",
+                )
+            })?;
+            // The default stands for plain paths; parameterised ones go one below (decK).
+            if has_params {
+                p - 1
+            } else {
+                p
+            }
+        }
+    };
+    let strip = match fields.remove("strip_path") {
+        None => false,
+        Some(Value::Bool(b)) => b,
+        Some(_) => {
+            return Err(cx.err(
+                &format!("{pointer}/x-kong-route-defaults/strip_path"),
+                "strip_path must be a boolean",
+            ))
+        }
+    };
+    Ok((priority, strip, fields))
+}
+
+fn cors_plugin(cx: &Ctx) -> Option<Plugin> {
+    let cors = cx.settings.cors.as_ref()?;
+    let mut headers: Vec<String> = ["Accept", "Authorization", "Content-Type"]
+        .map(String::from)
+        .to_vec();
+    for s in cx.spec.schemes.values() {
+        if let SecurityScheme::ApiKey {
+            name,
+            location: KeyLocation::Header,
+        } = s
+        {
+            if !headers.iter().any(|h| h.eq_ignore_ascii_case(name)) {
+                headers.push(name.clone());
+            }
+        }
+    }
+    Some(Plugin {
+        name: "cors".into(),
+        config: json!({
+            "origins": cors.origins,
+            "methods": ["GET", "HEAD", "PUT", "PATCH", "POST", "DELETE", "OPTIONS"],
+            "headers": headers,
+            "credentials": cors.credentials,
+            "max_age": 3600,
+        }),
+        protocols: Vec::new(),
+        enabled: true,
+        source: PluginSource::Global,
+    })
+}
+
+fn rate_limit_plugin(w: RateWindows, source: PluginSource) -> Option<Plugin> {
+    if w.is_empty() {
+        return None;
+    }
+    let mut config = serde_json::to_value(w).expect("serialisable");
+    config["policy"] = json!("local");
+    config["limit_by"] = json!("consumer");
+    Some(Plugin {
+        name: "rate-limiting".into(),
+        config,
+        protocols: Vec::new(),
+        enabled: true,
+        source,
+    })
+}
+
+fn route_plugins(
+    cx: &Ctx,
+    rate: Option<RateWindows>,
+    security: Vec<Plugin>,
+    extensions: Vec<Plugin>,
+) -> Vec<Plugin> {
+    let mut base = Vec::new();
+    let rl = match rate {
+        Some(w) => rate_limit_plugin(w, PluginSource::RateLimitOverride),
+        None => rate_limit_plugin(cx.settings.rate_limit, PluginSource::Global),
+    };
+    base.extend(rl);
+    base.extend(cors_plugin(cx));
+    for (name, config) in [
+        ("request-transformer", &cx.settings.request_transformer),
+        ("response-transformer", &cx.settings.response_transformer),
+    ] {
+        if let Some(c) = config {
+            base.push(Plugin {
+                name: name.into(),
+                config: c.clone(),
+                protocols: Vec::new(),
+                enabled: true,
+                source: PluginSource::Global,
+            });
+        }
+    }
+    let with_security = merge_by_name(&base, &security);
+    let mut out = merge_by_name(&with_security, &extensions);
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
+}
+
+/// What one security scheme asks of Kong.
+#[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord)]
+enum AuthNeed {
+    Key {
+        names: BTreeSet<String>,
+        header: bool,
+        query: bool,
+    },
+    Jwt,
+    Basic,
+}
+
+impl AuthNeed {
+    fn kind(&self) -> CredentialKind {
+        match self {
+            AuthNeed::Key { .. } => CredentialKind::KeyAuth,
+            AuthNeed::Jwt => CredentialKind::Jwt,
+            AuthNeed::Basic => CredentialKind::BasicAuth,
+        }
+    }
+    fn merge(&mut self, other: &AuthNeed) {
+        if let (
+            AuthNeed::Key {
+                names,
+                header,
+                query,
+            },
+            AuthNeed::Key {
+                names: n2,
+                header: h2,
+                query: q2,
+            },
+        ) = (self, other)
+        {
+            names.extend(n2.iter().cloned());
+            *header |= *h2;
+            *query |= *q2;
+        }
+    }
+}
+
+fn security_plugins(cx: &mut Ctx, op: &Operation) -> Result<(String, Vec<Plugin>), DeriveError> {
+    let (reqs, inherited) = match (&op.security, &cx.spec.security) {
+        (Some(r), _) => (r.clone(), false),
+        (None, Some(r)) => (r.clone(), true),
+        (None, None) => return Ok(("public".into(), Vec::new())),
+    };
+    let at = if inherited {
+        "/security".to_string()
+    } else {
+        format!("{}/security", op.pointer)
+    };
+    if reqs.is_empty() {
+        return Ok(("public".into(), Vec::new()));
+    }
+    if let Some(empty) = reqs.iter().find(|r| r.schemes.is_empty()) {
+        cx.warn(
+            &empty.pointer,
+            format!("`{{}}` in the security of {} {} makes authentication optional; Kong lets every request through this route", op.method, op.pointer),
+        );
+        return Ok(("public".into(), Vec::new()));
+    }
+    // Each alternative (OR) as the list of what it needs (AND).
+    let mut alternatives: Vec<Vec<AuthNeed>> = Vec::new();
+    for req in &reqs {
+        let mut needs: Vec<AuthNeed> = Vec::new();
+        let mut unenforceable = Vec::new();
+        for name in req.schemes.keys() {
+            let need = match &cx.spec.schemes[name] {
+                SecurityScheme::ApiKey {
+                    name: key,
+                    location,
+                } => {
+                    let (header, query) = match location {
+                        KeyLocation::Header => (true, false),
+                        KeyLocation::Query => (false, true),
+                        KeyLocation::Cookie => {
+                            cx.warn(
+                                &req.pointer,
+                                format!("apiKey scheme `{name}` sends the key in cookie `{key}`, which Kong's key-auth plugin cannot read (it reads headers, query parameters and bodies); the route requires the key in a `{key}` header or query parameter instead"),
+                            );
+                            (true, true)
+                        }
+                    };
+                    AuthNeed::Key {
+                        names: BTreeSet::from([key.clone()]),
+                        header,
+                        query,
+                    }
+                }
+                SecurityScheme::HttpBearer => AuthNeed::Jwt,
+                SecurityScheme::HttpBasic => AuthNeed::Basic,
+                SecurityScheme::OAuth2 | SecurityScheme::OpenIdConnect => {
+                    cx.warn(
+                        &req.pointer,
+                        format!("security scheme `{name}` ({}) has no plugin in open-source Kong (openid-connect is Enterprise-only); the gateway cannot check it, so the backend must", match &cx.spec.schemes[name] { SecurityScheme::OAuth2 => "oauth2", _ => "openIdConnect" }),
+                    );
+                    unenforceable.push(name.clone());
+                    continue;
+                }
+                SecurityScheme::Unsupported(what) => {
+                    cx.warn(&req.pointer, format!("security scheme `{name}` ({what}) has no Kong OSS plugin; the gateway cannot check it"));
+                    unenforceable.push(name.clone());
+                    continue;
+                }
+            };
+            match needs.iter_mut().find(|n| n.kind() == need.kind()) {
+                Some(existing) => {
+                    cx.warn(
+                        &req.pointer,
+                        "two apiKey schemes are required together, but Kong runs one key-auth plugin per route: either key is accepted",
+                    );
+                    existing.merge(&need);
+                }
+                None => needs.push(need),
+            }
+        }
+        if needs.is_empty() {
+            continue;
+        }
+        if !unenforceable.is_empty() {
+            cx.warn(
+                &req.pointer,
+                format!(
+                    "only part of this requirement is checked by Kong (not: {})",
+                    unenforceable.join(", ")
+                ),
+            );
+        }
+        alternatives.push(needs);
+    }
+    if alternatives.is_empty() {
+        cx.warn(
+            &at,
+            format!(
+                "{} {}: no security requirement Kong can check; the route is public at the gateway",
+                op.method, op.pointer
+            ),
+        );
+        return Ok(("public".into(), Vec::new()));
+    }
+    let (needs, or_combined) = if alternatives.len() == 1 {
+        (alternatives.remove(0), false)
+    } else if alternatives.iter().all(|a| a.len() == 1) {
+        // A | B | ...: one plugin per kind; several apiKeys merge into one key-auth.
+        let mut merged: Vec<AuthNeed> = Vec::new();
+        for a in alternatives {
+            let n = a.into_iter().next().expect("one");
+            match merged.iter_mut().find(|m| m.kind() == n.kind()) {
+                Some(m) => m.merge(&n),
+                None => merged.push(n),
+            }
+        }
+        let or = merged.len() > 1;
+        (merged, or)
+    } else {
+        return Err(cx.err(
+            &at,
+            "security mixes AND and OR (an alternative requiring several schemes next to other alternatives); Kong's plugins can express A AND B, or A OR B, but not both on one route: split the operation or simplify its security",
+        ));
+    };
+    let mut kinds: Vec<&str> = needs.iter().map(|n| n.kind().plugin()).collect();
+    kinds.sort();
+    let summary = kinds.join(if or_combined { " | " } else { " + " });
+    let anonymous = or_combined.then(|| cx.settings.anonymous_consumer.clone());
+    if or_combined {
+        cx.needs_anonymous = true;
+    }
+    let mut plugins = Vec::new();
+    for need in needs {
+        cx.credentials.insert(need.kind());
+        let mut config = match &need {
+            AuthNeed::Key {
+                names,
+                header,
+                query,
+            } => json!({
+                "key_names": names,
+                "key_in_header": header,
+                "key_in_query": query,
+                "key_in_body": false,
+                "hide_credentials": true,
+            }),
+            AuthNeed::Jwt => json!({"claims_to_verify": ["exp"], "key_claim_name": "iss"}),
+            AuthNeed::Basic => json!({"hide_credentials": true}),
+        };
+        if let Some(a) = &anonymous {
+            config["anonymous"] = json!(a);
+        }
+        plugins.push(Plugin {
+            name: need.kind().plugin().into(),
+            config,
+            protocols: Vec::new(),
+            enabled: true,
+            source: PluginSource::Security,
+        });
+    }
+    Ok((summary, plugins))
+}
+
+/// Kong's multiple-authentication pattern: the anonymous consumer is refused.
+fn anonymous_termination() -> Plugin {
+    Plugin {
+        name: "request-termination".into(),
+        config: json!({"status_code": 401, "message": "Unauthorized: send one of the accepted credentials"}),
+        protocols: Vec::new(),
+        enabled: true,
+        source: PluginSource::AnonymousConsumer,
+    }
+}
+
+/// Short DNS-label names for Kubernetes objects: the route name without the API prefix, at
+/// most 40 characters (a hash keeps long or colliding names unique).
+fn assign_k8s_names(routes: &mut [Route], api: &str) {
+    let mut used = BTreeSet::new();
+    for r in routes.iter_mut() {
+        let local = r.name.strip_prefix(&format!("{api}_")).unwrap_or(&r.name);
+        let mut base = slugify(local);
+        if base.is_empty() {
+            base = "route".into();
+        }
+        let hash = {
+            let d = sha2::Sha256::digest(r.name.as_bytes());
+            d.iter()
+                .take(3)
+                .map(|b| format!("{b:02x}"))
+                .collect::<String>()
+        };
+        let mut name = if base.len() > 40 {
+            format!("{}-{hash}", base[..33].trim_end_matches('-'))
+        } else {
+            base.clone()
+        };
+        if used.contains(&name) {
+            name = format!(
+                "{}-{hash}",
+                base[..base.len().min(33)].trim_end_matches('-')
+            );
+        }
+        used.insert(name.clone());
+        r.k8s_name = name;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> GatewaySettings {
+        GatewaySettings {
+            rate_limit: RateWindows {
+                second: None,
+                minute: Some(60),
+                hour: Some(1000),
+            },
+            cors: None,
+            request_transformer: None,
+            response_transformer: None,
+            anonymous_consumer: "demo-anonymous".into(),
+        }
+    }
+
+    fn plan(yaml: &str) -> RoutePlan {
+        derive(&ApiSpec::parse(yaml, "t.yaml").unwrap(), &settings()).unwrap()
+    }
+
+    fn derive_err(yaml: &str) -> String {
+        derive(&ApiSpec::parse(yaml, "t.yaml").unwrap(), &settings())
+            .unwrap_err()
+            .to_string()
+    }
+
+    const HEAD: &str = "openapi: 3.0.3\ninfo: {title: Pet Store, version: '1'}\n";
+
+    #[test]
+    fn paths_are_anchored_regexes_with_decks_priorities() {
+        let p = plan(&format!("{HEAD}servers: [{{url: 'https://x/api'}}]\npaths:\n  /pets: {{get: {{operationId: listPets}}}}\n  /pets/{{petId}}: {{get: {{}}}}\n  /a(b).c: {{get: {{}}}}\n"));
+        let got: Vec<_> = p
+            .routes
+            .iter()
+            .map(|r| (r.name.as_str(), r.paths[0].as_str(), r.regex_priority))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                ("pet-store_a-b-c_get", "~/api/a\\(b\\)\\.c$", 200),
+                ("pet-store_listpets", "~/api/pets$", 200),
+                (
+                    "pet-store_pets-petid_get",
+                    "~/api/pets/(?<petid>[^#?/]+)$",
+                    100
+                ),
+            ]
+        );
+        assert!(p.routes.iter().all(|r| !r.strip_path));
+    }
+
+    #[test]
+    fn route_defaults_priority_is_lowered_for_parameterised_paths() {
+        let p = plan(&format!("{HEAD}x-kong-route-defaults: {{regex_priority: 50, preserve_host: true}}\npaths:\n  /a: {{get: {{}}}}\n  /a/{{id}}: {{get: {{}}}}\n"));
+        assert_eq!(p.routes[0].regex_priority, 50);
+        assert_eq!(p.routes[1].regex_priority, 49);
+        assert_eq!(p.routes[0].route_fields["preserve_host"], json!(true));
+    }
+
+    #[test]
+    fn long_capture_names_are_rejected() {
+        let name = "a".repeat(32);
+        let err = derive_err(&format!("{HEAD}paths:\n  /x/{{{name}}}: {{get: {{}}}}\n"));
+        assert!(
+            err.contains("at most 31") && err.contains("/paths/~1x~1{"),
+            "{err}"
+        );
+        // 31 is fine.
+        plan(&format!(
+            "{HEAD}paths:\n  /x/{{{}}}: {{get: {{}}}}\n",
+            "a".repeat(31)
+        ));
+    }
+
+    #[test]
+    fn colliding_routes_and_duplicate_ids_are_rejected() {
+        let err = derive_err(&format!(
+            "{HEAD}paths:\n  /p/{{id}}: {{get: {{}}}}\n  /p/{{petId}}: {{get: {{}}}}\n"
+        ));
+        assert!(err.contains("same Kong route as `GET /p/{id}`"), "{err}");
+        let err = derive_err(&format!(
+            "{HEAD}paths:\n  /a: {{get: {{operationId: x}}}}\n  /b: {{get: {{operationId: x}}}}\n"
+        ));
+        assert!(
+            err.contains("operationId `x` is also used at /paths/~1a/get"),
+            "{err}"
+        );
+    }
+
+    const SCHEMES: &str = "components:\n  securitySchemes:\n    key: {type: apiKey, in: header, name: X-API-Key}\n    q: {type: apiKey, in: query, name: api_key}\n    bearer: {type: http, scheme: bearer}\n    oidc: {type: openIdConnect, openIdConnectUrl: 'https://id/.well-known/openid-configuration'}\n";
+
+    fn auth_of(security: &str) -> (String, Vec<(String, Value)>, RoutePlan) {
+        let p = plan(&format!(
+            "{HEAD}{SCHEMES}paths:\n  /a:\n    get:\n      security: {security}\n"
+        ));
+        let r = &p.routes[0];
+        let plugins = r
+            .plugins
+            .iter()
+            .map(|p| (p.name.clone(), p.config.clone()))
+            .collect();
+        (r.auth.clone(), plugins, p)
+    }
+
+    #[test]
+    fn api_key_becomes_key_auth_with_its_name_and_location() {
+        let (auth, plugins, p) = auth_of("[{key: []}]");
+        assert_eq!(auth, "key-auth");
+        let ka = &plugins.iter().find(|(n, _)| n == "key-auth").unwrap().1;
+        assert_eq!(ka["key_names"], json!(["X-API-Key"]));
+        assert_eq!(
+            (ka["key_in_header"].clone(), ka["key_in_query"].clone()),
+            (json!(true), json!(false))
+        );
+        assert!(ka.get("anonymous").is_none());
+        assert_eq!(p.credentials, BTreeSet::from([CredentialKind::KeyAuth]));
+        assert!(p.anonymous_consumer.is_none());
+    }
+
+    #[test]
+    fn or_uses_the_anonymous_consumer_pattern() {
+        let (auth, plugins, p) = auth_of("[{key: []}, {bearer: []}]");
+        assert_eq!(auth, "jwt | key-auth");
+        for name in ["key-auth", "jwt"] {
+            let c = &plugins.iter().find(|(n, _)| n == name).unwrap().1;
+            assert_eq!(c["anonymous"], json!("demo-anonymous"), "{name}");
+        }
+        assert!(plugins
+            .iter()
+            .any(|(n, c)| n == "request-termination" && c["status_code"] == json!(401)));
+        let anon = p.anonymous_consumer.unwrap();
+        assert_eq!(anon.username, "demo-anonymous");
+        assert_eq!(anon.plugins[0].name, "request-termination");
+    }
+
+    #[test]
+    fn and_requires_every_plugin_without_anonymous() {
+        let (auth, plugins, p) = auth_of("[{key: [], bearer: []}]");
+        assert_eq!(auth, "jwt + key-auth");
+        assert!(plugins.iter().all(|(_, c)| c.get("anonymous").is_none()));
+        assert!(p.anonymous_consumer.is_none());
+        assert_eq!(p.credentials.len(), 2);
+    }
+
+    #[test]
+    fn two_api_keys_as_alternatives_merge_into_one_key_auth() {
+        let (auth, plugins, p) = auth_of("[{key: []}, {q: []}]");
+        assert_eq!(auth, "key-auth");
+        let ka = &plugins.iter().find(|(n, _)| n == "key-auth").unwrap().1;
+        assert_eq!(ka["key_names"], json!(["X-API-Key", "api_key"]));
+        assert_eq!(
+            (ka["key_in_header"].clone(), ka["key_in_query"].clone()),
+            (json!(true), json!(true))
+        );
+        assert!(p.anonymous_consumer.is_none());
+    }
+
+    #[test]
+    fn mixed_and_or_is_an_error_and_oidc_a_warning() {
+        let err = derive_err(&format!("{HEAD}{SCHEMES}paths:\n  /a:\n    get:\n      security: [{{key: [], bearer: []}}, {{q: []}}]\n"));
+        assert!(
+            err.contains("mixes AND and OR") && err.contains("/paths/~1a/get/security"),
+            "{err}"
+        );
+        let (auth, _, p) = auth_of("[{oidc: []}]");
+        assert_eq!(auth, "public");
+        assert!(
+            p.warnings
+                .iter()
+                .any(|w| w.message.contains("no plugin in open-source Kong")),
+            "{:?}",
+            p.warnings
+        );
+    }
+
+    #[test]
+    fn empty_security_is_public_and_operation_overrides_document() {
+        let p = plan(&format!("{HEAD}{SCHEMES}security: [{{bearer: []}}]\npaths:\n  /a: {{get: {{}}, post: {{security: []}}, put: {{security: [{{key: []}}]}}}}\n"));
+        let auth: Vec<_> = p
+            .routes
+            .iter()
+            .map(|r| (r.methods[0].as_str(), r.auth.as_str()))
+            .collect();
+        assert_eq!(
+            auth,
+            [("GET", "jwt"), ("PUT", "key-auth"), ("POST", "public")]
+        );
+    }
+
+    #[test]
+    fn plugins_merge_by_name_down_the_levels_and_rate_limit_overrides() {
+        let p = plan(&format!(
+            "{HEAD}x-kong-plugin-correlation-id: {{config: {{header_name: X-Doc}}}}\npaths:\n  /a:\n    x-kong-plugin-correlation-id: {{config: {{header_name: X-Path}}}}\n    get:\n      x-justpush-rate-limit: {{minute: 5}}\n    post:\n      x-kong-plugin-correlation-id: {{config: {{header_name: X-Op}}}}\n      x-justpush-rate-limit: false\n  /b: {{get: {{}}}}\n"
+        ));
+        let find = |i: usize, n: &str| p.routes[i].plugins.iter().find(|p| p.name == n).cloned();
+        assert_eq!(
+            find(0, "correlation-id").unwrap().config["header_name"],
+            "X-Path"
+        );
+        assert_eq!(
+            find(0, "rate-limiting").unwrap().config,
+            json!({"minute": 5, "policy": "local", "limit_by": "consumer"})
+        );
+        assert_eq!(
+            find(1, "correlation-id").unwrap().config["header_name"],
+            "X-Op"
+        );
+        assert!(find(1, "rate-limiting").is_none());
+        assert_eq!(
+            find(2, "correlation-id").unwrap().config["header_name"],
+            "X-Doc"
+        );
+        assert_eq!(find(2, "rate-limiting").unwrap().config["hour"], 1000);
+    }
+
+    #[test]
+    fn cors_adds_preflight_routes_and_api_key_headers() {
+        let mut s = settings();
+        s.cors = Some(CorsSettings {
+            origins: vec!["https://app.test".into()],
+            credentials: true,
+        });
+        let spec = ApiSpec::parse(
+            &format!("{HEAD}{SCHEMES}paths:\n  /a: {{get: {{security: [{{key: []}}]}}}}\n"),
+            "t",
+        )
+        .unwrap();
+        let p = derive(&spec, &s).unwrap();
+        assert_eq!(p.routes.len(), 2);
+        let pre = &p.routes[1];
+        assert!(pre.preflight);
+        assert_eq!(pre.methods, ["OPTIONS"]);
+        assert_eq!(pre.plugins.len(), 1);
+        assert!(pre.plugins[0].config["headers"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("X-API-Key")));
+    }
+
+    #[test]
+    fn x_kong_refs_resolve_into_components() {
+        let p = plan(&format!("{HEAD}components:\n  x-kong:\n    pl:\n      cid: {{config: {{header_name: X-Ref}}}}\npaths:\n  /a:\n    get:\n      x-kong-plugin-correlation-id: {{$ref: '#/components/x-kong/pl/cid'}}\n"));
+        let cid = p.routes[0]
+            .plugins
+            .iter()
+            .find(|p| p.name == "correlation-id")
+            .unwrap();
+        assert_eq!(cid.config["header_name"], "X-Ref");
+        let err = derive_err(&format!("{HEAD}paths:\n  /a:\n    get:\n      x-kong-plugin-x: {{$ref: '#/components/schemas/a'}}\n"));
+        assert!(err.contains("#/components/x-kong/"), "{err}");
+    }
+
+    #[test]
+    fn capture_and_slug_names() {
+        assert_eq!(capture_name("-to-do"), "to_do");
+        assert_eq!(capture_name("Material"), "material");
+        assert_eq!(capture_name("1st"), "p1st");
+        assert_eq!(slugify("Path parameter test"), "path-parameter-test");
+    }
+}
