@@ -169,11 +169,11 @@ fn dry_run_demo_shows_the_four_stages_and_touches_nothing() {
         .collect();
     assert!(order.windows(2).all(|w| w[0] < w[1]), "{plan}");
     assert!(
-        plan.contains("[backend] build image localhost:5001/demo-backend:j"),
+        plan.contains("[backend] build image justpush/backend:<content tag> from "),
         "{plan}"
     );
     assert!(
-        plan.contains("[frontend] push localhost:5001/demo-frontend:j"),
+        plan.contains("[frontend] push justpush/frontend:<content tag> to localhost:5001"),
         "{plan}"
     );
     assert!(plan.contains("create kind cluster \"justpush\""), "{plan}");

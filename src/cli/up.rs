@@ -29,6 +29,15 @@ pub struct UpArgs {
     /// Kong's `kong` chart as a directory or .tgz (offline use; default: download and cache).
     #[arg(long, value_name = "DIR|TGZ")]
     pub kong_chart: Option<PathBuf>,
+    /// Base image override for generated Dockerfiles (LANG=IMAGE, LANG.builder=IMAGE, LANG.runtime=IMAGE).
+    #[arg(long = "base-image", value_name = "LANG=IMAGE")]
+    pub base_images: Vec<String>,
+    /// A CA bundle (PEM) for builder stages behind a TLS-intercepting proxy.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Build arguments (K=V).
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
     /// Print the plan by stage and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -76,6 +85,26 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
                 bootstrap::KONG_CHART_VERSION
             )));
         }
+    }
+    let mut build_options = crate::image::BuildOptions::for_dir(&dir);
+    build_options.dockerfile.base_images =
+        super::build::parse_base_images(&args.base_images).map_err(CliError::usage)?;
+    build_options.build_args =
+        super::build::parse_build_args(&args.build_args).map_err(CliError::usage)?;
+    if let Some(path) = &args.ca_bundle {
+        let bytes = std::fs::read(path).map_err(|e| {
+            CliError::usage(format!(
+                "--ca-bundle {}: cannot read it ({e}); give a PEM file such as /etc/ssl/certs/ca-certificates.crt",
+                path.display()
+            ))
+        })?;
+        if !String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE-----") {
+            return Err(CliError::usage(format!(
+                "--ca-bundle {}: not a PEM bundle (no BEGIN CERTIFICATE line)",
+                path.display()
+            )));
+        }
+        build_options.ca_bundle = Some(bytes);
     }
     let app = detect_app(&dir)?;
     let rt = runtime()?;
@@ -140,6 +169,8 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         }
     };
     let log_path = log.as_ref().map(|l| l.path.clone());
+    // Build logs stay with the run's events, not in the project (the demo may be read-only).
+    build_options.log_dir = state.join("runs").join(&run_id);
     let terminal = std::io::stderr().is_terminal();
     let color = shell.color;
     let json = shell.format == Format::Json;
@@ -150,6 +181,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             &app_plan,
             &target,
             args.kong_chart.clone(),
+            build_options,
             global,
             &state,
             &mut progress,

@@ -13,6 +13,7 @@ pub mod plan;
 pub mod preflight;
 pub mod progress;
 pub mod shell;
+pub mod stages;
 pub mod wiring;
 
 use async_trait::async_trait;
@@ -72,6 +73,8 @@ pub struct BuiltImage {
     pub reference: String,
     /// The image ID (`sha256:...`).
     pub id: String,
+    /// Built by this run (false: the same content tag existed already, so cleanup keeps it).
+    pub new: bool,
 }
 
 /// An image the cluster can run.
@@ -312,7 +315,7 @@ pub async fn run(
                 progress.fail(Stage::Build, Some(&c.name), &e.message);
                 let mut removed = Vec::new();
                 let mut kept = Vec::new();
-                for img in &built {
+                for img in built.iter().filter(|i| i.new) {
                     match stages.builder.remove(img).await {
                         Ok(()) => removed.push(img.reference.clone()),
                         Err(err) => kept.push(format!("{} ({err})", img.reference)),

@@ -5,7 +5,6 @@ use super::progress::Stage;
 use crate::cluster::{self, Provider};
 use crate::detect::{dns_label, Component, DetectedApp, DockerfileSource};
 use serde::Serialize;
-use sha2::{Digest, Sha256};
 use std::path::{Path, PathBuf};
 
 /// Which cluster a run targets, after `--cluster` and the kubeconfig were looked at.
@@ -30,12 +29,12 @@ impl Target {
         }
     }
 
-    /// The repository prefix images get, so that what is built is what the cluster pulls.
-    pub fn image_prefix(&self) -> String {
+    /// The registry images are pushed to, `None` when they are loaded (Minikube).
+    pub fn registry(&self) -> Option<String> {
         match self {
-            Target::Kind => format!("localhost:{}/", cluster::REGISTRY_HOST_PORT),
-            Target::Minikube => "justpush/".into(),
-            Target::Current { registry, .. } => format!("{}/", registry.trim_end_matches('/')),
+            Target::Kind => Some(format!("localhost:{}", cluster::REGISTRY_HOST_PORT)),
+            Target::Minikube => None,
+            Target::Current { registry, .. } => Some(registry.trim_end_matches('/').to_string()),
         }
     }
 }
@@ -48,7 +47,7 @@ pub struct ComponentPlan {
     pub context: PathBuf,
     /// `repository` without tag.
     pub image: String,
-    /// A tag derived from the component's files, so an unchanged component keeps its image.
+    /// The tag: the image layer's content tag, known once the build context is made.
     pub tag: String,
     /// What detection found (language, port, health path, OpenAPI, env).
     pub detected: Component,
@@ -96,7 +95,7 @@ pub fn app_plan(
     namespace: &str,
     target: &Target,
 ) -> AppPlan {
-    let prefix = target.image_prefix();
+    let _ = target;
     let components = app
         .components
         .iter()
@@ -108,8 +107,8 @@ pub fn app_plan(
             };
             ComponentPlan {
                 name: c.name.clone(),
-                image: format!("{prefix}{release}-{}", c.name),
-                tag: content_tag(&context),
+                image: format!("{}/{}", crate::image::REPOSITORY_PREFIX, c.name),
+                tag: "<content tag>".into(),
                 context,
                 detected: c.clone(),
             }
@@ -121,54 +120,6 @@ pub fn app_plan(
         source: root.to_path_buf(),
         components,
     }
-}
-
-/// Directories that never belong to an image's identity (dependencies, caches, VCS).
-const SKIP_DIRS: &[&str] = &[
-    ".git",
-    "node_modules",
-    ".next",
-    ".venv",
-    "venv",
-    "__pycache__",
-    ".pytest_cache",
-    "target",
-    "wheelhouse",
-    ".justpush",
-];
-
-/// `j` + 12 hex digits of a hash over the component's file names, sizes and modification
-/// times: cheap, and it changes when a file does.
-pub fn content_tag(dir: &Path) -> String {
-    let mut h = Sha256::new();
-    let walker = walkdir::WalkDir::new(dir)
-        .sort_by_file_name()
-        .into_iter()
-        .filter_entry(|e| {
-            !(e.file_type().is_dir()
-                && e.depth() > 0
-                && SKIP_DIRS.contains(&e.file_name().to_string_lossy().as_ref()))
-        });
-    for entry in walker.flatten() {
-        if !entry.file_type().is_file() {
-            continue;
-        }
-        let rel = entry.path().strip_prefix(dir).unwrap_or(entry.path());
-        h.update(rel.to_string_lossy().as_bytes());
-        if let Ok(m) = entry.metadata() {
-            h.update(m.len().to_le_bytes());
-            if let Ok(t) = m.modified() {
-                let secs = t
-                    .duration_since(std::time::UNIX_EPOCH)
-                    .map(|d| d.as_nanos())
-                    .unwrap_or(0);
-                h.update(secs.to_le_bytes());
-            }
-        }
-    }
-    let digest = h.finalize();
-    let hex: String = digest.iter().take(6).map(|b| format!("{b:02x}")).collect();
-    format!("j{hex}")
 }
 
 /// One line of `up --dry-run`.
@@ -304,9 +255,12 @@ pub fn plan_steps(plan: &AppPlan, target: &Target, ctx: &PlanContext) -> Vec<Pla
         ),
     ));
     for c in &plan.components {
-        let how = match target {
-            Target::Minikube => format!("load {} with `minikube image load`", c.reference()),
-            _ => format!("push {} (changed layers only)", c.reference()),
+        let how = match target.registry() {
+            None => format!("load {} with `minikube image load`", c.reference()),
+            Some(r) => format!(
+                "push {} to {r} (skipped when the registry has the same image)",
+                c.reference()
+            ),
         };
         s.push(step(Stage::Push, Some(&c.name), how));
     }
@@ -368,30 +322,17 @@ mod tests {
     use super::*;
 
     #[test]
-    fn content_tag_changes_with_files_and_ignores_dependencies() {
-        let d = tempfile::tempdir().unwrap();
-        std::fs::write(d.path().join("main.py"), "print(1)").unwrap();
-        let a = content_tag(d.path());
-        assert_eq!(a, content_tag(d.path()));
-        assert!(a.starts_with('j') && a.len() == 13, "{a}");
-        std::fs::create_dir(d.path().join("node_modules")).unwrap();
-        std::fs::write(d.path().join("node_modules/x.js"), "x").unwrap();
-        assert_eq!(a, content_tag(d.path()));
-        std::fs::write(d.path().join("other.py"), "print(2)").unwrap();
-        assert_ne!(a, content_tag(d.path()));
-    }
-
-    #[test]
     fn image_names_follow_the_target() {
-        assert_eq!(Target::Kind.image_prefix(), "localhost:5001/");
-        assert_eq!(Target::Minikube.image_prefix(), "justpush/");
+        assert_eq!(Target::Kind.registry().as_deref(), Some("localhost:5001"));
+        assert_eq!(Target::Minikube.registry(), None);
         assert_eq!(
             Target::Current {
                 context: "prod".into(),
                 registry: "reg.example/team/".into()
             }
-            .image_prefix(),
-            "reg.example/team/"
+            .registry()
+            .as_deref(),
+            Some("reg.example/team")
         );
     }
 }

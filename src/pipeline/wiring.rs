@@ -103,6 +103,7 @@ pub async fn run_real(
     plan: &AppPlan,
     target: &Target,
     kong_chart: Option<PathBuf>,
+    build_options: crate::image::BuildOptions,
     global: &GlobalFlags,
     state_dir: &Path,
     progress: &mut Progress<'_>,
@@ -125,14 +126,43 @@ pub async fn run_real(
         api: &api,
         registry: &registry,
     };
-    let builder = Unwired("Build (images branch)");
-    let publisher = Unwired("Push/Load (images branch)");
+    let engine = crate::image::docker::DockerEngine::connect().map_err(|e| Failure {
+        stage: super::progress::Stage::Preflight,
+        component: None,
+        reason: e.to_string(),
+        cleanup: "nothing was created".into(),
+        log: None,
+    })?;
+    let builder = super::stages::EngineBuilder {
+        backend: &engine,
+        root: plan.source.clone(),
+        options: build_options,
+    };
+    let pusher;
+    let loader;
+    let publisher: &dyn ImagePublisher = match target.registry() {
+        Some(registry) => {
+            pusher = super::stages::RegistryPublisher {
+                backend: &engine,
+                registry,
+            };
+            &pusher
+        }
+        None => {
+            loader = super::stages::MinikubeLoader {
+                backend: &engine,
+                tools: &SystemTools,
+                work_dir: state_dir.join("load"),
+            };
+            &loader
+        }
+    };
     let deployer = Unwired("Deploy (kube branch)");
     let gateway = Unwired("Configure (kong branch)");
     let stages = Stages {
         builder: &builder,
         bootstrap: &bootstrap,
-        publisher: &publisher,
+        publisher,
         deployer: &deployer,
         gateway: &gateway,
     };
