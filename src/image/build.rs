@@ -318,7 +318,7 @@ async fn build_one(
         let text = std::fs::read_to_string(&log_path).unwrap_or_default();
         return Err(ImageError::BuildFailed {
             component: name,
-            step: last_step.lock().ok().and_then(|s| s.clone()),
+            step: last_step.lock().ok().and_then(|s| s.clone()).map(Box::new),
             message,
             tail: log_tail(&text, FAILURE_TAIL_LINES),
             log: log_path,
@@ -349,4 +349,185 @@ async fn build_one(
         id: details.id,
         up_to_date: false,
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::image::{ImageDetails, RegistryAuth};
+    use std::collections::HashMap;
+
+    /// An engine that runs scripted builds and records what it was asked.
+    #[derive(Default)]
+    struct FakeEngine {
+        images: Mutex<HashMap<String, ImageDetails>>,
+        built: Mutex<Vec<BuildRequest>>,
+        removed: Mutex<Vec<String>>,
+        /// Lines to emit, and the error to end with (None: success).
+        script: Vec<String>,
+        fail: Option<String>,
+        size: u64,
+    }
+
+    #[async_trait::async_trait]
+    impl ImageBackend for FakeEngine {
+        async fn ping(&self) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn inspect(&self, reference: &str) -> Result<Option<ImageDetails>, ImageError> {
+            Ok(self.images.lock().unwrap().get(reference).cloned())
+        }
+        async fn build(
+            &self,
+            request: &BuildRequest,
+            context: Vec<u8>,
+            on_line: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+        ) -> Result<(), String> {
+            assert!(!context.is_empty());
+            self.built.lock().unwrap().push(request.clone());
+            for l in &self.script {
+                on_line(l);
+            }
+            if let Some(e) = &self.fail {
+                return Err(e.clone());
+            }
+            self.images.lock().unwrap().insert(
+                request.reference.clone(),
+                ImageDetails {
+                    id: "sha256:1".into(),
+                    size: self.size,
+                    ..Default::default()
+                },
+            );
+            Ok(())
+        }
+        async fn remove(&self, reference: &str) -> Result<(), ImageError> {
+            self.removed.lock().unwrap().push(reference.into());
+            self.images.lock().unwrap().remove(reference);
+            Ok(())
+        }
+        async fn tag(&self, _: &str, _: &str) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn push(&self, _: &str, _: &RegistryAuth) -> Result<(), String> {
+            Ok(())
+        }
+        async fn export(&self, _: &str, _: &Path) -> Result<(), ImageError> {
+            Ok(())
+        }
+    }
+
+    fn project() -> (tempfile::TempDir, Vec<Component>) {
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("api");
+        std::fs::create_dir_all(&app).unwrap();
+        std::fs::write(
+            app.join("Dockerfile"),
+            "FROM debian:bookworm-slim\nRUN true\n",
+        )
+        .unwrap();
+        let components = crate::detect::detect(d.path()).unwrap().components;
+        (d, components)
+    }
+
+    fn quiet() -> Arc<dyn Fn(ProgressEvent) + Send + Sync> {
+        Arc::new(|_| {})
+    }
+
+    #[tokio::test]
+    async fn a_failed_build_names_the_step_and_keeps_the_log() {
+        let (d, components) = project();
+        let engine = FakeEngine {
+            script: vec![
+                "Step 1/2 : FROM debian:bookworm-slim\n".into(),
+                "Step 2/2 : RUN true\n".into(),
+                "something went wrong here\n".into(),
+            ],
+            fail: Some("The command '/bin/sh -c true' returned a non-zero code: 1".into()),
+            ..Default::default()
+        };
+        let options = BuildOptions::for_dir(d.path());
+        let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        let err = results.into_iter().next().unwrap().unwrap_err();
+        let ImageError::BuildFailed {
+            step, tail, log, ..
+        } = &err
+        else {
+            panic!("{err}");
+        };
+        assert_eq!(step.as_ref().unwrap().number, 2);
+        assert!(tail.contains("something went wrong here"), "{tail}");
+        let text = std::fs::read_to_string(log).unwrap();
+        assert!(
+            text.contains("Step 1/2") && text.contains("ERROR: The command"),
+            "{text}"
+        );
+        assert!(log.starts_with(d.path().join(".justpush/logs")));
+        assert!(err.to_string().contains("at step 2/2 `RUN true`"), "{err}");
+    }
+
+    #[tokio::test]
+    async fn an_existing_content_tag_is_not_rebuilt() {
+        let (d, components) = project();
+        let engine = FakeEngine {
+            size: 1000,
+            ..Default::default()
+        };
+        let options = BuildOptions::for_dir(d.path());
+        let first = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        let first = first.into_iter().next().unwrap().unwrap();
+        assert!(!first.up_to_date);
+        let second = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        let second = second.into_iter().next().unwrap().unwrap();
+        assert!(second.up_to_date);
+        assert_eq!(first.image, second.image);
+        assert_eq!(engine.built.lock().unwrap().len(), 1);
+        // A source change gives a new tag and a build.
+        std::fs::write(d.path().join("api/new.txt"), "x").unwrap();
+        let third = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        assert_ne!(third[0].as_ref().unwrap().image, first.image);
+        assert_eq!(engine.built.lock().unwrap().len(), 2);
+    }
+
+    #[tokio::test]
+    async fn an_oversize_image_is_removed() {
+        let (d, components) = project();
+        let engine = FakeEngine {
+            size: 2_000,
+            ..Default::default()
+        };
+        let mut options = BuildOptions::for_dir(d.path());
+        options.max_size = 1_000;
+        let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        let err = results.into_iter().next().unwrap().unwrap_err();
+        assert!(
+            matches!(
+                err,
+                ImageError::TooLarge {
+                    size: 2_000,
+                    budget: 1_000,
+                    ..
+                }
+            ),
+            "{err}"
+        );
+        assert_eq!(engine.removed.lock().unwrap().len(), 1);
+        assert!(engine.images.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn labels_and_build_args_reach_the_engine() {
+        let (d, components) = project();
+        let engine = FakeEngine::default();
+        let mut options = BuildOptions::for_dir(d.path());
+        options.build_args.insert("A".into(), "1".into());
+        options.tag = Some("v1".into());
+        let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        assert_eq!(results[0].as_ref().unwrap().image, "justpush/api:v1");
+        let req = engine.built.lock().unwrap()[0].clone();
+        assert_eq!(req.build_args["A"], "1");
+        assert_eq!(req.dockerfile, "Dockerfile");
+        assert_eq!(req.labels["org.opencontainers.image.title"], "api");
+        assert_eq!(req.labels["org.opencontainers.image.version"], "v1");
+    }
 }

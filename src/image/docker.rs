@@ -152,9 +152,7 @@ impl ImageBackend for DockerEngine {
                     }
                 }
                 Err(e) => {
-                    let m = message(e);
-                    on_line(&m);
-                    error = Some(m);
+                    error.get_or_insert(message(e));
                     // Keep draining: the daemon may still send lines (and must finish).
                 }
             }
@@ -215,6 +213,37 @@ impl ImageBackend for DockerEngine {
             Some(m) => Err(m),
             None => Ok(()),
         }
+    }
+
+    async fn node_has_image(&self, node: &str, reference: &str) -> bool {
+        use bollard::exec::StartExecResults;
+        let config = bollard::models::ExecConfig {
+            cmd: Some(vec![
+                "crictl".into(),
+                "inspecti".into(),
+                "-q".into(),
+                reference.into(),
+            ]),
+            attach_stdout: Some(true),
+            attach_stderr: Some(true),
+            ..Default::default()
+        };
+        let Ok(exec) = self.docker.create_exec(node, config).await else {
+            return false;
+        };
+        if let Ok(StartExecResults::Attached { mut output, .. }) =
+            self.docker.start_exec(&exec.id, None).await
+        {
+            while output.next().await.is_some() {}
+        } else {
+            return false;
+        }
+        self.docker
+            .inspect_exec(&exec.id)
+            .await
+            .ok()
+            .and_then(|i| i.exit_code)
+            == Some(0)
     }
 
     async fn export(&self, reference: &str, path: &Path) -> Result<(), ImageError> {

@@ -22,6 +22,22 @@ pub fn kind_load_args(archive: &Path, cluster: &str) -> Vec<String> {
     ]
 }
 
+/// `kind get nodes --name CLUSTER`.
+pub fn kind_nodes_args(cluster: &str) -> Vec<String> {
+    ["get", "nodes", "--name", cluster]
+        .map(String::from)
+        .to_vec()
+}
+
+/// Non-empty trimmed lines.
+fn parse_lines(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
 /// `minikube image ls --format json -p PROFILE`.
 pub fn minikube_list_args(profile: &str) -> Vec<String> {
     ["image", "ls", "--format", "json", "-p", profile]
@@ -78,6 +94,23 @@ pub async fn load_image(
     }
     match provider {
         Provider::Kind => {
+            // kind nodes are containers of this daemon: ask their containerd first.
+            let nodes = tools
+                .run("kind", &kind_nodes_args(cluster), None, LOAD_TIMEOUT)
+                .map(|o| parse_lines(&o.stdout))
+                .unwrap_or_default();
+            if !nodes.is_empty() {
+                let mut all = true;
+                for node in &nodes {
+                    if !backend.node_has_image(node, reference).await {
+                        all = false;
+                        break;
+                    }
+                }
+                if all {
+                    return Ok(false);
+                }
+            }
             std::fs::create_dir_all(work_dir)
                 .map_err(|e| ImageError::io(format!("creating {}", work_dir.display()), e))?;
             let file = work_dir.join(format!("{}.tar", reference.replace(['/', ':'], "_")));
@@ -136,5 +169,161 @@ mod tests {
         assert!(minikube_lists(json, "justpush/api:abc"));
         assert!(!minikube_lists(json, "justpush/api:def"));
         assert!(!minikube_lists("garbage", "justpush/api:abc"));
+    }
+
+    use crate::cluster::ToolOutput;
+    use crate::image::{BuildRequest, ImageDetails, RegistryAuth};
+    use std::path::PathBuf;
+    use std::sync::Mutex;
+
+    /// Records command lines; answers `minikube image ls` with `listing`.
+    struct Tools {
+        calls: Mutex<Vec<String>>,
+        listing: String,
+        nodes: String,
+    }
+
+    impl ToolRunner for Tools {
+        fn locate(&self, program: &str) -> Option<PathBuf> {
+            Some(PathBuf::from(format!("/usr/bin/{program}")))
+        }
+        fn run(
+            &self,
+            program: &str,
+            args: &[String],
+            _: Option<&str>,
+            _: Duration,
+        ) -> Result<ToolOutput, ClusterError> {
+            self.calls
+                .lock()
+                .unwrap()
+                .push(format!("{program} {}", args.join(" ")));
+            Ok(ToolOutput {
+                stdout: match args.get(1).map(String::as_str) {
+                    Some("ls") => self.listing.clone(),
+                    Some("nodes") => self.nodes.clone(),
+                    _ => String::new(),
+                },
+                stderr: String::new(),
+            })
+        }
+    }
+
+    /// Writes a marker file on export; kind nodes have `justpush/api:old`.
+    struct Exporter;
+
+    #[async_trait::async_trait]
+    impl ImageBackend for Exporter {
+        async fn ping(&self) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn inspect(&self, _: &str) -> Result<Option<ImageDetails>, ImageError> {
+            Ok(None)
+        }
+        async fn build(
+            &self,
+            _: &BuildRequest,
+            _: Vec<u8>,
+            _: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+        ) -> Result<(), String> {
+            Err("unused".into())
+        }
+        async fn remove(&self, _: &str) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn tag(&self, _: &str, _: &str) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn push(&self, _: &str, _: &RegistryAuth) -> Result<(), String> {
+            Ok(())
+        }
+        async fn export(&self, _: &str, path: &Path) -> Result<(), ImageError> {
+            std::fs::write(path, b"tar").map_err(|e| ImageError::io("export".into(), e))
+        }
+        async fn node_has_image(&self, node: &str, reference: &str) -> bool {
+            node == "justpush-control-plane" && reference == "justpush/api:old"
+        }
+    }
+
+    #[tokio::test]
+    async fn kind_gets_an_exported_archive_and_minikube_skips_what_it_has() {
+        let work = tempfile::tempdir().unwrap();
+        let tools = Tools {
+            calls: Mutex::new(Vec::new()),
+            listing: r#"[{"repoTags":["docker.io/justpush/api:abc"]}]"#.into(),
+            nodes: "justpush-control-plane\n".into(),
+        };
+        let loaded = load_image(
+            &Exporter,
+            &tools,
+            Provider::Kind,
+            "justpush",
+            "justpush/api:abc",
+            work.path(),
+        )
+        .await
+        .unwrap();
+        assert!(loaded);
+        let archive = work.path().join("justpush_api_abc.tar");
+        assert_eq!(
+            tools.calls.lock().unwrap().clone(),
+            [
+                "kind get nodes --name justpush".to_string(),
+                format!(
+                    "kind load image-archive {} --name justpush",
+                    archive.display()
+                )
+            ]
+        );
+        assert!(!archive.exists(), "the archive is removed after loading");
+        tools.calls.lock().unwrap().clear();
+        let loaded = load_image(
+            &Exporter,
+            &tools,
+            Provider::Kind,
+            "justpush",
+            "justpush/api:old",
+            work.path(),
+        )
+        .await
+        .unwrap();
+        assert!(!loaded, "the node had it");
+        assert_eq!(
+            tools.calls.lock().unwrap().len(),
+            1,
+            "only `kind get nodes` ran"
+        );
+
+        tools.calls.lock().unwrap().clear();
+        let loaded = load_image(
+            &Exporter,
+            &tools,
+            Provider::Minikube,
+            "justpush",
+            "justpush/api:abc",
+            work.path(),
+        )
+        .await
+        .unwrap();
+        assert!(!loaded);
+        assert_eq!(tools.calls.lock().unwrap().len(), 1, "only the listing ran");
+        let loaded = load_image(
+            &Exporter,
+            &tools,
+            Provider::Minikube,
+            "justpush",
+            "justpush/api:new",
+            work.path(),
+        )
+        .await
+        .unwrap();
+        assert!(loaded);
+        assert!(tools
+            .calls
+            .lock()
+            .unwrap()
+            .last()
+            .unwrap()
+            .ends_with("image load justpush/api:new -p justpush"));
     }
 }

@@ -38,7 +38,7 @@ pub enum ImageError {
     #[error("building image for {component} failed{}: {message}\n{tail}\nfull log: {log}", step.as_ref().map(|s| format!(" at step {}/{} `{}`", s.number, s.total, s.instruction)).unwrap_or_default())]
     BuildFailed {
         component: String,
-        step: Option<Step>,
+        step: Option<Box<Step>>,
         message: String,
         tail: String,
         log: PathBuf,
@@ -364,6 +364,11 @@ pub trait ImageBackend: Send + Sync {
     async fn push(&self, reference: &str, auth: &RegistryAuth) -> Result<(), String>;
     /// Writes `docker save` of a reference to a file.
     async fn export(&self, reference: &str, path: &std::path::Path) -> Result<(), ImageError>;
+    /// Whether the containerd of a kind node (a container of this daemon) has the image;
+    /// `false` when it cannot tell.
+    async fn node_has_image(&self, _node: &str, _reference: &str) -> bool {
+        false
+    }
 }
 
 #[cfg(test)]

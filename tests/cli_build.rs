@@ -1,0 +1,93 @@
+//! `build` without a Docker daemon and with bad input: the errors, exit codes and that no
+//! daemon is needed to reject bad flags.
+
+use std::process::{Command, Output};
+use std::time::Instant;
+
+fn build(args: &[&str], docker_host: &str) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .arg("build")
+        .args(args)
+        .env("DOCKER_HOST", docker_host)
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn project() -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(d.path().join("Dockerfile"), "FROM debian:bookworm-slim\n").unwrap();
+    d
+}
+
+#[test]
+fn no_daemon_says_so_and_how_to_start_it() {
+    let d = project();
+    let sock = d.path().join("no-such.sock");
+    let started = Instant::now();
+    let out = build(
+        &[d.path().to_str().unwrap()],
+        &format!("unix://{}", sock.display()),
+    );
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("cannot reach the Docker daemon at unix://"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("Start it") && stderr.contains("DOCKER_HOST"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty());
+    // Reported, not asserted as a timing: the ping has its own 5 s limit.
+    eprintln!("no-daemon error after {:?}", started.elapsed());
+}
+
+#[test]
+fn bad_flags_are_usage_errors_before_any_daemon_contact() {
+    let d = project();
+    let dir = d.path().to_str().unwrap();
+    let host = "unix:///nonexistent/docker.sock";
+    for (args, needle) in [
+        (vec![dir, "--tag", "latest"], "never tags `latest`"),
+        (
+            vec![dir, "--base-image", "cobol=x"],
+            "unknown language `cobol`",
+        ),
+        (
+            vec![dir, "--max-size", "lots"],
+            "--max-size `lots` is not a size",
+        ),
+        (vec![dir, "--build-arg", "novalue"], "expected K=V"),
+        (
+            vec![dir, "--component", "nope"],
+            "--component nope: no such component",
+        ),
+        (
+            vec![dir, "--push", "https://reg.example"],
+            "not a registry address",
+        ),
+        (
+            vec![dir, "--ca-bundle", "/nonexistent.pem"],
+            "--ca-bundle /nonexistent.pem: cannot read it",
+        ),
+    ] {
+        let out = build(&args, host);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {stderr}");
+        assert!(stderr.contains(needle), "{args:?}: {stderr}");
+    }
+}
+
+#[test]
+fn a_directory_with_nothing_to_build_fails_before_the_daemon() {
+    let d = tempfile::tempdir().unwrap();
+    let out = build(
+        &[d.path().to_str().unwrap()],
+        "unix:///nonexistent/docker.sock",
+    );
+    assert_eq!(out.status.code(), Some(1));
+    assert!(!String::from_utf8_lossy(&out.stderr).contains("Docker daemon"));
+}
