@@ -132,21 +132,33 @@ pub fn render_release(
     release: &render::ReleaseInfo,
     caps: &render::Capabilities,
 ) -> Result<RenderedRelease, ChartError> {
+    render_release_with(
+        chart,
+        user_values,
+        release,
+        caps,
+        template::FuncContext::default(),
+    )
+}
+
+/// [`render_release`] with a function context (a cluster-backed `lookup` for deploys).
+pub fn render_release_with(
+    chart: &Chart,
+    user_values: &serde_json::Map<String, J>,
+    release: &render::ReleaseInfo,
+    caps: &render::Capabilities,
+    ctx: template::FuncContext,
+) -> Result<RenderedRelease, ChartError> {
     let chart = &enabled_chart(chart, user_values)?;
     let tree = chart_values(chart);
     let coalesced = values::coalesce_chart(&tree, user_values)?;
     values::validate_chart_values(&tree, &coalesced.values)?;
     let values = J::Object(coalesced.values);
-    let rendered = render::render(
-        chart,
-        &values,
-        release,
-        caps,
-        template::FuncContext::default(),
-    )
-    .map_err(|source| ChartError::Template {
-        chart: chart.name.clone(),
-        source: Box::new(source),
+    let rendered = render::render(chart, &values, release, caps, ctx).map_err(|source| {
+        ChartError::Template {
+            chart: chart.name.clone(),
+            source: Box::new(source),
+        }
     })?;
     let notes = rendered
         .get(&format!("{}/templates/NOTES.txt", chart.name))

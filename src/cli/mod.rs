@@ -3,6 +3,8 @@
 
 mod build;
 mod cluster;
+mod deploy;
+mod manage;
 mod project;
 mod render;
 mod up;
@@ -65,6 +67,24 @@ pub enum Command {
     Up(Box<up::UpArgs>),
     /// Check a deployed app through its gateway: the regression and pod-restart suites.
     Verify(Box<verify::VerifyArgs>),
+    /// Deploy an app (its built images) to the cluster: apply, wait, roll back on failure.
+    Deploy(Box<deploy::DeployArgs>),
+    /// Show a release: components, pods, HPA, usage, revision, images.
+    Status(manage::StatusArgs),
+    /// Print the logs of every pod of a release, prefixed with component/pod.
+    Logs(manage::LogsArgs),
+    /// Set the number of pods of a component (through its HPA when it has one).
+    Scale(manage::ScaleArgs),
+    /// Deploy a new revision with changed environment (secrets from stdin or a file).
+    Redeploy(deploy::RedeployArgs),
+    /// Return to an earlier revision (default: the last good one).
+    Rollback(deploy::RollbackArgs),
+    /// List the revisions of a release.
+    History(manage::HistoryArgs),
+    /// Delete a release: every object, gateway objects and records (data volumes kept).
+    Delete(manage::DeleteArgs),
+    /// A health report of a release with recommendations.
+    Doctor(manage::DoctorArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -88,6 +108,15 @@ pub fn run() -> i32 {
         Command::Up(args) => up::run_up(args, &cli.global, &mut shell),
         Command::Verify(args) => verify::run_verify(args, &cli.global, &mut shell),
         Command::Build(args) => build::run(args, &mut shell),
+        Command::Deploy(args) => deploy::run_deploy(args, &cli.global, &mut shell),
+        Command::Status(args) => manage::run_status(args, &cli.global, &mut shell),
+        Command::Logs(args) => manage::run_logs(args, &cli.global, &mut shell),
+        Command::Scale(args) => manage::run_scale(args, &cli.global, &mut shell),
+        Command::Redeploy(args) => deploy::run_redeploy(args, &cli.global, &mut shell),
+        Command::Rollback(args) => deploy::run_rollback(args, &cli.global, &mut shell),
+        Command::History(args) => manage::run_history(args, &cli.global, &mut shell),
+        Command::Delete(args) => manage::run_delete(args, &cli.global, &mut shell),
+        Command::Doctor(args) => manage::run_doctor(args, &cli.global, &mut shell),
     };
     match result {
         Ok(()) => 0,

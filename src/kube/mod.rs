@@ -5,7 +5,10 @@
 //! over kube-rs.
 
 pub mod apply;
+pub mod deploy;
+pub mod doctor;
 pub mod lease;
+pub mod manage;
 pub mod record;
 pub mod status;
 pub mod wait;

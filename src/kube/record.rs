@@ -21,6 +21,8 @@ pub const RECORD_TYPE: &str = "justpush.dev/release.v1";
 pub const KEEP_REVISIONS: usize = 10;
 /// Prefix of redacted values.
 pub const REDACTED_PREFIX: &str = "redacted:sha256:";
+/// A secret value meaning "keep what the cluster has" (no value was supplied).
+pub const KEEP_SECRET: &str = "redacted:sha256:keep";
 
 /// Where a revision is in its life.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
