@@ -173,13 +173,23 @@ Context: $.
 {{- $_ := set $targets .component true -}}
 {{- end -}}
 {{- end -}}
+{{- if .Values.kong.keepComponentRoutes -}}
+{{- $targets = merge $targets (fromYaml (include "justpush.exposedComponents" .)) -}}
+{{- end -}}
 {{- else -}}
+{{- $targets = fromYaml (include "justpush.exposedComponents" .) -}}
+{{- end -}}
+{{- toYaml $targets -}}
+{{- end -}}
+
+{{/* Enabled components with exposed: true, as a YAML map NAME: true. Context: $. */}}
+{{- define "justpush.exposedComponents" -}}
+{{- $targets := dict -}}
 {{- range $name := splitList "\n" (include "justpush.enabledComponents" $) -}}
 {{- if $name -}}
 {{- $c := fromYaml (include "justpush.component" (dict "root" $ "name" $name)) -}}
 {{- if $c.exposed -}}
 {{- $_ := set $targets $name true -}}
-{{- end -}}
 {{- end -}}
 {{- end -}}
 {{- end -}}
@@ -202,13 +212,23 @@ Context: $.
 {{- define "justpush.kongCredentialName" -}}
 {{- printf "%s-consumer-%s" (include "justpush.fullname" .) .Values.kong.auth.type | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
+{{/* Name of the KongPlugin rendered from kong.plugins.<key>: "<fullname>-<key>", the fullname
+shortened so the whole stays within 63 characters. Context: dict "root" $ "key" KEY. */}}
+{{- define "justpush.kongPluginObjectName" -}}
+{{- $room := int (max 1 (sub 62 (len .key))) -}}
+{{- printf "%s-%s" (include "justpush.fullname" .root | trunc $room | trimSuffix "-") .key | trunc 63 | trimSuffix "-" -}}
+{{- end -}}
+{{- define "justpush.kongAnonymousUsername" -}}
+{{- default (printf "%s-anonymous" .Release.Name) .Values.kong.anonymousConsumer.username -}}
+{{- end -}}
 {{- define "justpush.kongConsumerUsername" -}}
 {{- default (printf "%s-developer" .Release.Name) .Values.kong.consumer.username -}}
 {{- end -}}
 
 {{/*
 Comma-separated KongPlugin names for a list of plugin references. Short names map to this
-chart's plugins (rate-limiting, cors, auth); anything else is an existing KongPlugin's name.
+chart's plugins (rate-limiting, cors, auth), keys of kong.plugins to the KongPlugins rendered from
+it; anything else is an existing KongPlugin's name.
 Context: dict "root" $ "plugins" LIST.
 */}}
 {{- define "justpush.kongPluginList" -}}
@@ -230,6 +250,8 @@ Context: dict "root" $ "plugins" LIST.
 {{- fail "kong.routes: plugin auth is referenced but kong.auth.type is none" -}}
 {{- end -}}
 {{- $names = append $names (include "justpush.kongPluginAuth" $root) -}}
+{{- else if hasKey $root.Values.kong.plugins . -}}
+{{- $names = append $names (include "justpush.kongPluginObjectName" (dict "root" $root "key" .)) -}}
 {{- else -}}
 {{- $names = append $names . -}}
 {{- end -}}

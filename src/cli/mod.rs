@@ -9,6 +9,7 @@ mod project;
 mod render;
 mod up;
 mod verify;
+mod routes;
 
 use crate::output::{Format, Shell};
 use clap::{Args, Parser, Subcommand};
@@ -85,6 +86,8 @@ pub enum Command {
     Delete(manage::DeleteArgs),
     /// A health report of a release with recommendations.
     Doctor(manage::DoctorArgs),
+    /// Show the Kong routes and plugins an OpenAPI spec becomes (no cluster needed).
+    Routes(routes::RoutesArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -117,6 +120,7 @@ pub fn run() -> i32 {
         Command::History(args) => manage::run_history(args, &cli.global, &mut shell),
         Command::Delete(args) => manage::run_delete(args, &cli.global, &mut shell),
         Command::Doctor(args) => manage::run_doctor(args, &cli.global, &mut shell),
+        Command::Routes(args) => routes::run(args, &mut shell),
     };
     match result {
         Ok(()) => 0,

@@ -77,6 +77,21 @@ pub struct RenderArgs {
     /// Write each template's output to DIR/<path> instead of stdout.
     #[arg(long, value_name = "DIR")]
     pub output_dir: Option<PathBuf>,
+    /// Route through Kong as this OpenAPI spec says: one Ingress per operation, KongPlugins,
+    /// consumers (the bundled chart's values; -f/--set values still win).
+    #[arg(long, value_name = "SPEC")]
+    pub openapi: Option<PathBuf>,
+    /// Component serving the --openapi spec.
+    #[arg(
+        long,
+        value_name = "NAME",
+        default_value = "backend",
+        requires = "openapi"
+    )]
+    pub component: String,
+    /// justpush.yaml with the gateway settings for --openapi (default: ./justpush.yaml if any).
+    #[arg(long, value_name = "FILE", requires = "openapi")]
+    pub config: Option<PathBuf>,
 }
 
 pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<(), CliError> {
@@ -85,7 +100,23 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
         None => Chart::bundled(),
     }
     .map_err(|e| CliError::failed(e.to_string()))?;
-    let user = args.values.user_values()?;
+    let mut user = args.values.user_values()?;
+    if let Some(spec) = &args.openapi {
+        let spec_args = super::routes::SpecArgs {
+            spec: spec.clone(),
+            config: args.config.clone(),
+            name: args.name.clone(),
+        };
+        let (plan, settings) = super::routes::load_plan(&spec_args, shell)?;
+        let (overlay, warnings) =
+            crate::kong::chart_values::chart_values(&plan, &settings, &args.component);
+        for w in warnings {
+            shell.warn(&w).ok();
+        }
+        let mut layered = overlay.as_object().cloned().unwrap_or_default();
+        crate::kong::chart_values::merge_values(&mut layered, &user);
+        user = layered;
+    }
     let mut caps = match &args.kube_version {
         Some(v) => Capabilities::with_kube_version(v).map_err(CliError::usage)?,
         None => Capabilities::default(),

@@ -1,1 +1,243 @@
+//! Derived routes as values of the bundled chart (the Kubernetes way): `kong.routes` entries
+//! with Kong regex paths (`/~` prefix, pathType ImplementationSpecific), methods, regex
+//! priorities and per-route plugin lists; `kong.plugins` with one KongPlugin per distinct plugin
+//! configuration; the anonymous consumer; the consumer's credential types. Pure.
 
+use serde_json::{json, Map, Value};
+use sha2::Digest;
+
+use super::derive::{GatewaySettings, Plugin, PluginSource, RoutePlan};
+
+/// KIC's default prefix marking an Ingress path as a regex.
+pub const KIC_REGEX_PREFIX: &str = "/~";
+
+/// Route fields from `x-kong-route-defaults` that KIC exposes as Ingress annotations.
+const ROUTE_FIELD_ANNOTATIONS: [(&str, &str); 6] = [
+    ("preserve_host", "konghq.com/preserve-host"),
+    ("protocols", "konghq.com/protocols"),
+    (
+        "https_redirect_status_code",
+        "konghq.com/https-redirect-status-code",
+    ),
+    ("request_buffering", "konghq.com/request-buffering"),
+    ("response_buffering", "konghq.com/response-buffering"),
+    ("path_handling", "konghq.com/path-handling"),
+];
+
+/// The chart values (to be layered under the user's) that render `plan` for `component`.
+/// Also returns warnings about what the Kubernetes way cannot carry.
+pub fn chart_values(
+    plan: &RoutePlan,
+    settings: &GatewaySettings,
+    component: &str,
+) -> (Value, Vec<String>) {
+    let mut warnings = Vec::new();
+    let mut plugins = Map::new();
+    let mut routes = Vec::new();
+    for r in &plan.routes {
+        let mut refs = Vec::new();
+        for p in r
+            .plugins
+            .iter()
+            .filter(|p| p.source != PluginSource::AnonymousConsumer)
+        {
+            refs.push(json!(register(&mut plugins, p)));
+        }
+        let mut annotations = Map::new();
+        for (field, value) in &r.route_fields {
+            match ROUTE_FIELD_ANNOTATIONS.iter().find(|(f, _)| f == field) {
+                Some((_, annotation)) => {
+                    let text = match value {
+                        Value::Array(a) => a.iter().map(|v| v.as_str().map(String::from).unwrap_or_else(|| v.to_string())).collect::<Vec<_>>().join(","),
+                        Value::String(s) => s.clone(),
+                        other => other.to_string(),
+                    };
+                    annotations.insert((*annotation).to_string(), json!(text));
+                }
+                None => warnings.push(format!(
+                    "route {}: x-kong-route-defaults field `{field}` has no Kong Ingress Controller annotation and is left out (the Admin API mode applies it)",
+                    r.name
+                )),
+            }
+        }
+        let mut route = json!({
+            "name": r.k8s_name,
+            "paths": r.paths.iter().map(|p| format!("{KIC_REGEX_PREFIX}{}", p.trim_start_matches('~'))).collect::<Vec<_>>(),
+            "pathType": "ImplementationSpecific",
+            "methods": r.methods,
+            "regexPriority": r.regex_priority,
+            "stripPath": r.strip_path,
+            "component": component,
+            "plugins": refs,
+        });
+        if !annotations.is_empty() {
+            route["annotations"] = Value::Object(annotations);
+        }
+        routes.push(route);
+    }
+    let mut kong = json!({
+        "routes": routes,
+        "keepComponentRoutes": true,
+        "plugins": {},
+        "consumer": {
+            "extraCredentials": plan.credentials.iter().map(|c| c.plugin()).collect::<Vec<_>>(),
+        },
+        "rateLimiting": rate_limiting_values(settings),
+        "cors": match &settings.cors {
+            Some(c) => json!({"enabled": true, "origins": c.origins, "credentials": c.credentials}),
+            None => json!({"enabled": false}),
+        },
+    });
+    if let Some(anon) = &plan.anonymous_consumer {
+        let refs: Vec<String> = anon
+            .plugins
+            .iter()
+            .map(|p| register(&mut plugins, p))
+            .collect();
+        kong["anonymousConsumer"] =
+            json!({"enabled": true, "username": anon.username, "plugins": refs});
+    }
+    kong["plugins"] = Value::Object(plugins);
+    (json!({ "kong": kong }), warnings)
+}
+
+/// The chart's built-in rate-limiting plugin (used by the other components' routes) set to
+/// the same windows as the derived routes' default.
+fn rate_limiting_values(settings: &GatewaySettings) -> Value {
+    let w = settings.rate_limit;
+    if w.second.is_none() && w.minute.is_none() && w.hour.is_none() {
+        return json!({"enabled": false});
+    }
+    let mut v = json!({"enabled": true, "minute": w.minute, "hour": w.hour});
+    if let Some(s) = w.second {
+        v["second"] = json!(s);
+    }
+    v
+}
+
+/// Adds a plugin to the `kong.plugins` map under a name derived from its content (so equal
+/// configurations share one KongPlugin) and returns that name.
+fn register(plugins: &mut Map<String, Value>, p: &Plugin) -> String {
+    let mut body = json!({"plugin": p.name, "config": p.config});
+    if !p.protocols.is_empty() {
+        body["protocols"] = json!(p.protocols);
+    }
+    if !p.enabled {
+        body["disabled"] = json!(true);
+    }
+    let digest = sha2::Sha256::digest(body.to_string().as_bytes());
+    let hash: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
+    let mut base: String = p
+        .name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() {
+                c.to_ascii_lowercase()
+            } else {
+                '-'
+            }
+        })
+        .collect();
+    base.truncate(40);
+    let key = format!("{}-{hash}", base.trim_end_matches('-'));
+    plugins.insert(key.clone(), body);
+    key
+}
+
+/// Deep-merges `over` onto `base` (maps merge key by key, anything else replaces), as Helm
+/// layers value files.
+pub fn merge_values(base: &mut Map<String, Value>, over: &Map<String, Value>) {
+    for (k, v) in over {
+        match (base.get_mut(k), v) {
+            (Some(Value::Object(b)), Value::Object(o)) => merge_values(b, o),
+            _ => {
+                base.insert(k.clone(), v.clone());
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::kong::derive::{derive, CorsSettings, RateWindows};
+    use crate::kong::spec::ApiSpec;
+
+    fn settings() -> GatewaySettings {
+        GatewaySettings {
+            rate_limit: RateWindows {
+                second: None,
+                minute: Some(60),
+                hour: None,
+            },
+            cors: Some(CorsSettings {
+                origins: vec!["*".into()],
+                credentials: false,
+            }),
+            request_transformer: None,
+            response_transformer: None,
+            anonymous_consumer: "demo-anonymous".into(),
+        }
+    }
+
+    #[test]
+    fn routes_become_regex_ingress_routes_sharing_equal_plugins() {
+        let spec = ApiSpec::parse(
+            "openapi: 3.0.0\ninfo: {title: t, version: '1'}\nservers: [{url: /api}]\ncomponents:\n  securitySchemes:\n    k: {type: apiKey, in: header, name: apikey}\n    b: {type: http, scheme: bearer}\nsecurity: [{k: []}, {b: []}]\nx-kong-route-defaults: {preserve_host: true, snis: [a]}\npaths:\n  /pets: {get: {operationId: list}, post: {operationId: add}}\n",
+            "t.yaml",
+        )
+        .unwrap();
+        let plan = derive(&spec, &settings()).unwrap();
+        let (v, warnings) = chart_values(&plan, &settings(), "backend");
+        let routes = v["kong"]["routes"].as_array().unwrap();
+        assert_eq!(routes.len(), 3, "two operations and the preflight route");
+        assert_eq!(routes[0]["paths"], json!(["/~/api/pets$"]));
+        assert_eq!(routes[0]["pathType"], "ImplementationSpecific");
+        assert_eq!(routes[0]["annotations"]["konghq.com/preserve-host"], "true");
+        assert!(
+            warnings.iter().any(|w| w.contains("`snis`")),
+            "{warnings:?}"
+        );
+        // list and add share their plugin objects; the termination sits on the consumer only.
+        assert_eq!(routes[0]["plugins"], routes[1]["plugins"]);
+        let plugins = v["kong"]["plugins"].as_object().unwrap();
+        let names: Vec<&str> = plugins
+            .values()
+            .map(|p| p["plugin"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            names
+                .iter()
+                .filter(|n| **n == "request-termination")
+                .count(),
+            1
+        );
+        let anon = &v["kong"]["anonymousConsumer"];
+        assert_eq!(anon["username"], "demo-anonymous");
+        let term = anon["plugins"][0].as_str().unwrap();
+        assert!(!routes[0]["plugins"]
+            .as_array()
+            .unwrap()
+            .contains(&json!(term)));
+        assert_eq!(
+            v["kong"]["consumer"]["extraCredentials"],
+            json!(["key-auth", "jwt"])
+        );
+    }
+
+    #[test]
+    fn merge_is_deep_for_maps_only() {
+        let mut base = json!({"a": {"b": 1, "c": [1]}, "d": 1})
+            .as_object()
+            .unwrap()
+            .clone();
+        merge_values(
+            &mut base,
+            json!({"a": {"c": [2]}, "e": 2}).as_object().unwrap(),
+        );
+        assert_eq!(
+            Value::Object(base),
+            json!({"a": {"b": 1, "c": [2]}, "d": 1, "e": 2})
+        );
+    }
+}

@@ -344,7 +344,8 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
                     .or_else(|| path_route_defaults.clone());
             let (regex_priority, strip_path, route_fields) =
                 route_settings(&cx, route_defaults, has_params, &op.pointer)?;
-            let (auth, security_plugins) = security_plugins(&mut cx, op)?;
+            let (auth, security_plugins) =
+                security_plugins(&mut cx, op, &format!("{} {}", op.method, item.path))?;
             let op_plugins = merge_by_name(
                 &path_plugins,
                 &extension_plugins(&cx, &op.extensions, &op.pointer, PluginSource::Operation)?,
@@ -832,7 +833,11 @@ impl AuthNeed {
     }
 }
 
-fn security_plugins(cx: &mut Ctx, op: &Operation) -> Result<(String, Vec<Plugin>), DeriveError> {
+fn security_plugins(
+    cx: &mut Ctx,
+    op: &Operation,
+    what: &str,
+) -> Result<(String, Vec<Plugin>), DeriveError> {
     let (reqs, inherited) = match (&op.security, &cx.spec.security) {
         (Some(r), _) => (r.clone(), false),
         (None, Some(r)) => (r.clone(), true),
@@ -849,12 +854,13 @@ fn security_plugins(cx: &mut Ctx, op: &Operation) -> Result<(String, Vec<Plugin>
     if let Some(empty) = reqs.iter().find(|r| r.schemes.is_empty()) {
         cx.warn(
             &empty.pointer,
-            format!("`{{}}` in the security of {} {} makes authentication optional; Kong lets every request through this route", op.method, op.pointer),
+            format!("`{{}}` in the security of {what} makes authentication optional; Kong lets every request through this route"),
         );
         return Ok(("public".into(), Vec::new()));
     }
     // Each alternative (OR) as the list of what it needs (AND).
     let mut alternatives: Vec<Vec<AuthNeed>> = Vec::new();
+    let mut dropped = Vec::new();
     for req in &reqs {
         let mut needs: Vec<AuthNeed> = Vec::new();
         let mut unenforceable = Vec::new();
@@ -909,6 +915,7 @@ fn security_plugins(cx: &mut Ctx, op: &Operation) -> Result<(String, Vec<Plugin>
             }
         }
         if needs.is_empty() {
+            dropped.push(req.pointer.clone());
             continue;
         }
         if !unenforceable.is_empty() {
@@ -931,6 +938,9 @@ fn security_plugins(cx: &mut Ctx, op: &Operation) -> Result<(String, Vec<Plugin>
             ),
         );
         return Ok(("public".into(), Vec::new()));
+    }
+    for d in dropped {
+        cx.warn(&d, format!("{what}: Kong cannot check this alternative, so requests using only it are refused at the gateway; the other alternatives still work"));
     }
     let (needs, or_combined) = if alternatives.len() == 1 {
         (alternatives.remove(0), false)

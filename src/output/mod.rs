@@ -7,6 +7,7 @@ use std::io::{IsTerminal, Write};
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, Default)]
 pub enum Format {
     #[default]
+    #[value(alias = "table")]
     Text,
     Json,
     Yaml,

@@ -612,7 +612,10 @@ def test_network_policies_deny_by_default_and_allow_the_intended_paths(set_id: s
             continue
         peers = ingress_peers(name)
         from_gateway = any(p.get("podSelector") == gateway["podSelector"] and p.get("namespaceSelector") == gateway["namespaceSelector"] for p in peers)
-        expected = name in routed if routes else comp["exposed"]
+        if routes:
+            expected = name in routed or (values["kong"]["keepComponentRoutes"] and comp["exposed"])
+        else:
+            expected = comp["exposed"]
         assert from_gateway == expected, f"{name}: gateway ingress {from_gateway}, expected {expected}"
         for target in comp["talksTo"]:
             if comps.get(target, {}).get("enabled"):
@@ -675,20 +678,35 @@ def test_kong_ingresses_use_the_class_and_plugins(set_id: str) -> None:
             (path,) = ing["spec"]["rules"][0]["http"]["paths"]
             assert path["path"] == comp["path"]
     else:
-        assert len(ingresses) == len(kong["routes"])
-    if kong["auth"]["type"] != "none":
-        (consumer,) = of_kind(objs, "KongConsumer")
+        comps = effective_components(values_of(set_id))
+        targeted = {r.get("component") for r in kong["routes"]}
+        kept = {n for n, c in comps.items() if c["enabled"] and c["exposed"] and n not in targeted} if kong["keepComponentRoutes"] else set()
+        assert len(ingresses) == len(kong["routes"]) + len(kept)
+    consumers = {c["metadata"]["name"]: c for c in of_kind(objs, "KongConsumer")}
+    anonymous = consumers.pop(f"{RELEASE}-justpush-anonymous", None)
+    assert (anonymous is not None) == kong["anonymousConsumer"]["enabled"]
+    if anonymous is not None:
+        assert "credentials" not in anonymous
+        for plugin in anonymous["metadata"]["annotations"]["konghq.com/plugins"].split(","):
+            assert plugins[plugin]["plugin"] == "request-termination"
+    types = ([kong["auth"]["type"]] if kong["auth"]["type"] != "none" else []) + kong["consumer"]["extraCredentials"]
+    types = list(dict.fromkeys(types))
+    if types:
+        (consumer,) = consumers.values()
         assert consumer["metadata"]["annotations"]["kubernetes.io/ingress.class"] == "kong"
-        (cred_name,) = consumer["credentials"]
-        cred = by_name(objs, "Secret")[cred_name]
-        assert cred["metadata"]["labels"]["konghq.com/credential"] == kong["auth"]["type"]
-        key = base64.b64decode(cred["data"]["key"]).decode()
-        if kong["auth"]["type"] == "key-auth":
-            assert key == kong["consumer"]["apiKey"] or (not kong["consumer"]["apiKey"] and re.fullmatch(r"[A-Za-z0-9]{64}", key))
-        else:
-            assert set(cred["data"]) == {"key", "algorithm", "secret"}
+        assert len(consumer["credentials"]) == len(types)
+        for cred_name, cred_type in zip(consumer["credentials"], types):
+            cred = by_name(objs, "Secret")[cred_name]
+            assert cred["metadata"]["labels"]["konghq.com/credential"] == cred_type
+            if cred_type == "key-auth":
+                key = base64.b64decode(cred["data"]["key"]).decode()
+                assert key == kong["consumer"]["apiKey"] or (not kong["consumer"]["apiKey"] and re.fullmatch(r"[A-Za-z0-9]{64}", key))
+            elif cred_type == "jwt":
+                assert set(cred["data"]) == {"key", "algorithm", "secret"}
+            else:
+                assert set(cred["data"]) == {"username", "password"}
     else:
-        assert not of_kind(objs, "KongConsumer")
+        assert not consumers
 
 
 @pytest.mark.parametrize("set_id", VALUE_SET_IDS)

@@ -209,6 +209,8 @@ GENERATED_FIELDS = [
                    ("data", "key"), _random_alnum(64)),
     GeneratedField("Kong consumer JWT secret (randAlphaNum 64)", _is_kong_credential("jwt"),
                    ("data", "secret"), _random_alnum(64)),
+    GeneratedField("Kong consumer basic-auth password (randAlphaNum 64)", _is_kong_credential("basic-auth"),
+                   ("data", "password"), _random_alnum(64)),
 ]
 
 
