@@ -129,8 +129,13 @@ impl Deployer for Fakes<'_> {
         &self,
         plan: &AppPlan,
         images: &[PublishedImage],
+        events: &[Event],
         log: &mut dyn StageLog,
     ) -> Result<Deployed, DeployError> {
+        // The deployer gets the run so far for the release record.
+        assert!(events
+            .iter()
+            .any(|e| e.stage == Stage::Push && e.status == Status::Succeeded));
         self.calls.push(format!(
             "deploy {} [{}]",
             plan.release,
@@ -153,6 +158,7 @@ impl Deployer for Fakes<'_> {
             release: plan.release.clone(),
             namespace: plan.namespace.clone(),
             revision: 1,
+            api_key_secret: Some("demo-consumer-key".into()),
         })
     }
     async fn record_events(&self, d: &Deployed, events: &[Event]) -> Result<(), StageError> {
@@ -171,10 +177,13 @@ impl GatewayConfigurer for Fakes<'_> {
         &self,
         _plan: &AppPlan,
         d: &Deployed,
+        kong: &KongState,
         _log: &mut dyn StageLog,
     ) -> Result<Gateway, StageError> {
-        self.calls
-            .push(format!("configure revision {}", d.revision));
+        self.calls.push(format!(
+            "configure revision {} at {}",
+            d.revision, kong.gateway_url
+        ));
         if self.fail == FailAt::Configure {
             return Err(StageError::new(
                 "Kong answered 404 for /api/tasks after 60 s",
@@ -285,7 +294,7 @@ async fn a_successful_run_goes_through_every_stage_in_order_and_keeps_its_events
             "push justpush/backend:t1",
             "push justpush/frontend:t1",
             "deploy demo [localhost:5001/justpush/backend:t1, localhost:5001/justpush/frontend:t1]",
-            "configure revision 1",
+            "configure revision 1 at http://localhost:8080",
             &format!("record {} events for revision 1", events.len()),
         ]
     );

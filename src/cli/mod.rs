@@ -7,9 +7,9 @@ mod deploy;
 mod manage;
 mod project;
 mod render;
+mod routes;
 mod up;
 mod verify;
-mod routes;
 
 use crate::output::{Format, Shell};
 use clap::{Args, Parser, Subcommand};

@@ -38,6 +38,12 @@ pub struct UpArgs {
     /// Build arguments (K=V).
     #[arg(long = "build-arg", value_name = "K=V")]
     pub build_args: Vec<String>,
+    /// How long to wait for the release to become ready before rolling back (e.g. 5m, 90s).
+    #[arg(long, default_value = "5m", value_parser = super::deploy::parse_duration)]
+    pub timeout: std::time::Duration,
+    /// The gateway URL to check and print, when it is not the one bootstrap finds (a proxy).
+    #[arg(long, value_name = "URL", hide = true)]
+    pub gateway: Option<String>,
     /// Print the plan by stage and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -114,7 +120,11 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         global.context.as_deref(),
     ));
     let (target, problems) = preflight::decide(args.cluster, args.registry.as_deref(), &findings);
-    let release = plan::release_name(&dir, args.source.demo);
+    let config_file = dir.join(crate::detect::config::CONFIG_FILE);
+    let release = match crate::detect::config::AppConfig::load(&config_file) {
+        Ok(c) if config_file.is_file() => c.name,
+        _ => plan::release_name(&dir, args.source.demo),
+    };
     let namespace = global.namespace.clone().unwrap_or_else(|| release.clone());
     let target_for_plan = target.clone().unwrap_or(Target::Kind);
     let app_plan = plan::app_plan(&dir, &app, &release, &namespace, &target_for_plan);
@@ -177,18 +187,45 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
     let outcome = {
         let view = progress::view_for(json, terminal, color);
         let mut progress = progress::Progress::new(view, Box::new(ShellProgress(&mut *shell)), log);
+        let settings = crate::pipeline::wiring::RunSettings {
+            kong_chart: args.kong_chart.clone(),
+            build_options,
+            app: crate::pipeline::stages::app_config(&dir, &release, &app)
+                .map_err(CliError::usage)?,
+            deploy_timeout: args.timeout,
+            gateway_url: args.gateway.clone(),
+        };
         rt.block_on(crate::pipeline::wiring::run_real(
             &app_plan,
             &target,
-            args.kong_chart.clone(),
-            build_options,
+            settings,
             global,
             &state,
             &mut progress,
         ))
     };
     match outcome {
-        Ok(o) => finish(shell, &o, log_path.as_deref()),
+        Ok(o) => {
+            let last = super::verify::LastRun {
+                release: o.deployed.release.clone(),
+                namespace: o.deployed.namespace.clone(),
+                gateway: o
+                    .gateway
+                    .as_ref()
+                    .map(|g| g.url.clone())
+                    .unwrap_or_else(|| o.kong.gateway_url.clone()),
+                context: crate::pipeline::wiring::context_for(&target, global),
+            };
+            if let Err(e) = std::fs::write(
+                super::verify::last_run_path(),
+                serde_json::to_string_pretty(&last).unwrap_or_default(),
+            ) {
+                shell
+                    .warn(&format!("cannot remember this run for `verify`: {e}"))
+                    .ok();
+            }
+            finish(shell, &o, log_path.as_deref())
+        }
         Err(f) => Err(CliError::failed(f.to_string())),
     }
 }

@@ -91,12 +91,16 @@ pub struct Deployed {
     pub release: String,
     pub namespace: String,
     pub revision: u64,
+    /// The Secret holding the Kong consumer's credential, when the release has one.
+    pub api_key_secret: Option<String>,
 }
 
 /// What a deployer did after a failed deploy.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Rollback {
+    /// The deploy was refused before anything was applied.
+    NothingChanged,
     /// A first install: everything it created was deleted.
     Deleted,
     /// An upgrade: the release is back at this revision.
@@ -108,6 +112,7 @@ pub enum Rollback {
 impl Rollback {
     fn describe(&self) -> String {
         match self {
+            Rollback::NothingChanged => "nothing was changed in the cluster".into(),
             Rollback::Deleted => "the objects this install created were deleted".into(),
             Rollback::RestoredRevision(r) => format!("the release was rolled back to revision {r}"),
             Rollback::Failed(e) => format!(
@@ -191,6 +196,7 @@ pub trait Deployer {
         &self,
         plan: &AppPlan,
         images: &[PublishedImage],
+        events: &[Event],
         log: &mut dyn StageLog,
     ) -> Result<Deployed, DeployError>;
     /// Stores the run's events with the release record (for `status` and the dashboard).
@@ -204,6 +210,7 @@ pub trait GatewayConfigurer {
         &self,
         plan: &AppPlan,
         deployed: &Deployed,
+        kong: &KongState,
         log: &mut dyn StageLog,
     ) -> Result<Gateway, StageError>;
 }
@@ -435,7 +442,11 @@ pub async fn run(
             stage: Stage::Deploy,
             component: None,
         };
-        stages.deployer.deploy(plan, &published, &mut log).await
+        let events = log.progress.events().to_vec();
+        stages
+            .deployer
+            .deploy(plan, &published, &events, &mut log)
+            .await
     };
     let deployed = match deployed {
         Ok(d) => {
@@ -476,7 +487,10 @@ pub async fn run(
             stage: Stage::Configure,
             component: None,
         };
-        stages.gateway.configure(plan, &deployed, &mut log).await
+        stages
+            .gateway
+            .configure(plan, &deployed, &kong, &mut log)
+            .await
     };
     let (gateway, warning) = match configured {
         Ok(g) => {

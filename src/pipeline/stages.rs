@@ -171,3 +171,371 @@ impl ImagePublisher for MinikubeLoader<'_> {
         })
     }
 }
+
+// ------------------------------------------------------------------------------------------
+// Deploy through `kube::deploy::deploy_release`; Configure by checking Kong serves the routes.
+
+use super::progress::Event;
+use super::shell::KubeApi;
+use super::{
+    AppPlan, DeployError, Deployed, Deployer, Gateway, GatewayConfigurer, KongState, Rollback,
+};
+use crate::detect::config::AppConfig;
+use crate::kube::deploy::{self as kdeploy, Cleanup, DeployProgress, DeployRequest};
+use crate::kube::record::{RecordEvent, RecordStore, KEEP_SECRET};
+use serde_json::{Map, Value as J};
+use std::collections::BTreeMap;
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
+
+/// The app's settings: `justpush.yaml` when the project has one, else what detection found.
+pub fn app_config(
+    root: &std::path::Path,
+    release: &str,
+    detected: &crate::detect::DetectedApp,
+) -> Result<AppConfig, String> {
+    let file = root.join(crate::detect::config::CONFIG_FILE);
+    let mut app = if file.is_file() {
+        AppConfig::load(&file).map_err(|e| e.to_string())?
+    } else {
+        AppConfig::from_detected(release, detected)
+    };
+    app.name = release.to_string();
+    Ok(app)
+}
+
+/// Secret values from this process's environment (one variable per secret name), never argv;
+/// unset ones keep what the cluster has.
+pub fn secrets_from_env(app: &AppConfig) -> BTreeMap<String, BTreeMap<String, String>> {
+    let mut out = BTreeMap::new();
+    for c in &app.components {
+        for e in c.env.iter().filter(|e| e.secret) {
+            let v = std::env::var(&e.name).unwrap_or_else(|_| KEEP_SECRET.to_string());
+            out.entry(c.name.clone())
+                .or_insert_with(BTreeMap::new)
+                .insert(e.name.clone(), v);
+        }
+    }
+    out
+}
+
+/// Kong route values from the components' OpenAPI files (runtime specs keep the chart's
+/// default prefix routes), with warnings.
+pub fn openapi_route_values(
+    root: &std::path::Path,
+    app: &AppConfig,
+) -> (Map<String, J>, Vec<String>) {
+    use crate::detect::OpenApi;
+    let mut values = Map::new();
+    let mut notes = Vec::new();
+    let settings = crate::kong::derive::GatewaySettings::from_config(&app.kong, &app.name);
+    for c in &app.components {
+        match &c.openapi {
+            Some(OpenApi::File(f)) => {
+                let spec = match crate::kong::spec::ApiSpec::load(&root.join(f)) {
+                    Ok(s) => s,
+                    Err(e) => {
+                        notes.push(format!("{}: routes from the chart's defaults, the spec did not load: {e}", c.name));
+                        continue;
+                    }
+                };
+                match crate::kong::derive::derive(&spec, &settings) {
+                    Ok(plan) => {
+                        let (overlay, warnings) = crate::kong::chart_values::chart_values(&plan, &settings, &c.name);
+                        notes.extend(warnings);
+                        if let Some(o) = overlay.as_object() {
+                            crate::kong::chart_values::merge_values(&mut values, o);
+                        }
+                    }
+                    Err(e) => notes.push(format!("{}: routes from the chart's defaults: {e}", c.name)),
+                }
+            }
+            Some(OpenApi::Runtime(p)) => notes.push(format!(
+                "{}: its OpenAPI document is served at runtime ({p}); Kong gets the chart's prefix route for it",
+                c.name
+            )),
+            None => {}
+        }
+    }
+    (values, notes)
+}
+
+/// Deploys the bundled chart with the built images.
+pub struct KubeDeployer<'a> {
+    pub api: &'a KubeApi,
+    pub app: AppConfig,
+    pub timeout: Duration,
+    pub interrupt: CancellationToken,
+    pub abort: CancellationToken,
+}
+
+fn record_events(events: &[Event]) -> Vec<RecordEvent> {
+    events
+        .iter()
+        .filter(|e| e.status.is_final())
+        .map(|e| RecordEvent {
+            time: e.timestamp.clone(),
+            stage: e.stage.title().to_string(),
+            message: match &e.component {
+                Some(c) => format!(
+                    "{c}: {} {}",
+                    serde_json::to_value(e.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    e.message
+                ),
+                None => format!(
+                    "{} {}",
+                    serde_json::to_value(e.status)
+                        .ok()
+                        .and_then(|v| v.as_str().map(String::from))
+                        .unwrap_or_default(),
+                    e.message
+                ),
+            }
+            .trim()
+            .to_string(),
+        })
+        .collect()
+}
+
+#[async_trait(?Send)]
+impl Deployer for KubeDeployer<'_> {
+    async fn deploy(
+        &self,
+        plan: &AppPlan,
+        images: &[PublishedImage],
+        events: &[Event],
+        log: &mut dyn StageLog,
+    ) -> Result<Deployed, DeployError> {
+        let refused = |m: String| DeployError {
+            error: StageError::new(m),
+            rollback: Rollback::NothingChanged,
+        };
+        let client = self.api.client().await.map_err(|e| refused(e.message))?;
+        let images: BTreeMap<String, String> = images
+            .iter()
+            .map(|i| (i.component.clone(), i.reference.clone()))
+            .collect();
+        let av =
+            crate::chart::app_values::app_values(&self.app, &images, &secrets_from_env(&self.app))
+                .map_err(|e| refused(e.to_string()))?;
+        for n in &av.notes {
+            log.line(n);
+        }
+        let mut values = av.values;
+        let (routes, notes) = openapi_route_values(&plan.source, &self.app);
+        for n in notes {
+            log.line(&n);
+        }
+        let mut layered = routes;
+        crate::kong::chart_values::merge_values(&mut layered, &values);
+        values = layered;
+        let chart = crate::chart::load::Chart::bundled().map_err(|e| refused(e.to_string()))?;
+        let mut req = DeployRequest::new(&plan.release, &plan.namespace, chart, values);
+        req.images = images;
+        req.timeout = self.timeout;
+        req.description = "kubectl justpush up".into();
+        req.events = record_events(events);
+        req.interrupt = self.interrupt.clone();
+        req.abort = self.abort.clone();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DeployProgress>();
+        let mut send = move |p: DeployProgress| {
+            let _ = tx.send(p);
+        };
+        let show = |p: DeployProgress| match p {
+            DeployProgress::Step(s) => s,
+            DeployProgress::Component {
+                name,
+                ready,
+                desired,
+            } => format!("{name}: {ready}/{desired} ready"),
+            DeployProgress::Warning(w) => format!("warning: {w}"),
+        };
+        let result = {
+            let fut = kdeploy::deploy_release(&client, req, &mut send);
+            futures::pin_mut!(fut);
+            loop {
+                tokio::select! {
+                    r = &mut fut => break r,
+                    Some(p) = rx.recv() => log.line(&show(p)),
+                }
+            }
+        };
+        while let Ok(p) = rx.try_recv() {
+            log.line(&show(p));
+        }
+        match result {
+            Ok(o) => {
+                for w in &o.warnings {
+                    log.line(&format!("warning: {w}"));
+                }
+                Ok(Deployed {
+                    release: plan.release.clone(),
+                    namespace: plan.namespace.clone(),
+                    revision: u64::from(o.revision),
+                    api_key_secret: o.api_key_secret,
+                })
+            }
+            Err(kdeploy::DeployError::Failed {
+                message, cleanup, ..
+            }) => Err(DeployError {
+                error: StageError::new(message),
+                rollback: match cleanup {
+                    Cleanup::Removed { .. } => Rollback::Deleted,
+                    Cleanup::Restored { revision } => {
+                        Rollback::RestoredRevision(u64::from(revision))
+                    }
+                    Cleanup::RestoreIncomplete { revision, problem } => Rollback::Failed(format!(
+                        "revision {revision} was re-applied but is not ready: {problem}"
+                    )),
+                },
+            }),
+            Err(kdeploy::DeployError::Refused(m)) => Err(refused(m)),
+            Err(e) => Err(DeployError {
+                error: StageError::new(e.to_string()),
+                rollback: Rollback::Failed("aborted before the rollback finished".into()),
+            }),
+        }
+    }
+
+    async fn record_events(&self, deployed: &Deployed, events: &[Event]) -> Result<(), StageError> {
+        let client = self.api.client().await?;
+        let store = RecordStore::new(client, &deployed.namespace, &deployed.release);
+        let records = store
+            .list()
+            .await
+            .map_err(|e| StageError::new(e.to_string()))?;
+        let Some(mut record) = records
+            .into_iter()
+            .find(|r| u64::from(r.revision) == deployed.revision)
+        else {
+            return Err(StageError::new(format!(
+                "no record of revision {}",
+                deployed.revision
+            )));
+        };
+        let have = record.events.len();
+        let all = record_events(events);
+        // The record holds the events up to Deploy already; add the rest of the run.
+        if all.len() > have {
+            record.events = all;
+            store
+                .save(&record)
+                .await
+                .map_err(|e| StageError::new(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// How long Configure waits for Kong to serve the app's routes.
+pub const GATEWAY_READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Configure: reads the consumer's key from its Secret and waits until the gateway refuses a
+/// keyless request (401) and serves the keyed one on the first secured route.
+pub struct KongGatewayCheck<'a> {
+    pub api: &'a KubeApi,
+    pub app: AppConfig,
+    pub timeout: Duration,
+    /// Overrides the URL bootstrap found.
+    pub gateway_url: Option<String>,
+}
+
+/// The first route that requires the credential (`/api` for the demo backend).
+pub fn secured_probe_path(app: &AppConfig) -> Option<String> {
+    app.components
+        .iter()
+        .filter_map(|c| c.route.as_ref())
+        .find(|r| r.auth)
+        .map(|r| r.path.clone())
+}
+
+/// Is the pair of answers (without key, with key) what a configured gateway gives?
+pub fn gateway_configured(without_key: u16, with_key: u16) -> bool {
+    without_key == 401 && with_key != 401 && with_key != 403 && with_key < 500
+}
+
+#[async_trait(?Send)]
+impl GatewayConfigurer for KongGatewayCheck<'_> {
+    async fn configure(
+        &self,
+        _plan: &AppPlan,
+        deployed: &Deployed,
+        kong: &KongState,
+        log: &mut dyn StageLog,
+    ) -> Result<Gateway, StageError> {
+        use k8s_openapi::api::core::v1::Secret;
+        let Some(secret) = &deployed.api_key_secret else {
+            return Err(StageError::new(
+                "the release has no consumer credential Secret (kong.auth.type none?)",
+            ));
+        };
+        let client = self.api.client().await?;
+        let secrets: kube::Api<Secret> = kube::Api::namespaced(client, &deployed.namespace);
+        let s = secrets.get(secret).await.map_err(|e| {
+            StageError::new(format!(
+                "reading Secret {}/{secret}: {e}",
+                deployed.namespace
+            ))
+        })?;
+        let key = s
+            .data
+            .as_ref()
+            .and_then(|d| d.get("key"))
+            .map(|b| String::from_utf8_lossy(&b.0).into_owned())
+            .ok_or_else(|| {
+                StageError::new(format!(
+                    "Secret {}/{secret} has no `key`",
+                    deployed.namespace
+                ))
+            })?;
+        let key = super::ApiKey::new(key);
+        let url = self
+            .gateway_url
+            .as_deref()
+            .unwrap_or(&kong.gateway_url)
+            .trim_end_matches('/')
+            .to_string();
+        let Some(path) = secured_probe_path(&self.app) else {
+            log.line("no route requires the credential; nothing to check");
+            return Ok(Gateway { url, api_key: key });
+        };
+        let http = reqwest::Client::builder()
+            .timeout(Duration::from_secs(5))
+            .build()
+            .map_err(|e| StageError::new(e.to_string()))?;
+        let probe = format!("{url}{path}");
+        log.line(&format!(
+            "waiting for Kong to serve {probe} (401 without the key)"
+        ));
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let mut last = String::from("no answer yet");
+        // Kong loads new configuration asynchronously and offers no event to wait on from
+        // outside the cluster; ask once a second until the deadline.
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        while tokio::time::Instant::now() < deadline {
+            tick.tick().await;
+            let without = http.get(&probe).send().await.map(|r| r.status().as_u16());
+            let with = http
+                .get(&probe)
+                .header("apikey", key.expose())
+                .send()
+                .await
+                .map(|r| r.status().as_u16());
+            match (without, with) {
+                (Ok(a), Ok(b)) if gateway_configured(a, b) => {
+                    log.line(&format!("{probe}: {a} without the key, {b} with it"));
+                    return Ok(Gateway { url, api_key: key });
+                }
+                (Ok(a), Ok(b)) => last = format!("{a} without the key, {b} with it"),
+                (Err(e), _) | (_, Err(e)) => last = e.to_string(),
+            }
+        }
+        Err(StageError::new(format!(
+            "Kong did not serve {probe} as configured within {} s (last: {last}); check `kubectl -n kong logs deploy/kong-kong -c ingress-controller`",
+            self.timeout.as_secs()
+        )))
+    }
+}

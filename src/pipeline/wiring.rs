@@ -1,93 +1,22 @@
-//! The real stage implementations for one run, put together. Stages whose implementation has
-//! not landed in this build are [`Unwired`]: they fail with a message that says so, before the
-//! pipeline changes anything they would have needed.
+//! The real stage implementations for one run, put together: the image layer (bollard) for
+//! Build and Push/Load, kind/minikube and Kong for bootstrap, `kube::deploy` for Deploy, and
+//! the gateway check for Configure. Ctrl-C: the first stops the deploy and rolls it back, the
+//! second aborts.
 
 use super::bootstrap::LocalBootstrap;
 use super::plan::Target;
-use super::progress::Progress;
+use super::progress::{Progress, Stage};
 use super::shell::{DockerRegistry, KubeApi};
-use super::{
-    AppPlan, BuiltImage, DeployError, Deployed, Deployer, Failure, Gateway, GatewayConfigurer,
-    ImageBuilder, ImagePublisher, Outcome, PublishedImage, Rollback, StageError, StageLog, Stages,
+use super::stages::{
+    EngineBuilder, KongGatewayCheck, KubeDeployer, MinikubeLoader, RegistryPublisher,
 };
+use super::{AppPlan, Failure, ImagePublisher, Outcome, Stages};
 use crate::cli::GlobalFlags;
 use crate::cluster::SystemTools;
-use async_trait::async_trait;
+use crate::detect::config::AppConfig;
 use std::path::{Path, PathBuf};
-
-/// A stage whose implementation is not part of this build.
-pub struct Unwired(pub &'static str);
-
-impl Unwired {
-    fn error(&self) -> StageError {
-        StageError::new(format!(
-            "the {} stage is not wired into this build of kubectl-justpush yet",
-            self.0
-        ))
-    }
-}
-
-#[async_trait(?Send)]
-impl ImageBuilder for Unwired {
-    async fn build(
-        &self,
-        _c: &super::ComponentPlan,
-        _log: &mut dyn StageLog,
-    ) -> Result<BuiltImage, StageError> {
-        Err(self.error())
-    }
-    async fn remove(&self, _image: &BuiltImage) -> Result<(), StageError> {
-        Ok(())
-    }
-}
-
-#[async_trait(?Send)]
-impl ImagePublisher for Unwired {
-    fn describe(&self) -> String {
-        "not wired".into()
-    }
-    async fn publish(
-        &self,
-        _image: &BuiltImage,
-        _log: &mut dyn StageLog,
-    ) -> Result<PublishedImage, StageError> {
-        Err(self.error())
-    }
-}
-
-#[async_trait(?Send)]
-impl Deployer for Unwired {
-    async fn deploy(
-        &self,
-        _plan: &AppPlan,
-        _images: &[PublishedImage],
-        _log: &mut dyn StageLog,
-    ) -> Result<Deployed, DeployError> {
-        Err(DeployError {
-            error: self.error(),
-            rollback: Rollback::Deleted,
-        })
-    }
-    async fn record_events(
-        &self,
-        _d: &Deployed,
-        _e: &[super::progress::Event],
-    ) -> Result<(), StageError> {
-        Err(self.error())
-    }
-}
-
-#[async_trait(?Send)]
-impl GatewayConfigurer for Unwired {
-    async fn configure(
-        &self,
-        _plan: &AppPlan,
-        _deployed: &Deployed,
-        _log: &mut dyn StageLog,
-    ) -> Result<Gateway, StageError> {
-        Err(self.error())
-    }
-}
+use std::time::Duration;
+use tokio_util::sync::CancellationToken;
 
 /// The kubeconfig context a target's cluster is reached through.
 pub fn context_for(target: &Target, global: &GlobalFlags) -> Option<String> {
@@ -98,58 +27,67 @@ pub fn context_for(target: &Target, global: &GlobalFlags) -> Option<String> {
     }
 }
 
+/// What the CLI decided for a run.
+pub struct RunSettings {
+    pub kong_chart: Option<PathBuf>,
+    pub build_options: crate::image::BuildOptions,
+    pub app: AppConfig,
+    pub deploy_timeout: Duration,
+    /// Overrides the gateway URL bootstrap finds (tests, or a gateway behind a proxy).
+    pub gateway_url: Option<String>,
+}
+
+fn preflight_failure(reason: String) -> Failure {
+    Failure {
+        stage: Stage::Preflight,
+        component: None,
+        reason,
+        cleanup: "nothing was created".into(),
+        log: None,
+    }
+}
+
 /// Runs the pipeline with the real stages.
 pub async fn run_real(
     plan: &AppPlan,
     target: &Target,
-    kong_chart: Option<PathBuf>,
-    build_options: crate::image::BuildOptions,
+    settings: RunSettings,
     global: &GlobalFlags,
     state_dir: &Path,
     progress: &mut Progress<'_>,
 ) -> Result<Outcome, Failure> {
     let api = KubeApi::new(global.kubeconfig.clone(), context_for(target, global));
-    let docker = bollard::Docker::connect_with_defaults().map_err(|e| Failure {
-        stage: super::progress::Stage::Preflight,
-        component: None,
-        reason: format!("connecting to Docker: {e}"),
-        cleanup: "nothing was created".into(),
-        log: None,
-    })?;
+    let docker = bollard::Docker::connect_with_defaults()
+        .map_err(|e| preflight_failure(format!("connecting to Docker: {e}")))?;
     let registry = DockerRegistry { docker };
     let bootstrap = LocalBootstrap {
         target: target.clone(),
         tools: &SystemTools,
         state_dir: state_dir.to_path_buf(),
         cache_dir: super::bootstrap::cache_dir(),
-        kong_chart,
+        kong_chart: settings.kong_chart,
         api: &api,
         registry: &registry,
     };
-    let engine = crate::image::docker::DockerEngine::connect().map_err(|e| Failure {
-        stage: super::progress::Stage::Preflight,
-        component: None,
-        reason: e.to_string(),
-        cleanup: "nothing was created".into(),
-        log: None,
-    })?;
-    let builder = super::stages::EngineBuilder {
+    let engine = crate::image::docker::DockerEngine::connect()
+        .map_err(|e| preflight_failure(e.to_string()))?;
+    let builder = EngineBuilder {
         backend: &engine,
         root: plan.source.clone(),
-        options: build_options,
+        options: settings.build_options,
     };
     let pusher;
     let loader;
     let publisher: &dyn ImagePublisher = match target.registry() {
         Some(registry) => {
-            pusher = super::stages::RegistryPublisher {
+            pusher = RegistryPublisher {
                 backend: &engine,
                 registry,
             };
             &pusher
         }
         None => {
-            loader = super::stages::MinikubeLoader {
+            loader = MinikubeLoader {
                 backend: &engine,
                 tools: &SystemTools,
                 work_dir: state_dir.join("load"),
@@ -157,8 +95,30 @@ pub async fn run_real(
             &loader
         }
     };
-    let deployer = Unwired("Deploy (kube branch)");
-    let gateway = Unwired("Configure (kong branch)");
+    let interrupt = CancellationToken::new();
+    let abort = CancellationToken::new();
+    let (i, a) = (interrupt.clone(), abort.clone());
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            i.cancel();
+            if tokio::signal::ctrl_c().await.is_ok() {
+                a.cancel();
+            }
+        }
+    });
+    let deployer = KubeDeployer {
+        api: &api,
+        app: settings.app.clone(),
+        timeout: settings.deploy_timeout,
+        interrupt,
+        abort,
+    };
+    let gateway = KongGatewayCheck {
+        api: &api,
+        app: settings.app,
+        timeout: super::stages::GATEWAY_READY_TIMEOUT,
+        gateway_url: settings.gateway_url,
+    };
     let stages = Stages {
         builder: &builder,
         bootstrap: &bootstrap,
@@ -166,5 +126,7 @@ pub async fn run_real(
         deployer: &deployer,
         gateway: &gateway,
     };
-    super::run(plan, &stages, progress).await
+    let result = super::run(plan, &stages, progress).await;
+    ctrl_c.abort();
+    result
 }
