@@ -65,6 +65,7 @@ impl ClusterApi for Api {
     async fn apply(
         &self,
         manifests: &[Manifest],
+        _default_namespace: Option<&str>,
         _log: &mut dyn StageLog,
     ) -> Result<(), StageError> {
         for m in manifests {

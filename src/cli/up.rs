@@ -44,6 +44,9 @@ pub struct UpArgs {
     /// The gateway URL to check and print, when it is not the one bootstrap finds (a proxy).
     #[arg(long, value_name = "URL", hide = true)]
     pub gateway: Option<String>,
+    /// How long Configure waits for the gateway to serve the routes.
+    #[arg(long, default_value = "120s", value_parser = super::deploy::parse_duration, hide = true)]
+    pub gateway_timeout: std::time::Duration,
     /// Print the plan by stage and change nothing.
     #[arg(long)]
     pub dry_run: bool,
@@ -194,6 +197,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
                 .map_err(CliError::usage)?,
             deploy_timeout: args.timeout,
             gateway_url: args.gateway.clone(),
+            gateway_timeout: args.gateway_timeout,
         };
         rt.block_on(crate::pipeline::wiring::run_real(
             &app_plan,

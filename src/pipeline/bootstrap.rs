@@ -29,8 +29,12 @@ pub const KONG_READY_TIMEOUT: Duration = Duration::from_secs(300);
 #[async_trait(?Send)]
 pub trait ClusterApi {
     /// Server-side applies manifests in the given order.
-    async fn apply(&self, manifests: &[Manifest], log: &mut dyn StageLog)
-        -> Result<(), StageError>;
+    async fn apply(
+        &self,
+        manifests: &[Manifest],
+        default_namespace: Option<&str>,
+        log: &mut dyn StageLog,
+    ) -> Result<(), StageError>;
     /// A Deployment's labels, `None` when it does not exist.
     async fn deployment_labels(
         &self,
@@ -330,7 +334,7 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                     hook: None,
                 })
                 .collect::<Vec<_>>();
-                self.api.apply(&cm, log).await?;
+                self.api.apply(&cm, None, log).await?;
                 Ok(format!(
                     "kind cluster {CLUSTER_NAME} ({}), registry localhost:{}",
                     if existed { "reused" } else { "created" },
@@ -422,7 +426,7 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
             "applying {} Kong objects (release {KONG_RELEASE})",
             manifests.len()
         ));
-        self.api.apply(&manifests, log).await?;
+        self.api.apply(&manifests, Some(KONG_NAMESPACE), log).await?;
         log.line("waiting for Kong to be ready");
         self.api
             .wait_deployment_ready(KONG_NAMESPACE, KONG_DEPLOYMENT, KONG_READY_TIMEOUT)

@@ -9,9 +9,7 @@ use crate::chart::render::Capabilities;
 use crate::cluster::{self, REGISTRY_HOST_PORT, REGISTRY_NAME};
 use async_trait::async_trait;
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
-use kube::discovery::Scope;
+use kube::api::Api;
 use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::time::Duration;
@@ -67,117 +65,52 @@ impl KubeApi {
     }
 }
 
-/// apiVersion → (group, version).
-fn group_version(api_version: &str) -> (String, String) {
-    match api_version.split_once('/') {
-        Some((g, v)) => (g.to_string(), v.to_string()),
-        None => (String::new(), api_version.to_string()),
-    }
-}
-
-/// Applies documents in order by server-side apply through discovery.
-pub async fn apply_documents(
-    client: &kube::Client,
-    manifests: &[Manifest],
-    default_namespace: Option<&str>,
-    log: &mut dyn StageLog,
-) -> Result<(), StageError> {
-    let params = PatchParams::apply(FIELD_MANAGER).force();
-    for m in manifests {
-        let obj: DynamicObject = serde_yaml::from_str(&m.text).map_err(|e| {
-            StageError::new(format!(
-                "{} ({} {}): not a Kubernetes object: {e}",
-                m.source, m.kind, m.name
-            ))
-        })?;
-        let types = obj
-            .types
-            .clone()
-            .ok_or_else(|| StageError::new(format!("{}: no apiVersion/kind", m.source)))?;
-        let (group, version) = group_version(&types.api_version);
-        let gvk = GroupVersionKind::gvk(&group, &version, &types.kind);
-        let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-            .await
-            .map_err(|e| {
-                StageError::new(format!(
-                    "the cluster does not serve {} {}: {e}",
-                    types.api_version, types.kind
-                ))
-            })?;
-        let name = obj.metadata.name.clone().unwrap_or_default();
-        let api: Api<DynamicObject> = match caps.scope {
-            Scope::Namespaced => {
-                let ns = obj
-                    .metadata
-                    .namespace
-                    .clone()
-                    .or_else(|| default_namespace.map(str::to_string))
-                    .unwrap_or_else(|| "default".into());
-                Api::namespaced_with(client.clone(), &ns, &ar)
-            }
-            Scope::Cluster => Api::all_with(client.clone(), &ar),
-        };
-        api.patch(&name, &params, &Patch::Apply(&obj))
-            .await
-            .map_err(|e| StageError::new(format!("applying {} {name}: {e}", types.kind)))?;
-        if types.kind == "CustomResourceDefinition" {
-            wait_crd_established(client, &name).await?;
-        }
-        log.line(&format!("applied {} {name}", types.kind));
-    }
-    Ok(())
-}
-
-async fn wait_crd_established(client: &kube::Client, name: &str) -> Result<(), StageError> {
-    use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::CustomResourceDefinition;
-    let api: Api<CustomResourceDefinition> = Api::all(client.clone());
-    let cond = kube::runtime::conditions::is_crd_established();
-    tokio::time::timeout(
-        Duration::from_secs(60),
-        kube::runtime::wait::await_condition(api, name, cond),
-    )
-    .await
-    .map_err(|_| StageError::new(format!("CRD {name} was not established within 60 s")))?
-    .map_err(|e| StageError::new(format!("watching CRD {name}: {e}")))?;
-    Ok(())
-}
-
 #[async_trait(?Send)]
 impl ClusterApi for KubeApi {
     async fn apply(
         &self,
         manifests: &[Manifest],
+        default_namespace: Option<&str>,
         log: &mut dyn StageLog,
     ) -> Result<(), StageError> {
+        use serde_json::Value as J;
         let client = self.client().await?;
-        // Objects of a namespaced chart need their namespace first.
-        let mut namespaces: Vec<String> = manifests
+        let mut applier = crate::kube::apply::Applier::new(client);
+        let err = |e: crate::kube::KubeError| StageError::new(e.to_string());
+        let mut objects = Vec::new();
+        for m in manifests {
+            let mut obj: J = serde_yaml::from_str(&m.text).map_err(|e| {
+                StageError::new(format!("{} ({} {}): not a Kubernetes object: {e}", m.source, m.kind, m.name))
+            })?;
+            let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
+            let kind = obj["kind"].as_str().unwrap_or_default().to_string();
+            if obj.pointer("/metadata/namespace").is_none()
+                && applier.is_namespaced(&api_version, &kind).await.map_err(err)?
+            {
+                obj["metadata"]["namespace"] = J::String(default_namespace.unwrap_or("default").to_string());
+            }
+            objects.push(obj);
+        }
+        // Objects of a namespace need it first.
+        let mut namespaces: Vec<String> = objects
             .iter()
-            .filter_map(|m| {
-                serde_yaml::from_str::<serde_yaml::Value>(&m.text)
-                    .ok()
-                    .and_then(|v| v["metadata"]["namespace"].as_str().map(str::to_string))
-            })
+            .filter_map(|o| o.pointer("/metadata/namespace").and_then(J::as_str).map(str::to_string))
             .collect();
         namespaces.sort();
         namespaces.dedup();
-        let ns_docs: Vec<Manifest> = namespaces
-            .iter()
-            .filter(|n| {
-                !manifests
-                    .iter()
-                    .any(|m| m.kind == "Namespace" && &m.name == *n)
-            })
-            .map(|n| Manifest {
-                source: "justpush/namespace".into(),
-                text: format!("apiVersion: v1\nkind: Namespace\nmetadata:\n  name: {n}\n"),
-                kind: "Namespace".into(),
-                name: n.clone(),
-                hook: None,
-            })
-            .collect();
-        apply_documents(&client, &ns_docs, None, log).await?;
-        apply_documents(&client, manifests, None, log).await
+        for ns in namespaces {
+            let obj = serde_json::json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": ns}});
+            applier.apply(&obj).await.map_err(err)?;
+        }
+        for obj in &objects {
+            applier.apply(obj).await.map_err(err)?;
+            log.line(&format!(
+                "applied {} {}",
+                obj["kind"].as_str().unwrap_or_default(),
+                obj.pointer("/metadata/name").and_then(J::as_str).unwrap_or_default()
+            ));
+        }
+        Ok(())
     }
 
     async fn deployment_labels(

@@ -35,6 +35,7 @@ pub struct RunSettings {
     pub deploy_timeout: Duration,
     /// Overrides the gateway URL bootstrap finds (tests, or a gateway behind a proxy).
     pub gateway_url: Option<String>,
+    pub gateway_timeout: Duration,
 }
 
 fn preflight_failure(reason: String) -> Failure {
@@ -116,7 +117,7 @@ pub async fn run_real(
     let gateway = KongGatewayCheck {
         api: &api,
         app: settings.app,
-        timeout: super::stages::GATEWAY_READY_TIMEOUT,
+        timeout: settings.gateway_timeout,
         gateway_url: settings.gateway_url,
     };
     let stages = Stages {
