@@ -33,9 +33,13 @@ struct PodRt {
 pub struct Runtime {
     pods: HashMap<String, PodRt>,
     rollout_started: HashMap<(String, String), Instant>,
+    terminating_since: HashMap<String, Instant>,
     counter: u64,
     events: HashMap<(String, String), String>,
     pod_ip: u32,
+    /// The name a ReplicaSet's refused pod had: retries reuse it, so a persistent refusal
+    /// rewrites nothing (a fresh name per attempt changed the condition each reconcile).
+    refused_pod: HashMap<String, String>,
 }
 
 /// The controller loop (a task on the server's runtime).
@@ -101,6 +105,7 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         pvcs(st);
         hpas(st);
         quotas(st);
+        earliest(&mut next, terminations(st));
         if st.store.rv == before {
             break;
         }
@@ -236,7 +241,13 @@ pub fn event(
     component: &str,
 ) {
     let evrt = rtype(st, "", "events");
-    let key = (uid(obj), format!("{reason}/{message}"));
+    // Pod-creation failures name a fresh random pod each attempt: aggregate them by reason, as
+    // the API server's event aggregator does for similar events.
+    let key = if reason == "FailedCreate" {
+        (uid(obj), format!("{reason}/{type_}"))
+    } else {
+        (uid(obj), format!("{reason}/{message}"))
+    };
     let namespace = if ns(obj).is_empty() {
         "default".to_string()
     } else {
@@ -245,7 +256,14 @@ pub fn event(
     let now = now_rfc3339();
     if let Some(evname) = st.runtime.events.get(&key).cloned() {
         if let Some(mut ev) = st.store.get(&evrt, &namespace, &evname).cloned() {
+            // Like the kubelet's and controllers' event aggregation: repeating the same event
+            // within the same second writes nothing (otherwise every reconcile of a failing
+            // object writes, which wakes the controller again: a hot loop).
+            if ev["lastTimestamp"] == json!(now) {
+                return;
+            }
             ev["count"] = json!(ev["count"].as_i64().unwrap_or(1) + 1);
+            ev["message"] = json!(message);
             ev["lastTimestamp"] = json!(now);
             st.store.controller_write(&evrt, ev, false, component);
             return;
@@ -332,7 +350,12 @@ fn deployments(st: &mut State) -> Option<Instant> {
             tmpl["metadata"]["labels"] = labels.clone();
             let mut selector = d["spec"]["selector"].clone();
             selector["matchLabels"]["pod-template-hash"] = json!(hash);
-            let replicas = if recreate && old_pods > 0 { 0 } else { desired };
+            let old_spec: i64 = old.iter().map(|r| spec_replicas(r)).sum();
+            let replicas = if old_spec > 0 || (recreate && old_pods > 0) {
+                0
+            } else {
+                desired
+            };
             let rs = json!({
                 "apiVersion": "apps/v1", "kind": "ReplicaSet",
                 "metadata": {"name": rs_name, "namespace": dns, "labels": labels,
@@ -375,39 +398,40 @@ fn deployments(st: &mut State) -> Option<Instant> {
         }
         let new_rev = nrs["metadata"]["annotations"]["deployment.kubernetes.io/revision"].clone();
         if !paused {
-            let new_ready = nrs["status"]["availableReplicas"].as_i64().unwrap_or(0);
-            let new_target = if recreate && old_pods > 0 { 0 } else { desired };
-            if nrs["spec"]["replicas"].as_i64() != Some(new_target) {
+            let rev_of = |r: &Value| {
+                r["metadata"]["annotations"]["deployment.kubernetes.io/revision"]
+                    .as_str()
+                    .and_then(|s| s.parse::<i64>().ok())
+                    .unwrap_or(0)
+            };
+            let mut olds: Vec<Value> = old.iter().map(|o| (*o).clone()).collect();
+            olds.sort_by_key(rev_of);
+            let new_target = if recreate {
+                for o in olds.iter_mut() {
+                    scale_rs(st, &rsrt, &d, o, 0);
+                }
+                if old_pods > 0 {
+                    0
+                } else {
+                    desired
+                }
+            } else {
+                rolling_targets(&d, &nrs, &olds, desired)
+            };
+            if spec_replicas(&nrs) != new_target
+                || nrs["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"]
+                    != desired.to_string().as_str()
+            {
                 let mut o = nrs.clone();
-                o["spec"]["replicas"] = json!(new_target);
                 o["metadata"]["annotations"]["deployment.kubernetes.io/desired-replicas"] =
                     json!(desired.to_string());
                 if let Some(w) = st.store.controller_write(&rsrt, o, false, KCM) {
                     nrs = w;
                 }
+                scale_rs(st, &rsrt, &d, &mut nrs, new_target);
             }
-            // maxUnavailable 0 behaviour: old pods go once the new ones are all available.
-            if recreate || new_ready >= desired {
-                for o in &old {
-                    if o["spec"]["replicas"].as_i64().unwrap_or(0) != 0 {
-                        let mut x = (*o).clone();
-                        x["spec"]["replicas"] = json!(0);
-                        st.store.controller_write(&rsrt, x, false, KCM);
-                        event(
-                            st,
-                            &d,
-                            "Deployment",
-                            "Normal",
-                            "ScalingReplicaSet",
-                            &format!(
-                                "Scaled down replica set {} from {} to 0",
-                                name(o),
-                                o["spec"]["replicas"]
-                            ),
-                            "deployment-controller",
-                        );
-                    }
-                }
+            if !recreate {
+                scale_down_old(st, &rsrt, &d, &nrs, &mut olds, desired);
             }
         }
         // Deployment status from its ReplicaSets as they are now.
@@ -547,6 +571,124 @@ fn deployments(st: &mut State) -> Option<Instant> {
         write_status(st, &drt, &d2, status);
     }
     next
+}
+
+fn spec_replicas(r: &Value) -> i64 {
+    r["spec"]["replicas"].as_i64().unwrap_or(0)
+}
+
+fn available(r: &Value) -> i64 {
+    r["status"]["availableReplicas"].as_i64().unwrap_or(0)
+}
+
+/// Sets a ReplicaSet's replicas (and says so in an event, as the deployment controller does).
+fn scale_rs(st: &mut State, rsrt: &ResourceType, d: &Value, rs: &mut Value, to: i64) {
+    let from = spec_replicas(rs);
+    if from == to {
+        return;
+    }
+    let mut x = rs.clone();
+    x["spec"]["replicas"] = json!(to);
+    if let Some(w) = st.store.controller_write(rsrt, x, false, KCM) {
+        *rs = w;
+    }
+    let verb = if to > from { "up" } else { "down" };
+    event(
+        st,
+        d,
+        "Deployment",
+        "Normal",
+        "ScalingReplicaSet",
+        &format!("Scaled {verb} replica set {} from {from} to {to}", name(rs)),
+        "deployment-controller",
+    );
+}
+
+/// maxSurge and maxUnavailable resolved against the desired count (Kubernetes rounds surge up
+/// and unavailability down, and forbids both being zero).
+fn surge_and_unavailable(d: &Value, desired: i64) -> (i64, i64) {
+    let ru = &d["spec"]["strategy"]["rollingUpdate"];
+    let pct = json!("25%");
+    let surge_v = if ru["maxSurge"].is_null() {
+        &pct
+    } else {
+        &ru["maxSurge"]
+    };
+    let unav_v = if ru["maxUnavailable"].is_null() {
+        &pct
+    } else {
+        &ru["maxUnavailable"]
+    };
+    let surge = int_or_percent(surge_v, desired, true);
+    let mut unavailable = int_or_percent(unav_v, desired, false);
+    if surge == 0 && unavailable == 0 {
+        unavailable = 1;
+    }
+    (surge, unavailable)
+}
+
+/// The new ReplicaSet's size under RollingUpdate: grow up to desired + maxSurge pods in total.
+fn rolling_targets(d: &Value, nrs: &Value, olds: &[Value], desired: i64) -> i64 {
+    let old_spec: i64 = olds.iter().map(spec_replicas).sum();
+    let new_spec = spec_replicas(nrs);
+    if old_spec == 0 || new_spec > desired {
+        return desired;
+    }
+    let (surge, _) = surge_and_unavailable(d, desired);
+    let max_total = desired + surge;
+    let current = old_spec + new_spec;
+    if current >= max_total {
+        new_spec
+    } else {
+        new_spec + (max_total - current).min(desired - new_spec)
+    }
+}
+
+/// Old ReplicaSets shrink while at least desired - maxUnavailable pods stay available:
+/// unhealthy old pods first, then healthy ones as new pods become available.
+fn scale_down_old(
+    st: &mut State,
+    rsrt: &ResourceType,
+    d: &Value,
+    nrs: &Value,
+    olds: &mut [Value],
+    desired: i64,
+) {
+    let (_, max_unavailable) = surge_and_unavailable(d, desired);
+    let all_pods: i64 = olds.iter().map(spec_replicas).sum::<i64>() + spec_replicas(nrs);
+    let min_available = desired - max_unavailable;
+    let new_unavailable = (spec_replicas(nrs) - available(nrs)).max(0);
+    let mut max_scaled_down = all_pods - min_available - new_unavailable;
+    if max_scaled_down <= 0 {
+        return;
+    }
+    for o in olds.iter_mut() {
+        if max_scaled_down <= 0 {
+            break;
+        }
+        let unhealthy = spec_replicas(o) - available(o);
+        if unhealthy <= 0 {
+            continue;
+        }
+        let down = unhealthy.min(max_scaled_down);
+        let to = spec_replicas(o) - down;
+        scale_rs(st, rsrt, d, o, to);
+        max_scaled_down -= down;
+    }
+    let available_all: i64 = olds.iter().map(available).sum::<i64>() + available(nrs);
+    let mut total_down = (available_all - min_available).min(max_scaled_down);
+    for o in olds.iter_mut() {
+        if total_down <= 0 {
+            break;
+        }
+        let down = spec_replicas(o).min(total_down);
+        if down == 0 {
+            continue;
+        }
+        let to = spec_replicas(o) - down;
+        scale_rs(st, rsrt, d, o, to);
+        total_down -= down;
+    }
 }
 
 fn images_of(template_spec: &Value) -> Vec<String> {
@@ -701,11 +843,16 @@ fn replicasets(st: &mut State) {
         if (pods.len() as i64) < desired {
             let mut failed = None;
             for _ in 0..(desired - pods.len() as i64) {
-                st.runtime.counter += 1;
-                let pname = format!(
-                    "{rname}-{}",
-                    random_suffix(&format!("{ruid}{}", st.runtime.counter))
-                );
+                let pname = match st.runtime.refused_pod.get(&ruid) {
+                    Some(n) => n.clone(),
+                    None => {
+                        st.runtime.counter += 1;
+                        format!(
+                            "{rname}-{}",
+                            random_suffix(&format!("{ruid}{}", st.runtime.counter))
+                        )
+                    }
+                };
                 let pod = pod_from_template(
                     &template,
                     &pname,
@@ -714,8 +861,11 @@ fn replicasets(st: &mut State) {
                     &[],
                 );
                 match create_pod(st, &rns, pod, &planned) {
-                    Ok(_) => {}
+                    Ok(_) => {
+                        st.runtime.refused_pod.remove(&ruid);
+                    }
                     Err(e) => {
+                        st.runtime.refused_pod.insert(ruid.clone(), pname);
                         failed = Some(e.message().to_string());
                         break;
                     }
@@ -1661,6 +1811,41 @@ fn pods(st: &mut State) -> Option<Instant> {
             event(st, &pod, "Pod", t, reason, &msg, comp);
         }
     }
+    next
+}
+
+/// Namespaces Terminating and pods in graceful termination finish after their delays.
+fn terminations(st: &mut State) -> Option<Instant> {
+    let mut next = None;
+    let now = Instant::now();
+    let nsrt = rtype(st, "", "namespaces");
+    let prt = rtype(st, "", "pods");
+    let mut due = vec![];
+    for n in st.store.list(&nsrt, "").into_iter().filter(deleting) {
+        let since = *st.runtime.terminating_since.entry(uid(&n)).or_insert(now);
+        let at = since + st.scenario.namespace_termination;
+        if at <= now {
+            due.push(name(&n));
+        } else {
+            earliest(&mut next, Some(at));
+        }
+    }
+    for n in due {
+        // False while finalizers or terminating pods hold it; a later change finishes it.
+        let _ = st.store.finish_namespace(&n);
+    }
+    for p in st.store.list(&prt, "").into_iter().filter(deleting) {
+        let since = *st.runtime.terminating_since.entry(uid(&p)).or_insert(now);
+        let at = since + st.scenario.pod_termination;
+        if at <= now {
+            let key = Store::key(&prt, &ns(&p), &name(&p));
+            st.store.finish_pod(&key);
+        } else {
+            earliest(&mut next, Some(at));
+        }
+    }
+    let live: HashSet<String> = st.store.objects.values().map(uid).collect();
+    st.runtime.terminating_since.retain(|u, _| live.contains(u));
     next
 }
 

@@ -70,6 +70,11 @@ pub enum FaultAnswer {
     },
     /// Any Status you build.
     Custom(ApiError),
+    /// Serve the request normally, but only after this delay (a slow API server).
+    Delay(std::time::Duration),
+    /// Start a 200 answer and cut the connection mid-body (a network failure; the client sees
+    /// a transport error, not a Status).
+    ConnectionReset,
 }
 
 /// One error-injection rule. Build with [`Fault::on`] and the chained setters.
@@ -189,6 +194,9 @@ impl Fault {
                 )
             }
             FaultAnswer::Custom(e) => e.clone(),
+            FaultAnswer::Delay(_) | FaultAnswer::ConnectionReset => {
+                unreachable!("handled by the HTTP layer")
+            }
         }
     }
 }

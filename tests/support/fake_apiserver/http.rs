@@ -13,7 +13,7 @@ use futures::SinkExt;
 use serde_json::{json, Value};
 
 use super::errors::{self, ApiError};
-use super::faults::Verb;
+use super::faults::{FaultAnswer, Verb};
 use super::resources::{self, ResourceType};
 use super::store::{
     ChangeType, FieldSelector, Key, LabelSelector, PatchKind, Propagation, Store, Writer,
@@ -282,6 +282,11 @@ pub async fn handle(
         rec.body = parsed_body.clone();
     }
     // Error injection.
+    enum Injected {
+        Error(ApiError),
+        Delay(Duration),
+        Reset,
+    }
     let injected = {
         let mut st = shared.state.lock().unwrap();
         let mut hit = None;
@@ -301,16 +306,40 @@ pub async fn handle(
                     *r -= 1;
                 }
                 f.fired += 1;
-                hit = Some(f.error(verb, &target.rt, &target.ns, &name_for_match));
+                hit = Some(match &f.answer {
+                    FaultAnswer::Delay(d) => Injected::Delay(*d),
+                    FaultAnswer::ConnectionReset => Injected::Reset,
+                    _ => Injected::Error(f.error(verb, &target.rt, &target.ns, &name_for_match)),
+                });
                 break;
             }
         }
         hit
     };
-    if let Some(e) = injected {
-        rec.code = e.code;
-        shared.record(rec);
-        return error_response(&e);
+    match injected {
+        Some(Injected::Error(e)) => {
+            rec.code = e.code;
+            shared.record(rec);
+            return error_response(&e);
+        }
+        Some(Injected::Reset) => {
+            rec.code = 200;
+            shared.record(rec);
+            let body = futures::stream::iter(vec![
+                Ok(Bytes::from_static(b"{\"kind\":")),
+                Err(std::io::Error::new(
+                    std::io::ErrorKind::ConnectionReset,
+                    "injected connection reset",
+                )),
+            ]);
+            return Response::builder()
+                .status(200)
+                .header("content-type", "application/json")
+                .body(Body::from_stream(body))
+                .unwrap();
+        }
+        Some(Injected::Delay(d)) => tokio::time::sleep(d).await,
+        None => {}
     }
     if verb == Verb::Watch {
         rec.code = 200;
@@ -453,7 +482,39 @@ fn serve(
                 .into_iter()
                 .filter(|o| ls.matches(&o["metadata"]["labels"]) && fs.matches(o))
                 .collect();
-            Ok((200, list_body(store, rt, items)))
+            // Pagination: `limit` and an opaque `continue` token (here the offset).
+            use base64::Engine;
+            let b64 = base64::engine::general_purpose::STANDARD;
+            let start = match q.get("continue").filter(|c| !c.is_empty()) {
+                Some(c) => b64
+                    .decode(c)
+                    .ok()
+                    .and_then(|b| String::from_utf8(b).ok())
+                    .and_then(|s| {
+                        s.strip_prefix("offset:")
+                            .and_then(|n| n.parse::<usize>().ok())
+                    })
+                    .ok_or_else(|| {
+                        errors::bad_request("continue key is not valid: illegal base64 data")
+                    })?,
+                None => 0,
+            };
+            let limit = q
+                .get("limit")
+                .and_then(|l| l.parse::<usize>().ok())
+                .filter(|l| *l > 0);
+            let total = items.len();
+            let page: Vec<Value> = match limit {
+                Some(l) => items.into_iter().skip(start).take(l).collect(),
+                None => items.into_iter().skip(start).collect(),
+            };
+            let end = start + page.len();
+            let mut body = list_body(store, rt, page);
+            if end < total {
+                body["metadata"]["continue"] = json!(b64.encode(format!("offset:{end}")));
+                body["metadata"]["remainingItemCount"] = json!(total - end);
+            }
+            Ok((200, body))
         }
         (Verb::Get, Some("scale")) => {
             let o = store
@@ -703,25 +764,23 @@ fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) ->
             // Replay what happened after `last`.
             {
                 let st = shared.state.lock().unwrap();
-                for c in st.store.history.iter().filter(|c| c.rv > last) {
-                    if matches(&c.key, &c.object) {
-                        out.push(json!({"type": c.kind.as_str(), "object": Store::serve(&rt, &c.object)}));
-                    } else if c.kind == ChangeType::Modified
-                        && c.key.group == rt.group
-                        && c.key.plural == rt.plural
-                    {
-                        // An object that stopped matching the selector leaves the watch as DELETED.
-                        let was = st
-                            .store
-                            .history
-                            .iter()
-                            .rev()
-                            .find(|p| p.rv < c.rv && p.key == c.key);
-                        if was.is_some_and(|p| matches(&p.key, &p.object)) {
-                            out.push(
-                                json!({"type": "DELETED", "object": Store::serve(&rt, &c.object)}),
-                            );
-                        }
+                let h = &st.store.history;
+                let from = h.partition_point(|c| c.rv <= last);
+                for c in &h[from..] {
+                    let now_in = matches(&c.key, &c.object);
+                    let was_in = c.prev.as_ref().is_some_and(|p| matches(&c.key, p));
+                    // Selector semantics of the watch cache: entering the selection is ADDED,
+                    // leaving it is DELETED.
+                    let kind = match (c.kind, was_in, now_in) {
+                        (ChangeType::Deleted, true, _) => Some("DELETED"),
+                        (ChangeType::Deleted, false, _) => None,
+                        (_, false, true) => Some("ADDED"),
+                        (_, true, true) => Some("MODIFIED"),
+                        (_, true, false) => Some("DELETED"),
+                        (_, false, false) => None,
+                    };
+                    if let Some(k) = kind {
+                        out.push(json!({"type": k, "object": Store::serve(&rt, &c.object)}));
                     }
                 }
                 last = last.max(st.store.rv);

@@ -222,6 +222,7 @@ impl Builder {
     pub fn start(self) -> FakeApiServer {
         let mut st = store::Store::new();
         st.metrics_api = self.metrics;
+        st.pod_grace = !self.scenario.pod_termination.is_zero();
         let mut crds = vec![];
         if self.kong_crds {
             crds.extend(resources::kong_crds());
@@ -508,6 +509,34 @@ impl FakeApiServer {
         ok
     }
 
+    /// Every recorded version of one object, oldest first: (resourceVersion, ADDED/MODIFIED/
+    /// DELETED, object). Empty after `compact()`.
+    pub fn history(
+        &self,
+        api_version: &str,
+        kind: &str,
+        namespace: &str,
+        name: &str,
+    ) -> Vec<(u64, String, Value)> {
+        let st = self.state();
+        let Some(rt) = st.store.type_by_kind(api_version, kind) else {
+            return vec![];
+        };
+        let key = store::Store::key(&rt, namespace, name);
+        st.store
+            .history
+            .iter()
+            .filter(|c| c.key == key)
+            .map(|c| {
+                (
+                    c.rv,
+                    c.kind.as_str().to_string(),
+                    store::Store::serve(&rt, &c.object),
+                )
+            })
+            .collect()
+    }
+
     /// Every request so far.
     pub fn requests(&self) -> Vec<RequestRecord> {
         self.state().requests.clone()
@@ -581,7 +610,11 @@ impl FakeApiServer {
 
     /// Changes the scenario (takes effect on the next reconcile, which this triggers).
     pub fn scenario(&self, f: impl FnOnce(&mut Scenario)) {
-        f(&mut self.state().scenario);
+        {
+            let mut st = self.state();
+            f(&mut st.scenario);
+            st.store.pod_grace = !st.scenario.pod_termination.is_zero();
+        }
         self.shared.kick();
     }
 

@@ -72,6 +72,9 @@ fn pod_amount(pod: &Value, res: &str) -> Option<i128> {
         None if res == "cpu" || res == "memory" => ("requests", res),
         _ => return None,
     };
+    if !is_pod_resource(name) {
+        return None;
+    }
     let mut total = 0;
     for c in pod["spec"]["containers"].as_array().into_iter().flatten() {
         total += parse_quantity(&c["resources"][section][name]).unwrap_or(0);
@@ -85,11 +88,20 @@ fn missing_in(pod: &Value, res: &str) -> bool {
         None if res == "cpu" || res == "memory" => ("requests", res),
         _ => return false,
     };
+    // `requests.storage` is a PersistentVolumeClaim resource: pods never specify it.
+    if !is_pod_resource(name) {
+        return false;
+    }
     pod["spec"]["containers"]
         .as_array()
         .into_iter()
         .flatten()
         .any(|c| c["resources"][section][name].is_null())
+}
+
+/// Compute resources a pod's containers declare (quota names like `requests.storage` are not).
+fn is_pod_resource(name: &str) -> bool {
+    matches!(name, "cpu" | "memory" | "ephemeral-storage") || name.contains('/')
 }
 
 fn pod_counts(pod: &Value) -> bool {

@@ -84,6 +84,10 @@ pub struct Scenario {
     pub paused: bool,
     /// Job pods run this long before completing.
     pub job_duration: Duration,
+    /// How long a deleted namespace stays Terminating before its contents and itself go.
+    pub namespace_termination: Duration,
+    /// Deleted pods stay Terminating (deletionTimestamp set) this long; zero = removed at once.
+    pub pod_termination: Duration,
     /// What the HPA `namespace/name` would recommend from metrics (before min/max clamping).
     pub hpa_wanted: Vec<(String, String, i64)>,
 }
@@ -101,6 +105,8 @@ impl Default for Scenario {
             paused: false,
             job_duration: Duration::ZERO,
             hpa_wanted: vec![],
+            namespace_termination: Duration::ZERO,
+            pod_termination: Duration::ZERO,
         }
     }
 }

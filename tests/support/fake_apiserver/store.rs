@@ -45,6 +45,8 @@ pub struct Change {
     pub kind: ChangeType,
     pub key: Key,
     pub object: Value,
+    /// The version before this change (None for ADDED).
+    pub prev: Option<Value>,
 }
 
 /// How a delete treats dependents.
@@ -95,6 +97,8 @@ pub struct Store {
     /// Last configuration applied by each field manager, by (uid, manager).
     pub applied: HashMap<(String, String), Value>,
     pub metrics_api: bool,
+    /// Deleted pods stay Terminating until the controller removes them (Scenario::pod_termination).
+    pub pod_grace: bool,
     uid_counter: u64,
     ip_counter: u32,
     node_port_counter: u32,
@@ -233,16 +237,17 @@ impl Store {
     fn commit(&mut self, key: Key, mut obj: Value, kind: ChangeType) -> Value {
         let rv = self.next_rv();
         obj["metadata"]["resourceVersion"] = json!(rv.to_string());
-        if kind == ChangeType::Deleted {
-            self.objects.remove(&key);
+        let prev = if kind == ChangeType::Deleted {
+            self.objects.remove(&key)
         } else {
-            self.objects.insert(key.clone(), obj.clone());
-        }
+            self.objects.insert(key.clone(), obj.clone())
+        };
         self.history.push(Change {
             rv,
             kind,
             key,
             object: obj.clone(),
+            prev,
         });
         obj
     }
@@ -806,7 +811,8 @@ impl Store {
             json!({"kind": "Status", "apiVersion": "v1", "metadata": {}, "status": "Success",
                 "details": {"name": name, "group": rt.group, "kind": rt.plural, "uid": o["metadata"]["uid"]}})
         };
-        // Namespaces: Terminating, contents deleted, then the namespace.
+        // Namespaces go Terminating; the namespace controller (the scenario controller here)
+        // then deletes the contents and the namespace.
         if rt.group.is_empty() && rt.plural == "namespaces" {
             let mut term = old.clone();
             if term["metadata"]["deletionTimestamp"].is_null() {
@@ -814,30 +820,17 @@ impl Store {
                 term["status"]["phase"] = json!("Terminating");
                 term = self.commit(key.clone(), term, ChangeType::Modified);
             }
-            let inside: Vec<Key> = self
-                .objects
-                .keys()
-                .filter(|k| k.namespace == name)
-                .cloned()
-                .collect();
-            for k in inside {
-                if let Some(o) = self.objects.get(&k).cloned() {
-                    let fin = o["metadata"]["finalizers"]
-                        .as_array()
-                        .is_some_and(|a| !a.is_empty());
-                    if fin {
-                        continue;
-                    }
-                    let gone = self.commit(k, o, ChangeType::Deleted);
-                    self.collect_dependents(&gone, Propagation::Background);
-                }
+            return Ok((term, false));
+        }
+        // Pods terminate gracefully when the scenario says so (the kubelet removes them later).
+        if rt.group.is_empty() && rt.plural == "pods" && self.pod_grace {
+            let mut o = old.clone();
+            if o["metadata"]["deletionTimestamp"].is_null() {
+                o["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                o["metadata"]["deletionGracePeriodSeconds"] = json!(30);
+                o = self.commit(key, o, ChangeType::Modified);
             }
-            if self.objects.keys().any(|k| k.namespace == name) {
-                // Something inside still has finalizers: the namespace stays Terminating.
-                return Ok((term, false));
-            }
-            let gone = self.commit(key, term, ChangeType::Deleted);
-            return Ok((gone, true));
+            return Ok((o, false));
         }
         let user_finalizers = old["metadata"]["finalizers"]
             .as_array()
@@ -922,7 +915,7 @@ impl Store {
             let fin = o["metadata"]["finalizers"]
                 .as_array()
                 .is_some_and(|a| !a.is_empty());
-            if fin {
+            if fin || (k.group.is_empty() && k.plural == "pods" && self.pod_grace) {
                 if o["metadata"]["deletionTimestamp"].is_null() {
                     o["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
                     self.commit(k, o, ChangeType::Modified);
@@ -961,6 +954,58 @@ impl Store {
         let old = self.objects.get(&key).cloned()?;
         self.write_existing(rt, key, old, obj, &Writer::update(manager), status)
             .ok()
+    }
+
+    /// The namespace controller's work for a Terminating namespace: deletes what is inside
+    /// (objects with finalizers get a deletionTimestamp and stay), then the namespace once
+    /// empty. Returns true when the namespace is gone.
+    pub fn finish_namespace(&mut self, name: &str) -> bool {
+        let nsrt = self.type_for("", "namespaces").unwrap();
+        let key = Self::key(&nsrt, "", name);
+        let Some(term) = self.objects.get(&key).cloned() else {
+            return true;
+        };
+        let inside: Vec<Key> = self
+            .objects
+            .keys()
+            .filter(|k| k.namespace == name)
+            .cloned()
+            .collect();
+        for k in inside {
+            let Some(mut o) = self.objects.get(&k).cloned() else {
+                continue;
+            };
+            let fin = o["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            if fin || (k.plural == "pods" && k.group.is_empty() && self.pod_grace) {
+                if o["metadata"]["deletionTimestamp"].is_null() {
+                    o["metadata"]["deletionTimestamp"] = json!(now_rfc3339());
+                    self.commit(k, o, ChangeType::Modified);
+                }
+                continue;
+            }
+            let gone = self.commit(k, o, ChangeType::Deleted);
+            self.collect_dependents(&gone, Propagation::Background);
+        }
+        if self.objects.keys().any(|k| k.namespace == name) {
+            return false;
+        }
+        self.commit(key, term, ChangeType::Deleted);
+        true
+    }
+
+    /// Removes a pod whose graceful termination is over.
+    pub fn finish_pod(&mut self, key: &Key) {
+        if let Some(o) = self.objects.get(key).cloned() {
+            let fin = o["metadata"]["finalizers"]
+                .as_array()
+                .is_some_and(|a| !a.is_empty());
+            if !fin {
+                let gone = self.commit(key.clone(), o, ChangeType::Deleted);
+                self.collect_dependents(&gone, Propagation::Background);
+            }
+        }
     }
 
     /// Forgets history at or below the current resourceVersion: later watches from an older
