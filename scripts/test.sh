@@ -5,6 +5,8 @@
 #   2. chart checks against real Helm (helm-python-sdk), Kubernetes 1.30 schemas, Kong CRDs,
 #      checkov, and renderer parity with Helm for our chart and Kong's official chart
 #   3. the demo stack's own tests (backend pytest, frontend build and tests), when present
+#   4. real Docker: engine, local registry, Debian bookworm base images, demo image builds,
+#      runs, pushes and failures (scripts/test-docker.sh)
 # Exit status is non-zero if any tier fails; a summary line ends the run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -39,6 +41,11 @@ if .venv/bin/python -m pytest -q tests/chart; then passed+=("chart"); else faile
 if [ -x scripts/test-demo.sh ] || [ -f scripts/test-demo.sh ]; then
   step "Tier 3: demo stack"
   if bash scripts/test-demo.sh; then passed+=("demo"); else failed+=("demo"); fi
+fi
+
+if [ -f scripts/test-docker.sh ]; then
+  step "Tier 4: real Docker (engine, registry, bookworm bases, image builds)"
+  if bash scripts/test-docker.sh; then passed+=("docker"); else failed+=("docker"); fi
 fi
 
 echo

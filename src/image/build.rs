@@ -99,12 +99,22 @@ pub struct BuiltImage {
     pub up_to_date: bool,
 }
 
-/// The Dockerfile, its path in the context, and the extra files a component's build needs.
+/// What a component's build sends: the Dockerfile text, its path in the context, the
+/// `.dockerignore` text the context is made with, files added to the context, and warnings.
+pub struct PreparedBuild {
+    pub dockerfile: String,
+    pub dockerfile_path: String,
+    pub ignore: String,
+    pub extra: Vec<ExtraFile>,
+    pub warnings: Vec<String>,
+}
+
+/// Reads or generates the Dockerfile of a component and decides the context's extra files.
 pub fn prepare_dockerfile(
     component: &Component,
     dir: &Path,
     options: &BuildOptions,
-) -> Result<(String, String, Vec<ExtraFile>, Vec<String>), ImageError> {
+) -> Result<PreparedBuild, ImageError> {
     let mut warnings = Vec::new();
     match component.dockerfile {
         DockerfileSource::Existing => {
@@ -123,7 +133,14 @@ pub fn prepare_dockerfile(
                     component.name
                 ));
             }
-            Ok((text, name.to_string(), Vec::new(), warnings))
+            let ignore = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
+            Ok(PreparedBuild {
+                dockerfile: text,
+                dockerfile_path: name.to_string(),
+                ignore,
+                extra: Vec::new(),
+                warnings,
+            })
         }
         DockerfileSource::Generated => {
             let mut df_options = options.dockerfile.clone();
@@ -153,7 +170,13 @@ pub fn prepare_dockerfile(
                     contents: ca.clone(),
                 });
             }
-            Ok((text, GENERATED_DOCKERFILE.to_string(), extra, warnings))
+            Ok(PreparedBuild {
+                dockerfile: text,
+                dockerfile_path: GENERATED_DOCKERFILE.to_string(),
+                ignore: project_ignore,
+                extra,
+                warnings,
+            })
         }
     }
 }
@@ -215,8 +238,13 @@ async fn build_one(
         validate_tag(t)?;
     }
     let dir = component_dir(root, &component.path);
-    let (dockerfile_text, dockerfile_path, extra, warnings) =
-        prepare_dockerfile(component, &dir, options)?;
+    let PreparedBuild {
+        dockerfile: dockerfile_text,
+        dockerfile_path,
+        ignore,
+        extra,
+        warnings,
+    } = prepare_dockerfile(component, &dir, options)?;
     for message in warnings {
         progress(ProgressEvent::Warning {
             component: name.clone(),
@@ -224,9 +252,11 @@ async fn build_one(
         });
     }
     let ctx_dir = dir.clone();
-    let context = tokio::task::spawn_blocking(move || BuildContext::create(&ctx_dir, &extra))
-        .await
-        .map_err(|e| ImageError::engine("making the build context", e))??;
+    let context = tokio::task::spawn_blocking(move || {
+        BuildContext::create_with_ignore(&ctx_dir, &ignore, &extra)
+    })
+    .await
+    .map_err(|e| ImageError::engine("making the build context", e))??;
 
     let mut bases = Vec::new();
     for image in base_images(&dockerfile_text, &options.build_args) {
@@ -271,6 +301,12 @@ async fn build_one(
     std::fs::create_dir_all(&options.log_dir)
         .map_err(|e| ImageError::io(format!("creating {}", options.log_dir.display()), e))?;
     let log_path = options.log_dir.join(format!("build-{name}.log"));
+    if component.dockerfile == DockerfileSource::Generated {
+        // The Dockerfile that was built, for review and for `docker build -f` comparisons.
+        let path = options.log_dir.join(format!("build-{name}.Dockerfile"));
+        std::fs::write(&path, &dockerfile_text)
+            .map_err(|e| ImageError::io(format!("writing {}", path.display()), e))?;
+    }
     let log_file = std::fs::File::create(&log_path)
         .map_err(|e| ImageError::io(format!("creating {}", log_path.display()), e))?;
     let log = Arc::new(Mutex::new(log_file));

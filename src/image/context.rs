@@ -191,7 +191,17 @@ impl BuildContext {
                 ))
             }
         };
-        let ignore = DockerIgnore::parse(&ignore_text).map_err(|message| ImageError::Context {
+        BuildContext::create_with_ignore(dir, &ignore_text, extra)
+    }
+
+    /// [`BuildContext::create`] with the given `.dockerignore` text instead of the file's (a
+    /// generated build without a `.dockerignore` uses the one `init` would write).
+    pub fn create_with_ignore(
+        dir: &Path,
+        ignore_text: &str,
+        extra: &[ExtraFile],
+    ) -> Result<BuildContext, ImageError> {
+        let ignore = DockerIgnore::parse(ignore_text).map_err(|message| ImageError::Context {
             dir: dir.to_path_buf(),
             message: format!("{message}; fix the pattern"),
         })?;
@@ -564,6 +574,18 @@ mod tests {
         // Ignored links are not looked at.
         std::fs::write(p.join(".dockerignore"), "leak\n").unwrap();
         assert!(BuildContext::create(p, &[]).is_ok());
+    }
+
+    #[test]
+    fn a_given_ignore_text_replaces_the_missing_file() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::create_dir_all(d.path().join("node_modules/x")).unwrap();
+        std::fs::write(d.path().join("node_modules/x/i.js"), "").unwrap();
+        std::fs::write(d.path().join("index.js"), "").unwrap();
+        let all = BuildContext::create(d.path(), &[]).unwrap();
+        assert!(tar_names(&all).contains(&"node_modules/x/i.js".to_string()));
+        let some = BuildContext::create_with_ignore(d.path(), "node_modules\n", &[]).unwrap();
+        assert_eq!(tar_names(&some), ["index.js"]);
     }
 
     #[test]

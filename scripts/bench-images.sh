@@ -1,0 +1,107 @@
+#!/usr/bin/env bash
+# Image benchmark on the demo stack, kubectl-justpush build beside `docker build` on the same
+# generated Dockerfile, same context, same Debian bookworm bases and CA bundle:
+#   size of each image, cold build (--no-cache), no-change rebuild, and the rebuild after a
+#   one-line source change. Prints figures; asserts nothing (targets: backend <= 180 MB,
+#   frontend <= 230 MB, no-change rebuild <= 2 s).
+# The docker CLI is used here only, as the reference. Works on copies of images/backend and
+# images/frontend in a temporary directory; the two sides use separate copies and different
+# one-line edits, so neither can reuse the other's layers for the changed step.
+set -euo pipefail
+
+ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+CA=/etc/ssl/certs/ca-certificates.crt
+PY=justpush-ci/python:bookworm
+NODE_BUILD=justpush-ci/node-build:bookworm
+NODE=justpush-ci/node:bookworm
+
+bash "$ROOT/scripts/test-docker.sh" --prepare >/dev/null 2>"${TMPDIR:-/tmp}/bench-images-prepare.log" || {
+  cat "${TMPDIR:-/tmp}/bench-images-prepare.log" >&2
+  exit 1
+}
+
+BIN=${JUSTPUSH_BIN:-}
+if [ -z "$BIN" ]; then
+  (cd "$ROOT" && cargo build --quiet --bin kubectl-justpush)
+  BIN="${CARGO_TARGET_DIR:-$ROOT/target}/debug/kubectl-justpush"
+fi
+
+WORK=$(mktemp -d /tmp/justpush-bench.XXXXXX)
+trap 'rm -rf "$WORK"' EXIT
+copy_demo() { # DEST
+  mkdir -p "$1"
+  for c in backend frontend; do
+    mkdir -p "$1/$c"
+    tar -C "$ROOT/images/$c" --exclude=node_modules --exclude=.next --exclude=.venv \
+      --exclude=.justpush --exclude=__pycache__ -c . | tar -C "$1/$c" -x
+  done
+}
+copy_demo "$WORK/jp"
+copy_demo "$WORK/dk"
+
+now() { date +%s.%N; }
+secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
+mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
+
+jp_build() { # extra flags...
+  "$BIN" build "$WORK/jp" --base-image "python=$PY" --base-image "node.builder=$NODE_BUILD" \
+    --base-image "node.runtime=$NODE" --ca-bundle "$CA" -o json "$@" 2>"$WORK/jp.err" >"$WORK/jp.json" || {
+    cat "$WORK/jp.err" >&2
+    exit 1
+  }
+}
+jp_image() { # COMPONENT
+  python3 -c 'import json,sys; print([i["image"] for i in json.load(open(sys.argv[1]))["images"] if i["component"]==sys.argv[2]][0])' "$WORK/jp.json" "$1"
+}
+dk_prepare() { # the Dockerfiles justpush generated and the CA bundle, in each docker context
+  # The Dockerfile goes inside the context and into .dockerignore, as justpush sends it: a -f
+  # outside the context makes the CLI add it under a random name, which `COPY . .` would copy
+  # and so miss the layer cache on every build.
+  for c in backend frontend; do
+    cp "$WORK/jp/.justpush/logs/build-$c.Dockerfile" "$WORK/dk/$c/.justpush.Dockerfile"
+    cp "$CA" "$WORK/dk/$c/.justpush-ca.crt"
+    printf '\n.justpush.Dockerfile\n.dockerignore\n' >>"$WORK/dk/$c/.dockerignore"
+  done
+}
+dk_build() { # COMPONENT extra flags...
+  local c=$1
+  shift
+  local builder=$PY runtime=$PY
+  if [ "$c" = frontend ]; then builder=$NODE_BUILD runtime=$NODE; fi
+  docker build -q -f "$WORK/dk/$c/.justpush.Dockerfile" -t "justpush-bench/$c:docker" \
+    --build-arg "BUILDER_IMAGE=$builder" --build-arg "RUNTIME_IMAGE=$runtime" "$@" "$WORK/dk/$c" >/dev/null
+}
+dk_both() { # extra flags...
+  dk_build backend "$@" & local a=$!
+  dk_build frontend "$@" & local b=$!
+  wait $a && wait $b
+}
+size_of() { docker image inspect --format '{{.Size}}' "$1"; }
+
+echo "== cold builds (--no-cache), both components in parallel" >&2
+t0=$(now); jp_build --no-cache; t1=$(now); jp_cold=$(secs "$t0" "$t1")
+dk_prepare
+t0=$(now); dk_both --no-cache; t1=$(now); dk_cold=$(secs "$t0" "$t1")
+
+echo "== no-change rebuilds" >&2
+t0=$(now); jp_build; t1=$(now); jp_same=$(secs "$t0" "$t1")
+t0=$(now); dk_both; t1=$(now); dk_same=$(secs "$t0" "$t1")
+
+echo "== rebuild after a one-line change in each component" >&2
+echo "# bench: one-line change (justpush side)" >>"$WORK/jp/backend/app/main.py"
+echo "// bench: one-line change (justpush side)" >>"$WORK/jp/frontend/app/page.tsx"
+echo "# bench: one-line change (docker side)" >>"$WORK/dk/backend/app/main.py"
+echo "// bench: one-line change (docker side)" >>"$WORK/dk/frontend/app/page.tsx"
+t0=$(now); jp_build; t1=$(now); jp_edit=$(secs "$t0" "$t1")
+t0=$(now); dk_both; t1=$(now); dk_edit=$(secs "$t0" "$t1")
+
+jb=$(size_of "$(jp_image backend)"); jf=$(size_of "$(jp_image frontend)")
+db=$(size_of justpush-bench/backend:docker); df=$(size_of justpush-bench/frontend:docker)
+
+printf '\n%-34s %18s %18s\n' "demo stack (bookworm bases)" "kubectl-justpush" "docker build"
+printf '%-34s %18s %18s\n' "backend image size (target 180 MB)" "$(mb "$jb")" "$(mb "$db")"
+printf '%-34s %18s %18s\n' "frontend image size (target 230 MB)" "$(mb "$jf")" "$(mb "$df")"
+printf '%-34s %17ss %17ss\n' "cold build, both (--no-cache)" "$jp_cold" "$dk_cold"
+printf '%-34s %17ss %17ss\n' "no-change rebuild (target 2 s)" "$jp_same" "$dk_same"
+printf '%-34s %17ss %17ss\n' "rebuild after one-line change" "$jp_edit" "$dk_edit"
+docker image rm justpush-bench/backend:docker justpush-bench/frontend:docker >/dev/null 2>&1 || true
