@@ -1,0 +1,514 @@
+//! The cluster commands through the real binary: against the fake API server (a kubeconfig
+//! pointing at it), and without a reachable cluster (each command fails, naming the kubeconfig
+//! or the server).
+
+#[path = "support/fake_apiserver/mod.rs"]
+mod fake_apiserver;
+
+use std::path::Path;
+use std::process::{Command, Output, Stdio};
+
+use fake_apiserver::FakeApiServer;
+use serde_json::Value;
+
+const NS: &str = "shop";
+
+const APP: &str = r#"
+name: todo
+components:
+  - name: web
+    path: web
+    language: node
+    framework: nextjs
+    port: 3000
+    health: /
+    replicas: 2
+    route: {path: /, auth: false}
+  - name: api
+    path: api
+    language: python
+    framework: fastapi
+    port: 8000
+    health: /api/health
+    replicas: 2
+    env:
+      - {name: LOG_LEVEL, value: info}
+      - {name: API_TOKEN, secret: true}
+    route: {path: /api, auth: true}
+"#;
+
+fn bin() -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"));
+    c.env_remove("KUBECONFIG").env("NO_COLOR", "1");
+    c
+}
+
+fn run(kubeconfig: &Path, args: &[&str], cwd: &Path) -> Output {
+    bin()
+        .arg("--kubeconfig")
+        .arg(kubeconfig)
+        .args(["-n", NS])
+        .args(args)
+        .current_dir(cwd)
+        .env("API_TOKEN", "s3cret-token")
+        .stdin(Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(o: &Output) -> String {
+    format!(
+        "exit {:?}\nstdout:\n{}\nstderr:\n{}",
+        o.status.code(),
+        String::from_utf8_lossy(&o.stdout),
+        String::from_utf8_lossy(&o.stderr)
+    )
+}
+
+fn project() -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("justpush.yaml"), APP).unwrap();
+    dir
+}
+
+fn deploy(kc: &Path, dir: &Path, api_image: &str, extra: &[&str]) -> Output {
+    let mut args = vec![
+        "deploy",
+        ".",
+        "--image",
+        api_image,
+        "--image",
+        "web=todo/web:1",
+        "--timeout",
+        "30s",
+    ];
+    args.extend_from_slice(extra);
+    run(kc, &args, dir)
+}
+
+fn api_deployment(server: &FakeApiServer) -> Value {
+    server
+        .objects_in("apps/v1", "Deployment", NS)
+        .into_iter()
+        .find(|d| d["metadata"]["name"].as_str().unwrap().ends_with("-api"))
+        .expect("the api Deployment")
+}
+
+#[test]
+fn deploy_status_history_and_delete_through_the_binary() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(
+        out.contains("release todo revision 1 DEPLOYED in namespace shop"),
+        "{}",
+        text(&o)
+    );
+    assert!(out.contains("API key: kubectl get secret"), "{}", text(&o));
+    // The secret's value reached the cluster but never the output or the record.
+    assert!(!text(&o).contains("s3cret-token"));
+
+    let o = run(kc.path(), &["status", "-o", "json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let s: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(s["revision"], 1);
+    assert_eq!(s["status"], "DEPLOYED");
+    let comps: Vec<&str> = s["components"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| c["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(comps, vec!["api", "web"]);
+    assert_eq!(s["components"][0]["ready"], 2);
+    assert_eq!(s["components"][0]["pods"].as_array().unwrap().len(), 2);
+    let o = run(kc.path(), &["status"], dir.path());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("COMPONENT"),
+        "{}",
+        text(&o)
+    );
+
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:2", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(kc.path(), &["history"], dir.path());
+    let h = String::from_utf8_lossy(&o.stdout).to_string();
+    assert!(
+        h.contains("SUPERSEDED") && h.contains("DEPLOYED"),
+        "{}",
+        text(&o)
+    );
+
+    let o = run(kc.path(), &["delete"], dir.path());
+    assert_eq!(
+        o.status.code(),
+        Some(2),
+        "without --yes and no answer: {}",
+        text(&o)
+    );
+    assert!(!server.objects_in("apps/v1", "Deployment", NS).is_empty());
+    let o = run(kc.path(), &["delete", "--yes"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(server.objects_in("apps/v1", "Deployment", NS).is_empty());
+}
+
+#[test]
+fn failed_deploy_through_the_binary_exits_1_with_the_reason() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api-imagepull:1", &[]);
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("ImagePullBackOff") || err.contains("ErrImagePull"),
+        "{}",
+        text(&o)
+    );
+    assert!(err.contains("first install was removed"), "{}", text(&o));
+}
+
+#[test]
+fn redeploy_with_changed_env_rolls_the_pods() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let before = api_deployment(&server);
+    let pods_before: Vec<String> = server
+        .objects_in("v1", "Pod", NS)
+        .iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    let o = run(
+        kc.path(),
+        &["redeploy", "--component", "api", "--env", "LOG_LEVEL=debug"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let after = api_deployment(&server);
+    let ann =
+        |d: &Value| d["spec"]["template"]["metadata"]["annotations"]["checksum/config"].clone();
+    assert_ne!(
+        ann(&before),
+        ann(&after),
+        "the pod template changed, so pods roll"
+    );
+    let cm = server
+        .objects_in("v1", "ConfigMap", NS)
+        .into_iter()
+        .find(|c| c["metadata"]["name"].as_str().unwrap().ends_with("-api"))
+        .unwrap();
+    assert_eq!(cm["data"]["LOG_LEVEL"], "debug");
+    // The api's pods are new ones; the secret value was kept from the cluster.
+    let api_pods: Vec<String> = server
+        .objects_in("v1", "Pod", NS)
+        .iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "api")
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .collect();
+    assert_eq!(api_pods.len(), 2);
+    assert!(
+        api_pods.iter().all(|p| !pods_before.contains(p)),
+        "{api_pods:?} {pods_before:?}"
+    );
+    let secret = server
+        .objects_in("v1", "Secret", NS)
+        .into_iter()
+        .find(|s| s["metadata"]["name"].as_str().unwrap().ends_with("-api"))
+        .unwrap();
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["API_TOKEN"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(token, b"s3cret-token");
+}
+
+#[test]
+fn redeploy_secret_is_read_from_stdin_not_argv() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    assert!(deploy(kc.path(), dir.path(), "api=todo/api:1", &[])
+        .status
+        .success());
+    let mut child = bin()
+        .arg("--kubeconfig")
+        .arg(kc.path())
+        .args([
+            "-n",
+            NS,
+            "redeploy",
+            "--component",
+            "api",
+            "--secret",
+            "API_TOKEN",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"rotated-value\n")
+        .unwrap();
+    let o = child.wait_with_output().unwrap();
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(!text(&o).contains("rotated-value"));
+    let secret = server
+        .objects_in("v1", "Secret", NS)
+        .into_iter()
+        .find(|s| s["metadata"]["name"].as_str().unwrap().ends_with("-api"))
+        .unwrap();
+    use base64::Engine;
+    let token = base64::engine::general_purpose::STANDARD
+        .decode(secret["data"]["API_TOKEN"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(token, b"rotated-value");
+}
+
+#[test]
+fn rollback_to_a_chosen_revision() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    for img in ["api=todo/api:1", "api=todo/api:2", "api=todo/api:3"] {
+        let o = deploy(kc.path(), dir.path(), img, &[]);
+        assert!(o.status.success(), "{}", text(&o));
+    }
+    let image = |s: &FakeApiServer| {
+        api_deployment(s)["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap()
+            .to_string()
+    };
+    assert_eq!(image(&server), "todo/api:3");
+    let o = run(kc.path(), &["rollback", "1"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(image(&server), "todo/api:1");
+    let o = run(kc.path(), &["history", "-o", "json"], dir.path());
+    let h: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let st: Vec<(u64, String)> = h
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|r| {
+            (
+                r["revision"].as_u64().unwrap(),
+                r["status"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    assert_eq!(
+        st,
+        vec![
+            (1, "SUPERSEDED".into()),
+            (2, "SUPERSEDED".into()),
+            (3, "ROLLED_BACK".into()),
+            (4, "DEPLOYED".into())
+        ]
+    );
+    assert!(h[3]["description"]
+        .as_str()
+        .unwrap()
+        .contains("Rollback to 1"));
+    // Without a revision: the last good one before the current (3 was rolled back from, so 2).
+    let o = run(kc.path(), &["rollback"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(image(&server), "todo/api:2");
+    let o = run(kc.path(), &["rollback", "9"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+}
+
+#[test]
+fn scale_without_an_hpa_sets_replicas_and_reports_pods() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    assert!(deploy(kc.path(), dir.path(), "api=todo/api:1", &[])
+        .status
+        .success());
+    let o = run(kc.path(), &["scale", "api", "4"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(api_deployment(&server)["spec"]["replicas"], 4);
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(out.matches("todo-justpush-api-").count(), 4, "{}", text(&o));
+    let o = run(kc.path(), &["scale", "nope", "2"], dir.path());
+    assert_eq!(o.status.code(), Some(1));
+    assert!(String::from_utf8_lossy(&o.stderr).contains("no component nope"));
+}
+
+#[test]
+fn scale_with_an_hpa_raises_its_minimum() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(
+        kc.path(),
+        dir.path(),
+        "api=todo/api:1",
+        &["--set", "components.api.autoscaling.enabled=true"],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(kc.path(), &["scale", "api", "3"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let hpa = server
+        .objects_in("autoscaling/v2", "HorizontalPodAutoscaler", NS)
+        .into_iter()
+        .find(|h| h["metadata"]["name"].as_str().unwrap().ends_with("-api"))
+        .unwrap();
+    assert_eq!(hpa["spec"]["minReplicas"], 3);
+    assert_eq!(hpa["spec"]["maxReplicas"], 5);
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("minReplicas is now 3"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn delete_leaves_only_pvcs() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(
+        kc.path(),
+        dir.path(),
+        "api=todo/api:1",
+        &[
+            "--set",
+            "database.enabled=true",
+            "--set",
+            "components.api.usesDatabase=true",
+        ],
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let pvcs_before = server.objects_in("v1", "PersistentVolumeClaim", NS).len();
+    assert!(pvcs_before > 0, "the backup PVC at least");
+    let o = run(kc.path(), &["delete", "--yes"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let left: Vec<(String, String)> = server
+        .contents_of(NS)
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "Event" | "Pod" | "ReplicaSet"))
+        .collect();
+    assert!(
+        left.iter().all(|(k, _)| k == "PersistentVolumeClaim"),
+        "{left:?}"
+    );
+    assert_eq!(left.len(), pvcs_before);
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("kept"),
+        "{}",
+        text(&o)
+    );
+    // Nothing running is left: pods are gone or going.
+    assert!(server
+        .objects_in("v1", "Pod", NS)
+        .iter()
+        .all(|p| p["metadata"]["deletionTimestamp"].is_string()));
+}
+
+#[test]
+fn doctor_reports_and_logs_merge_pods() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| {
+        s.image_logs("todo/api", &["api started"]);
+    });
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    assert!(deploy(kc.path(), dir.path(), "api=todo/api:1", &[])
+        .status
+        .success());
+    let o = run(kc.path(), &["doctor", "-o", "json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let f: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert!(f.is_array());
+    let o = run(kc.path(), &["logs", "--component", "api"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let lines: Vec<&str> = out.lines().filter(|l| l.contains("api started")).collect();
+    assert_eq!(lines.len(), 2, "{}", text(&o));
+    assert!(
+        lines
+            .iter()
+            .all(|l| l.starts_with("api/todo-justpush-api-")),
+        "{out}"
+    );
+}
+
+/// Every cluster command, with the arguments it needs to get as far as connecting.
+const COMMANDS: &[&[&str]] = &[
+    &["deploy", ".", "--image", "api=a:1"],
+    &["status", "--name", "todo"],
+    &["logs", "--name", "todo"],
+    &["scale", "api", "2", "--name", "todo"],
+    &["redeploy", "--name", "todo", "--env", "A=B"],
+    &["rollback", "--name", "todo"],
+    &["history", "--name", "todo"],
+    &["delete", "--name", "todo", "--yes"],
+    &["doctor", "--name", "todo"],
+];
+
+#[test]
+fn without_a_reachable_cluster_each_command_fails_naming_the_server_and_kubeconfig() {
+    // A port nothing listens on.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let dir = project();
+    let kc = dir.path().join("kubeconfig");
+    std::fs::write(
+        &kc,
+        format!("apiVersion: v1\nkind: Config\nclusters:\n- name: gone\n  cluster:\n    server: http://127.0.0.1:{port}\nusers:\n- name: u\n  user:\n    token: t\ncontexts:\n- name: gone\n  context:\n    cluster: gone\n    user: u\ncurrent-context: gone\n"),
+    )
+    .unwrap();
+    for args in COMMANDS {
+        let o = run(&kc, args, dir.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            err.contains(&format!("127.0.0.1:{port}")),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(
+            err.contains(&kc.display().to_string()),
+            "{args:?}: {}",
+            text(&o)
+        );
+        assert!(
+            err.contains("cannot reach the Kubernetes API server"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+}
+
+#[test]
+fn a_missing_kubeconfig_is_named() {
+    let dir = project();
+    let kc = dir.path().join("no-such-kubeconfig");
+    for args in COMMANDS {
+        let o = run(&kc, args, dir.path());
+        let err = String::from_utf8_lossy(&o.stderr);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", text(&o));
+        assert!(
+            err.contains(&kc.display().to_string()) && err.contains("does not exist"),
+            "{args:?}: {}",
+            text(&o)
+        );
+    }
+}

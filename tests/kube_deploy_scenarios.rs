@@ -1,0 +1,574 @@
+//! Deploy scenarios against the fake API server: the library entry point
+//! (`justpush::kube::deploy::deploy_release`) with the bundled chart and an app of two
+//! components (web + api), each test named after what it covers.
+
+#[path = "support/fake_apiserver/mod.rs"]
+mod fake_apiserver;
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::time::Duration;
+
+use fake_apiserver::{FakeApiServer, Fault, FaultAnswer, Verb};
+use justpush::chart::app_values::app_values;
+use justpush::chart::load::Chart;
+use justpush::detect::config::AppConfig;
+use justpush::kube::deploy::{
+    deploy_release, Cleanup, DeployError, DeployOutcome, DeployProgress, DeployRequest,
+};
+use justpush::kube::record::{RecordStore, ReleaseStatus};
+use serde_json::{json, Value};
+
+const NS: &str = "shop";
+const RELEASE: &str = "todo";
+
+fn app() -> AppConfig {
+    AppConfig::from_yaml(
+        r#"
+name: todo
+components:
+  - name: web
+    path: web
+    language: node
+    framework: nextjs
+    port: 3000
+    health: /
+    replicas: 2
+    route: {path: /, auth: false}
+  - name: api
+    path: api
+    language: python
+    framework: fastapi
+    port: 8000
+    health: /api/health
+    replicas: 2
+    env:
+      - {name: LOG_LEVEL, value: info}
+      - {name: API_TOKEN, secret: true}
+    route: {path: /api, auth: true}
+"#,
+        Path::new("justpush.yaml"),
+    )
+    .unwrap()
+}
+
+fn request(api_image: &str, web_image: &str) -> DeployRequest {
+    request_with(api_image, web_image, |_| {})
+}
+
+fn request_with(
+    api_image: &str,
+    web_image: &str,
+    edit: impl FnOnce(&mut serde_json::Map<String, Value>),
+) -> DeployRequest {
+    let images = BTreeMap::from([
+        ("api".to_string(), api_image.to_string()),
+        ("web".to_string(), web_image.to_string()),
+    ]);
+    let secrets = BTreeMap::from([(
+        "api".to_string(),
+        BTreeMap::from([("API_TOKEN".to_string(), "t0ken-value".to_string())]),
+    )]);
+    let mut values = app_values(&app(), &images, &secrets).unwrap().values;
+    edit(&mut values);
+    let mut req = DeployRequest::new(RELEASE, NS, Chart::bundled().unwrap(), values);
+    req.images = images;
+    req.timeout = Duration::from_secs(30);
+    req
+}
+
+async fn deploy(server: &FakeApiServer, req: DeployRequest) -> Result<DeployOutcome, DeployError> {
+    let client = server.client();
+    let mut events = Vec::new();
+    let t0 = std::time::Instant::now();
+    let mut progress = |p: DeployProgress| {
+        if std::env::var_os("SCENARIO_DEBUG").is_some() {
+            eprintln!("{:?} {p:?}", t0.elapsed());
+        }
+        events.push(p)
+    };
+    deploy_release(&client, req, &mut progress).await
+}
+
+fn deployment_images(server: &FakeApiServer) -> BTreeMap<String, String> {
+    server
+        .objects_in("apps/v1", "Deployment", NS)
+        .iter()
+        .map(|d| {
+            (
+                d["metadata"]["name"].as_str().unwrap().to_string(),
+                d["spec"]["template"]["spec"]["containers"][0]["image"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect()
+}
+
+async fn records(server: &FakeApiServer) -> Vec<justpush::kube::record::ReleaseRecord> {
+    RecordStore::new(server.client(), NS, RELEASE)
+        .list()
+        .await
+        .unwrap()
+}
+
+/// Kind/name of every object in the namespace except pods, ReplicaSets, events, leases and
+/// release records (what the controller, the lease and history add), for comparisons.
+fn app_objects(server: &FakeApiServer) -> Vec<(String, String)> {
+    server
+        .contents_of(NS)
+        .into_iter()
+        .filter(|(k, _)| !matches!(k.as_str(), "Pod" | "ReplicaSet" | "Event" | "Lease"))
+        .filter(|(_, n)| !n.starts_with("justpush.release."))
+        .collect()
+}
+
+/// The spec-level content of the release's objects (what a restore must bring back exactly).
+fn specs(server: &FakeApiServer) -> BTreeMap<String, Value> {
+    let mut out = BTreeMap::new();
+    for (av, kind) in [
+        ("apps/v1", "Deployment"),
+        ("v1", "ConfigMap"),
+        ("v1", "Service"),
+        ("v1", "Secret"),
+    ] {
+        for o in server.objects_in(av, kind, NS) {
+            let name = o["metadata"]["name"].as_str().unwrap().to_string();
+            if name.starts_with("justpush.release") {
+                continue;
+            }
+            let body = match kind {
+                "Deployment" => o["spec"]["template"].clone(),
+                "ConfigMap" | "Secret" => o["data"].clone(),
+                _ => o["spec"]["ports"].clone(),
+            };
+            out.insert(format!("{kind}/{name}"), body);
+        }
+    }
+    out
+}
+
+#[tokio::test]
+async fn first_install_success() {
+    let server = FakeApiServer::start();
+    let out = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .expect("the first install succeeds");
+    assert_eq!(out.revision, 1);
+    assert_eq!(out.record.status, ReleaseStatus::Deployed);
+    assert!(out.warnings.is_empty(), "{:?}", out.warnings);
+    let images = deployment_images(&server);
+    assert_eq!(images.len(), 2, "{images:?}");
+    assert!(images.values().any(|i| i == "todo/api:1"));
+    // Server-side apply by our field manager, namespace created, every object labelled.
+    let reqs = server.requests();
+    assert!(reqs
+        .iter()
+        .any(|r| r.is_apply_by("kubectl-justpush") && r.force));
+    assert!(server.object("v1", "Namespace", "", NS).is_some());
+    for d in server.objects_in("apps/v1", "Deployment", NS) {
+        assert_eq!(d["metadata"]["labels"]["justpush.dev/release"], RELEASE);
+        assert_eq!(d["metadata"]["annotations"]["justpush.dev/revision"], "1");
+    }
+    // Install order: the ConfigMaps and Secrets exist before the Deployments are applied.
+    let applied: Vec<String> = reqs
+        .iter()
+        .filter(|r| r.is_apply_by("kubectl-justpush"))
+        .map(|r| r.kind.clone())
+        .collect();
+    let first_deploy = applied.iter().position(|k| k == "Deployment").unwrap();
+    let last_cm = applied.iter().rposition(|k| k == "ConfigMap").unwrap();
+    assert!(last_cm < first_deploy, "{applied:?}");
+    // The record: DEPLOYED, secrets never in clear, the lease released.
+    let recs = records(&server).await;
+    assert_eq!(recs.len(), 1);
+    assert_eq!(recs[0].status, ReleaseStatus::Deployed);
+    assert!(recs[0].namespace_created);
+    let text = serde_json::to_string(&recs[0]).unwrap();
+    assert!(!text.contains("t0ken-value"));
+    assert!(!text.contains(&base64_of("t0ken-value")));
+    assert!(recs[0].api_key_secret.is_some());
+    assert!(!recs[0].kong_objects.is_empty());
+    let secret = server
+        .object("v1", "Secret", NS, "justpush.release.v1.todo.v1")
+        .unwrap();
+    assert_eq!(secret["type"], "justpush.dev/release.v1");
+    assert_eq!(secret["metadata"]["labels"]["status"], "DEPLOYED");
+    assert!(server
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "justpush.release.todo"
+        )
+        .is_none());
+}
+
+fn base64_of(s: &str) -> String {
+    use base64::Engine;
+    base64::engine::general_purpose::STANDARD.encode(s)
+}
+
+#[tokio::test]
+async fn upgrade_success_supersedes_and_keeps_the_api_key() {
+    let server = FakeApiServer::start();
+    let first = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    let key_secret = first.api_key_secret.clone().unwrap();
+    let key1 = server.object("v1", "Secret", NS, &key_secret).unwrap()["data"]["key"].clone();
+    let out = deploy(&server, request("todo/api:2", "todo/web:1"))
+        .await
+        .expect("the upgrade succeeds");
+    assert_eq!(out.revision, 2);
+    assert!(deployment_images(&server)
+        .values()
+        .any(|i| i == "todo/api:2"));
+    let recs = records(&server).await;
+    let st: Vec<_> = recs.iter().map(|r| (r.revision, r.status)).collect();
+    assert_eq!(
+        st,
+        vec![(1, ReleaseStatus::Superseded), (2, ReleaseStatus::Deployed)]
+    );
+    // The generated API key survives the upgrade (the chart's lookup sees the live Secret).
+    let key2 = server.object("v1", "Secret", NS, &key_secret).unwrap()["data"]["key"].clone();
+    assert_eq!(key1, key2);
+    // Only the new pods are running for the api.
+    let pods = server.objects_in("v1", "Pod", NS);
+    assert!(pods
+        .iter()
+        .all(|p| p["metadata"]["deletionTimestamp"].is_null()
+            || p["spec"]["containers"][0]["image"] != "todo/api:2"));
+}
+
+async fn failing_first_install(failure_image: &str) -> String {
+    let server = FakeApiServer::start();
+    let err = deploy(&server, request(failure_image, "todo/web:1"))
+        .await
+        .expect_err("the deploy fails");
+    let DeployError::Failed {
+        cleanup, message, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(
+        cleanup,
+        &Cleanup::Removed {
+            namespace_deleted: true
+        },
+        "{message}"
+    );
+    // Nothing left: the namespace it created is gone, and with it everything.
+    assert!(
+        server.object("v1", "Namespace", "", NS).is_none()
+            || server.object("v1", "Namespace", "", NS).unwrap()["metadata"]["deletionTimestamp"]
+                .is_string(),
+        "namespace still there"
+    );
+    assert!(
+        app_objects(&server).is_empty(),
+        "{:?}",
+        app_objects(&server)
+    );
+    assert!(records(&server).await.is_empty());
+    message.clone()
+}
+
+#[tokio::test]
+async fn crashloop_on_first_install_removes_everything_and_shows_logs() {
+    let server_msg = {
+        let server = FakeApiServer::start();
+        server.scenario(|s| {
+            s.image_logs(
+                "api-crashloop",
+                &[
+                    "Traceback (most recent call last):",
+                    "KeyError: 'DATABASE_URL'",
+                ],
+            );
+        });
+        let err = deploy(&server, request("todo/api-crashloop:1", "todo/web:1"))
+            .await
+            .unwrap_err();
+        assert!(
+            app_objects(&server).is_empty(),
+            "{:?}",
+            app_objects(&server)
+        );
+        err.to_string()
+    };
+    assert!(server_msg.contains("CrashLoopBackOff"), "{server_msg}");
+    assert!(
+        server_msg.contains("KeyError: 'DATABASE_URL'"),
+        "{server_msg}"
+    );
+    assert!(server_msg.contains("Pod/todo-"), "{server_msg}");
+    assert!(
+        server_msg.contains("first install was removed"),
+        "{server_msg}"
+    );
+}
+
+#[tokio::test]
+async fn imagepull_on_first_install_removes_everything() {
+    let msg = failing_first_install("todo/api-doesnotexist:1").await;
+    assert!(
+        msg.contains("ImagePullBackOff") || msg.contains("ErrImagePull"),
+        "{msg}"
+    );
+    assert!(msg.contains("todo/api-doesnotexist:1"), "{msg}");
+}
+
+#[tokio::test]
+async fn oom_on_first_install_removes_everything() {
+    let msg = failing_first_install("todo/api-oom:1").await;
+    assert!(msg.contains("OOMKilled"), "{msg}");
+}
+
+#[tokio::test]
+async fn unschedulable_on_first_install_removes_everything() {
+    let msg = failing_first_install("todo/api-unschedulable:1").await;
+    assert!(
+        msg.contains("Unschedulable") && msg.contains("Insufficient memory"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn quota_on_first_install_removes_everything() {
+    let msg = failing_first_install("todo/api-quota:1").await;
+    assert!(msg.contains("exceeded quota"), "{msg}");
+}
+
+async fn failing_upgrade(failure_image: &str) -> String {
+    let server = FakeApiServer::start();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    let before_objects = app_objects(&server);
+    let before = specs(&server);
+    let err = deploy(
+        &server,
+        request_with(failure_image, "todo/web:1", |v| {
+            // The failed revision also adds a plain variable and a component.
+            v["components"]["api"]["env"]["NEW_FLAG"] = json!("1");
+            v["components"]["worker"] = json!({"enabled": true, "image": {"repository": "todo/worker", "tag": "1"}, "exposed": false});
+        }),
+    )
+    .await
+    .expect_err("the upgrade fails");
+    let DeployError::Failed {
+        cleanup, message, ..
+    } = &err
+    else {
+        panic!("{err}")
+    };
+    assert_eq!(cleanup, &Cleanup::Restored { revision: 1 }, "{message}");
+    assert_eq!(app_objects(&server), before_objects);
+    assert_eq!(specs(&server), before);
+    let recs = records(&server).await;
+    let st: Vec<_> = recs.iter().map(|r| (r.revision, r.status)).collect();
+    assert_eq!(
+        st,
+        vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Failed)]
+    );
+    message.clone()
+}
+
+#[tokio::test]
+async fn crashloop_on_upgrade_restores_the_previous_revision_exactly() {
+    let msg = failing_upgrade("todo/api-crashloop:2").await;
+    assert!(msg.contains("CrashLoopBackOff"), "{msg}");
+}
+
+#[tokio::test]
+async fn imagepull_on_upgrade_restores_the_previous_revision_exactly() {
+    let msg = failing_upgrade("todo/api-imagepull:2").await;
+    assert!(
+        msg.contains("ImagePull") || msg.contains("ErrImagePull"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn oom_on_upgrade_restores_the_previous_revision_exactly() {
+    let msg = failing_upgrade("todo/api-oom:2").await;
+    assert!(msg.contains("OOMKilled"), "{msg}");
+}
+
+#[tokio::test]
+async fn unschedulable_on_upgrade_restores_the_previous_revision_exactly() {
+    let msg = failing_upgrade("todo/api-unschedulable:2").await;
+    assert!(msg.contains("Unschedulable"), "{msg}");
+}
+
+#[tokio::test]
+async fn quota_on_upgrade_restores_the_previous_revision_exactly() {
+    let msg = failing_upgrade("todo/api-quota:2").await;
+    assert!(msg.contains("exceeded quota"), "{msg}");
+}
+
+#[tokio::test]
+async fn kong_resource_rejected_keeps_the_app_with_a_warning() {
+    let server = FakeApiServer::start();
+    server.reject_kind(
+        "KongPlugin",
+        "validations.kong.konghq.com",
+        400,
+        "plugin rate-limiting: config.minute: expected a number",
+    );
+    let out = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .expect("the app deploys despite the gateway");
+    assert_eq!(out.record.status, ReleaseStatus::Deployed);
+    assert!(!out.warnings.is_empty());
+    let w = out.warnings.join("\n");
+    assert!(w.contains("KongPlugin/"), "{w}");
+    assert!(w.contains("config.minute: expected a number"), "{w}");
+    assert_eq!(deployment_images(&server).len(), 2);
+    assert_eq!(records(&server).await[0].warnings, out.warnings);
+}
+
+#[tokio::test]
+async fn missing_kong_crds_refuse_the_deploy_before_changing_anything() {
+    let server = FakeApiServer::builder().without_kong().start();
+    let err = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap_err();
+    assert!(matches!(err, DeployError::Refused(_)));
+    assert!(err.to_string().contains("kubectl justpush up"), "{err}");
+    assert!(server.object("v1", "Namespace", "", NS).is_none());
+}
+
+#[tokio::test]
+async fn concurrent_deploy_refused_naming_the_holder() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    let now = k8s_openapi::jiff::Timestamp::now().to_string();
+    server.put(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "justpush.release.todo", "namespace": NS},
+        "spec": {"holderIdentity": "alice@laptop pid 4242", "leaseDurationSeconds": 60, "acquireTime": now, "renewTime": now}
+    }));
+    let err = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("alice@laptop pid 4242"), "{err}");
+    assert!(server.objects_in("apps/v1", "Deployment", NS).is_empty());
+    // The namespace was there before: it stays.
+    assert!(server.object("v1", "Namespace", "", NS).is_some());
+}
+
+#[tokio::test]
+async fn stale_lease_is_taken_over() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    server.put(json!({
+        "apiVersion": "coordination.k8s.io/v1", "kind": "Lease",
+        "metadata": {"name": "justpush.release.todo", "namespace": NS},
+        "spec": {"holderIdentity": "bob@ci pid 1", "leaseDurationSeconds": 60,
+                 "renewTime": "2020-01-01T00:00:00.000000Z"}
+    }));
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .expect("an expired lease does not block");
+}
+
+#[tokio::test]
+async fn interrupted_deploy_rolled_back() {
+    let server = FakeApiServer::start();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    let before = specs(&server);
+    // The new api never turns ready; the test interrupts once its Deployment is applied.
+    let req = request("todo/api-neverready:2", "todo/web:1");
+    let interrupt = req.interrupt.clone();
+    let client = server.client();
+    let task = tokio::spawn(async move {
+        let mut sink = |_p: DeployProgress| {};
+        deploy_release(&client, req, &mut sink).await
+    });
+    let seen = server
+        .wait_until_async(Duration::from_secs(20), |s| {
+            s.objects_in("apps/v1", "Deployment", NS).iter().any(|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] == "todo/api-neverready:2"
+            })
+        })
+        .await;
+    assert!(seen, "the new revision was never applied");
+    interrupt.cancel();
+    let err = task.await.unwrap().unwrap_err();
+    assert!(err.to_string().contains("interrupted"), "{err}");
+    assert!(
+        matches!(
+            err,
+            DeployError::Failed {
+                cleanup: Cleanup::Restored { revision: 1 },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert_eq!(specs(&server), before);
+}
+
+#[tokio::test]
+async fn prune_of_a_removed_component() {
+    let server = FakeApiServer::start();
+    deploy(
+        &server,
+        request_with("todo/api:1", "todo/web:1", |v| {
+            v["components"]["worker"] = json!({"enabled": true, "image": {"repository": "todo/worker", "tag": "1"}, "exposed": false});
+        }),
+    )
+    .await
+    .unwrap();
+    let has_worker = |s: &FakeApiServer| app_objects(s).iter().any(|(_, n)| n.ends_with("-worker"));
+    assert!(has_worker(&server));
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    assert!(!has_worker(&server), "{:?}", app_objects(&server));
+    assert_eq!(deployment_images(&server).len(), 2);
+}
+
+#[tokio::test]
+async fn api_errors_and_a_dropped_watch_survived() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| s.ready_delay = Duration::from_millis(300));
+    server.inject(
+        Fault::on(
+            &[Verb::Apply],
+            FaultAnswer::Internal("etcd leader changed".into()),
+        )
+        .resource("deployments")
+        .times(2),
+    );
+    server.inject(Fault::on(&[Verb::Get], FaultAnswer::TooManyRequests(0)).times(2));
+    server.drop_watches_after("deployments", 1, Some(2));
+    server.drop_watches_after("pods", 2, Some(2));
+    let out = deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .expect("transient errors and dropped watches do not fail the deploy");
+    assert_eq!(out.record.status, ReleaseStatus::Deployed);
+    assert!(
+        server.faults_fired().iter().all(|n| *n > 0),
+        "{:?}",
+        server.faults_fired()
+    );
+}
+
+#[tokio::test]
+async fn timeout_names_what_is_not_ready_and_why() {
+    let server = FakeApiServer::start();
+    let mut req = request("todo/api-neverready:1", "todo/web:1");
+    req.timeout = Duration::from_secs(2);
+    let err = deploy(&server, req).await.unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("not ready after 2 s"), "{msg}");
+    assert!(msg.contains("Deployment/todo-"), "{msg}");
+    assert!(msg.contains("api"), "{msg}");
+}
