@@ -5,6 +5,7 @@ mod build;
 mod cluster;
 mod deploy;
 mod manage;
+mod credentials;
 mod project;
 mod render;
 mod routes;
@@ -88,6 +89,8 @@ pub enum Command {
     Doctor(manage::DoctorArgs),
     /// Show the Kong routes and plugins an OpenAPI spec becomes (no cluster needed).
     Routes(routes::RoutesArgs),
+    /// Show the developer consumer's API key (or JWT credential) again; --rotate replaces it.
+    Credentials(credentials::CredentialsArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -121,6 +124,7 @@ pub fn run() -> i32 {
         Command::Delete(args) => manage::run_delete(args, &cli.global, &mut shell),
         Command::Doctor(args) => manage::run_doctor(args, &cli.global, &mut shell),
         Command::Routes(args) => routes::run(args, &mut shell),
+        Command::Credentials(args) => credentials::run(args, &cli.global, &mut shell),
     };
     match result {
         Ok(()) => 0,

@@ -4,5 +4,6 @@
 //! (`admin`).
 
 pub mod chart_values;
+pub mod credentials;
 pub mod derive;
 pub mod spec;
