@@ -2,13 +2,14 @@
 //! with real Docker builds, the real registry on 127.0.0.1:5000 and a test-owned gateway
 //! stand-in: success (the demo stack), and a failure at each stage with its cleanup.
 //!
-//! Needs Docker, the bookworm base images and the registry (scripts/test-docker.sh prepares
-//! them): `cargo test --test up_fake_cluster -- --ignored`.
+//! Needs Docker, the bookworm base images, the registry and the demo backend's wheelhouse
+//! (`scripts/test-docker.sh --prepare` makes all four):
+//! `cargo test --test up_fake_cluster -- --ignored`.
 
 #[path = "support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
 
-use fake_apiserver::{FakeApiServer, Failure};
+use fake_apiserver::{Failure, FakeApiServer};
 use serde_json::Value;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
@@ -32,16 +33,21 @@ fn kong_chart_dir() -> PathBuf {
 fn gateway(with_key: u16, broken: Option<u16>) -> String {
     let (tx, rx) = std::sync::mpsc::channel();
     std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread().enable_all().build().unwrap();
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
         rt.block_on(async move {
-            let app = axum::Router::new().fallback(move |req: axum::http::Request<axum::body::Body>| async move {
-                let code = match broken {
-                    Some(c) => c,
-                    None if req.headers().contains_key("apikey") => with_key,
-                    None => 401,
-                };
-                axum::http::StatusCode::from_u16(code).unwrap()
-            });
+            let app = axum::Router::new().fallback(
+                move |req: axum::http::Request<axum::body::Body>| async move {
+                    let code = match broken {
+                        Some(c) => c,
+                        None if req.headers().contains_key("apikey") => with_key,
+                        None => 401,
+                    };
+                    axum::http::StatusCode::from_u16(code).unwrap()
+                },
+            );
             let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
             tx.send(l.local_addr().unwrap()).unwrap();
             axum::serve(l, app).await.unwrap();
@@ -83,6 +89,10 @@ impl Run {
 }
 
 fn up(server: &FakeApiServer, source: &[&str], extra: &[&str]) -> Run {
+    up_as(server, source, extra, true)
+}
+
+fn up_as(server: &FakeApiServer, source: &[&str], extra: &[&str], json: bool) -> Run {
     let state = tempfile::tempdir().unwrap();
     let kubeconfig = state.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig, "default");
@@ -92,26 +102,40 @@ fn up(server: &FakeApiServer, source: &[&str], extra: &[&str]) -> Run {
         [
             "--cluster",
             "current",
-            "--registry",
-            REGISTRY,
             "--kong-chart",
             kong_chart_dir().to_str().unwrap(),
             "--timeout",
             "60s",
             "--ca-bundle",
             HOST_CA,
-            "-o",
-            "json",
         ]
         .map(String::from),
     );
+    if json {
+        args.extend(["-o".to_string(), "json".to_string()]);
+    }
     for b in [
-        format!("python={}", env_or("JUSTPUSH_TEST_BASE_PYTHON", "justpush-ci/python:bookworm")),
-        format!("node.builder={}", env_or("JUSTPUSH_TEST_BASE_NODE_BUILD", "justpush-ci/node-build:bookworm")),
-        format!("node.runtime={}", env_or("JUSTPUSH_TEST_BASE_NODE", "justpush-ci/node:bookworm")),
+        format!(
+            "python={}",
+            env_or("JUSTPUSH_TEST_BASE_PYTHON", "justpush-ci/python:bookworm")
+        ),
+        format!(
+            "node.builder={}",
+            env_or(
+                "JUSTPUSH_TEST_BASE_NODE_BUILD",
+                "justpush-ci/node-build:bookworm"
+            )
+        ),
+        format!(
+            "node.runtime={}",
+            env_or("JUSTPUSH_TEST_BASE_NODE", "justpush-ci/node:bookworm")
+        ),
     ] {
         args.push("--base-image".into());
         args.push(b);
+    }
+    if !extra.contains(&"--registry") {
+        args.extend(["--registry".to_string(), REGISTRY.to_string()]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
@@ -170,36 +194,83 @@ fn up_demo_goes_from_source_to_a_checked_gateway() {
     assert!(key.len() >= 32, "a generated key");
     for stage in ["build", "cluster", "kong", "push", "deploy", "configure"] {
         assert!(
-            events.iter().any(|e| e["stage"] == stage && e["component"].is_null() && (e["status"] == "succeeded" || e["status"] == "skipped")),
+            events.iter().any(|e| e["stage"] == stage
+                && e["component"].is_null()
+                && (e["status"] == "succeeded" || e["status"] == "skipped")),
             "{stage} finished"
         );
     }
-    let images: Vec<&str> = result["images"].as_array().unwrap().iter().map(|i| i["reference"].as_str().unwrap()).collect();
+    let images: Vec<&str> = result["images"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["reference"].as_str().unwrap())
+        .collect();
     assert_eq!(images.len(), 2);
-    assert!(images.iter().all(|i| i.starts_with("127.0.0.1:5000/justpush/")), "{images:?}");
+    assert!(
+        images
+            .iter()
+            .all(|i| i.starts_with("127.0.0.1:5000/justpush/")),
+        "{images:?}"
+    );
     // Kong was installed from its chart, the app from ours, with the pushed images.
     assert!(deployments_in(&server, "kong").contains(&"kong-kong".to_string()));
     let app = server.objects_in("apps/v1", "Deployment", "demo");
     assert_eq!(app.len(), 2, "{:?}", deployments_in(&server, "demo"));
     for d in &app {
-        let image = d["spec"]["template"]["spec"]["containers"][0]["image"].as_str().unwrap();
+        let image = d["spec"]["template"]["spec"]["containers"][0]["image"]
+            .as_str()
+            .unwrap();
         assert!(images.contains(&image), "{image} in {images:?}");
     }
     // The run's events are kept on disk and in the release record, and the key is in neither.
     let log = run.run_log();
     assert!(log.lines().count() >= 20);
     assert!(!log.contains(&key));
-    let records: Vec<Value> = server
-        .objects_in("v1", "Secret", "demo")
-        .into_iter()
-        .filter(|s| s["metadata"]["name"].as_str().unwrap().contains("release") || s["metadata"]["labels"]["owner"] == "justpush")
-        .collect();
-    assert!(!records.is_empty(), "a release record Secret");
-    assert_eq!(String::from_utf8_lossy(&run.out.stdout).matches(&key).count(), 1, "the key is shown once");
+    let secret = server
+        .object("v1", "Secret", "demo", "justpush.release.v1.demo.v1")
+        .expect("the release record of revision 1");
+    let secret: k8s_openapi::api::core::v1::Secret = serde_json::from_value(secret).unwrap();
+    let record = justpush::kube::record::from_secret(&secret).unwrap();
+    let stages: Vec<&str> = record.events.iter().map(|e| e.stage.as_str()).collect();
+    for s in ["Build", "Push", "Deploy", "Configure"] {
+        assert!(stages.contains(&s), "{s} events in the record: {stages:?}");
+    }
+    assert!(!serde_json::to_string(&record).unwrap().contains(&key));
+    assert_eq!(
+        String::from_utf8_lossy(&run.out.stdout)
+            .matches(&key)
+            .count(),
+        1,
+        "the key is shown once"
+    );
     // verify finds the gateway the run remembered.
-    let last: Value = serde_json::from_str(&std::fs::read_to_string(run.state.path().join("last-run.json")).unwrap()).unwrap();
+    let last: Value = serde_json::from_str(
+        &std::fs::read_to_string(run.state.path().join("last-run.json")).unwrap(),
+    )
+    .unwrap();
     assert_eq!(last["gateway"], gw.as_str());
     assert_eq!(last["release"], "demo");
+
+    // Again, as a person would see it: images up to date, Kong kept, a second revision.
+    let again = up_as(&server, &["--demo"], &["--gateway", &gw], false);
+    assert!(again.out.status.success(), "{}", again.stderr());
+    let err = again.stderr();
+    assert!(err.contains("[kong] skipped"), "{err}");
+    assert!(err.contains("is up to date"), "{err}");
+    assert!(
+        err.contains("[deploy] done") && err.contains("revision 2"),
+        "{err}"
+    );
+    let text = String::from_utf8_lossy(&again.out.stdout);
+    assert!(text.contains(&format!("gateway:  {gw}")), "{text}");
+    assert!(
+        text.contains("API key:  ") && text.contains("kubectl justpush verify"),
+        "{text}"
+    );
+    assert!(server
+        .object("v1", "Secret", "demo", "justpush.release.v1.demo.v2")
+        .is_some());
 }
 
 #[test]
@@ -208,12 +279,24 @@ fn a_failed_build_touches_no_cluster_and_leaves_no_image() {
     let server = FakeApiServer::start();
     let project = small_project("RUN echo failing on purpose && exit 3");
     let gw = gateway(200, None);
-    let run = up(&server, &[project.path().to_str().unwrap()], &["--gateway", &gw]);
+    let run = up(
+        &server,
+        &[project.path().to_str().unwrap()],
+        &["--gateway", &gw],
+    );
     assert_eq!(run.out.status.code(), Some(1));
     assert_eq!(run.failed_stage().as_deref(), Some("build"));
-    assert!(run.stderr().contains("Build failed (api)"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("Build failed (api)"),
+        "{}",
+        run.stderr()
+    );
     assert!(run.stderr().contains("log: "), "{}", run.stderr());
-    assert!(run.stderr().contains("nothing was created"), "{}", run.stderr());
+    assert!(
+        run.stderr().contains("nothing was created"),
+        "{}",
+        run.stderr()
+    );
     let writes: Vec<_> = server
         .requests()
         .into_iter()
@@ -228,13 +311,29 @@ fn a_failed_push_changes_nothing_of_the_app() {
     let server = FakeApiServer::start();
     let project = small_project("RUN test -s /srv/app.txt");
     let gw = gateway(200, None);
-    let mut run = up(&server, &[project.path().to_str().unwrap()], &["--gateway", &gw, "--registry", "127.0.0.1:9"]);
+    let mut run = up(
+        &server,
+        &[project.path().to_str().unwrap()],
+        &["--gateway", &gw, "--registry", "127.0.0.1:9"],
+    );
     assert_eq!(run.out.status.code(), Some(1));
     assert_eq!(run.failed_stage().as_deref(), Some("push"));
-    assert!(run.stderr().contains("nothing in the cluster was changed"), "{}", run.stderr());
-    let ns = run.events().iter().find_map(|e| e["message"].as_str().and_then(|m| m.strip_prefix("release ")).map(|m| m.to_string()));
+    assert!(
+        run.stderr().contains("nothing in the cluster was changed"),
+        "{}",
+        run.stderr()
+    );
+    let ns = run.events().iter().find_map(|e| {
+        e["message"]
+            .as_str()
+            .and_then(|m| m.strip_prefix("release "))
+            .map(|m| m.to_string())
+    });
     assert!(ns.is_none(), "Deploy never started");
-    assert!(server.objects("apps/v1", "Deployment").iter().all(|d| d["metadata"]["namespace"] == "kong"));
+    assert!(server
+        .objects("apps/v1", "Deployment")
+        .iter()
+        .all(|d| d["metadata"]["namespace"] == "kong"));
     run.out.stdout.clear();
 }
 
@@ -244,21 +343,49 @@ fn a_failed_deploy_is_rolled_back_and_says_why() {
     let server = FakeApiServer::builder()
         .scenario(|s| {
             s.fail_image("justpush/api", Failure::CrashLoop);
-            s.image_logs("justpush/api", &["Traceback (most recent call last):", "KeyError: 'DATABASE_URL'"]);
+            s.image_logs(
+                "justpush/api",
+                &[
+                    "Traceback (most recent call last):",
+                    "KeyError: 'DATABASE_URL'",
+                ],
+            );
         })
         .start();
     let project = small_project("RUN test -s /srv/app.txt");
     let gw = gateway(200, None);
-    let run = up(&server, &[project.path().to_str().unwrap()], &["--gateway", &gw]);
+    let run = up(
+        &server,
+        &[project.path().to_str().unwrap()],
+        &["--gateway", &gw],
+    );
     assert_eq!(run.out.status.code(), Some(1));
     assert_eq!(run.failed_stage().as_deref(), Some("deploy"));
     let err = run.stderr();
-    assert!(err.contains("CrashLoopBackOff") || err.contains("crash"), "{err}");
-    assert!(err.contains("the objects this install created were deleted"), "{err}");
-    let release = run.events().iter().find_map(|e| {
-        e["message"].as_str().and_then(|m| m.strip_prefix("release ")).map(|m| m.split(' ').next().unwrap().to_string())
-    }).unwrap();
-    let left: Vec<String> = server.objects("apps/v1", "Deployment").iter().filter(|d| d["metadata"]["namespace"] != "kong").map(|d| d["metadata"]["name"].to_string()).collect();
+    assert!(
+        err.contains("CrashLoopBackOff") || err.contains("crash"),
+        "{err}"
+    );
+    assert!(
+        err.contains("the objects this install created were deleted"),
+        "{err}"
+    );
+    let release = run
+        .events()
+        .iter()
+        .find_map(|e| {
+            e["message"]
+                .as_str()
+                .and_then(|m| m.strip_prefix("release "))
+                .map(|m| m.split(' ').next().unwrap().to_string())
+        })
+        .unwrap();
+    let left: Vec<String> = server
+        .objects("apps/v1", "Deployment")
+        .iter()
+        .filter(|d| d["metadata"]["namespace"] != "kong")
+        .map(|d| d["metadata"]["name"].to_string())
+        .collect();
     assert!(left.is_empty(), "release {release} removed, left: {left:?}");
 }
 
@@ -268,12 +395,23 @@ fn a_gateway_that_never_serves_the_routes_leaves_the_app_running_with_a_warning(
     let server = FakeApiServer::start();
     let project = small_project("RUN test -s /srv/app.txt");
     let gw = gateway(200, Some(404));
-    let run = up(&server, &[project.path().to_str().unwrap()], &["--gateway", &gw, "--gateway-timeout", "3s"]);
+    let run = up(
+        &server,
+        &[project.path().to_str().unwrap()],
+        &["--gateway", &gw, "--gateway-timeout", "3s"],
+    );
     assert_eq!(run.out.status.code(), Some(1));
     let err = run.stderr();
     assert!(err.contains("the app is running"), "{err}");
     assert!(err.contains("404 without the key"), "{err}");
-    assert!(run.events().iter().any(|e| e["stage"] == "configure" && e["status"] == "warning"));
-    let app: Vec<Value> = server.objects("apps/v1", "Deployment").into_iter().filter(|d| d["metadata"]["namespace"] != "kong").collect();
+    assert!(run
+        .events()
+        .iter()
+        .any(|e| e["stage"] == "configure" && e["status"] == "warning"));
+    let app: Vec<Value> = server
+        .objects("apps/v1", "Deployment")
+        .into_iter()
+        .filter(|d| d["metadata"]["namespace"] != "kong")
+        .collect();
     assert_eq!(app.len(), 1, "the app stays deployed");
 }

@@ -3,9 +3,9 @@
 
 mod build;
 mod cluster;
+mod credentials;
 mod deploy;
 mod manage;
-mod credentials;
 mod project;
 mod render;
 mod routes;

@@ -426,7 +426,9 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
             "applying {} Kong objects (release {KONG_RELEASE})",
             manifests.len()
         ));
-        self.api.apply(&manifests, Some(KONG_NAMESPACE), log).await?;
+        self.api
+            .apply(&manifests, Some(KONG_NAMESPACE), log)
+            .await?;
         log.line("waiting for Kong to be ready");
         self.api
             .wait_deployment_ready(KONG_NAMESPACE, KONG_DEPLOYMENT, KONG_READY_TIMEOUT)

@@ -80,21 +80,32 @@ impl ClusterApi for KubeApi {
         let mut objects = Vec::new();
         for m in manifests {
             let mut obj: J = serde_yaml::from_str(&m.text).map_err(|e| {
-                StageError::new(format!("{} ({} {}): not a Kubernetes object: {e}", m.source, m.kind, m.name))
+                StageError::new(format!(
+                    "{} ({} {}): not a Kubernetes object: {e}",
+                    m.source, m.kind, m.name
+                ))
             })?;
             let api_version = obj["apiVersion"].as_str().unwrap_or_default().to_string();
             let kind = obj["kind"].as_str().unwrap_or_default().to_string();
             if obj.pointer("/metadata/namespace").is_none()
-                && applier.is_namespaced(&api_version, &kind).await.map_err(err)?
+                && applier
+                    .is_namespaced(&api_version, &kind)
+                    .await
+                    .map_err(err)?
             {
-                obj["metadata"]["namespace"] = J::String(default_namespace.unwrap_or("default").to_string());
+                obj["metadata"]["namespace"] =
+                    J::String(default_namespace.unwrap_or("default").to_string());
             }
             objects.push(obj);
         }
         // Objects of a namespace need it first.
         let mut namespaces: Vec<String> = objects
             .iter()
-            .filter_map(|o| o.pointer("/metadata/namespace").and_then(J::as_str).map(str::to_string))
+            .filter_map(|o| {
+                o.pointer("/metadata/namespace")
+                    .and_then(J::as_str)
+                    .map(str::to_string)
+            })
             .collect();
         namespaces.sort();
         namespaces.dedup();
@@ -107,7 +118,9 @@ impl ClusterApi for KubeApi {
             log.line(&format!(
                 "applied {} {}",
                 obj["kind"].as_str().unwrap_or_default(),
-                obj.pointer("/metadata/name").and_then(J::as_str).unwrap_or_default()
+                obj.pointer("/metadata/name")
+                    .and_then(J::as_str)
+                    .unwrap_or_default()
             ));
         }
         Ok(())

@@ -321,9 +321,7 @@ impl Deployer for KubeDeployer<'_> {
         let av =
             crate::chart::app_values::app_values(&self.app, &images, &secrets_from_env(&self.app))
                 .map_err(|e| refused(e.to_string()))?;
-        for n in &av.notes {
-            log.line(n);
-        }
+        // av.notes come back as the deploy's warnings; shown once, there.
         let mut values = av.values;
         let (routes, notes) = openapi_route_values(&plan.source, &self.app);
         for n in notes {
@@ -416,11 +414,15 @@ impl Deployer for KubeDeployer<'_> {
                 deployed.revision
             )));
         };
-        let have = record.events.len();
-        let all = record_events(events);
-        // The record holds the events up to Deploy already; add the rest of the run.
-        if all.len() > have {
-            record.events = all;
+        // The record holds the run up to Deploy already (given to the deploy); add what came
+        // after it.
+        let after: Vec<Event> = events
+            .iter()
+            .filter(|e| e.stage == super::progress::Stage::Configure)
+            .cloned()
+            .collect();
+        if !after.is_empty() {
+            record.events.extend(record_events(&after));
             store
                 .save(&record)
                 .await
