@@ -143,9 +143,9 @@ impl regression::BackendRestarter for PodsRestarter<'_> {
             for _ in 0..w.replicas.max(1) {
                 let pod = self.ops.delete_one_pod(&w.name).await?;
                 self.ops
-                    .wait_recovered(&w.name, &pod, restart::RECOVERY_TIMEOUT)
+                    .wait_recovered(&w.name, Some(&pod), restart::RECOVERY_TIMEOUT)
                     .await?;
-                done.push(pod);
+                done.push(pod.name);
             }
         }
         Ok(format!("restarted pods {}", done.join(", ")))

@@ -26,18 +26,32 @@ pub struct Workload {
     pub database: bool,
 }
 
+/// A deleted pod: a StatefulSet's replacement has the same name, so it is told apart by UID.
+#[derive(Debug, Clone, PartialEq)]
+pub struct DeletedPod {
+    pub name: String,
+    pub uid: String,
+}
+
+impl std::fmt::Display for DeletedPod {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.name)
+    }
+}
+
 /// What the suite needs from the cluster.
 #[async_trait(?Send)]
 pub trait PodOps {
     /// The release's Deployments (and the database's workload).
     async fn workloads(&self) -> Result<Vec<Workload>, String>;
-    /// Deletes one running pod of the workload; returns its name.
-    async fn delete_one_pod(&self, workload: &str) -> Result<String, String>;
-    /// Waits until `deleted` is gone and the workload has all its replicas Ready again.
+    /// Deletes one running pod of the workload.
+    async fn delete_one_pod(&self, workload: &str) -> Result<DeletedPod, String>;
+    /// Waits until `deleted` is gone and the workload has all its replicas Ready again
+    /// (`None`: just all replicas Ready).
     async fn wait_recovered(
         &self,
         workload: &str,
-        deleted: &str,
+        deleted: Option<&DeletedPod>,
         timeout: Duration,
     ) -> Result<(), String>;
 }
@@ -150,7 +164,7 @@ pub async fn run(ops: &dyn PodOps, load: &Load, data: Option<&dyn DataProbe>) ->
         let t0 = Instant::now();
         let outcome = match ops.delete_one_pod(&w.name).await {
             Ok(pod) => ops
-                .wait_recovered(&w.name, &pod, RECOVERY_TIMEOUT)
+                .wait_recovered(&w.name, Some(&pod), RECOVERY_TIMEOUT)
                 .await
                 .map(|()| (pod, t0.elapsed())),
             Err(e) => Err(e),
@@ -215,7 +229,8 @@ pub async fn run(ops: &dyn PodOps, load: &Load, data: Option<&dyn DataProbe>) ->
                     .await
                     .map_err(|e| format!("writing before: {e}"))?;
                 let pod = ops.delete_one_pod(&db.name).await?;
-                ops.wait_recovered(&db.name, &pod, RECOVERY_TIMEOUT).await?;
+                ops.wait_recovered(&db.name, Some(&pod), RECOVERY_TIMEOUT)
+                    .await?;
                 // The app may need a moment to reconnect; ask a few times.
                 for _ in 0..10 {
                     match probe.present(&token).await {
@@ -380,7 +395,7 @@ impl PodOps for KubePodOps {
         Ok(out)
     }
 
-    async fn delete_one_pod(&self, workload: &str) -> Result<String, String> {
+    async fn delete_one_pod(&self, workload: &str) -> Result<DeletedPod, String> {
         use k8s_openapi::api::core::v1::Pod;
         let (sel, _) = self.selector(workload).await?;
         let pods: kube::Api<Pod> = kube::Api::namespaced(self.client.clone(), &self.namespace);
@@ -392,18 +407,21 @@ impl PodOps for KubePodOps {
             .items
             .iter()
             .find(|p| pod_ready(p))
-            .and_then(|p| p.metadata.name.clone())
+            .map(|p| DeletedPod {
+                name: p.metadata.name.clone().unwrap_or_default(),
+                uid: p.metadata.uid.clone().unwrap_or_default(),
+            })
             .ok_or_else(|| format!("{workload} has no Ready pod to delete"))?;
-        pods.delete(&pod, &Default::default())
+        pods.delete(&pod.name, &Default::default())
             .await
-            .map_err(|e| format!("deleting pod {pod}: {e}"))?;
+            .map_err(|e| format!("deleting pod {}: {e}", pod.name))?;
         Ok(pod)
     }
 
     async fn wait_recovered(
         &self,
         workload: &str,
-        deleted: &str,
+        deleted: Option<&DeletedPod>,
         timeout: Duration,
     ) -> Result<(), String> {
         use futures::StreamExt;
@@ -420,21 +438,19 @@ impl PodOps for KubePodOps {
                 match ev.map_err(|e| e.to_string())? {
                     watcher::Event::Init => init.clear(),
                     watcher::Event::InitApply(p) => {
-                        init.insert(p.metadata.name.clone().unwrap_or_default(), pod_ready(&p));
+                        init.insert(p.metadata.uid.clone().unwrap_or_default(), pod_ready(&p));
                     }
                     watcher::Event::InitDone => state = std::mem::take(&mut init),
                     watcher::Event::Apply(p) => {
-                        state.insert(p.metadata.name.clone().unwrap_or_default(), pod_ready(&p));
+                        state.insert(p.metadata.uid.clone().unwrap_or_default(), pod_ready(&p));
                     }
                     watcher::Event::Delete(p) => {
-                        state.remove(&p.metadata.name.clone().unwrap_or_default());
+                        state.remove(&p.metadata.uid.clone().unwrap_or_default());
                     }
                 }
-                let ready = state
-                    .iter()
-                    .filter(|(n, r)| **r && n.as_str() != deleted)
-                    .count();
-                if !state.contains_key(deleted) && ready as i32 >= replicas {
+                let gone = deleted.is_none_or(|d| !state.contains_key(&d.uid));
+                let ready = state.values().filter(|r| **r).count();
+                if gone && ready as i32 >= replicas {
                     return Ok(());
                 }
             }
@@ -442,8 +458,11 @@ impl PodOps for KubePodOps {
         };
         tokio::time::timeout(timeout, wait).await.map_err(|_| {
             format!(
-                "{workload} did not have {replicas} Ready pod(s) within {} s after deleting {deleted}",
-                timeout.as_secs()
+                "{workload} did not have {replicas} Ready pod(s) within {} s{}",
+                timeout.as_secs(),
+                deleted
+                    .map(|d| format!(" after deleting {d}"))
+                    .unwrap_or_default()
             )
         })?
     }
