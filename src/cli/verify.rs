@@ -29,10 +29,11 @@ pub struct VerifyArgs {
     /// The gateway's base URL (default: the one the last `up` printed).
     #[arg(long, value_name = "URL")]
     pub gateway: Option<String>,
-    /// The OpenAPI spec: a file, or a URL (default: GATEWAY/openapi.json with the key).
+    /// The OpenAPI spec: a file, or a URL (default: GATEWAY/api/openapi.json, then GATEWAY/openapi.json, with the key).
     #[arg(long, value_name = "SPEC")]
     pub spec: Option<String>,
-    /// A file holding the API key (default: $JUSTPUSH_API_KEY). Never passed on the command line.
+    /// A file holding the API key (default: $JUSTPUSH_API_KEY, else the release's credential
+    /// Secret when the cluster is reachable). Never passed on the command line.
     #[arg(long, value_name = "FILE")]
     pub api_key_file: Option<PathBuf>,
     /// The header the key is sent in.
@@ -78,7 +79,7 @@ fn api_key(args: &VerifyArgs) -> Result<ApiKey, CliError> {
     match std::env::var("JUSTPUSH_API_KEY") {
         Ok(k) if !k.trim().is_empty() => Ok(ApiKey::new(k.trim())),
         _ => Err(CliError::usage(
-            "no API key: set JUSTPUSH_API_KEY to the key `kubectl justpush up` printed, or pass --api-key-file FILE",
+            "no API key: set JUSTPUSH_API_KEY to the key `kubectl justpush up` printed, or pass --api-key-file FILE (with cluster access it is read from the release's credential Secret)",
         )),
     }
 }
@@ -115,6 +116,23 @@ async fn load_spec(
         })?
     };
     spec::parse_spec(&text).map_err(|e| CliError::usage(format!("--spec {src}: {e}")))
+}
+
+/// The consumer's key from the release's credential Secret (label `konghq.com/credential`).
+async fn consumer_key(ops: &restart::KubePodOps) -> Option<ApiKey> {
+    use k8s_openapi::api::core::v1::Secret;
+    let api: kube::Api<Secret> = kube::Api::namespaced(ops.client.clone(), &ops.namespace);
+    let lp = kube::api::ListParams::default().labels(&format!(
+        "konghq.com/credential,app.kubernetes.io/instance={}",
+        ops.release
+    ));
+    let list = api.list(&lp).await.ok()?;
+    list.items.iter().find_map(|s| {
+        s.data
+            .as_ref()?
+            .get("key")
+            .map(|b| ApiKey::new(String::from_utf8_lossy(&b.0).trim()))
+    })
 }
 
 /// Restarts the backend's pods one by one through the pod operations.
@@ -169,18 +187,13 @@ pub fn run_verify(
         })?
         .trim_end_matches('/')
         .to_string();
-    let key = api_key(args)?;
+    let explicit_key = api_key(args);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
         .build()
         .map_err(|e| CliError::failed(e.to_string()))?;
     let results: Vec<CaseResult> = rt.block_on(async {
-        let spec_src = args
-            .spec
-            .clone()
-            .unwrap_or_else(|| format!("{gateway}/openapi.json"));
-        let ops = load_spec(&spec_src, &key, &args.key_header).await?;
         let needs_cluster = args.suite != Suite::Regression;
         let release = args
             .release
@@ -218,6 +231,35 @@ pub fn run_verify(
                 ))
             }
             _ => None,
+        };
+        let key = match explicit_key {
+            Ok(k) => k,
+            Err(e) => match &pod_ops {
+                Some(p) => consumer_key(p).await.ok_or(e)?,
+                None => return Err(e),
+            },
+        };
+        let ops = match &args.spec {
+            Some(src) => load_spec(src, &key, &args.key_header).await?,
+            None => {
+                // The demo backend serves its spec at both; behind Kong's prefix route only the
+                // first is routed to it.
+                let mut last = None;
+                let mut found = None;
+                for path in ["/api/openapi.json", "/openapi.json"] {
+                    match load_spec(&format!("{gateway}{path}"), &key, &args.key_header).await {
+                        Ok(o) => {
+                            found = Some(o);
+                            break;
+                        }
+                        Err(e) => last = Some(e),
+                    }
+                }
+                match found {
+                    Some(o) => o,
+                    None => return Err(last.expect("tried at least one")),
+                }
+            }
         };
         let mut results = Vec::new();
         if args.suite != Suite::Restart {

@@ -219,20 +219,29 @@ pub fn secrets_from_env(app: &AppConfig) -> BTreeMap<String, BTreeMap<String, St
     out
 }
 
-/// Kong route values from the components' OpenAPI files (runtime specs keep the chart's
-/// default prefix routes), with warnings.
+/// Kong route values from the components' OpenAPI documents: spec files, and the text of
+/// runtime specs already fetched (`runtime`: component → document). A runtime spec not yet
+/// fetched keeps the chart's prefix route.
 pub fn openapi_route_values(
     root: &std::path::Path,
     app: &AppConfig,
+    runtime: &BTreeMap<String, String>,
 ) -> (Map<String, J>, Vec<String>) {
     use crate::detect::OpenApi;
     let mut values = Map::new();
     let mut notes = Vec::new();
     let settings = crate::kong::derive::GatewaySettings::from_config(&app.kong, &app.name);
     for c in &app.components {
-        match &c.openapi {
-            Some(OpenApi::File(f)) => {
-                let spec = match crate::kong::spec::ApiSpec::load(&root.join(f)) {
+        let loaded = match &c.openapi {
+            Some(OpenApi::File(f)) => Some(crate::kong::spec::ApiSpec::load(&root.join(f))),
+            Some(OpenApi::Runtime(p)) => runtime
+                .get(&c.name)
+                .map(|text| crate::kong::spec::ApiSpec::parse(text, &format!("{}{p}", c.name))),
+            None => None,
+        };
+        match (&c.openapi, loaded) {
+            (_, Some(spec)) => {
+                let spec = match spec {
                     Ok(s) => s,
                     Err(e) => {
                         notes.push(format!("{}: routes from the chart's defaults, the spec did not load: {e}", c.name));
@@ -250,11 +259,11 @@ pub fn openapi_route_values(
                     Err(e) => notes.push(format!("{}: routes from the chart's defaults: {e}", c.name)),
                 }
             }
-            Some(OpenApi::Runtime(p)) => notes.push(format!(
-                "{}: its OpenAPI document is served at runtime ({p}); Kong gets the chart's prefix route for it",
+            (Some(OpenApi::Runtime(p)), None) => notes.push(format!(
+                "{}: its OpenAPI document is served at runtime ({p}); Kong gets the chart's prefix route until it is read",
                 c.name
             )),
-            None => {}
+            _ => {}
         }
     }
     (values, notes)
@@ -265,6 +274,8 @@ pub struct KubeDeployer<'a> {
     pub api: &'a KubeApi,
     pub app: AppConfig,
     pub timeout: Duration,
+    /// Where runtime OpenAPI documents are kept, per image (`<state>/specs`).
+    pub spec_cache: PathBuf,
     pub interrupt: CancellationToken,
     pub abort: CancellationToken,
 }
@@ -318,23 +329,200 @@ impl Deployer for KubeDeployer<'_> {
             .iter()
             .map(|i| (i.component.clone(), i.reference.clone()))
             .collect();
+        let mut runtime = self.cached_specs(&images);
+        let first = self
+            .deploy_once(
+                &client,
+                plan,
+                &images,
+                &runtime,
+                events,
+                "kubectl justpush up",
+                log,
+            )
+            .await?;
+        // Runtime specs can only be read from the running service: read them now, and deploy
+        // the routes they give as the next revision (cached per image, so the next `up` of the
+        // same images needs one revision).
+        let missing: Vec<&crate::detect::config::ComponentConfig> = self
+            .app
+            .components
+            .iter()
+            .filter(|c| matches!(c.openapi, Some(crate::detect::OpenApi::Runtime(_))))
+            .filter(|c| images.contains_key(&c.name) && !runtime.contains_key(&c.name))
+            .collect();
+        if missing.is_empty() {
+            return Ok(first);
+        }
+        for c in missing {
+            let Some(crate::detect::OpenApi::Runtime(path)) = &c.openapi else {
+                continue;
+            };
+            match fetch_runtime_spec(&client, &plan.namespace, &plan.release, &c.name, path).await {
+                Ok(text) => {
+                    log.line(&format!("{}: read its OpenAPI document ({path})", c.name));
+                    if let Some(image) = images.get(&c.name) {
+                        let file = self.spec_cache.join(spec_cache_name(image));
+                        let _ = std::fs::create_dir_all(&self.spec_cache);
+                        let _ = std::fs::write(&file, &text);
+                    }
+                    runtime.insert(c.name.clone(), text);
+                }
+                Err(e) => log.line(&format!(
+                    "warning: {}: could not read its OpenAPI document ({e}); Kong keeps the prefix route",
+                    c.name
+                )),
+            }
+        }
+        if runtime.is_empty() {
+            return Ok(first);
+        }
+        log.line("deploying the routes from the OpenAPI document(s)");
+        self.deploy_once(
+            &client,
+            plan,
+            &images,
+            &runtime,
+            events,
+            "routes from the OpenAPI spec",
+            log,
+        )
+        .await
+    }
+
+    async fn record_events(&self, deployed: &Deployed, events: &[Event]) -> Result<(), StageError> {
+        let client = self.api.client().await?;
+        let store = RecordStore::new(client, &deployed.namespace, &deployed.release);
+        let records = store
+            .list()
+            .await
+            .map_err(|e| StageError::new(e.to_string()))?;
+        let Some(mut record) = records
+            .into_iter()
+            .find(|r| u64::from(r.revision) == deployed.revision)
+        else {
+            return Err(StageError::new(format!(
+                "no record of revision {}",
+                deployed.revision
+            )));
+        };
+        // The record holds the run up to Deploy already (given to the deploy); add what came
+        // after it.
+        let after: Vec<Event> = events
+            .iter()
+            .filter(|e| e.stage == super::progress::Stage::Configure)
+            .cloned()
+            .collect();
+        if !after.is_empty() {
+            record.events.extend(record_events(&after));
+            store
+                .save(&record)
+                .await
+                .map_err(|e| StageError::new(e.to_string()))?;
+        }
+        Ok(())
+    }
+}
+
+/// The cache file name of an image's runtime spec.
+pub fn spec_cache_name(image: &str) -> String {
+    let safe: String = image
+        .chars()
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '.' || c == '-' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!("{safe}.openapi")
+}
+
+/// Reads a component's runtime OpenAPI document through the API server's service proxy (the
+/// service is not reachable from outside the cluster, and Kong may not route that path).
+pub async fn fetch_runtime_spec(
+    client: &kube::Client,
+    namespace: &str,
+    release: &str,
+    component: &str,
+    path: &str,
+) -> Result<String, String> {
+    use k8s_openapi::api::core::v1::Service;
+    let services: kube::Api<Service> = kube::Api::namespaced(client.clone(), namespace);
+    let lp = kube::api::ListParams::default().labels(&format!(
+        "app.kubernetes.io/instance={release},app.kubernetes.io/component={component}"
+    ));
+    let list = services.list(&lp).await.map_err(|e| e.to_string())?;
+    let svc = list
+        .items
+        .first()
+        .ok_or_else(|| format!("no Service of component {component}"))?;
+    let name = svc.metadata.name.clone().unwrap_or_default();
+    let port = svc
+        .spec
+        .as_ref()
+        .and_then(|s| s.ports.as_ref())
+        .and_then(|p| p.first())
+        .map(|p| p.port)
+        .ok_or_else(|| format!("Service {name} has no port"))?;
+    let uri = format!(
+        "/api/v1/namespaces/{namespace}/services/{name}:{port}/proxy/{}",
+        path.trim_start_matches('/')
+    );
+    let req = http::Request::get(uri)
+        .body(Vec::new())
+        .map_err(|e| e.to_string())?;
+    let text = tokio::time::timeout(Duration::from_secs(20), client.request_text(req))
+        .await
+        .map_err(|_| "no answer within 20 s".to_string())?
+        .map_err(|e| e.to_string())?;
+    crate::kong::spec::ApiSpec::parse(&text, path).map_err(|e| e.to_string())?;
+    Ok(text)
+}
+
+impl KubeDeployer<'_> {
+    /// Runtime specs cached for these exact images.
+    fn cached_specs(&self, images: &BTreeMap<String, String>) -> BTreeMap<String, String> {
+        images
+            .iter()
+            .filter_map(|(c, image)| {
+                std::fs::read_to_string(self.spec_cache.join(spec_cache_name(image)))
+                    .ok()
+                    .map(|t| (c.clone(), t))
+            })
+            .collect()
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    async fn deploy_once(
+        &self,
+        client: &kube::Client,
+        plan: &AppPlan,
+        images: &BTreeMap<String, String>,
+        runtime: &BTreeMap<String, String>,
+        events: &[Event],
+        description: &str,
+        log: &mut dyn StageLog,
+    ) -> Result<Deployed, DeployError> {
+        let refused = |m: String| DeployError {
+            error: StageError::new(m),
+            rollback: Rollback::NothingChanged,
+        };
         let av =
-            crate::chart::app_values::app_values(&self.app, &images, &secrets_from_env(&self.app))
+            crate::chart::app_values::app_values(&self.app, images, &secrets_from_env(&self.app))
                 .map_err(|e| refused(e.to_string()))?;
         // av.notes come back as the deploy's warnings; shown once, there.
-        let mut values = av.values;
-        let (routes, notes) = openapi_route_values(&plan.source, &self.app);
+        let (mut values, notes) = openapi_route_values(&plan.source, &self.app, runtime);
         for n in notes {
             log.line(&n);
         }
-        let mut layered = routes;
-        crate::kong::chart_values::merge_values(&mut layered, &values);
-        values = layered;
+        crate::kong::chart_values::merge_values(&mut values, &av.values);
         let chart = crate::chart::load::Chart::bundled().map_err(|e| refused(e.to_string()))?;
         let mut req = DeployRequest::new(&plan.release, &plan.namespace, chart, values);
-        req.images = images;
+        req.images = images.clone();
         req.timeout = self.timeout;
-        req.description = "kubectl justpush up".into();
+        req.description = description.into();
         req.events = record_events(events);
         req.interrupt = self.interrupt.clone();
         req.abort = self.abort.clone();
@@ -352,7 +540,7 @@ impl Deployer for KubeDeployer<'_> {
             DeployProgress::Warning(w) => format!("warning: {w}"),
         };
         let result = {
-            let fut = kdeploy::deploy_release(&client, req, &mut send);
+            let fut = kdeploy::deploy_release(client, req, &mut send);
             futures::pin_mut!(fut);
             loop {
                 tokio::select! {
@@ -396,39 +584,6 @@ impl Deployer for KubeDeployer<'_> {
                 rollback: Rollback::Failed("aborted before the rollback finished".into()),
             }),
         }
-    }
-
-    async fn record_events(&self, deployed: &Deployed, events: &[Event]) -> Result<(), StageError> {
-        let client = self.api.client().await?;
-        let store = RecordStore::new(client, &deployed.namespace, &deployed.release);
-        let records = store
-            .list()
-            .await
-            .map_err(|e| StageError::new(e.to_string()))?;
-        let Some(mut record) = records
-            .into_iter()
-            .find(|r| u64::from(r.revision) == deployed.revision)
-        else {
-            return Err(StageError::new(format!(
-                "no record of revision {}",
-                deployed.revision
-            )));
-        };
-        // The record holds the run up to Deploy already (given to the deploy); add what came
-        // after it.
-        let after: Vec<Event> = events
-            .iter()
-            .filter(|e| e.stage == super::progress::Stage::Configure)
-            .cloned()
-            .collect();
-        if !after.is_empty() {
-            record.events.extend(record_events(&after));
-            store
-                .save(&record)
-                .await
-                .map_err(|e| StageError::new(e.to_string()))?;
-        }
-        Ok(())
     }
 }
 

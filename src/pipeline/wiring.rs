@@ -111,6 +111,7 @@ pub async fn run_real(
         api: &api,
         app: settings.app.clone(),
         timeout: settings.deploy_timeout,
+        spec_cache: state_dir.join("specs"),
         interrupt,
         abort,
     };
