@@ -1096,7 +1096,8 @@ async fn crash_loop_restarts_with_last_state_and_serves_the_logs() {
         .await
         .unwrap();
     assert_eq!(tail, "KeyError: 'DATABASE_URL'\n");
-    let all = pods
+    // The latest run's output; `previous` gives the run before, as the kubelet keeps it.
+    let latest = pods
         .logs(
             &name,
             &kube::api::LogParams {
@@ -1106,10 +1107,21 @@ async fn crash_loop_restarts_with_last_state_and_serves_the_logs() {
         )
         .await
         .unwrap();
-    assert!(
-        all.lines().filter(|l| l.starts_with("Traceback")).count() >= 2,
-        "one copy per run: {all}"
+    assert_eq!(
+        latest,
+        "Traceback (most recent call last):\nKeyError: 'DATABASE_URL'\n"
     );
+    let previous = pods
+        .logs(
+            &name,
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap();
+    assert_eq!(previous, latest, "each run printed the same lines");
     assert!(events_for(&server, "default", &name)
         .iter()
         .any(|(r, m)| r == "BackOff" && m.starts_with("Back-off restarting failed container app")));
@@ -1830,7 +1842,10 @@ async fn rolling_update_respects_max_surge_and_max_unavailable() {
     let done = |s: &FakeApiServer, image: &str| {
         s.object("apps/v1", "Deployment", "default", "web")
             .is_some_and(|d| {
+                // observedGeneration first: right after an apply the status still describes
+                // the previous generation (as on a real cluster).
                 d["spec"]["template"]["spec"]["containers"][0]["image"] == image
+                    && d["status"]["observedGeneration"] == d["metadata"]["generation"]
                     && d["status"]["updatedReplicas"] == 4
                     && d["status"]["availableReplicas"] == 4
                     && d["status"]["replicas"] == 4
@@ -1866,4 +1881,373 @@ async fn rolling_update_respects_max_surge_and_max_unavailable() {
     }
     assert_eq!(max_total, 5, "desired + maxSurge(1)");
     assert_eq!(min_avail, 3, "desired - maxUnavailable(1)");
+}
+
+#[tokio::test]
+async fn persistent_failures_settle_instead_of_spinning_the_controller() {
+    let server = FakeApiServer::builder()
+        .scenario(|s| {
+            s.crash_interval = Duration::from_millis(20);
+            s.max_restarts = 3;
+        })
+        .start();
+    server.put(json!({"apiVersion": "v1", "kind": "ResourceQuota", "metadata": {"name": "q", "namespace": "default"}, "spec": {"hard": {"pods": "0"}}}));
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    server.put(json!({"apiVersion": "batch/v1", "kind": "Job", "metadata": {"name": "j", "namespace": "default"},
+        "spec": {"template": {"spec": {"restartPolicy": "Never", "containers": [{"name": "m", "image": "m:1"}]}}}}));
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .objects("apps/v1", "ReplicaSet")
+                .first()
+                .is_some_and(|r| condition(r, "ReplicaFailure").is_some()))
+            .await
+    );
+    let before = server.resource_version();
+    // A refused creation is retried with back-off: within a while, quiet windows appear.
+    assert!(
+        server
+            .wait_quiescent(Duration::from_millis(300), WAIT)
+            .await,
+        "controller kept writing: rv {} -> {}",
+        before,
+        server.resource_version()
+    );
+    let writes = server.resource_version() - before;
+    println!("writes while settling: {writes}");
+    assert!(writes < 30, "{writes} writes: a hot loop");
+    let ev = server
+        .objects_in("v1", "Event", "default")
+        .into_iter()
+        .find(|e| e["reason"] == "FailedCreate" && e["involvedObject"]["kind"] == "ReplicaSet")
+        .unwrap();
+    assert!(ev["count"].as_i64().unwrap() >= 1);
+}
+
+#[tokio::test]
+async fn previous_logs_need_a_restarted_container() {
+    let server = FakeApiServer::start();
+    apply_dep(&server, "default", "web", "web:1", 1).await;
+    let p = pod_when(&server, "default", "web", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let name = p["metadata"]["name"].as_str().unwrap().to_string();
+    server.append_log("default", &name, "app", "hello");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    assert_eq!(
+        pods.logs(&name, &Default::default()).await.unwrap(),
+        "hello\n"
+    );
+    let (code, _, msg) = api_status(
+        pods.logs(
+            &name,
+            &kube::api::LogParams {
+                previous: true,
+                ..Default::default()
+            },
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 400);
+    assert_eq!(
+        msg,
+        format!("previous terminated container \"app\" in pod \"{name}\" not found")
+    );
+}
+
+#[tokio::test]
+async fn services_get_endpoints_of_ready_pods() {
+    let server = FakeApiServer::builder()
+        .scenario(|s| s.ready_delay = Duration::from_millis(100))
+        .start();
+    let client = server.client();
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    let svc = json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": "web"},
+        "spec": {"selector": {"app": "web"}, "ports": [{"name": "http", "port": 80, "targetPort": 8000}]}});
+    svcs.patch(
+        "web",
+        &PatchParams::apply("kubectl-justpush"),
+        &Patch::Apply(&svc),
+    )
+    .await
+    .unwrap();
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("v1", "Endpoints", "default", "web")
+                .is_some_and(|e| {
+                    e["subsets"][0]["addresses"]
+                        .as_array()
+                        .is_some_and(|a| a.len() == 2)
+                })
+        })
+        .await;
+    assert!(ok);
+    let ep = server.object("v1", "Endpoints", "default", "web").unwrap();
+    assert_eq!(ep["subsets"][0]["ports"][0]["port"], 8000);
+    // Not-ready addresses were published before the pods turned Ready.
+    let seen_not_ready = server
+        .history("v1", "Endpoints", "default", "web")
+        .iter()
+        .any(|(_, _, e)| e["subsets"][0]["notReadyAddresses"].is_array());
+    assert!(seen_not_ready);
+    let slices = server.objects_in("discovery.k8s.io/v1", "EndpointSlice", "default");
+    assert_eq!(slices.len(), 1);
+    assert_eq!(
+        slices[0]["metadata"]["labels"]["kubernetes.io/service-name"],
+        "web"
+    );
+    svcs.delete("web", &DeleteParams::default()).await.unwrap();
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .object("v1", "Endpoints", "default", "web")
+                .is_none())
+            .await
+    );
+    assert!(server
+        .objects_in("discovery.k8s.io/v1", "EndpointSlice", "default")
+        .is_empty());
+}
+
+#[tokio::test]
+async fn apply_without_force_conflicts_with_another_managers_fields() {
+    let server = FakeApiServer::start();
+    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let mine = PatchParams::apply("kubectl-justpush");
+    api.patch(
+        "web",
+        &mine,
+        &Patch::Apply(&dep("default", "web", "web:1", 1)),
+    )
+    .await
+    .unwrap();
+    // Someone scales with their own field manager: they now own .spec.replicas.
+    api.patch("web", &PatchParams::apply("ops-team").force(), &Patch::Apply(&json!({"apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "web"}, "spec": {"replicas": 3}})))
+        .await
+        .unwrap();
+    let d = api.get("web").await.unwrap();
+    let owners: Vec<(String, Value)> = d
+        .metadata
+        .managed_fields
+        .unwrap()
+        .into_iter()
+        .filter(|m| m.subresource.is_none())
+        .map(|m| {
+            (
+                m.manager.unwrap(),
+                serde_json::to_value(m.fields_v1.unwrap()).unwrap(),
+            )
+        })
+        .collect();
+    let ops = &owners.iter().find(|(m, _)| m == "ops-team").unwrap().1;
+    assert_eq!(ops["f:spec"]["f:replicas"], json!({}));
+    let ours = &owners
+        .iter()
+        .find(|(m, _)| m == "kubectl-justpush")
+        .unwrap()
+        .1;
+    assert!(
+        ours["f:spec"].get("f:replicas").is_none(),
+        "the forced apply took .spec.replicas: {ours}"
+    );
+    assert!(
+        ours["f:spec"]["f:template"]["f:spec"]["f:containers"]["k:{\"name\":\"app\"}"]["f:image"]
+            .is_object()
+    );
+
+    // Our apply without force, with a different replicas value, conflicts.
+    let err = api
+        .patch(
+            "web",
+            &PatchParams::apply("kubectl-justpush"),
+            &Patch::Apply(&dep("default", "web", "web:1", 1)),
+        )
+        .await
+        .unwrap_err();
+    match err {
+        kube::Error::Api(s) => {
+            assert_eq!((s.code, s.reason.as_str()), (409, "Conflict"));
+            assert_eq!(s.message, "Apply failed with 1 conflict: conflict with \"ops-team\" using apps/v1: .spec.replicas");
+            assert_eq!(s.details.unwrap().causes[0].field, ".spec.replicas");
+        }
+        e => panic!("{e:?}"),
+    }
+    // The same value is no conflict; force takes the field back.
+    api.patch(
+        "web",
+        &mine,
+        &Patch::Apply(&dep("default", "web", "web:1", 3)),
+    )
+    .await
+    .unwrap();
+    api.patch(
+        "web",
+        &mine.clone().force(),
+        &Patch::Apply(&dep("default", "web", "web:1", 2)),
+    )
+    .await
+    .unwrap();
+    assert_eq!(
+        server
+            .object("apps/v1", "Deployment", "default", "web")
+            .unwrap()["spec"]["replicas"],
+        2
+    );
+    // Updates without a field manager are named after the user agent ("unknown" without one;
+    // kube-rs sends none by default).
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    cms.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "c"}, "data": {"a": "1"}})).unwrap(),
+    )
+    .await
+    .unwrap();
+    let c = server.object("v1", "ConfigMap", "default", "c").unwrap();
+    let ua = server.requests().last().unwrap().user_agent.clone();
+    let expected = if ua.is_empty() {
+        "unknown".to_string()
+    } else {
+        ua.split('/').next().unwrap().to_string()
+    };
+    assert_eq!(
+        c["metadata"]["managedFields"][0]["manager"],
+        expected.as_str()
+    );
+}
+
+/// kubectl is a second real client: its aggregated discovery and list/get/logs work too.
+#[test]
+fn kubectl_reads_the_fake_through_the_kubeconfig() {
+    if std::process::Command::new("kubectl")
+        .arg("version")
+        .arg("--client")
+        .output()
+        .is_err()
+    {
+        eprintln!(
+            "kubectl is not installed: this check needs it (DESIGN.md says the machines have it)"
+        );
+        return;
+    }
+    let server = FakeApiServer::start();
+    server.put(deployment("default", "web", "web:1", 2));
+    assert!(server.wait_until(WAIT, |s| s.pods_of("default", "web").len() == 2));
+    let kc = server.kubeconfig_file();
+    let kubectl = |args: &[&str]| {
+        let out = std::process::Command::new("kubectl")
+            .arg("--kubeconfig")
+            .arg(kc.path())
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "kubectl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8(out.stdout).unwrap()
+    };
+    let resources = kubectl(&["api-resources", "-o", "name"]);
+    for r in [
+        "deployments.apps",
+        "pods",
+        "kongplugins.configuration.konghq.com",
+        "leases.coordination.k8s.io",
+    ] {
+        assert!(
+            resources.lines().any(|l| l == r),
+            "{r} missing from:\n{resources}"
+        );
+    }
+    let pods = kubectl(&["get", "pods", "-o", "name"]);
+    let mut want: Vec<String> = server
+        .pods_of("default", "web")
+        .iter()
+        .map(|p| format!("pod/{}", p["metadata"]["name"].as_str().unwrap()))
+        .collect();
+    want.sort();
+    assert_eq!(pods.lines().collect::<Vec<_>>(), want);
+    let pod = &want[0]["pod/".len()..];
+    server.append_log("default", pod, "app", "serving on :8000");
+    assert_eq!(kubectl(&["logs", pod]), "serving on :8000\n");
+    let ready = kubectl(&[
+        "get",
+        "deploy",
+        "web",
+        "-o",
+        "jsonpath={.status.readyReplicas}",
+    ]);
+    assert_eq!(ready, "2");
+}
+
+#[tokio::test]
+async fn immutable_fields_are_refused_with_422() {
+    let server = FakeApiServer::start();
+    let api: Api<Deployment> = Api::namespaced(server.client(), "default");
+    let pp = PatchParams::apply("kubectl-justpush").force();
+    api.patch(
+        "web",
+        &pp,
+        &Patch::Apply(&dep("default", "web", "web:1", 1)),
+    )
+    .await
+    .unwrap();
+    let mut changed = deployment("default", "web", "web:1", 1);
+    changed["spec"]["selector"]["matchLabels"] = json!({"app": "web", "tier": "api"});
+    changed["spec"]["template"]["metadata"]["labels"]["tier"] = json!("api");
+    let (code, reason, msg) = api_status(
+        api.patch("web", &pp, &Patch::Apply(&changed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!((code, reason.as_str()), (422, "Invalid"));
+    assert!(
+        msg.starts_with("Deployment.apps \"web\" is invalid: spec.selector: Invalid value:")
+            && msg.ends_with("field is immutable"),
+        "{msg}"
+    );
+
+    let sts = json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:16"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}});
+    let ssts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(server.client(), "default");
+    ssts.patch("db", &pp, &Patch::Apply(&sts)).await.unwrap();
+    let mut bigger = sts.clone();
+    bigger["spec"]["volumeClaimTemplates"][0]["spec"]["resources"]["requests"]["storage"] =
+        json!("5Gi");
+    let (code, _, msg) = api_status(
+        ssts.patch("db", &pp, &Patch::Apply(&bigger))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("updates to statefulset spec for fields other than 'replicas'"),
+        "{msg}"
+    );
+    // The template may change.
+    let mut newer = sts.clone();
+    newer["spec"]["template"]["spec"]["containers"][0]["image"] = json!("postgres:17");
+    ssts.patch("db", &pp, &Patch::Apply(&newer)).await.unwrap();
+
+    let cms: Api<ConfigMap> = Api::namespaced(server.client(), "default");
+    let frozen = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "f"}, "immutable": true, "data": {"a": "1"}});
+    cms.patch("f", &pp, &Patch::Apply(&frozen)).await.unwrap();
+    let mut thawed = frozen.clone();
+    thawed["data"]["a"] = json!("2");
+    let (code, _, msg) = api_status(
+        cms.patch("f", &pp, &Patch::Apply(&thawed))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("field is immutable when `immutable` is set"),
+        "{msg}"
+    );
 }

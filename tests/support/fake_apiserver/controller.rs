@@ -40,6 +40,9 @@ pub struct Runtime {
     /// The name a ReplicaSet's refused pod had: retries reuse it, so a persistent refusal
     /// rewrites nothing (a fresh name per attempt changed the condition each reconcile).
     refused_pod: HashMap<String, String>,
+    /// After a refused pod creation, the owner retries at this time (doubling back-off, as the
+    /// controllers' work queues do), so a persistent refusal does not spin the controller.
+    create_backoff: HashMap<String, (Instant, Duration)>,
 }
 
 /// The controller loop (a task on the server's runtime).
@@ -98,11 +101,12 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         let before = st.store.rv;
         next = None;
         earliest(&mut next, deployments(st));
-        replicasets(st);
-        statefulsets(st);
-        jobs(st);
+        earliest(&mut next, replicasets(st));
+        earliest(&mut next, statefulsets(st));
+        earliest(&mut next, jobs(st));
         earliest(&mut next, pods(st));
         pvcs(st);
+        endpoints(st);
         hpas(st);
         quotas(st);
         earliest(&mut next, terminations(st));
@@ -816,7 +820,33 @@ fn pod_ready(p: &Value) -> bool {
         .any(|c| c["type"] == "Ready" && c["status"] == "True")
 }
 
-fn replicasets(st: &mut State) {
+/// Whether pod creation for `owner` may be tried now (false while backing off after a refusal).
+fn may_create(st: &State, owner: &str, next: &mut Option<Instant>) -> bool {
+    match st.runtime.create_backoff.get(owner) {
+        Some((at, _)) if *at > Instant::now() => {
+            earliest(next, Some(*at));
+            false
+        }
+        _ => true,
+    }
+}
+
+fn creation_refused(st: &mut State, owner: &str, next: &mut Option<Instant>) {
+    let delay = st
+        .runtime
+        .create_backoff
+        .get(owner)
+        .map(|(_, d)| (*d * 2).min(Duration::from_secs(5)))
+        .unwrap_or(Duration::from_millis(100));
+    let at = Instant::now() + delay;
+    st.runtime
+        .create_backoff
+        .insert(owner.to_string(), (at, delay));
+    earliest(next, Some(at));
+}
+
+fn replicasets(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let rsrt = rtype(st, "apps", "replicasets");
     let prt = rtype(st, "", "pods");
     for rs in st.store.list(&rsrt, "") {
@@ -840,7 +870,9 @@ fn replicasets(st: &mut State) {
             &rs["metadata"]["ownerReferences"],
             &rname,
         );
-        if (pods.len() as i64) < desired {
+        if (pods.len() as i64) < desired && !may_create(st, &ruid, &mut next) {
+            // Backing off after a refusal: the ReplicaFailure condition stays as it is.
+        } else if (pods.len() as i64) < desired {
             let mut failed = None;
             for _ in 0..(desired - pods.len() as i64) {
                 let pname = match st.runtime.refused_pod.get(&ruid) {
@@ -863,9 +895,11 @@ fn replicasets(st: &mut State) {
                 match create_pod(st, &rns, pod, &planned) {
                     Ok(_) => {
                         st.runtime.refused_pod.remove(&ruid);
+                        st.runtime.create_backoff.remove(&ruid);
                     }
                     Err(e) => {
                         st.runtime.refused_pod.insert(ruid.clone(), pname);
+                        creation_refused(st, &ruid, &mut next);
                         failed = Some(e.message().to_string());
                         break;
                     }
@@ -931,9 +965,11 @@ fn replicasets(st: &mut State) {
         }
         write_status(st, &rsrt, &rs, status);
     }
+    next
 }
 
-fn statefulsets(st: &mut State) {
+fn statefulsets(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let srt = rtype(st, "apps", "statefulsets");
     let prt = rtype(st, "", "pods");
     let pvcrt = rtype(st, "", "persistentvolumeclaims");
@@ -1004,8 +1040,12 @@ fn statefulsets(st: &mut State) {
             if let Some(svc) = s["spec"]["serviceName"].as_str() {
                 pod["spec"]["subdomain"] = json!(svc);
             }
+            if !may_create(st, &suid, &mut next) {
+                break;
+            }
             match create_pod(st, &sns, pod, &planned) {
                 Ok(_) => {
+                    st.runtime.create_backoff.remove(&suid);
                     event(
                         st,
                         &s,
@@ -1017,6 +1057,7 @@ fn statefulsets(st: &mut State) {
                     );
                 }
                 Err(e) => {
+                    creation_refused(st, &suid, &mut next);
                     create_error = Some(e.message().to_string());
                     break;
                 }
@@ -1099,9 +1140,11 @@ fn statefulsets(st: &mut State) {
         });
         write_status(st, &srt, &s, status);
     }
+    next
 }
 
-fn jobs(st: &mut State) {
+fn jobs(st: &mut State) -> Option<Instant> {
+    let mut next = None;
     let jrt = rtype(st, "batch", "jobs");
     let prt = rtype(st, "", "pods");
     for j in st.store.list(&jrt, "") {
@@ -1221,8 +1264,12 @@ fn jobs(st: &mut State) {
                         ("controller-uid", juid.clone()),
                     ],
                 );
+                if !may_create(st, &juid, &mut next) {
+                    break;
+                }
                 match create_pod(st, &jns, pod, &planned) {
                     Ok(_) => {
+                        st.runtime.create_backoff.remove(&juid);
                         active_n += 1;
                         event(
                             st,
@@ -1235,6 +1282,7 @@ fn jobs(st: &mut State) {
                         );
                     }
                     Err(e) => {
+                        creation_refused(st, &juid, &mut next);
                         event(
                             st,
                             &j,
@@ -1265,6 +1313,7 @@ fn jobs(st: &mut State) {
         }
         write_status(st, &jrt, &j, status);
     }
+    next
 }
 
 fn default_crash_lines(failure: &Failure) -> Vec<String> {
@@ -1371,7 +1420,14 @@ fn pod_conditions(
     conds
 }
 
-fn append_logs(st: &mut State, namespace: &str, pod: &str, container: &str, lines: &[String]) {
+fn append_logs(
+    st: &mut State,
+    namespace: &str,
+    pod: &str,
+    container: &str,
+    run: u32,
+    lines: &[String],
+) {
     let e = st
         .logs
         .entry((namespace.into(), pod.into(), container.into()))
@@ -1380,6 +1436,7 @@ fn append_logs(st: &mut State, namespace: &str, pod: &str, container: &str, line
         e.push(LogLine {
             time: time::OffsetDateTime::now_utc(),
             text: l.clone(),
+            run,
         });
     }
 }
@@ -1457,7 +1514,7 @@ fn pods(st: &mut State) -> Option<Instant> {
             .unwrap_or_else(|| format!("10.244.0.{}", st.runtime.pod_ip % 250 + 2));
         let mut spec_node = None;
         let mut events: Vec<(&str, &str, String, &str)> = vec![];
-        let mut logs: Vec<(String, Vec<String>)> = vec![];
+        let mut logs: Vec<(String, u32, Vec<String>)> = vec![];
         let ts = now_rfc3339();
         match &failure {
             Some(Failure::Unschedulable(msg)) => {
@@ -1585,7 +1642,11 @@ fn pods(st: &mut State) -> Option<Instant> {
                             if lines.is_empty() {
                                 lines = default_crash_lines(f);
                             }
-                            logs.push((c["name"].as_str().unwrap_or_default().to_string(), lines));
+                            logs.push((
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                                0,
+                                lines,
+                            ));
                         }
                     }
                     prt_state.stage = 1;
@@ -1642,7 +1703,7 @@ fn pods(st: &mut State) -> Option<Instant> {
                                 if lines.is_empty() {
                                     lines = default_crash_lines(f);
                                 }
-                                logs.push((cname.to_string(), lines));
+                                logs.push((cname.to_string(), n, lines));
                             }
                         }
                     }
@@ -1720,7 +1781,11 @@ fn pods(st: &mut State) -> Option<Instant> {
                         ));
                         let lines = st.scenario.logs_for(img);
                         if !lines.is_empty() {
-                            logs.push((c["name"].as_str().unwrap_or_default().to_string(), lines));
+                            logs.push((
+                                c["name"].as_str().unwrap_or_default().to_string(),
+                                0,
+                                lines,
+                            ));
                         }
                     }
                     prt_state.stage = 2;
@@ -1800,8 +1865,8 @@ fn pods(st: &mut State) -> Option<Instant> {
                 }
             }
         }
-        for (c, lines) in logs {
-            append_logs(st, &pns, &pname, &c, &lines);
+        for (c, run, lines) in logs {
+            append_logs(st, &pns, &pname, &c, run, &lines);
         }
         if pod["status"] != status {
             pod["status"] = status;
@@ -1847,6 +1912,146 @@ fn terminations(st: &mut State) -> Option<Instant> {
     let live: HashSet<String> = st.store.objects.values().map(uid).collect();
     st.runtime.terminating_since.retain(|u, _| live.contains(u));
     next
+}
+
+/// The port a Service port targets on a pod (numeric targetPort, or a named container port).
+fn resolve_target_port(pod: &Value, port: &Value) -> Option<i64> {
+    let target = if port["targetPort"].is_null() {
+        &port["port"]
+    } else {
+        &port["targetPort"]
+    };
+    if let Some(n) = target.as_i64() {
+        return Some(n);
+    }
+    let wanted = target.as_str()?;
+    pod["spec"]["containers"]
+        .as_array()?
+        .iter()
+        .flat_map(|c| c["ports"].as_array().cloned().unwrap_or_default())
+        .find(|p| p["name"] == wanted)
+        .and_then(|p| p["containerPort"].as_i64())
+}
+
+/// The endpoints and EndpointSlice controllers: ready and not-ready pod addresses per Service.
+fn endpoints(st: &mut State) {
+    let svcrt = rtype(st, "", "services");
+    let eprt = rtype(st, "", "endpoints");
+    let slicert = rtype(st, "discovery.k8s.io", "endpointslices");
+    let prt = rtype(st, "", "pods");
+    let services = st.store.list(&svcrt, "");
+    for svc in &services {
+        let Some(sel) = svc["spec"]["selector"]
+            .as_object()
+            .filter(|m| !m.is_empty())
+        else {
+            continue;
+        };
+        if deleting(svc) {
+            continue;
+        }
+        let (sns, sname) = (ns(svc), name(svc));
+        let pods: Vec<Value> = st
+            .store
+            .list(&prt, &sns)
+            .into_iter()
+            .filter(|p| !deleting(p) && p["status"]["podIP"].is_string())
+            .filter(|p| sel.iter().all(|(k, v)| &p["metadata"]["labels"][k] == v))
+            .collect();
+        let addr = |p: &Value| {
+            json!({"ip": p["status"]["podIP"], "nodeName": p["spec"]["nodeName"],
+                "targetRef": {"kind": "Pod", "namespace": sns, "name": name(p), "uid": uid(p)}})
+        };
+        let ready: Vec<Value> = pods.iter().filter(|p| pod_ready(p)).map(addr).collect();
+        let not_ready: Vec<Value> = pods.iter().filter(|p| !pod_ready(p)).map(addr).collect();
+        let svc_ports: Vec<Value> = svc["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        let ports: Vec<Value> = svc_ports
+            .iter()
+            .map(|sp| {
+                let port = pods
+                    .first()
+                    .and_then(|p| resolve_target_port(p, sp))
+                    .or_else(|| sp["targetPort"].as_i64())
+                    .unwrap_or(0);
+                let mut o =
+                    json!({"port": port, "protocol": sp["protocol"].as_str().unwrap_or("TCP")});
+                if let Some(n) = sp["name"].as_str() {
+                    o["name"] = json!(n);
+                }
+                o
+            })
+            .collect();
+        let mut subset = json!({"ports": ports});
+        if !ready.is_empty() {
+            subset["addresses"] = json!(ready);
+        }
+        if !not_ready.is_empty() {
+            subset["notReadyAddresses"] = json!(not_ready);
+        }
+        let mut ep = json!({"apiVersion": "v1", "kind": "Endpoints",
+            "metadata": {"name": sname, "namespace": sns, "labels": svc["metadata"]["labels"]}});
+        if ep["metadata"]["labels"].is_null() {
+            ep["metadata"].as_object_mut().unwrap().remove("labels");
+        }
+        if !pods.is_empty() {
+            ep["subsets"] = json!([subset]);
+        }
+        match st.store.get(&eprt, &sns, &sname).cloned() {
+            None => {
+                let _ = st.store.create(&eprt, &sns, ep, &Writer::update(KCM));
+            }
+            Some(old) if old["subsets"] != ep["subsets"] => {
+                let mut o = old.clone();
+                o["subsets"] = ep["subsets"].clone();
+                if ep.get("subsets").is_none() {
+                    o.as_object_mut().unwrap().remove("subsets");
+                }
+                st.store.controller_write(&eprt, o, false, KCM);
+            }
+            Some(_) => {}
+        }
+        // One EndpointSlice per Service.
+        let slice_endpoints: Vec<Value> = pods
+            .iter()
+            .map(|p| {
+                let r = pod_ready(p);
+                json!({"addresses": [p["status"]["podIP"]], "conditions": {"ready": r, "serving": r, "terminating": false},
+                    "nodeName": p["spec"]["nodeName"], "targetRef": {"kind": "Pod", "namespace": sns, "name": name(p), "uid": uid(p)}})
+            })
+            .collect();
+        let slice_name = format!("{sname}-{}", safe_encode(fnv(uid(svc).as_bytes()), 5));
+        match st.store.get(&slicert, &sns, &slice_name).cloned() {
+            None => {
+                let slice = json!({"apiVersion": "discovery.k8s.io/v1", "kind": "EndpointSlice",
+                    "metadata": {"name": slice_name, "namespace": sns,
+                        "labels": {"kubernetes.io/service-name": sname, "endpointslice.kubernetes.io/managed-by": "endpointslice-controller.k8s.io"},
+                        "ownerReferences": [owner_ref("v1", "Service", svc)]},
+                    "addressType": "IPv4", "endpoints": slice_endpoints, "ports": ports});
+                let _ = st.store.create(&slicert, &sns, slice, &Writer::update(KCM));
+            }
+            Some(old)
+                if old["endpoints"] != json!(slice_endpoints) || old["ports"] != json!(ports) =>
+            {
+                let mut o = old.clone();
+                o["endpoints"] = json!(slice_endpoints);
+                o["ports"] = json!(ports);
+                st.store.controller_write(&slicert, o, false, KCM);
+            }
+            Some(_) => {}
+        }
+    }
+    // Endpoints of deleted Services go (EndpointSlices go with their owner).
+    for ep in st.store.list(&eprt, "") {
+        let gone = st.store.get(&svcrt, &ns(&ep), &name(&ep)).is_none();
+        let managed = ep["metadata"]["managedFields"]
+            .as_array()
+            .is_some_and(|m| m.iter().any(|e| e["manager"] == KCM));
+        if gone && managed {
+            let _ = st
+                .store
+                .delete(&eprt, &ns(&ep), &name(&ep), None, None, None);
+        }
+    }
 }
 
 fn pvcs(st: &mut State) {

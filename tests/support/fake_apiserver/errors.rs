@@ -232,3 +232,27 @@ pub fn gone(requested: u64, oldest: u64) -> ApiError {
         Value::Null,
     )
 }
+
+/// Server-side apply conflicts (409 Conflict with FieldManagerConflict causes).
+pub fn apply_conflicts(conflicts: &[(String, String)], api_version: &str) -> ApiError {
+    let n = conflicts.len();
+    let msg = if n == 1 {
+        format!(
+            "Apply failed with 1 conflict: conflict with \"{}\" using {api_version}: {}",
+            conflicts[0].1, conflicts[0].0
+        )
+    } else {
+        let mut m = format!("Apply failed with {n} conflicts: ");
+        let lines: Vec<String> = conflicts
+            .iter()
+            .map(|(f, o)| format!("conflict with \"{o}\" using {api_version}: {f}"))
+            .collect();
+        m.push_str(&lines.join("\n"));
+        m
+    };
+    let causes: Vec<Value> = conflicts
+        .iter()
+        .map(|(f, o)| json!({"reason": "FieldManagerConflict", "message": format!("conflict with \"{o}\" using {api_version}"), "field": f}))
+        .collect();
+    ApiError::new(409, "Conflict", msg, json!({"causes": causes}))
+}

@@ -179,7 +179,16 @@ pub async fn handle(
     headers: HeaderMap,
     body: Bytes,
 ) -> Response {
-    let q = parse_query(uri.query());
+    let mut q = parse_query(uri.query());
+    // Without fieldManager the API server names the manager after the user agent (up to '/').
+    let ua = headers
+        .get("user-agent")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("unknown");
+    q.insert(
+        DEFAULT_MANAGER.into(),
+        ua.split('/').next().unwrap_or("unknown").to_string(),
+    );
     let accept = headers
         .get("accept")
         .and_then(|v| v.to_str().ok())
@@ -228,7 +237,17 @@ pub async fn handle(
             }
             rec.code = 200;
             shared.record(rec);
-            return json_response(200, &d);
+            let mut r = json_response(200, &d);
+            if d["kind"] == "APIGroupDiscoveryList" {
+                // Clients (kubectl) recognise aggregated discovery by the answer's media type.
+                r.headers_mut().insert(
+                    "content-type",
+                    "application/json;g=apidiscovery.k8s.io;v=v2;as=APIGroupDiscoveryList"
+                        .parse()
+                        .unwrap(),
+                );
+            }
+            return r;
         }
         Ok(Route::Resource(t)) => t,
         Err(e) => {
@@ -436,14 +455,20 @@ fn scale_of(obj: &Value) -> Value {
     })
 }
 
-fn writer(q: &HashMap<String, String>, verb: Verb, default: &str) -> Writer {
+/// Query key (not a real parameter) carrying the user-agent-derived default field manager.
+const DEFAULT_MANAGER: &str = "\u{0}default-manager";
+
+fn writer(q: &HashMap<String, String>, verb: Verb) -> Writer {
     Writer {
         manager: q
             .get("fieldManager")
+            .or_else(|| q.get(DEFAULT_MANAGER))
             .cloned()
-            .unwrap_or_else(|| default.to_string()),
+            .unwrap_or_else(|| "unknown".to_string()),
         apply: verb == Verb::Apply,
         subresource: None,
+        force: q.get("force").is_some_and(|v| v == "true"),
+        applied: None,
     }
 }
 
@@ -537,7 +562,7 @@ fn serve(
             if t.name.is_some() {
                 return Err(errors::method_not_allowed());
             }
-            let o = store.create(rt, &t.ns, body, &writer(q, verb, "unknown"))?;
+            let o = store.create(rt, &t.ns, body, &writer(q, verb))?;
             Ok((201, serve_one(&o)))
         }
         (Verb::Update | Verb::Patch | Verb::Apply, Some("scale")) => {
@@ -558,19 +583,12 @@ fn serve(
                 .ok_or_else(|| errors::bad_request("spec.replicas is required"))?;
             let mut next = cur.clone();
             next["spec"]["replicas"] = json!(replicas);
-            let o = store.replace(
-                rt,
-                &t.ns,
-                name,
-                next,
-                &writer(q, Verb::Update, "unknown"),
-                false,
-            )?;
+            let o = store.replace(rt, &t.ns, name, next, &writer(q, Verb::Update), false)?;
             Ok((200, scale_of(&o)))
         }
         (Verb::Update, _) => {
             let existed = store.get(rt, &t.ns, name).is_some();
-            let o = store.replace(rt, &t.ns, name, body, &writer(q, verb, "unknown"), status)?;
+            let o = store.replace(rt, &t.ns, name, body, &writer(q, verb), status)?;
             Ok((if existed { 200 } else { 201 }, serve_one(&o)))
         }
         (Verb::Apply, _) => {
@@ -578,7 +596,7 @@ fn serve(
             if !q.contains_key("fieldManager") {
                 return Err(errors::bad_request("PatchOptions.meta.k8s.io \"\" is invalid: fieldManager: Required value: is required for apply patch"));
             }
-            let o = store.apply(rt, &t.ns, name, body, &writer(q, verb, "unknown"), status)?;
+            let o = store.apply(rt, &t.ns, name, body, &writer(q, verb), status)?;
             Ok((if existed { 200 } else { 201 }, serve_one(&o)))
         }
         (Verb::Patch, _) => {
@@ -593,15 +611,7 @@ fn serve(
                 "application/json-patch+json" => PatchKind::Json,
                 other => return Err(errors::unsupported_media(other)),
             };
-            let o = store.patch(
-                rt,
-                &t.ns,
-                name,
-                kind,
-                &body,
-                &writer(q, verb, "unknown"),
-                status,
-            )?;
+            let o = store.patch(rt, &t.ns, name, kind, &body, &writer(q, verb), status)?;
             Ok((200, serve_one(&o)))
         }
         (Verb::Delete, _) => {

@@ -119,8 +119,22 @@ pub fn log_response(
     let since = q.get("sinceSeconds").and_then(|s| s.parse::<i64>().ok());
     let tail = q.get("tailLines").and_then(|s| s.parse::<usize>().ok());
     let now = time::OffsetDateTime::now_utc();
+    // The latest run's output, or with `previous` the run before it (as the kubelet keeps the
+    // log of the last terminated instance).
+    let latest = lines.iter().map(|l| l.run).max().unwrap_or(0);
+    let run = if q.get("previous").is_some_and(|v| v == "true") {
+        if latest == 0 {
+            return err(errors::bad_request(format!(
+                "previous terminated container \"{container}\" in pod \"{name}\" not found"
+            )));
+        }
+        latest - 1
+    } else {
+        latest
+    };
     let mut selected: Vec<&LogLine> = lines
         .iter()
+        .filter(|l| l.run == run)
         .filter(|l| since.is_none_or(|s| (now - l.time).whole_seconds() <= s))
         .collect();
     if let Some(t) = tail {

@@ -22,65 +22,130 @@
 //! }
 //! ```
 //!
-//! The server runs on its own thread and tokio runtime, so it works from `#[test]` (sync, e.g.
-//! when running the binary with `std::process::Command`) and from `#[tokio::test]` of any flavor.
-//! `start()` returns once it is listening. `stop()` (or dropping the server) ends watches and
-//! shuts it down. The module is self-contained (only `#[path]` include it; no `mod support;`).
+//! Include it only with `#[path]` as above (no `mod support;`); the module silences dead-code
+//! warnings for the parts a test file does not use. The server runs on its own thread and tokio
+//! runtime, so it works from `#[test]` (sync, e.g. running the binary with
+//! `std::process::Command`) and from `#[tokio::test]` of any flavor. `start()` returns once it
+//! listens. `stop()` (or dropping the server) ends watches and log streams and closes the port.
+//!
+//! Kubeconfig: `server.kubeconfig_file()` (a temp file kept while the value lives; namespace
+//! `default`), `server.write_kubeconfig(path, namespace)` or `server.kubeconfig_yaml(ns)`:
+//! cluster `fake` at `http://127.0.0.1:PORT`, user `fake-user` with token [`FAKE_TOKEN`],
+//! context `fake` (current). kube-rs 5 accepts it (checked by the self-tests).
+//!
+//! # Builder
+//!
+//! `FakeApiServer::builder()`: `.without_kong()` (no `configuration.konghq.com` CRDs, as before
+//! Kong is installed; `server.set_kong_crds(bool)` switches later), `.without_external_secrets()`,
+//! `.with_metrics()` (serve `metrics.k8s.io`; off by default as on kind; `server.set_metrics`),
+//! `.scenario(|s| ...)`. Namespaces `default`, `kube-system`, `kube-public`, `kube-node-lease`
+//! and one Node `fake-node` (2 CPU, 8Gi) exist from the start.
 //!
 //! # What it serves
 //!
 //! Discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`, and the
 //! aggregated v2 documents when asked for) for core v1, apps/v1, batch/v1, autoscaling/v2 (and
-//! v1), policy/v1, networking.k8s.io/v1, coordination.k8s.io/v1, rbac, storage, apiextensions.k8s.io/v1,
-//! plus every CRD present in the store (Kong's `configuration.konghq.com` and
-//! `external-secrets.io` CRDs are pre-installed unless the builder says otherwise; creating or
-//! deleting a CRD changes discovery) and `metrics.k8s.io/v1beta1` when enabled.
-//! Verbs: get, list (label selectors `a=b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`;
-//! field selectors on any dotted path, e.g. `metadata.name=x`, `involvedObject.name=x`), watch
-//! (`resourceVersion` replay, `0`/empty = current state as ADDED, `sendInitialEvents`,
-//! `allowWatchBookmarks`, `timeoutSeconds`, ERROR 410 Expired from a compacted version), create,
-//! update (PUT, resourceVersion conflicts), server-side apply (create-if-missing, fieldManager
-//! required, fields the same manager applied before and no longer applies are removed),
-//! merge/strategic/JSON patch, delete (Background/Foreground/Orphan through ownerReferences,
-//! finalizers, namespace deletion removes the contents), deletecollection, `/status`,
-//! `/scale`, pods `/log` (container, tailLines, sinceSeconds, timestamps, follow), pods
-//! `/eviction`, `dryRun`.
+//! v1), policy/v1, networking.k8s.io/v1, coordination.k8s.io/v1, discovery.k8s.io/v1, rbac,
+//! storage, apiextensions.k8s.io/v1, plus every CRD present in the store (creating or deleting a
+//! CRD changes discovery), and `metrics.k8s.io/v1beta1` when enabled.
 //!
-//! # Scenarios
+//! Verbs: get; list (label selectors `a=b`, `a!=b`, `a`, `!a`, `a in (x,y)`, `a notin (x)`;
+//! field selectors on any dotted path such as `metadata.name=x`, `involvedObject.name=x`;
+//! `limit`/`continue`); watch (`resourceVersion` replay, `0`/empty = current state as ADDED,
+//! `sendInitialEvents` + initial-events-end bookmark, `allowWatchBookmarks`, `timeoutSeconds`,
+//! ERROR 410 Expired from a compacted version, objects entering/leaving a selector as
+//! ADDED/DELETED); create (generateName, name validation, namespace must exist and not be
+//! Terminating); update (PUT with resourceVersion = optimistic concurrency, 409 Conflict);
+//! server-side apply (create-if-missing, `fieldManager` required, field ownership: an apply
+//! without `force` that changes a field another manager owns is 409 FieldManagerConflict; fields
+//! the same manager applied before and no longer applies are removed; managedFields recorded);
+//! merge, strategic-merge (lists of named objects merged by name) and JSON patch; delete
+//! (Background/Foreground/Orphan through ownerReferences, finalizers hold objects, pods answer
+//! with the pod, others with Status Success, pending deletes with 202 + the object);
+//! deletecollection; `/status` (only status changes there; main-resource writes keep status);
+//! `/scale`; pods `/log` (container, tailLines, sinceSeconds, timestamps, previous, follow) and
+//! `/eviction`; `dryRun`. Server-side defaulting: Secret `stringData` → base64 `data`, Service
+//! clusterIP/nodePorts, Namespace phase, Deployment strategy/replicas/progressDeadlineSeconds,
+//! Job backoffLimit; LimitRange defaults/maxima and ResourceQuota on pod creation (403).
+//! List items omit kind/apiVersion for built-in types (as the real server), keep them for CRs.
+//!
+//! # Controllers (the scenario)
+//!
+//! Deployment → ReplicaSet `<name>-<pod-template-hash>` → Pods `<rs>-<5 chars>` (owner refs,
+//! template labels + pod-template-hash); RollingUpdate with maxSurge/maxUnavailable as the real
+//! controller computes them (Recreate too); a re-applied old template reuses its ReplicaSet as a
+//! new revision; status observedGeneration/replicas/updated/ready/available/unavailable and
+//! conditions Available, Progressing (NewReplicaSetCreated, ReplicaSetUpdated,
+//! NewReplicaSetAvailable, ProgressDeadlineExceeded), ReplicaFailure. StatefulSet: pods
+//! `<name>-<i>` (OrderedReady or Parallel), PVCs from volumeClaimTemplates, rolling replace from
+//! the highest ordinal, currentRevision/updateRevision. Job: pods until Complete, or Failed with
+//! BackoffLimitExceeded after backoffLimit+1 failed pods. HPA: keeps the target within
+//! min/max, status and conditions (ScalingActive False without the metrics API). PVCs Bound.
+//! Endpoints and EndpointSlices for Services. ResourceQuota status.used. Pods: Pending
+//! (ContainerCreating) → Running → Ready, events (Scheduled, Pulled, Started, FailedScheduling,
+//! BackOff, Failed, FailedCreate, ScalingReplicaSet, ...). Namespace deletion is asynchronous
+//! (Terminating, then contents, then the namespace). Refused pod creations back off.
 //!
 //! ```ignore
 //! server.scenario(|s| {
 //!     s.fail_image("api:2", Failure::CrashLoop);                     // by image substring
 //!     s.fail_pods("app.kubernetes.io/component=worker", Failure::OomKilled);
-//!     s.fail_workload("shop", "web", Failure::unschedulable());
+//!     s.fail_workload("shop", "web", Failure::unschedulable());      // pods of a workload
+//!     s.fail_image("db:1", Failure::quota("compute-quota"));         // ReplicaFailure, no pods
 //!     s.image_logs("api:2", &["Traceback ...", "KeyError: 'DATABASE_URL'"]);
 //!     s.ready_delay = Duration::from_millis(300);                     // "slowly"
 //!     s.progress_deadline = Some(Duration::from_millis(500));
+//!     s.namespace_termination = Duration::from_millis(200);          // Terminating for a while
+//!     s.pod_termination = Duration::from_millis(100);                // pods Terminating
+//!     s.hpa_recommends("shop", "web", 10);                           // "load": clamped to max
+//!     s.paused = true;                                               // controllers stop
 //! });
 //! ```
-//! Images whose repository name contains `crashloop`, `imagepull`/`doesnotexist`, `oom`,
-//! `unschedulable`, `quota`, `neverready` or `jobfail` fail that way without any rule
-//! (`s.image_words = false` turns this off). See [`Failure`] for what each mode looks like.
-//! `server.append_log(ns, pod, container, line)` adds log lines (followers see them).
+//! Failures: `ImagePull` (ErrImagePull then ImagePullBackOff, Pending), `CrashLoop` (Running,
+//! not ready, restartCount rising with back-off, lastState.terminated Error exit 1, logs per run),
+//! `OomKilled` (same with OOMKilled exit 137), `Unschedulable(msg)` (PodScheduled False,
+//! FailedScheduling), `QuotaExceeded(msg)`, `NeverReady`, `SlowReady(d)`, `JobFails`. Images
+//! whose repository name contains `crashloop`, `imagepull`/`doesnotexist`, `oom`,
+//! `unschedulable`, `quota`, `neverready` or `jobfail` fail that way without a rule
+//! (`s.image_words = false` turns this off). A real ResourceQuota/LimitRange put in a namespace
+//! refuses pods the same way. `server.append_log(ns, pod, container, line)` adds log lines
+//! (followers see them).
 //!
 //! # Error injection
 //!
 //! ```ignore
 //! server.inject(Fault::on(&[Verb::Apply], FaultAnswer::Conflict).resource("deployments").name("web").times(1));
 //! server.inject(Fault::on(&[Verb::Get], FaultAnswer::Internal("etcd timeout".into())).times(2));
-//! server.inject(Fault::on(&[], FaultAnswer::TooManyRequests(1)).namespace("shop").times(1));
-//! server.reject_kind("KongPlugin", "validations.kong.konghq.com", 400, "plugin rate-limiting: config.minute: expected a number");
+//! server.inject(Fault::on(&[], FaultAnswer::TooManyRequests(1)).namespace("shop").times(1)); // kube-rs retries 429 itself
+//! server.inject(Fault::on(&[Verb::Create], FaultAnswer::Forbidden(None)).resource("secrets"));
+//! server.inject(Fault::on(&[Verb::Apply], FaultAnswer::Invalid(vec![("spec.replicas".into(), "Invalid value: -1".into())])));
+//! server.inject(Fault::on(&[Verb::List], FaultAnswer::Delay(Duration::from_secs(2))).after(1));
+//! server.inject(Fault::on(&[Verb::Get], FaultAnswer::ConnectionReset).times(1));
+//! server.reject_kind("KongPlugin", "validations.kong.konghq.com", 400, "plugin failed schema validation: ...");
 //! server.drop_watches_after("pods", 3, Some(1));   // next pods watch ends after 3 events
 //! server.drop_watches();                            // end every open watch now
 //! server.compact();                                 // old resourceVersions now get 410
+//! server.faults_fired();                            // how often each rule fired
 //! ```
 //!
 //! # Reading state
 //!
-//! `server.objects("apps/v1", "Deployment")`, `server.object("v1", "Pod", "ns", "name")`,
-//! `server.requests()` (method, verb, resource, namespace, name, field manager, code, ...),
-//! `server.wait_until(timeout, |s| ...)` / `wait_until_async` (woken by changes, not polling).
-//! `server.put(obj)` / `server.remove(...)` write directly (no faults, no request log).
+//! `server.objects("apps/v1", "Deployment")`, `objects_in(av, kind, ns)`, `object(av, kind, ns,
+//! name)` (ns "" for cluster-scoped), `contents_of(ns)` ("no object left"), `pods_of(ns,
+//! workload)`, `history(av, kind, ns, name)` (every version with its resourceVersion),
+//! `requests()` ([`RequestRecord`]: verb, resource, namespace, name, field manager, force, code,
+//! body; `is_apply_by("kubectl-justpush")`), `wait_until(timeout, |s| ..)` /
+//! `wait_until_async` (woken by changes, not polling), `wait_quiescent(window, timeout)`.
+//! `put(obj)` / `remove(..)` write directly (no faults, not logged; `put` also sets status).
+//!
+//! # Simplified compared with a real API server
+//!
+//! One storage version per resource (served under every version; only apiVersion changes), no
+//! conversion, no OpenAPI schema validation (only names, workload selectors/containers, Secret
+//! base64), no RBAC or authentication (any token), no admission webhooks except injected ones,
+//! SSA lists are atomic unless they are lists of objects keyed by `name`, rollouts ignore
+//! minReadySeconds, pods get IPs but no network, CronJobs are stored but never run, no
+//! ControllerRevisions, Events are core/v1 only, the watch history is kept until `compact()`.
 
 #![allow(dead_code, unused_imports)]
 
@@ -147,6 +212,8 @@ impl RequestRecord {
 pub struct LogLine {
     pub time: time::OffsetDateTime,
     pub text: String,
+    /// Which run of the container wrote it (0 = first start; n = after the n-th restart).
+    pub run: u32,
 }
 
 /// Everything behind the lock.
@@ -647,16 +714,21 @@ impl FakeApiServer {
         self.shared.notify();
     }
 
-    /// Appends a line to a container's log (followers of the log see it).
+    /// Appends a line to a container's log, as written by its latest run (followers see it).
     pub fn append_log(&self, namespace: &str, pod: &str, container: &str, line: &str) {
-        self.state()
-            .logs
-            .entry((namespace.into(), pod.into(), container.into()))
-            .or_default()
-            .push(LogLine {
+        {
+            let mut st = self.state();
+            let e = st
+                .logs
+                .entry((namespace.into(), pod.into(), container.into()))
+                .or_default();
+            let run = e.iter().map(|l| l.run).max().unwrap_or(0);
+            e.push(LogLine {
                 time: time::OffsetDateTime::now_utc(),
                 text: line.into(),
+                run,
             });
+        }
         self.shared.kick();
     }
 
@@ -701,6 +773,31 @@ impl FakeApiServer {
                 Err(_) => return pred(self),
                 Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => return pred(self),
                 Ok(_) => {}
+            }
+        }
+    }
+
+    /// Waits until nothing changes for `window` (the controller has settled; no hot loop);
+    /// false if that never happens within `timeout`.
+    pub async fn wait_quiescent(&self, window: Duration, timeout: Duration) -> bool {
+        let mut rx = self.shared.changed.subscribe();
+        let end = tokio::time::Instant::now() + timeout;
+        loop {
+            let rv = self.resource_version();
+            let until = (tokio::time::Instant::now() + window).min(end);
+            let quiet = loop {
+                match tokio::time::timeout_at(until, rx.recv()).await {
+                    Err(_) => break true,
+                    Ok(Err(tokio::sync::broadcast::error::RecvError::Closed)) => break true,
+                    Ok(_) if self.resource_version() == rv => continue,
+                    Ok(_) => break false,
+                }
+            };
+            if quiet && self.resource_version() == rv && tokio::time::Instant::now() < end {
+                return true;
+            }
+            if tokio::time::Instant::now() >= end {
+                return false;
             }
         }
     }

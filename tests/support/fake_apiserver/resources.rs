@@ -112,6 +112,15 @@ pub fn builtin_types(metrics: bool) -> Vec<ResourceType> {
         ),
         rt("", "v1", "services", "Service", true, &["status"], &["svc"]),
         rt("", "v1", "endpoints", "Endpoints", true, &[], &["ep"]),
+        rt(
+            "discovery.k8s.io",
+            "v1",
+            "endpointslices",
+            "EndpointSlice",
+            true,
+            &[],
+            &[],
+        ),
         rt("", "v1", "configmaps", "ConfigMap", true, &[], &["cm"]),
         rt("", "v1", "secrets", "Secret", true, &[], &[]),
         rt(

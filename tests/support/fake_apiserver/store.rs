@@ -74,6 +74,10 @@ pub struct Writer {
     pub manager: String,
     pub apply: bool,
     pub subresource: Option<String>,
+    /// Server-side apply with `force=true`: take fields other managers own.
+    pub force: bool,
+    /// The applied configuration (server-side apply): its fields become this manager's.
+    pub applied: Option<Value>,
 }
 
 impl Writer {
@@ -82,6 +86,8 @@ impl Writer {
             manager: manager.into(),
             apply: false,
             subresource: None,
+            force: false,
+            applied: None,
         }
     }
 }
@@ -96,6 +102,8 @@ pub struct Store {
     pub compacted: u64,
     /// Last configuration applied by each field manager, by (uid, manager).
     pub applied: HashMap<(String, String), Value>,
+    /// Field ownership by uid: SSA path -> (fieldsV1 segments, manager).
+    pub owners: HashMap<String, BTreeMap<String, (Vec<String>, String)>>,
     pub metrics_api: bool,
     /// Deleted pods stay Terminating until the controller removes them (Scenario::pod_termination).
     pub pod_grace: bool,
@@ -266,7 +274,60 @@ impl Store {
         }
     }
 
-    fn record_manager(obj: &mut Value, w: &Writer, api_version: &str) {
+    /// Moves field ownership for a write: an update owns what it changed, an apply owns every
+    /// field of its configuration; fields that disappeared are owned by nobody.
+    fn take_ownership(&mut self, old: Option<&Value>, new: &Value, w: &Writer) {
+        if w.subresource.is_some() {
+            return;
+        }
+        let uid = new["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let new_leaves = field_leaves(new);
+        let old_leaves = old.map(field_leaves).unwrap_or_default();
+        let owners = self.owners.entry(uid).or_default();
+        owners.retain(|p, _| new_leaves.contains_key(p));
+        for (p, (_, v)) in &new_leaves {
+            if old_leaves.get(p).map(|(_, ov)| ov) != Some(v) {
+                owners.insert(p.clone(), (new_leaves[p].0.clone(), w.manager.clone()));
+            }
+        }
+        if let Some(a) = &w.applied {
+            for p in field_leaves(a).keys() {
+                if let Some((segs, _)) = new_leaves.get(p) {
+                    owners.insert(p.clone(), (segs.clone(), w.manager.clone()));
+                }
+            }
+        }
+    }
+
+    /// Fields of `patch` that another manager owns with a different live value.
+    pub fn apply_conflicts(
+        &self,
+        live: &Value,
+        patch: &Value,
+        manager: &str,
+    ) -> Vec<(String, String)> {
+        let uid = live["metadata"]["uid"].as_str().unwrap_or_default();
+        let Some(owners) = self.owners.get(uid) else {
+            return vec![];
+        };
+        let live_leaves = field_leaves(live);
+        let mut out = vec![];
+        for (p, (_, v)) in field_leaves(patch) {
+            if let (Some((_, lv)), Some((_, owner))) = (live_leaves.get(&p), owners.get(&p)) {
+                if lv != &v && owner != manager {
+                    out.push((p, owner.clone()));
+                }
+            }
+        }
+        out
+    }
+
+    /// Records the write in metadata.managedFields, with each manager's fieldsV1 rebuilt from
+    /// the ownership table.
+    fn record_manager(&self, obj: &mut Value, w: &Writer, api_version: &str) {
         let op = if w.apply { "Apply" } else { "Update" };
         let mut entry = json!({
             "manager": w.manager, "operation": op, "apiVersion": api_version,
@@ -290,6 +351,37 @@ impl Store {
                 && e.get("subresource") == entry.get("subresource"))
         });
         arr.push(entry);
+        let uid = obj["metadata"]["uid"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        let owners = self.owners.get(&uid);
+        let arr = obj["metadata"]["managedFields"].as_array_mut().unwrap();
+        for e in arr.iter_mut() {
+            if e.get("subresource").is_some() {
+                continue;
+            }
+            let m = e["manager"].as_str().unwrap_or_default().to_string();
+            let mut fields = json!({});
+            for (segs, owner) in owners.into_iter().flat_map(|o| o.values()) {
+                if *owner == m {
+                    let mut cur = &mut fields;
+                    for seg in segs {
+                        cur = cur
+                            .as_object_mut()
+                            .unwrap()
+                            .entry(seg.clone())
+                            .or_insert_with(|| json!({}));
+                    }
+                }
+            }
+            e["fieldsV1"] = fields;
+        }
+        // A manager that owns nothing any more leaves managedFields (status writers stay).
+        arr.retain(|e| {
+            e.get("subresource").is_some()
+                || e["fieldsV1"].as_object().is_some_and(|f| !f.is_empty())
+        });
     }
 
     /// Defaulting and validation common to create and update (what admission and the
@@ -304,6 +396,9 @@ impl Store {
             .as_str()
             .unwrap_or_default()
             .to_string();
+        if let Some(o) = old {
+            check_immutable(rt, &name, o, obj)?;
+        }
         // Secrets: stringData is write-only and folds into data.
         if rt.group.is_empty() && rt.plural == "secrets" {
             if let Some(sd) = obj.as_object_mut().unwrap().remove("stringData") {
@@ -531,7 +626,8 @@ impl Store {
         }
         obj["apiVersion"] = json!(rt.api_version());
         obj["kind"] = json!(rt.kind);
-        Self::record_manager(&mut obj, w, &rt.api_version());
+        self.take_ownership(None, &obj, w);
+        self.record_manager(&mut obj, w, &rt.api_version());
         Ok(self.commit(key, obj, ChangeType::Added))
     }
 
@@ -595,7 +691,8 @@ impl Store {
         if status {
             w.subresource = Some("status".into());
         }
-        Self::record_manager(&mut obj, &w, &rt.api_version());
+        self.take_ownership(Some(&old), &obj, &w);
+        self.record_manager(&mut obj, &w, &rt.api_version());
         // The last finalizer gone from an object being deleted completes the delete.
         let finalizers_empty = obj["metadata"]["finalizers"]
             .as_array()
@@ -697,7 +794,9 @@ impl Store {
             if let Some(m) = obj["metadata"].as_object_mut() {
                 m.remove("resourceVersion");
             }
-            let created = self.create(rt, ns, obj, w)?;
+            let mut aw = w.clone();
+            aw.applied = Some(patch.clone());
+            let created = self.create(rt, ns, obj, &aw)?;
             let uid = created["metadata"]["uid"]
                 .as_str()
                 .unwrap_or_default()
@@ -722,6 +821,15 @@ impl Store {
             uid,
             format!("{}{}", w.manager, if status { "/status" } else { "" }),
         );
+        if !w.force && !status {
+            let conflicts = self.apply_conflicts(&old, &patch, &w.manager);
+            if !conflicts.is_empty() {
+                return Err(errors::apply_conflicts(&conflicts, &rt.api_version()));
+            }
+        }
+        let mut aw = w.clone();
+        aw.applied = Some(patch.clone());
+        let w = &aw;
         let mut obj = old.clone();
         if let Some(prev) = self.applied.get(&mkey) {
             remove_dropped(&mut obj, prev, &patch);
@@ -1016,6 +1124,70 @@ impl Store {
     }
 }
 
+/// The user-settable leaf fields of an object (not status, not server-set metadata) as SSA
+/// paths (`.spec.template.spec.containers[name="app"].image`) with their fieldsV1 segments.
+pub fn field_leaves(obj: &Value) -> BTreeMap<String, (Vec<String>, Value)> {
+    let mut out = BTreeMap::new();
+    for (k, v) in obj.as_object().into_iter().flatten() {
+        match k.as_str() {
+            "status" | "apiVersion" | "kind" => {}
+            "metadata" => {
+                for (mk, mv) in v.as_object().into_iter().flatten() {
+                    match mk.as_str() {
+                        "labels" | "annotations" => walk_leaves(
+                            &format!(".metadata.{mk}"),
+                            &["f:metadata".into(), format!("f:{mk}")],
+                            mv,
+                            &mut out,
+                        ),
+                        "finalizers" | "ownerReferences" => {
+                            out.insert(
+                                format!(".metadata.{mk}"),
+                                (vec!["f:metadata".into(), format!("f:{mk}")], mv.clone()),
+                            );
+                        }
+                        _ => {}
+                    }
+                }
+            }
+            _ => walk_leaves(&format!(".{k}"), &[format!("f:{k}")], v, &mut out),
+        }
+    }
+    out
+}
+
+fn walk_leaves(
+    path: &str,
+    segs: &[String],
+    v: &Value,
+    out: &mut BTreeMap<String, (Vec<String>, Value)>,
+) {
+    match v {
+        Value::Object(m) if !m.is_empty() => {
+            for (k, x) in m {
+                let mut s = segs.to_vec();
+                s.push(format!("f:{k}"));
+                walk_leaves(&format!("{path}.{k}"), &s, x, out);
+            }
+        }
+        Value::Array(a) if is_named_list(v) => {
+            for e in a {
+                let n = e["name"].as_str().unwrap_or_default();
+                let mut s = segs.to_vec();
+                s.push(format!("k:{}", json!({"name": n})));
+                for (k, x) in e.as_object().into_iter().flatten() {
+                    let mut s2 = s.clone();
+                    s2.push(format!("f:{k}"));
+                    walk_leaves(&format!("{path}[name=\"{n}\"].{k}"), &s2, x, out);
+                }
+            }
+        }
+        _ => {
+            out.insert(path.to_string(), (segs.to_vec(), v.clone()));
+        }
+    }
+}
+
 /// The part of an object whose change bumps metadata.generation.
 fn spec_part(o: &Value) -> Value {
     let mut v = o.clone();
@@ -1036,6 +1208,117 @@ fn strip_volatile(o: &Value) -> Value {
         m.remove("resourceVersion");
     }
     v
+}
+
+/// The update validation of fields Kubernetes does not let change.
+fn check_immutable(
+    rt: &ResourceType,
+    name: &str,
+    old: &Value,
+    new: &Value,
+) -> Result<(), ApiError> {
+    let immutable = |field: &str, v: &Value| {
+        Cause::new(
+            "FieldValueInvalid",
+            field,
+            &format!("Invalid value: {}: field is immutable", v),
+        )
+    };
+    let mut causes = vec![];
+    let spec_changed = |f: &str| old["spec"][f] != new["spec"][f];
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("apps", "deployments") | ("apps", "replicasets") | ("apps", "daemonsets")
+            if spec_changed("selector") =>
+        {
+            causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+        }
+        ("apps", "statefulsets") => {
+            if spec_changed("selector") {
+                causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+            }
+            let allowed = [
+                "replicas",
+                "ordinals",
+                "template",
+                "updateStrategy",
+                "persistentVolumeClaimRetentionPolicy",
+                "minReadySeconds",
+            ];
+            let mut o = old["spec"].clone();
+            let mut n = new["spec"].clone();
+            for f in allowed {
+                o.as_object_mut().map(|m| m.remove(f));
+                n.as_object_mut().map(|m| m.remove(f));
+            }
+            if o != n {
+                causes.push(Cause::new("FieldValueForbidden", "spec", "Forbidden: updates to statefulset spec for fields other than 'replicas', 'ordinals', 'template', 'updateStrategy', 'persistentVolumeClaimRetentionPolicy' and 'minReadySeconds' are forbidden"));
+            }
+        }
+        ("batch", "jobs") => {
+            if spec_changed("selector") && !old["spec"]["selector"].is_null() {
+                causes.push(immutable("spec.selector", &new["spec"]["selector"]));
+            }
+            if spec_changed("template") {
+                causes.push(immutable("spec.template", &new["spec"]["template"]));
+            }
+            if spec_changed("completions") {
+                causes.push(immutable("spec.completions", &new["spec"]["completions"]));
+            }
+        }
+        ("", "configmaps") | ("", "secrets") => {
+            if old["immutable"] == true {
+                if old["data"] != new["data"] || old["binaryData"] != new["binaryData"] {
+                    causes.push(Cause::new(
+                        "FieldValueForbidden",
+                        "data",
+                        "Forbidden: field is immutable when `immutable` is set",
+                    ));
+                }
+                if new["immutable"] != true {
+                    causes.push(Cause::new(
+                        "FieldValueForbidden",
+                        "immutable",
+                        "Forbidden: field is immutable when `immutable` is set",
+                    ));
+                }
+            }
+            if rt.plural == "secrets" && !old["type"].is_null() && old["type"] != new["type"] {
+                causes.push(immutable("type", &new["type"]));
+            }
+        }
+        ("", "persistentvolumeclaims") => {
+            let mut o = old["spec"].clone();
+            let mut n = new["spec"].clone();
+            for f in [
+                "resources",
+                "volumeName",
+                "storageClassName",
+                "volumeAttributesClassName",
+            ] {
+                o.as_object_mut().map(|m| m.remove(f));
+                n.as_object_mut().map(|m| m.remove(f));
+            }
+            if o != n {
+                causes.push(Cause::new("FieldValueForbidden", "spec", "Forbidden: spec is immutable after creation except resources.requests and volumeAttributesClassName for bound claims"));
+            }
+        }
+        ("", "services") => {
+            let (oc, nc) = (&old["spec"]["clusterIP"], &new["spec"]["clusterIP"]);
+            if !nc.is_null() && oc != nc {
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    "spec.clusterIPs[0]",
+                    &format!("Invalid value: []string{{{nc}}}: may not change once set"),
+                ));
+            }
+        }
+        _ => {}
+    }
+    if causes.is_empty() {
+        Ok(())
+    } else {
+        Err(errors::invalid(rt, name, &causes))
+    }
 }
 
 fn validate_workload(rt: &ResourceType, name: &str, obj: &Value) -> Result<(), ApiError> {
