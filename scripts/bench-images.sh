@@ -88,11 +88,16 @@ t0=$(now); jp_build; t1=$(now); jp_same=$(secs "$t0" "$t1")
 t0=$(now); dk_both; t1=$(now); dk_same=$(secs "$t0" "$t1")
 
 echo "== rebuild after a one-line change in each component" >&2
-echo "# bench: one-line change (justpush side)" >>"$WORK/jp/backend/app/main.py"
-echo "// bench: one-line change (justpush side)" >>"$WORK/jp/frontend/app/page.tsx"
-echo "# bench: one-line change (docker side)" >>"$WORK/dk/backend/app/main.py"
-echo "// bench: one-line change (docker side)" >>"$WORK/dk/frontend/app/page.tsx"
+# A token unique to this run: an edit seen in an earlier run would find its image (justpush,
+# content tag) or its layers (docker) and measure nothing.
+token=$(date +%s%N)
+echo "# bench: one-line change $token (justpush side)" >>"$WORK/jp/backend/app/main.py"
+echo "// bench: one-line change $token (justpush side)" >>"$WORK/jp/frontend/app/page.tsx"
+echo "# bench: one-line change $token (docker side)" >>"$WORK/dk/backend/app/main.py"
+echo "// bench: one-line change $token (docker side)" >>"$WORK/dk/frontend/app/page.tsx"
 t0=$(now); jp_build; t1=$(now); jp_edit=$(secs "$t0" "$t1")
+grep -q "Built backend" "$WORK/jp.err" && grep -q "Built frontend" "$WORK/jp.err" ||
+  { echo "bench-images.sh: the edit did not rebuild both images" >&2; cat "$WORK/jp.err" >&2; exit 1; }
 t0=$(now); dk_both; t1=$(now); dk_edit=$(secs "$t0" "$t1")
 
 jb=$(size_of "$(jp_image backend)"); jf=$(size_of "$(jp_image frontend)")
@@ -104,4 +109,6 @@ printf '%-34s %18s %18s\n' "frontend image size (target 230 MB)" "$(mb "$jf")" "
 printf '%-34s %17ss %17ss\n' "cold build, both (--no-cache)" "$jp_cold" "$dk_cold"
 printf '%-34s %17ss %17ss\n' "no-change rebuild (target 2 s)" "$jp_same" "$dk_same"
 printf '%-34s %17ss %17ss\n' "rebuild after one-line change" "$jp_edit" "$dk_edit"
-docker image rm justpush-bench/backend:docker justpush-bench/frontend:docker >/dev/null 2>&1 || true
+# The edited images are of no further use (the unedited ones are what `build --demo` reuses).
+docker image rm justpush-bench/backend:docker justpush-bench/frontend:docker \
+  "$(jp_image backend)" "$(jp_image frontend)" >/dev/null 2>&1 || true
