@@ -512,3 +512,103 @@ fn a_missing_kubeconfig_is_named() {
         );
     }
 }
+
+#[test]
+fn deploy_demo_detects_the_bundled_stack() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = tempfile::tempdir().unwrap();
+    let o = run(
+        kc.path(),
+        &[
+            "deploy",
+            "--demo",
+            "--image",
+            "backend=demo/backend:1",
+            "--image",
+            "frontend=demo/frontend:1",
+            "-o",
+            "json",
+        ],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out: Value = serde_json::from_slice(&o.stdout).unwrap();
+    assert_eq!(out["release"], "demo");
+    assert_eq!(out["status"], "DEPLOYED");
+    let mut images: Vec<String> = server
+        .objects_in("apps/v1", "Deployment", NS)
+        .iter()
+        .map(|d| {
+            d["spec"]["template"]["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    images.sort();
+    assert_eq!(images, vec!["demo/backend:1", "demo/frontend:1"]);
+    let o = run(
+        kc.path(),
+        &["deploy", "--demo", "--image", "db=x:1"],
+        dir.path(),
+    );
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("backend, frontend")
+            || String::from_utf8_lossy(&o.stderr).contains("frontend, backend"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn ctrl_c_during_deploy_rolls_back() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    assert!(deploy(kc.path(), dir.path(), "api=todo/api:1", &[])
+        .status
+        .success());
+    let child = bin()
+        .arg("--kubeconfig")
+        .arg(kc.path())
+        .args([
+            "-n",
+            NS,
+            "deploy",
+            ".",
+            "--image",
+            "api=todo/api-neverready:2",
+            "--image",
+            "web=todo/web:1",
+        ])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let applied = server.wait_until(std::time::Duration::from_secs(30), |s| {
+        api_deployment(s)["spec"]["template"]["spec"]["containers"][0]["image"]
+            == "todo/api-neverready:2"
+    });
+    assert!(applied);
+    let kill = Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(kill.success());
+    let o = child.wait_with_output().unwrap();
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("interrupted") && err.contains("revision 1 is restored"),
+        "{}",
+        text(&o)
+    );
+    assert_eq!(
+        api_deployment(&server)["spec"]["template"]["spec"]["containers"][0]["image"],
+        "todo/api:1"
+    );
+}

@@ -572,3 +572,172 @@ async fn timeout_names_what_is_not_ready_and_why() {
     assert!(msg.contains("Deployment/todo-"), "{msg}");
     assert!(msg.contains("api"), "{msg}");
 }
+
+#[tokio::test]
+async fn second_interrupt_aborts_at_once() {
+    let server = FakeApiServer::start();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    let req = request("todo/api-neverready:2", "todo/web:1");
+    let (interrupt, abort) = (req.interrupt.clone(), req.abort.clone());
+    // Both "Ctrl-C"s before the deploy starts: it stops at the first step of the rollback.
+    interrupt.cancel();
+    abort.cancel();
+    let err = deploy(&server, req).await.unwrap_err();
+    assert!(
+        matches!(err, DeployError::Aborted { revision: 2, .. }),
+        "{err}"
+    );
+    assert!(
+        err.to_string().contains("kubectl justpush rollback"),
+        "{err}"
+    );
+}
+
+#[tokio::test]
+async fn history_keeps_the_last_ten_revisions() {
+    let server = FakeApiServer::start();
+    for i in 1..=12 {
+        deploy(&server, request(&format!("todo/api:{i}"), "todo/web:1"))
+            .await
+            .unwrap();
+    }
+    let revs: Vec<u32> = records(&server).await.iter().map(|r| r.revision).collect();
+    assert_eq!(revs, (3..=12).collect::<Vec<_>>());
+}
+
+#[tokio::test]
+async fn status_shows_pods_and_metrics_when_the_metrics_api_exists() {
+    let server = FakeApiServer::builder().with_metrics().start();
+    let mut req = request("todo/api:1", "todo/web:1");
+    req.gateway_url = Some("http://localhost:8080".into());
+    deploy(&server, req).await.unwrap();
+    let s = justpush::kube::manage::status(&server.client(), NS, RELEASE)
+        .await
+        .unwrap();
+    assert_eq!(s.components.len(), 2);
+    assert_eq!(s.gateway_url.as_deref(), Some("http://localhost:8080"));
+    assert_eq!(s.images["api"], "todo/api:1");
+    let api = s.components.iter().find(|c| c.name == "api").unwrap();
+    assert_eq!((api.desired, api.ready), (2, 2));
+    assert_eq!(api.pods.len(), 2);
+    assert!(api.pods.iter().all(|p| p.ready && p.phase == "Running"));
+    assert!(
+        api.pods
+            .iter()
+            .all(|p| p.cpu.is_some() && p.memory.is_some()),
+        "{:?}",
+        api.pods
+    );
+    // Without the metrics API, no usage and no error.
+    server.set_metrics(false);
+    let s = justpush::kube::manage::status(&server.client(), NS, RELEASE)
+        .await
+        .unwrap();
+    assert!(s
+        .components
+        .iter()
+        .all(|c| c.pods.iter().all(|p| p.cpu.is_none())));
+}
+
+#[tokio::test]
+async fn logs_follow_merges_pods_and_picks_up_new_ones() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| {
+        s.image_logs("todo/api", &["api up"]);
+    });
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let stop = tokio_util::sync::CancellationToken::new();
+    let opts = justpush::kube::manage::LogOptions {
+        follow: true,
+        component: Some("api".into()),
+        ..Default::default()
+    };
+    let client = server.client();
+    let stop2 = stop.clone();
+    let task = tokio::spawn(async move {
+        justpush::kube::manage::stream_logs(&client, NS, RELEASE, &opts, tx, stop2).await
+    });
+    let mut seen = std::collections::BTreeSet::new();
+    while seen.len() < 2 {
+        let line = rx.recv().await.unwrap();
+        assert!(
+            line.starts_with("api/todo-justpush-api-") && line.ends_with("| api up"),
+            "{line}"
+        );
+        seen.insert(line);
+    }
+    // A third pod appears: its lines join the stream.
+    justpush::kube::manage::scale(
+        &server.client(),
+        NS,
+        RELEASE,
+        "api",
+        3,
+        Duration::from_secs(20),
+    )
+    .await
+    .unwrap();
+    while seen.len() < 3 {
+        let line = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the new pod's log line")
+            .unwrap();
+        seen.insert(line);
+    }
+    // Lines appended later to a followed pod arrive too.
+    let pod = seen
+        .iter()
+        .next()
+        .unwrap()
+        .split(" | ")
+        .next()
+        .unwrap()
+        .trim_start_matches("api/")
+        .to_string();
+    server.append_log(NS, &pod, "api", "later line");
+    loop {
+        let line = tokio::time::timeout(Duration::from_secs(20), rx.recv())
+            .await
+            .expect("the appended line")
+            .unwrap();
+        if line.ends_with("| later line") {
+            assert!(line.contains(&pod));
+            break;
+        }
+    }
+    stop.cancel();
+    task.await.unwrap().unwrap();
+}
+
+#[tokio::test]
+async fn failed_first_install_in_an_existing_namespace_deletes_only_what_it_created() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    server.put(json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "someone-elses", "namespace": NS}, "data": {"a": "b"}}));
+    let err = deploy(&server, request("todo/api-crashloop:1", "todo/web:1"))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(
+            err,
+            DeployError::Failed {
+                cleanup: Cleanup::Removed {
+                    namespace_deleted: false
+                },
+                ..
+            }
+        ),
+        "{err}"
+    );
+    assert!(server.object("v1", "Namespace", "", NS).is_some());
+    assert_eq!(
+        app_objects(&server),
+        vec![("ConfigMap".to_string(), "someone-elses".to_string())]
+    );
+    assert!(records(&server).await.is_empty());
+}

@@ -54,6 +54,8 @@ pub struct DeployRequest {
     pub abort: CancellationToken,
     /// Lease holder identity (see [`super::lease::holder_identity`]).
     pub holder: String,
+    /// Where the gateway serves the app, if the caller knows (recorded for `status`).
+    pub gateway_url: Option<String>,
 }
 
 impl DeployRequest {
@@ -71,6 +73,7 @@ impl DeployRequest {
             interrupt: CancellationToken::new(),
             abort: CancellationToken::new(),
             holder: super::lease::holder_identity(),
+            gateway_url: None,
         }
     }
 }
@@ -462,7 +465,16 @@ pub async fn deploy_release(
         delete_ns(true).await;
     }
     if let Err(DeployError::Refused(_)) = &result {
-        delete_ns(namespace_created).await;
+        // Refused before anything was recorded: the namespace we created is empty. (A refusal
+        // later, e.g. a record that could not be saved, must not take a deployed app with it.)
+        let recorded = RecordStore::new(client.clone(), &ns, &release)
+            .list()
+            .await
+            .map(|r| !r.is_empty())
+            .unwrap_or(true);
+        if !recorded {
+            delete_ns(namespace_created).await;
+        }
     }
     result
 }
@@ -574,6 +586,7 @@ async fn deploy_locked(
             req.description.clone()
         },
         namespace_created: namespace_created && previous.is_none(),
+        gateway_url: req.gateway_url.clone(),
     };
     store.save(&record).await?;
 

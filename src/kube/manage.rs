@@ -251,10 +251,12 @@ pub fn build_status(
         });
     }
     components.sort_by(|a, b| a.name.cmp(&b.name));
-    let gateway_url = ingresses.iter().find_map(|i| {
-        let lb = i.pointer("/status/loadBalancer/ingress/0")?;
-        let host = lb.get("hostname").or_else(|| lb.get("ip"))?.as_str()?;
-        Some(format!("http://{host}"))
+    let gateway_url = record.gateway_url.clone().or_else(|| {
+        ingresses.iter().find_map(|i| {
+            let lb = i.pointer("/status/loadBalancer/ingress/0")?;
+            let host = lb.get("hostname").or_else(|| lb.get("ip"))?.as_str()?;
+            Some(format!("http://{host}"))
+        })
     });
     StatusReport {
         release: record.name.clone(),
@@ -738,6 +740,7 @@ mod tests {
             events: vec![],
             description: String::new(),
             namespace_created: false,
+            gateway_url: None,
         }
     }
 

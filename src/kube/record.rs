@@ -88,6 +88,9 @@ pub struct ReleaseRecord {
     /// The namespace was created by this release's first install (delete removes it then).
     #[serde(default)]
     pub namespace_created: bool,
+    /// Where the gateway serves the app, when the deployer knows (`up` does).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub gateway_url: Option<String>,
 }
 
 /// Current time in RFC 3339.
@@ -372,6 +375,7 @@ mod tests {
             events: vec![],
             description: String::new(),
             namespace_created: false,
+            gateway_url: None,
         }
     }
 
