@@ -6,6 +6,7 @@ mod cluster;
 mod credentials;
 mod deploy;
 mod manage;
+mod kong;
 mod project;
 mod render;
 mod routes;
@@ -91,6 +92,8 @@ pub enum Command {
     Routes(routes::RoutesArgs),
     /// Show the developer consumer's API key (or JWT credential) again; --rotate replaces it.
     Credentials(credentials::CredentialsArgs),
+    /// Admin API mode for an external Kong: `kong sync SPEC`, `kong delete`.
+    Kong(kong::KongArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -125,6 +128,7 @@ pub fn run() -> i32 {
         Command::Doctor(args) => manage::run_doctor(args, &cli.global, &mut shell),
         Command::Routes(args) => routes::run(args, &mut shell),
         Command::Credentials(args) => credentials::run(args, &cli.global, &mut shell),
+        Command::Kong(args) => kong::run(args, &mut shell),
     };
     match result {
         Ok(()) => 0,

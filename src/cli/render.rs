@@ -81,14 +81,10 @@ pub struct RenderArgs {
     /// consumers (the bundled chart's values; -f/--set values still win).
     #[arg(long, value_name = "SPEC")]
     pub openapi: Option<PathBuf>,
-    /// Component serving the --openapi spec.
-    #[arg(
-        long,
-        value_name = "NAME",
-        default_value = "backend",
-        requires = "openapi"
-    )]
-    pub component: String,
+    /// Component serving the --openapi spec (default: the project's when SPEC is a project
+    /// directory, else backend).
+    #[arg(long, value_name = "NAME", requires = "openapi")]
+    pub component: Option<String>,
     /// justpush.yaml with the gateway settings for --openapi (default: ./justpush.yaml if any).
     #[arg(long, value_name = "FILE", requires = "openapi")]
     pub config: Option<PathBuf>,
@@ -103,13 +99,19 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
     let mut user = args.values.user_values()?;
     if let Some(spec) = &args.openapi {
         let spec_args = super::routes::SpecArgs {
-            spec: spec.clone(),
+            spec: Some(spec.clone()),
+            url: None,
             config: args.config.clone(),
             name: args.name.clone(),
         };
-        let (plan, settings) = super::routes::load_plan(&spec_args, shell)?;
+        let loaded = super::routes::load_plan(&spec_args, shell)?;
+        let component = args
+            .component
+            .clone()
+            .or(loaded.component)
+            .unwrap_or_else(|| "backend".into());
         let (overlay, warnings) =
-            crate::kong::chart_values::chart_values(&plan, &settings, &args.component);
+            crate::kong::chart_values::chart_values(&loaded.plan, &loaded.settings, &component);
         for w in warnings {
             shell.warn(&w).ok();
         }

@@ -12,9 +12,13 @@ use std::path::{Path, PathBuf};
 /// Where the spec and the gateway settings come from.
 #[derive(Debug, Args, Clone)]
 pub struct SpecArgs {
-    /// OpenAPI 3.0/3.1 or Swagger 2.0 document (YAML or JSON).
-    #[arg(value_name = "SPEC")]
-    pub spec: PathBuf,
+    /// OpenAPI 3.0/3.1 or Swagger 2.0 document (YAML or JSON), or a project directory whose
+    /// justpush.yaml (or detection) names the spec file.
+    #[arg(value_name = "SPEC", required_unless_present = "url")]
+    pub spec: Option<PathBuf>,
+    /// Fetch the spec from a running service instead, e.g. http://localhost:8000/openapi.json.
+    #[arg(long, value_name = "URL", conflicts_with = "spec")]
+    pub url: Option<String>,
     /// justpush.yaml with the gateway settings (rate limits, CORS, transformers); default:
     /// ./justpush.yaml when it exists, else built-in defaults.
     #[arg(long, value_name = "FILE")]
@@ -32,9 +36,9 @@ pub struct RoutesArgs {
     /// `helm install -f`; what `render --openapi` layers under the user's values).
     #[arg(long)]
     pub chart_values: bool,
-    /// Component serving the spec (with --chart-values).
-    #[arg(long, value_name = "NAME", default_value = "backend")]
-    pub component: String,
+    /// Component serving the spec (with --chart-values; default: the project's, else backend).
+    #[arg(long, value_name = "NAME")]
+    pub component: Option<String>,
 }
 
 /// The gateway settings: the given justpush.yaml, ./justpush.yaml, or the defaults.
@@ -54,14 +58,95 @@ pub fn kong_config(explicit: Option<&Path>) -> Result<KongConfig, CliError> {
         .map_err(|e| CliError::usage(e.to_string()))
 }
 
-/// Reads the spec and derives its plan; warnings go to stderr.
-pub fn load_plan(
-    args: &SpecArgs,
-    shell: &mut Shell,
-) -> Result<(RoutePlan, GatewaySettings), CliError> {
+/// A spec with what was derived from it.
+pub struct LoadedSpec {
+    pub spec: ApiSpec,
+    pub plan: RoutePlan,
+    pub settings: GatewaySettings,
+    /// The component serving the spec, when the spec was found through a project.
+    pub component: Option<String>,
+}
+
+/// The spec file of a project directory: the first component whose justpush.yaml entry (or,
+/// without justpush.yaml, detection) names an `openapi.file`.
+fn project_spec(dir: &Path) -> Result<(PathBuf, String), CliError> {
+    use crate::detect::OpenApi;
+    let config_path = dir.join(CONFIG_FILE);
+    let entries: Vec<(String, Option<OpenApi>)> = if config_path.is_file() {
+        let config = AppConfig::load(&config_path).map_err(|e| CliError::usage(e.to_string()))?;
+        config
+            .components
+            .into_iter()
+            .map(|c| (c.name, c.openapi))
+            .collect()
+    } else {
+        let app = crate::detect::detect(dir).map_err(|e| CliError::usage(e.to_string()))?;
+        app.components
+            .into_iter()
+            .map(|c| (c.name, c.openapi))
+            .collect()
+    };
+    let mut runtime = None;
+    for (name, openapi) in entries {
+        match openapi {
+            Some(OpenApi::File(f)) => return Ok((dir.join(f), name)),
+            Some(OpenApi::Runtime(path)) => runtime = Some((name, path)),
+            None => {}
+        }
+    }
+    Err(CliError::usage(match runtime {
+        Some((name, path)) => format!(
+            "{}: component {name} serves its spec at runtime ({path}) and has no spec file; run it and pass --url http://HOST:PORT{path}, or pass the file",
+            dir.display()
+        ),
+        None => format!(
+            "{}: no component has an OpenAPI spec (none detected, none in justpush.yaml); pass the spec file",
+            dir.display()
+        ),
+    }))
+}
+
+/// Reads the spec (file, project, or URL) and derives its plan; warnings go to stderr.
+pub fn load_plan(args: &SpecArgs, shell: &mut Shell) -> Result<LoadedSpec, CliError> {
     let kong = kong_config(args.config.as_deref())?;
     let settings = GatewaySettings::from_config(&kong, &args.name);
-    let spec = ApiSpec::load(&args.spec).map_err(|e| CliError::usage(e.to_string()))?;
+    let (spec, component) = match (&args.spec, &args.url) {
+        (_, Some(url)) => {
+            let runtime = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .map_err(|e| CliError::failed(e.to_string()))?;
+            let spec = runtime
+                .block_on(crate::kong::spec::fetch(
+                    url,
+                    std::time::Duration::from_secs(20),
+                ))
+                .map_err(|e| CliError::failed(e.to_string()))?;
+            (spec, None)
+        }
+        (Some(path), None) if path.is_dir() => {
+            let (file, component) = project_spec(path)?;
+            shell
+                .status(
+                    "Using",
+                    &format!("{} (component {component})", file.display()),
+                )
+                .ok();
+            (
+                ApiSpec::load(&file).map_err(|e| CliError::usage(e.to_string()))?,
+                Some(component),
+            )
+        }
+        (Some(path), None) => (
+            ApiSpec::load(path).map_err(|e| CliError::usage(e.to_string()))?,
+            None,
+        ),
+        (None, None) => {
+            return Err(CliError::usage(
+                "pass a spec file, a project directory, or --url",
+            ))
+        }
+    };
     let plan = derive(&spec, &settings).map_err(|e| CliError::usage(e.to_string()))?;
     for w in &plan.warnings {
         shell
@@ -77,15 +162,30 @@ pub fn load_plan(
             ))
             .ok();
     }
-    Ok((plan, settings))
+    Ok(LoadedSpec {
+        spec,
+        plan,
+        settings,
+        component,
+    })
 }
 
 pub fn run(args: &RoutesArgs, shell: &mut Shell) -> Result<(), CliError> {
-    let (plan, settings) = load_plan(&args.spec, shell)?;
+    let LoadedSpec {
+        spec,
+        plan,
+        settings,
+        component,
+    } = load_plan(&args.spec, shell)?;
+    let component = args
+        .component
+        .clone()
+        .or(component)
+        .unwrap_or_else(|| "backend".into());
     let io = |e: std::io::Error| CliError::failed(e.to_string());
     if args.chart_values {
         let (values, warnings) =
-            crate::kong::chart_values::chart_values(&plan, &settings, &args.component);
+            crate::kong::chart_values::chart_values(&plan, &settings, &component);
         for w in warnings {
             shell.warn(&w).ok();
         }
@@ -94,7 +194,7 @@ pub fn run(args: &RoutesArgs, shell: &mut Shell) -> Result<(), CliError> {
         }
         let header = format!(
             "# Chart values generated by `kubectl justpush routes {} --chart-values`: Kong routes\n# derived from the OpenAPI spec. Regenerate instead of editing.\n",
-            args.spec.spec.display()
+            spec.source
         );
         let body = serde_yaml::to_string(&values).map_err(|e| CliError::failed(e.to_string()))?;
         return shell.data(&(header + &body)).map_err(io);

@@ -355,6 +355,31 @@ pub async fn show_or_rotate(
     Ok(plan)
 }
 
+/// For a deploy: the credentials the release will carry, read from the cluster, generated
+/// only where none exists (never rotated). Nothing is written here: render the chart with
+/// [`consumer_values`] of the result and apply it; then print the `Created` ones once.
+pub async fn plan_for_deploy(
+    store: &dyn CredentialStore,
+    namespace: &str,
+    release: &str,
+    kinds: &[CredentialKind],
+) -> Result<Vec<CredentialPlan>, CredentialError> {
+    let mut out = Vec::new();
+    for kind in kinds {
+        let name = secret_name(release, *kind);
+        let existing = store.read(namespace, &name).await?;
+        out.push(plan_credential(
+            *kind,
+            &name,
+            existing.as_ref(),
+            &consumer_username(release),
+            false,
+            &mut rand::rngs::OsRng,
+        )?);
+    }
+    Ok(out)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -475,6 +500,78 @@ mod tests {
             jwt.data["secret"].as_str()
         );
         assert_eq!(v["kong"]["consumer"]["jwt"]["issuer"], "dev");
+    }
+
+    /// Secrets in memory, counting writes.
+    #[derive(Default)]
+    struct MemoryStore {
+        secrets: std::sync::Mutex<BTreeMap<String, BTreeMap<String, String>>>,
+        writes: std::sync::atomic::AtomicUsize,
+    }
+
+    #[async_trait::async_trait]
+    impl CredentialStore for MemoryStore {
+        async fn read(
+            &self,
+            ns: &str,
+            name: &str,
+        ) -> Result<Option<BTreeMap<String, String>>, CredentialError> {
+            Ok(self
+                .secrets
+                .lock()
+                .unwrap()
+                .get(&format!("{ns}/{name}"))
+                .cloned())
+        }
+        async fn write(
+            &self,
+            ns: &str,
+            name: &str,
+            _: &BTreeMap<String, String>,
+            data: &BTreeMap<String, String>,
+        ) -> Result<(), CredentialError> {
+            self.writes
+                .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            self.secrets
+                .lock()
+                .unwrap()
+                .insert(format!("{ns}/{name}"), data.clone());
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn deploy_planning_keeps_existing_keys_and_never_writes() {
+        let store = MemoryStore::default();
+        store.secrets.lock().unwrap().insert(
+            "apps/demo-justpush-consumer-key-auth".into(),
+            BTreeMap::from([("key".to_string(), "kept".to_string())]),
+        );
+        let plans = plan_for_deploy(
+            &store,
+            "apps",
+            "demo",
+            &[CredentialKind::KeyAuth, CredentialKind::Jwt],
+        )
+        .await
+        .unwrap();
+        assert_eq!(
+            (plans[0].outcome, plans[0].data["key"].as_str()),
+            (Outcome::Kept, "kept")
+        );
+        assert_eq!(plans[1].outcome, Outcome::Created);
+        assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), 0);
+        // Rotation through the same store writes exactly once and changes the key.
+        let rotated = show_or_rotate(&store, "apps", "demo", CredentialKind::KeyAuth, true)
+            .await
+            .unwrap();
+        assert_eq!(rotated.outcome, Outcome::Rotated);
+        assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
+        let shown = show_or_rotate(&store, "apps", "demo", CredentialKind::KeyAuth, false)
+            .await
+            .unwrap();
+        assert_eq!(shown.data["key"], rotated.data["key"]);
+        assert_eq!(store.writes.load(std::sync::atomic::Ordering::SeqCst), 1);
     }
 
     #[test]

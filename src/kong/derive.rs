@@ -932,10 +932,7 @@ fn security_plugins(
     if alternatives.is_empty() {
         cx.warn(
             &at,
-            format!(
-                "{} {}: no security requirement Kong can check; the route is public at the gateway",
-                op.method, op.pointer
-            ),
+            format!("{what}: no security requirement Kong can check; the route is public at the gateway (the backend must check it)"),
         );
         return Ok(("public".into(), Vec::new()));
     }

@@ -3,6 +3,7 @@
 //! developer consumer's credential (`credentials`), and an Admin API sync for an external Kong
 //! (`admin`).
 
+pub mod admin;
 pub mod chart_values;
 pub mod credentials;
 pub mod derive;

@@ -33,6 +33,10 @@ pub struct ApiSpec {
     pub title: String,
     /// Path prefix every route gets: OpenAPI 3 `servers[0]` URL path, Swagger 2 `basePath`.
     pub base_path: String,
+    /// Scheme, host and port of the first absolute server URL (Swagger 2: `schemes[0]` and
+    /// `host`), e.g. `https://api.example.test:8443`: the upstream an external Kong proxies to
+    /// when none is given.
+    pub server_origin: Option<String>,
     /// Document-level `x-` extensions.
     pub extensions: Map<String, Value>,
     /// Document-level security (None: not given).
@@ -390,6 +394,7 @@ pub fn from_document(doc: &Value, source: &str) -> Result<ApiSpec, SpecError> {
             servers_prefix(&r, root.get("servers"), "/servers", &mut warnings)?.unwrap_or_default()
         }
     };
+    let server_origin = server_origin(root, version);
     let schemes = read_schemes(&r, root, version, &mut warnings)?;
     let security = match root.get("security") {
         Some(s) => Some(read_security(&r, s, "/security", &schemes)?),
@@ -489,6 +494,7 @@ pub fn from_document(doc: &Value, source: &str) -> Result<ApiSpec, SpecError> {
         version,
         title,
         base_path,
+        server_origin,
         extensions: extensions_of(root),
         security,
         schemes,
@@ -544,6 +550,33 @@ fn detect_version(r: &Reader, root: &Map<String, Value>) -> Result<SpecVersion, 
     Err(unsupported(
         "not an OpenAPI document: neither an `openapi` nor a `swagger` version field at the top; is this the API spec?".into(),
     ))
+}
+
+fn server_origin(root: &Map<String, Value>, version: SpecVersion) -> Option<String> {
+    if version == SpecVersion::Swagger2 {
+        let host = root.get("host")?.as_str()?;
+        let scheme = root
+            .get("schemes")
+            .and_then(|s| s.get(0))
+            .and_then(Value::as_str)
+            .unwrap_or("http");
+        return Some(format!("{scheme}://{host}"));
+    }
+    let server = root.get("servers")?.get(0)?;
+    let mut url = server.get("url")?.as_str()?.to_string();
+    if let Some(vars) = server.get("variables").and_then(Value::as_object) {
+        for (name, var) in vars {
+            if let Some(d) = var.get("default").and_then(Value::as_str) {
+                url = url.replace(&format!("{{{name}}}"), d);
+            }
+        }
+    }
+    let i = url.find("://")?;
+    let end = url[i + 3..]
+        .find('/')
+        .map(|j| i + 3 + j)
+        .unwrap_or(url.len());
+    Some(url[..end].to_string())
 }
 
 /// `/api/` and `api` become `/api`; `/` becomes the empty prefix.
