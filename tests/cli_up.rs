@@ -192,9 +192,13 @@ fn dry_run_reuses_an_existing_cluster_and_names_the_offline_chart() {
     let kubeconfig = silent_kubeconfig(env.dir.path());
     let chart = env.dir.path().join("kong-3.4.1.tgz");
     std::fs::write(&chart, b"").unwrap();
+    // A project of its own (the demo's readiness depends on its wheelhouse being fetched).
+    let project = env.dir.path().join("shop");
+    std::fs::create_dir_all(project.join("api")).unwrap();
+    std::fs::write(project.join("api/Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
     let out = env.up(
         &[
-            "--demo",
+            project.to_str().unwrap(),
             "--dry-run",
             "--kong-chart",
             chart.to_str().unwrap(),
@@ -209,6 +213,14 @@ fn dry_run_reuses_an_existing_cluster_and_names_the_offline_chart() {
         "{plan}"
     );
     assert!(plan.contains("Preflight:\n  - all checks passed"), "{plan}");
+    assert!(
+        plan.contains("install release shop in namespace shop"),
+        "{plan}"
+    );
+    assert!(
+        plan.contains("[api] build image justpush/api:<content tag>"),
+        "{plan}"
+    );
 }
 
 #[test]

@@ -122,7 +122,11 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         global.kubeconfig.as_ref(),
         global.context.as_deref(),
     ));
-    let (target, problems) = preflight::decide(args.cluster, args.registry.as_deref(), &findings);
+    let (target, mut problems) =
+        preflight::decide(args.cluster, args.registry.as_deref(), &findings);
+    if args.source.demo {
+        problems.extend(preflight::demo_wheelhouse(&dir));
+    }
     let config_file = dir.join(crate::detect::config::CONFIG_FILE);
     let release = match crate::detect::config::AppConfig::load(&config_file) {
         Ok(c) if config_file.is_file() => c.name,

@@ -156,6 +156,28 @@ pub fn decide(
     (target, problems)
 }
 
+/// The demo backend installs from `backend/wheelhouse` (its uv.lock names no package index):
+/// an empty wheelhouse would fail the build minutes in, so say it before anything starts.
+pub fn demo_wheelhouse(demo_dir: &std::path::Path) -> Option<Problem> {
+    let wheels = demo_dir.join("backend/wheelhouse");
+    let has_wheels = std::fs::read_dir(&wheels)
+        .map(|d| {
+            d.flatten()
+                .any(|e| e.path().extension().is_some_and(|x| x == "whl"))
+        })
+        .unwrap_or(false);
+    (!has_wheels).then(|| Problem {
+        what: format!(
+            "the demo backend's wheelhouse {} is empty (its uv.lock installs from there)",
+            wheels.display()
+        ),
+        fix: format!(
+            "run {} --runtime (pip downloads the pinned wheels, hash-checked), then run again",
+            demo_dir.join("backend/fetch-wheels.sh").display()
+        ),
+    })
+}
+
 /// Runs the probes. `context` is `--context`; `kubeconfig` is `--kubeconfig` / `$KUBECONFIG`.
 pub async fn probe(
     tools: &dyn ToolRunner,
@@ -297,6 +319,16 @@ mod tests {
             server_version: Some("v1.33.1".into()),
             error: None,
         }
+    }
+
+    #[test]
+    fn an_empty_demo_wheelhouse_is_a_problem() {
+        let d = tempfile::tempdir().unwrap();
+        let p = demo_wheelhouse(d.path()).unwrap();
+        assert!(p.fix.contains("fetch-wheels.sh --runtime"), "{p}");
+        std::fs::create_dir_all(d.path().join("backend/wheelhouse")).unwrap();
+        std::fs::write(d.path().join("backend/wheelhouse/x-1-py3-none-any.whl"), "").unwrap();
+        assert!(demo_wheelhouse(d.path()).is_none());
     }
 
     #[test]
