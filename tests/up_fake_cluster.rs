@@ -92,7 +92,16 @@ fn up(server: &FakeApiServer, source: &[&str], extra: &[&str]) -> Run {
     up_as(server, source, extra, true)
 }
 
+/// The registry this tier pushes to must be there; say so plainly when it is not.
+fn require_registry() {
+    assert!(
+        std::net::TcpStream::connect(REGISTRY).is_ok(),
+        "no registry on {REGISTRY}: run scripts/test-docker.sh --prepare (it starts one)"
+    );
+}
+
 fn up_as(server: &FakeApiServer, source: &[&str], extra: &[&str], json: bool) -> Run {
+    require_registry();
     let state = tempfile::tempdir().unwrap();
     let kubeconfig = state.path().join("kubeconfig");
     server.write_kubeconfig(&kubeconfig, "default");
