@@ -28,17 +28,40 @@ pub trait StageLog {
     fn line(&mut self, message: &str);
 }
 
-/// A [`StageLog`] over the run's [`Progress`], for one stage and component.
-pub struct ProgressLog<'p, 'a> {
-    pub progress: &'p mut Progress<'a>,
-    pub stage: Stage,
-    pub component: Option<String>,
+/// A [`StageLog`] that hands lines to the orchestration over a channel, so a stage can report
+/// while the progress display also redraws on its own clock.
+pub struct ChannelLog(pub tokio::sync::mpsc::UnboundedSender<String>);
+
+impl StageLog for ChannelLog {
+    fn line(&mut self, message: &str) {
+        let _ = self.0.send(message.to_string());
+    }
 }
 
-impl StageLog for ProgressLog<'_, '_> {
-    fn line(&mut self, message: &str) {
-        self.progress
-            .update(self.stage, self.component.as_deref(), message);
+/// Runs a stage's future, turning its log lines into progress events and ticking the display
+/// (elapsed times on a terminal) once a second until it ends.
+async fn drive<'f, T>(
+    progress: &mut Progress<'_>,
+    stage: Stage,
+    component: Option<String>,
+    rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
+    fut: std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'f>>,
+) -> T {
+    let mut fut = fut;
+    let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tokio::select! {
+            biased;
+            Some(line) = rx.recv() => progress.update(stage, component.as_deref(), &line),
+            r = &mut fut => {
+                while let Ok(line) = rx.try_recv() {
+                    progress.update(stage, component.as_deref(), &line);
+                }
+                return r;
+            }
+            _ = tick.tick() => progress.tick(),
+        }
     }
 }
 
@@ -303,15 +326,20 @@ pub async fn run(
         progress.start(
             Stage::Build,
             Some(&c.name),
-            &format!("image {}", c.reference()),
+            &format!("from {}", c.context.display()),
         );
         let result = {
-            let mut log = ProgressLog {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut log = ChannelLog(tx);
+            let fut = stages.builder.build(c, &mut log);
+            drive(
                 progress,
-                stage: Stage::Build,
-                component: Some(c.name.clone()),
-            };
-            stages.builder.build(c, &mut log).await
+                Stage::Build,
+                Some(c.name.clone()),
+                &mut rx,
+                Box::pin(fut),
+            )
+            .await
         };
         match result {
             Ok(img) => {
@@ -356,12 +384,10 @@ pub async fn run(
     // Cluster and Kong.
     progress.start(Stage::Cluster, None, "");
     let cluster = {
-        let mut log = ProgressLog {
-            progress,
-            stage: Stage::Cluster,
-            component: None,
-        };
-        stages.bootstrap.ensure_cluster(&mut log).await
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut log = ChannelLog(tx);
+        let fut = stages.bootstrap.ensure_cluster(&mut log);
+        drive(progress, Stage::Cluster, None, &mut rx, Box::pin(fut)).await
     };
     match cluster {
         Ok(what) => progress.done(Stage::Cluster, None, &what),
@@ -369,12 +395,10 @@ pub async fn run(
     }
     progress.start(Stage::Kong, None, "");
     let kong = {
-        let mut log = ProgressLog {
-            progress,
-            stage: Stage::Kong,
-            component: None,
-        };
-        stages.bootstrap.ensure_kong(&mut log).await
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut log = ChannelLog(tx);
+        let fut = stages.bootstrap.ensure_kong(&mut log);
+        drive(progress, Stage::Kong, None, &mut rx, Box::pin(fut)).await
     };
     let kong = match kong {
         Ok(k) => {
@@ -402,12 +426,17 @@ pub async fn run(
     for img in &built {
         progress.start(Stage::Push, Some(&img.component), &img.reference);
         let result = {
-            let mut log = ProgressLog {
+            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+            let mut log = ChannelLog(tx);
+            let fut = stages.publisher.publish(img, &mut log);
+            drive(
                 progress,
-                stage: Stage::Push,
-                component: Some(img.component.clone()),
-            };
-            stages.publisher.publish(img, &mut log).await
+                Stage::Push,
+                Some(img.component.clone()),
+                &mut rx,
+                Box::pin(fut),
+            )
+            .await
         };
         match result {
             Ok(p) => {
@@ -437,16 +466,11 @@ pub async fn run(
         &format!("release {} in namespace {}", plan.release, plan.namespace),
     );
     let deployed = {
-        let mut log = ProgressLog {
-            progress,
-            stage: Stage::Deploy,
-            component: None,
-        };
-        let events = log.progress.events().to_vec();
-        stages
-            .deployer
-            .deploy(plan, &published, &events, &mut log)
-            .await
+        let events = progress.events().to_vec();
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut log = ChannelLog(tx);
+        let fut = stages.deployer.deploy(plan, &published, &events, &mut log);
+        drive(progress, Stage::Deploy, None, &mut rx, Box::pin(fut)).await
     };
     let deployed = match deployed {
         Ok(d) => {
@@ -482,15 +506,10 @@ pub async fn run(
     // Configure: failing here leaves the app running.
     progress.start(Stage::Configure, None, "Kong routes and consumer");
     let configured = {
-        let mut log = ProgressLog {
-            progress,
-            stage: Stage::Configure,
-            component: None,
-        };
-        stages
-            .gateway
-            .configure(plan, &deployed, &kong, &mut log)
-            .await
+        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+        let mut log = ChannelLog(tx);
+        let fut = stages.gateway.configure(plan, &deployed, &kong, &mut log);
+        drive(progress, Stage::Configure, None, &mut rx, Box::pin(fut)).await
     };
     let (gateway, warning) = match configured {
         Ok(g) => {

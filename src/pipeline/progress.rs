@@ -91,6 +91,10 @@ pub struct Event {
 /// Turns events into text for the user. `stdout` is data (JSON lines), `stderr` is status.
 pub trait ProgressView {
     fn show(&mut self, event: &Event, now: Instant) -> Shown;
+    /// Called about once a second while a step runs: a view with clocks redraws them.
+    fn tick(&mut self, _now: Instant) -> Shown {
+        Shown::default()
+    }
 }
 
 /// Text a view wants written.
@@ -270,6 +274,19 @@ impl ProgressView for LiveLines {
                     .unwrap_or_else(|| now.saturating_duration_since(row.started)),
             );
         }
+        self.redraw(now)
+    }
+
+    fn tick(&mut self, now: Instant) -> Shown {
+        if self.rows.iter().all(|r| r.status.is_final()) {
+            return Shown::default();
+        }
+        self.redraw(now)
+    }
+}
+
+impl LiveLines {
+    fn redraw(&mut self, now: Instant) -> Shown {
         let mut out = String::new();
         if self.drawn > 0 {
             // Back to the first line drawn, then rewrite every line (clearing leftovers).
@@ -365,6 +382,14 @@ impl<'a> Progress<'a> {
     }
     pub fn fail(&mut self, stage: Stage, component: Option<&str>, message: &str) {
         self.emit(stage, component, Status::Failed, message)
+    }
+
+    /// Lets the view redraw its clocks (no event is recorded).
+    pub fn tick(&mut self) {
+        let shown = self.view.tick(Instant::now());
+        if shown != Shown::default() {
+            self.output.write(&shown);
+        }
     }
 
     /// Every event so far, for the release record.
@@ -573,6 +598,35 @@ mod tests {
             "{frame:?}"
         );
         assert!(last.stderr.unwrap().starts_with("\x1b[2A"));
+    }
+
+    #[test]
+    fn live_view_ticks_running_clocks_and_stays_quiet_when_all_is_done() {
+        let mut v = LiveLines::new(false);
+        let t0 = Instant::now();
+        let mut ev = Event {
+            stage: Stage::Deploy,
+            component: None,
+            status: Status::Started,
+            message: "applying".into(),
+            timestamp: String::new(),
+            elapsed_ms: None,
+        };
+        v.show(&ev, t0);
+        let tick = v.tick(t0 + Duration::from_secs(7)).stderr.unwrap();
+        assert!(
+            tick.starts_with("\x1b[1A") && tick.contains("7.0s"),
+            "{tick:?}"
+        );
+        ev.status = Status::Succeeded;
+        ev.elapsed_ms = Some(8000);
+        v.show(&ev, t0 + Duration::from_secs(8));
+        assert_eq!(v.tick(t0 + Duration::from_secs(20)), Shown::default());
+        assert_eq!(
+            EventLines.tick(t0),
+            Shown::default(),
+            "plain lines do not tick"
+        );
     }
 
     #[test]
