@@ -130,6 +130,18 @@ async fn kong_and_metrics_groups_are_switchable() {
     assert_eq!((code, reason.as_str()), (404, "NotFound"));
     server.set_kong_crds(true);
     server.set_metrics(false);
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object(
+                "apiextensions.k8s.io/v1",
+                "CustomResourceDefinition",
+                "",
+                "kongplugins.configuration.konghq.com",
+            )
+            .is_some_and(|c| condition(&c, "Established").is_some_and(|e| e["status"] == "True"))
+        })
+        .await;
+    assert!(ok, "a new CRD becomes Established");
     let d = Discovery::new(client.clone()).run().await.unwrap();
     assert!(d.has_group("configuration.konghq.com"));
     assert!(!d.has_group("metrics.k8s.io"));
@@ -2250,4 +2262,218 @@ async fn immutable_fields_are_refused_with_422() {
         msg.contains("field is immutable when `immutable` is set"),
         "{msg}"
     );
+}
+
+#[tokio::test]
+async fn pdb_status_and_crd_deletion_takes_its_resources() {
+    let server = FakeApiServer::start();
+    apply_dep(&server, "default", "web", "web:1", 2).await;
+    server.put(json!({"apiVersion": "policy/v1", "kind": "PodDisruptionBudget", "metadata": {"name": "web", "namespace": "default"},
+        "spec": {"minAvailable": 1, "selector": {"matchLabels": {"app": "web"}}}}));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("policy/v1", "PodDisruptionBudget", "default", "web")
+                .is_some_and(|b| b["status"]["currentHealthy"] == 2)
+        })
+        .await;
+    assert!(ok);
+    let b = server
+        .object("policy/v1", "PodDisruptionBudget", "default", "web")
+        .unwrap();
+    assert_eq!(
+        (
+            b["status"]["desiredHealthy"].as_i64(),
+            b["status"]["disruptionsAllowed"].as_i64()
+        ),
+        (Some(1), Some(1))
+    );
+    assert_eq!(
+        condition(&b, "DisruptionAllowed").unwrap()["status"],
+        "True"
+    );
+
+    server.put(json!({"apiVersion": "configuration.konghq.com/v1", "kind": "KongPlugin", "metadata": {"name": "auth", "namespace": "default"}, "plugin": "key-auth"}));
+    server.set_kong_crds(false);
+    assert!(server
+        .objects("configuration.konghq.com/v1", "KongPlugin")
+        .is_empty());
+    assert!(
+        server
+            .state()
+            .store
+            .objects
+            .keys()
+            .all(|k| k.group != "configuration.konghq.com"),
+        "the KongPlugin went with its CRD"
+    );
+}
+
+#[tokio::test]
+async fn external_secrets_sync_their_target_secret_or_report_a_missing_store() {
+    let server = FakeApiServer::start();
+    let d = Discovery::new(server.client()).run().await.unwrap();
+    for kind in ["ExternalSecret", "SecretStore", "ClusterSecretStore"] {
+        assert!(
+            d.get("external-secrets.io")
+                .unwrap()
+                .recommended_kind(kind)
+                .is_some(),
+            "{kind}"
+        );
+    }
+    for (version, kind) in [
+        ("v1beta1", "KongUpstreamPolicy"),
+        ("v1alpha1", "KongCustomEntity"),
+        ("v1alpha1", "KongVault"),
+    ] {
+        let gvk = kube::api::GroupVersionKind::gvk("configuration.konghq.com", version, kind);
+        assert!(d.resolve_gvk(&gvk).is_some(), "{kind}");
+    }
+    let es = |store: &str| {
+        json!({"apiVersion": "external-secrets.io/v1beta1", "kind": "ExternalSecret", "metadata": {"name": "api", "namespace": "default"},
+            "spec": {"secretStoreRef": {"name": store, "kind": "SecretStore"}, "target": {"name": "api-external"},
+                "data": [{"secretKey": "DB_PASSWORD", "remoteRef": {"key": "apps/api", "property": "db"}}]}})
+    };
+    server.put(es("vault"));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object(
+                "external-secrets.io/v1beta1",
+                "ExternalSecret",
+                "default",
+                "api",
+            )
+            .is_some_and(|e| condition(&e, "Ready").is_some())
+        })
+        .await;
+    assert!(ok);
+    let e = server
+        .object(
+            "external-secrets.io/v1beta1",
+            "ExternalSecret",
+            "default",
+            "api",
+        )
+        .unwrap();
+    let c = condition(&e, "Ready").unwrap();
+    assert_eq!(
+        (c["status"].as_str(), c["reason"].as_str()),
+        (Some("False"), Some("SecretSyncedError"))
+    );
+    assert!(server
+        .object("v1", "Secret", "default", "api-external")
+        .is_none());
+    server.put(json!({"apiVersion": "external-secrets.io/v1beta1", "kind": "SecretStore", "metadata": {"name": "vault", "namespace": "default"},
+        "spec": {"provider": {"vault": {"server": "http://vault:8200"}}}}));
+    let ok = server
+        .wait_until_async(WAIT, |s| {
+            s.object("v1", "Secret", "default", "api-external")
+                .is_some()
+        })
+        .await;
+    assert!(ok);
+    let sec = server
+        .object("v1", "Secret", "default", "api-external")
+        .unwrap();
+    use base64::Engine;
+    let v = base64::engine::general_purpose::STANDARD
+        .decode(sec["data"]["DB_PASSWORD"].as_str().unwrap())
+        .unwrap();
+    assert_eq!(v, b"fake-apps/api/db");
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .object("external-secrets.io/v1", "ExternalSecret", "default", "api")
+                .is_some_and(|e| condition(&e, "Ready").unwrap()["status"] == "True"))
+            .await
+    );
+    // Deleting the ExternalSecret garbage-collects its Secret.
+    server.remove("external-secrets.io/v1", "ExternalSecret", "default", "api");
+    assert!(server
+        .object("v1", "Secret", "default", "api-external")
+        .is_none());
+}
+
+#[tokio::test]
+async fn names_labels_ports_and_node_ports_are_validated_like_the_api_server() {
+    let server = FakeApiServer::start();
+    let client = server.client();
+    let svcs: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    let pp = PatchParams::apply("kubectl-justpush");
+    let svc = |name: &str, port_name: &str, node_port: Option<i64>| {
+        let mut port = json!({"name": port_name, "port": 80});
+        if let Some(n) = node_port {
+            port["nodePort"] = json!(n);
+        }
+        json!({"apiVersion": "v1", "kind": "Service", "metadata": {"name": name}, "spec": {"type": "NodePort", "selector": {"app": "x"}, "ports": [port]}})
+    };
+    let (code, _, msg) = api_status(
+        svcs.patch("1api", &pp, &Patch::Apply(&svc("1api", "http", None)))
+            .await
+            .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains("a DNS-1035 label must consist of lower case alphanumeric characters"),
+        "{msg}"
+    );
+    let (code, _, msg) = api_status(
+        svcs.patch(
+            "api",
+            &pp,
+            &Patch::Apply(&svc("api", "http-metrics-endpoint", None)),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(msg.contains("spec.ports[0].name: Invalid value: \"http-metrics-endpoint\": must be no more than 15 characters"), "{msg}");
+    svcs.patch(
+        "proxy",
+        &pp,
+        &Patch::Apply(&svc("proxy", "http", Some(30080))),
+    )
+    .await
+    .unwrap();
+    let (code, _, msg) = api_status(
+        svcs.patch(
+            "proxy2",
+            &pp,
+            &Patch::Apply(&svc("proxy2", "http", Some(30080))),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422);
+    assert!(
+        msg.contains(
+            "spec.ports[0].nodePort: Invalid value: 30080: provided port is already allocated"
+        ),
+        "{msg}"
+    );
+    // Re-applying the owner of the port is fine.
+    svcs.patch(
+        "proxy",
+        &pp,
+        &Patch::Apply(&svc("proxy", "http", Some(30080))),
+    )
+    .await
+    .unwrap();
+
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), "default");
+    let long = "x".repeat(64);
+    let cm = json!({"apiVersion": "v1", "kind": "ConfigMap", "metadata": {"name": "c", "labels": {"app.kubernetes.io/version": long}}});
+    let (code, _, msg) = api_status(cms.patch("c", &pp, &Patch::Apply(&cm)).await.unwrap_err());
+    assert_eq!(code, 422);
+    assert!(msg.contains("must be no more than 63 characters"), "{msg}");
+    let nss: Api<Namespace> = Api::all(client.clone());
+    let (code, _, _) = api_status(
+        nss.create(
+            &PostParams::default(),
+            &serde_json::from_value(json!({"metadata": {"name": "my.ns"}})).unwrap(),
+        )
+        .await
+        .unwrap_err(),
+    );
+    assert_eq!(code, 422, "namespace names are RFC 1123 labels (no dots)");
 }

@@ -107,6 +107,11 @@ pub fn reconcile(st: &mut State) -> Option<Instant> {
         earliest(&mut next, pods(st));
         pvcs(st);
         endpoints(st);
+        crds(st);
+        pdbs(st);
+        if st.scenario.external_secrets_controller {
+            external_secrets(st);
+        }
         hpas(st);
         quotas(st);
         earliest(&mut next, terminations(st));
@@ -2051,6 +2056,206 @@ fn endpoints(st: &mut State) {
                 .store
                 .delete(&eprt, &ns(&ep), &name(&ep), None, None, None);
         }
+    }
+}
+
+/// The apiextensions controllers: a CRD's names are accepted and it is Established at once.
+fn crds(st: &mut State) {
+    let rt = rtype(st, "apiextensions.k8s.io", "customresourcedefinitions");
+    for c in st.store.list(&rt, "") {
+        if deleting(&c) {
+            continue;
+        }
+        let mut conds = conditions_of(&c);
+        set_condition(
+            &mut conds,
+            "NamesAccepted",
+            "True",
+            "NoConflicts",
+            "no conflicts found",
+            false,
+        );
+        set_condition(
+            &mut conds,
+            "Established",
+            "True",
+            "InitialNamesAccepted",
+            "the initial names have been accepted",
+            false,
+        );
+        let stored: Vec<Value> = c["spec"]["versions"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|v| v["storage"] == true)
+            .map(|v| v["name"].clone())
+            .collect();
+        let status = json!({"conditions": conds, "acceptedNames": c["spec"]["names"], "storedVersions": stored});
+        write_status(st, &rt, &c, status);
+    }
+}
+
+/// The External Secrets Operator: stores validate, ExternalSecrets write their target Secret
+/// (values `fake-<remote key>[/<property>]`, owned by the ExternalSecret) and turn Ready; a
+/// missing store makes them Ready=False/SecretSyncedError.
+fn external_secrets(st: &mut State) {
+    let (Some(esrt), Some(ssrt), Some(cssrt)) = (
+        st.store.type_for("external-secrets.io", "externalsecrets"),
+        st.store.type_for("external-secrets.io", "secretstores"),
+        st.store
+            .type_for("external-secrets.io", "clustersecretstores"),
+    ) else {
+        return;
+    };
+    for store_rt in [&ssrt, &cssrt] {
+        for s in st.store.list(store_rt, "") {
+            let mut conds = conditions_of(&s);
+            set_condition(
+                &mut conds,
+                "Ready",
+                "True",
+                "Valid",
+                "store validated",
+                false,
+            );
+            let status = json!({"conditions": conds, "capabilities": "ReadWrite"});
+            write_status(st, store_rt, &s, status);
+        }
+    }
+    let secrt = rtype(st, "", "secrets");
+    for es in st.store.list(&esrt, "") {
+        if deleting(&es) {
+            continue;
+        }
+        let ens = ns(&es);
+        let store_ref = &es["spec"]["secretStoreRef"];
+        let store_name = store_ref["name"].as_str().unwrap_or_default().to_string();
+        let cluster = store_ref["kind"] == "ClusterSecretStore";
+        let store_ok = if cluster {
+            st.store.get(&cssrt, "", &store_name).is_some()
+        } else {
+            st.store.get(&ssrt, &ens, &store_name).is_some()
+        };
+        let mut conds = conditions_of(&es);
+        let mut status = es["status"].clone();
+        if status.is_null() {
+            status = json!({});
+        }
+        if !store_ok {
+            let kind = if cluster {
+                "ClusterSecretStore"
+            } else {
+                "SecretStore"
+            };
+            let m = format!("could not get {kind} \"{store_name}\", {kind}.external-secrets.io \"{store_name}\" not found");
+            set_condition(&mut conds, "Ready", "False", "SecretSyncedError", &m, false);
+            status["conditions"] = json!(conds);
+            write_status(st, &esrt, &es, status);
+            continue;
+        }
+        let target = es["spec"]["target"]["name"]
+            .as_str()
+            .map(String::from)
+            .unwrap_or_else(|| name(&es));
+        use base64::Engine;
+        let mut data = json!({});
+        for d in es["spec"]["data"].as_array().into_iter().flatten() {
+            let key = d["secretKey"].as_str().unwrap_or_default();
+            let remote = d["remoteRef"]["key"].as_str().unwrap_or_default();
+            let value = match d["remoteRef"]["property"].as_str() {
+                Some(p) => format!("fake-{remote}/{p}"),
+                None => format!("fake-{remote}"),
+            };
+            data[key] = json!(base64::engine::general_purpose::STANDARD.encode(value));
+        }
+        let want = json!({"apiVersion": "v1", "kind": "Secret",
+            "metadata": {"name": target, "namespace": ens, "labels": {"reconcile.external-secrets.io/managed": "true"},
+                "ownerReferences": [owner_ref(es["apiVersion"].as_str().unwrap_or("external-secrets.io/v1"), "ExternalSecret", &es)]},
+            "type": "Opaque", "data": data});
+        let synced = match st.store.get(&secrt, &ens, &target).cloned() {
+            None => st
+                .store
+                .create(&secrt, &ens, want, &Writer::update("external-secrets"))
+                .ok(),
+            Some(cur) if cur["data"] != want["data"] => {
+                let mut c = cur.clone();
+                c["data"] = want["data"].clone();
+                st.store
+                    .controller_write(&secrt, c, false, "external-secrets")
+            }
+            Some(cur) => Some(cur),
+        };
+        set_condition(
+            &mut conds,
+            "Ready",
+            "True",
+            "SecretSynced",
+            "secret synced",
+            false,
+        );
+        status["conditions"] = json!(conds);
+        status["binding"] = json!({"name": target});
+        if let Some(sec) = synced {
+            status["syncedResourceVersion"] = json!(format!(
+                "1-{}",
+                safe_encode(fnv(sec["data"].to_string().as_bytes()), 10)
+            ));
+        }
+        if status["refreshTime"].is_null() {
+            status["refreshTime"] = json!(now_rfc3339());
+        }
+        write_status(st, &esrt, &es, status);
+    }
+}
+
+/// The disruption controller: PodDisruptionBudget status from the pods it selects.
+fn pdbs(st: &mut State) {
+    let rt = rtype(st, "policy", "poddisruptionbudgets");
+    let prt = rtype(st, "", "pods");
+    for b in st.store.list(&rt, "") {
+        let sel = b["spec"]["selector"]["matchLabels"]
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        let pods: Vec<Value> = st
+            .store
+            .list(&prt, &ns(&b))
+            .into_iter()
+            .filter(|p| !deleting(p) && sel.iter().all(|(k, v)| &p["metadata"]["labels"][k] == v))
+            .collect();
+        let expected = pods.len() as i64;
+        let healthy = pods.iter().filter(|p| pod_ready(p)).count() as i64;
+        let desired = if !b["spec"]["minAvailable"].is_null() {
+            int_or_percent(&b["spec"]["minAvailable"], expected, true)
+        } else if !b["spec"]["maxUnavailable"].is_null() {
+            (expected - int_or_percent(&b["spec"]["maxUnavailable"], expected, true)).max(0)
+        } else {
+            expected
+        };
+        let allowed = (healthy - desired).max(0);
+        let mut conds = conditions_of(&b);
+        if allowed > 0 {
+            set_condition(
+                &mut conds,
+                "DisruptionAllowed",
+                "True",
+                "SufficientPods",
+                "",
+                false,
+            );
+        } else {
+            set_condition(
+                &mut conds,
+                "DisruptionAllowed",
+                "False",
+                "InsufficientPods",
+                "",
+                false,
+            );
+        }
+        let status = json!({"observedGeneration": b["metadata"]["generation"], "currentHealthy": healthy,
+            "desiredHealthy": desired, "expectedPods": expected, "disruptionsAllowed": allowed, "conditions": conds});
+        write_status(st, &rt, &b, status);
     }
 }
 

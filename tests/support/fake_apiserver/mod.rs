@@ -27,25 +27,29 @@
 //! runtime, so it works from `#[test]` (sync, e.g. running the binary with
 //! `std::process::Command`) and from `#[tokio::test]` of any flavor. `start()` returns once it
 //! listens. `stop()` (or dropping the server) ends watches and log streams and closes the port.
+//! `server.client()` must be called inside a tokio runtime (kube-rs spawns a task).
 //!
 //! Kubeconfig: `server.kubeconfig_file()` (a temp file kept while the value lives; namespace
 //! `default`), `server.write_kubeconfig(path, namespace)` or `server.kubeconfig_yaml(ns)`:
 //! cluster `fake` at `http://127.0.0.1:PORT`, user `fake-user` with token [`FAKE_TOKEN`],
-//! context `fake` (current). kube-rs 5 accepts it (checked by the self-tests).
+//! context `fake` (current). kube-rs 5 and kubectl accept it (checked by the self-tests), so
+//! `kubectl --kubeconfig ... get pods` works for looking at a scenario by hand.
 //!
 //! # Builder
 //!
 //! `FakeApiServer::builder()`: `.without_kong()` (no `configuration.konghq.com` CRDs, as before
 //! Kong is installed; `server.set_kong_crds(bool)` switches later), `.without_external_secrets()`,
 //! `.with_metrics()` (serve `metrics.k8s.io`; off by default as on kind; `server.set_metrics`),
-//! `.scenario(|s| ...)`. Namespaces `default`, `kube-system`, `kube-public`, `kube-node-lease`
+//! `.scenario(|s| ...)`. Kong's CRDs are those of chart 3.4.1 (12 kinds); the ESO CRDs are
+//! ExternalSecret, SecretStore, ClusterSecretStore (v1 and v1beta1). Namespaces `default`, `kube-system`, `kube-public`, `kube-node-lease`
 //! and one Node `fake-node` (2 CPU, 8Gi) exist from the start.
 //!
 //! # What it serves
 //!
 //! Discovery (`/version`, `/api`, `/api/v1`, `/apis`, `/apis/{g}`, `/apis/{g}/{v}`, and the
 //! aggregated v2 documents when asked for) for core v1, apps/v1, batch/v1, autoscaling/v2 (and
-//! v1), policy/v1, networking.k8s.io/v1, coordination.k8s.io/v1, discovery.k8s.io/v1, rbac,
+//! v1), policy/v1, networking.k8s.io/v1, coordination.k8s.io/v1, discovery.k8s.io/v1,
+//! events.k8s.io/v1, rbac,
 //! storage, apiextensions.k8s.io/v1, plus every CRD present in the store (creating or deleting a
 //! CRD changes discovery), and `metrics.k8s.io/v1beta1` when enabled.
 //!
@@ -66,7 +70,10 @@
 //! `/scale`; pods `/log` (container, tailLines, sinceSeconds, timestamps, previous, follow) and
 //! `/eviction`; `dryRun`. Server-side defaulting: Secret `stringData` → base64 `data`, Service
 //! clusterIP/nodePorts, Namespace phase, Deployment strategy/replicas/progressDeadlineSeconds,
-//! Job backoffLimit; LimitRange defaults/maxima and ResourceQuota on pod creation (403).
+//! Job backoffLimit; LimitRange defaults/maxima and ResourceQuota on pod creation (403);
+//! immutable fields refused with 422 (workload selectors, StatefulSet spec outside
+//! replicas/template/updateStrategy/..., Job template, `immutable` ConfigMaps/Secrets, Secret type,
+//! PVC spec, Service clusterIP). Deleting a CRD deletes its custom resources.
 //! List items omit kind/apiVersion for built-in types (as the real server), keep them for CRs.
 //!
 //! # Controllers (the scenario)
@@ -81,7 +88,11 @@
 //! the highest ordinal, currentRevision/updateRevision. Job: pods until Complete, or Failed with
 //! BackoffLimitExceeded after backoffLimit+1 failed pods. HPA: keeps the target within
 //! min/max, status and conditions (ScalingActive False without the metrics API). PVCs Bound.
-//! Endpoints and EndpointSlices for Services. ResourceQuota status.used. Pods: Pending
+//! Endpoints and EndpointSlices for Services. ResourceQuota status.used. PodDisruptionBudget
+//! status. CRDs NamesAccepted + Established. External Secrets Operator (when its CRDs are
+//! there; `s.external_secrets_controller`): SecretStores Ready, ExternalSecrets write their
+//! target Secret (values `fake-<key>[/<property>]`) and turn Ready/SecretSynced, or
+//! Ready=False/SecretSyncedError when the store is missing. Pods: Pending
 //! (ContainerCreating) → Running → Ready, events (Scheduled, Pulled, Started, FailedScheduling,
 //! BackOff, Failed, FailedCreate, ScalingReplicaSet, ...). Namespace deletion is asynchronous
 //! (Terminating, then contents, then the namespace). Refused pod creations back off.
@@ -122,6 +133,8 @@
 //! server.inject(Fault::on(&[Verb::List], FaultAnswer::Delay(Duration::from_secs(2))).after(1));
 //! server.inject(Fault::on(&[Verb::Get], FaultAnswer::ConnectionReset).times(1));
 //! server.reject_kind("KongPlugin", "validations.kong.konghq.com", 400, "plugin failed schema validation: ...");
+//! server.inject(Fault::on(&[Verb::Apply], FaultAnswer::AdmissionDenied { webhook: "validations.kong.konghq.com".into(),
+//!     code: 400, message: "...".into() }).resource("KongPlugin").name("rate-limit"));   // only one object
 //! server.drop_watches_after("pods", 3, Some(1));   // next pods watch ends after 3 events
 //! server.drop_watches();                            // end every open watch now
 //! server.compact();                                 // old resourceVersions now get 410
@@ -407,7 +420,8 @@ impl FakeApiServer {
         format!("http://127.0.0.1:{}", self.port)
     }
 
-    /// A kube-rs client for the fake (default namespace `default`).
+    /// A kube-rs client for the fake (default namespace `default`). Call it inside a tokio
+    /// runtime (kube's client spawns its buffer task there); sync tests use the kubeconfig.
     pub fn client(&self) -> kube::Client {
         let config = kube::Config::new(self.url().parse().unwrap());
         kube::Client::try_from(config).expect("a kube client for the fake API server")

@@ -602,81 +602,187 @@ pub fn aggregated_doc(types: &[ResourceType], core: bool) -> Value {
     json!({"kind": "APIGroupDiscoveryList", "apiVersion": "apidiscovery.k8s.io/v2", "metadata": {}, "items": items})
 }
 
-/// The CRDs for Kong's Kubernetes configuration (configuration.konghq.com), as the Kong chart
-/// installs them (only the fields discovery needs).
-pub fn kong_crds() -> Vec<Value> {
-    let mk = |plural: &str, kind: &str, short: &[&str], scope: &str, versions: &[&str]| {
-        let vs: Vec<Value> = versions
-            .iter()
-            .enumerate()
-            .map(|(i, v)| json!({"name": v, "served": true, "storage": i == 0, "subresources": {"status": {}},
-                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}}))
-            .collect();
-        json!({
-            "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-            "metadata": {"name": format!("{plural}.configuration.konghq.com"), "labels": {"app.kubernetes.io/name": "kong"}},
-            "spec": {"group": "configuration.konghq.com", "scope": scope,
-                "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List"), "shortNames": short},
-                "versions": vs}
+fn crd(
+    group: &str,
+    plural: &str,
+    kind: &str,
+    short: &[&str],
+    scope: &str,
+    versions: &[&str],
+    status: bool,
+) -> Value {
+    let vs: Vec<Value> = versions
+        .iter()
+        .enumerate()
+        .map(|(i, v)| {
+            let mut ver = json!({"name": v, "served": true, "storage": i == 0,
+                "schema": {"openAPIV3Schema": {"type": "object", "x-kubernetes-preserve-unknown-fields": true}}});
+            if status {
+                ver["subresources"] = json!({"status": {}});
+            }
+            ver
         })
-    };
-    vec![
-        mk("kongplugins", "KongPlugin", &["kp"], "Namespaced", &["v1"]),
-        mk(
+        .collect();
+    json!({
+        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
+        "metadata": {"name": format!("{plural}.{group}")},
+        "spec": {"group": group, "scope": scope,
+            "names": {"plural": plural, "singular": kind.to_lowercase(), "kind": kind, "listKind": format!("{kind}List"), "shortNames": short},
+            "versions": vs}
+    })
+}
+
+/// The CRDs of Kong's chart 3.4.1 (configuration.konghq.com: kinds, scopes, versions and status
+/// subresources as in its crds/ directory; schemas left open).
+pub fn kong_crds() -> Vec<Value> {
+    let g = "configuration.konghq.com";
+    let mut v = vec![
+        crd(
+            g,
+            "ingressclassparameterses",
+            "IngressClassParameters",
+            &[],
+            "Namespaced",
+            &["v1alpha1"],
+            false,
+        ),
+        crd(
+            g,
             "kongclusterplugins",
             "KongClusterPlugin",
             &["kcp"],
             "Cluster",
             &["v1"],
+            true,
         ),
-        mk(
-            "kongconsumers",
-            "KongConsumer",
-            &["kc"],
-            "Namespaced",
-            &["v1"],
-        ),
-        mk(
-            "kongingresses",
-            "KongIngress",
-            &["ki"],
-            "Namespaced",
-            &["v1"],
-        ),
-        mk(
+        crd(
+            g,
             "kongconsumergroups",
             "KongConsumerGroup",
             &["kcg"],
             "Namespaced",
             &["v1beta1"],
+            true,
         ),
-        mk(
+        crd(
+            g,
+            "kongconsumers",
+            "KongConsumer",
+            &["kc"],
+            "Namespaced",
+            &["v1"],
+            true,
+        ),
+        crd(
+            g,
+            "kongcustomentities",
+            "KongCustomEntity",
+            &["kce"],
+            "Namespaced",
+            &["v1alpha1"],
+            true,
+        ),
+        crd(
+            g,
+            "kongingresses",
+            "KongIngress",
+            &["ki"],
+            "Namespaced",
+            &["v1"],
+            true,
+        ),
+        crd(
+            g,
+            "konglicenses",
+            "KongLicense",
+            &["kl"],
+            "Cluster",
+            &["v1alpha1"],
+            true,
+        ),
+        crd(
+            g,
+            "kongplugins",
+            "KongPlugin",
+            &["kp"],
+            "Namespaced",
+            &["v1"],
+            true,
+        ),
+        crd(
+            g,
+            "kongupstreampolicies",
+            "KongUpstreamPolicy",
+            &["kup"],
+            "Namespaced",
+            &["v1beta1"],
+            true,
+        ),
+        crd(
+            g,
+            "kongvaults",
+            "KongVault",
+            &["kv"],
+            "Cluster",
+            &["v1alpha1"],
+            true,
+        ),
+        crd(
+            g,
             "tcpingresses",
             "TCPIngress",
             &[],
             "Namespaced",
             &["v1beta1"],
+            true,
         ),
-        mk(
+        crd(
+            g,
             "udpingresses",
             "UDPIngress",
             &[],
             "Namespaced",
             &["v1beta1"],
+            true,
         ),
-    ]
+    ];
+    for c in v.iter_mut() {
+        c["metadata"]["labels"] = json!({"app.kubernetes.io/name": "kong"});
+    }
+    v
 }
 
-/// The ExternalSecret CRD (external-secrets.io, v1beta1 and v1).
+/// The External Secrets Operator CRDs the chart uses: ExternalSecret, SecretStore and
+/// ClusterSecretStore (external-secrets.io v1 and v1beta1).
 pub fn external_secrets_crds() -> Vec<Value> {
-    vec![json!({
-        "apiVersion": "apiextensions.k8s.io/v1", "kind": "CustomResourceDefinition",
-        "metadata": {"name": "externalsecrets.external-secrets.io"},
-        "spec": {"group": "external-secrets.io", "scope": "Namespaced",
-            "names": {"plural": "externalsecrets", "singular": "externalsecret", "kind": "ExternalSecret", "listKind": "ExternalSecretList", "shortNames": ["es"]},
-            "versions": [
-                {"name": "v1", "served": true, "storage": true, "subresources": {"status": {}}, "schema": {"openAPIV3Schema": {"type": "object"}}},
-                {"name": "v1beta1", "served": true, "storage": false, "subresources": {"status": {}}, "schema": {"openAPIV3Schema": {"type": "object"}}}
-            ]}
-    })]
+    let g = "external-secrets.io";
+    vec![
+        crd(
+            g,
+            "externalsecrets",
+            "ExternalSecret",
+            &["es"],
+            "Namespaced",
+            &["v1", "v1beta1"],
+            true,
+        ),
+        crd(
+            g,
+            "secretstores",
+            "SecretStore",
+            &["ss"],
+            "Namespaced",
+            &["v1", "v1beta1"],
+            true,
+        ),
+        crd(
+            g,
+            "clustersecretstores",
+            "ClusterSecretStore",
+            &["css"],
+            "Cluster",
+            &["v1", "v1beta1"],
+            true,
+        ),
+    ]
 }

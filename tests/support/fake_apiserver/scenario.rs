@@ -88,6 +88,8 @@ pub struct Scenario {
     pub namespace_termination: Duration,
     /// Deleted pods stay Terminating (deletionTimestamp set) this long; zero = removed at once.
     pub pod_termination: Duration,
+    /// Simulate the External Secrets Operator (when its CRDs are installed); on by default.
+    pub external_secrets_controller: bool,
     /// What the HPA `namespace/name` would recommend from metrics (before min/max clamping).
     pub hpa_wanted: Vec<(String, String, i64)>,
 }
@@ -105,6 +107,7 @@ impl Default for Scenario {
             paused: false,
             job_duration: Duration::ZERO,
             hpa_wanted: vec![],
+            external_secrets_controller: true,
             namespace_termination: Duration::ZERO,
             pod_termination: Duration::ZERO,
         }

@@ -399,6 +399,14 @@ impl Store {
         if let Some(o) = old {
             check_immutable(rt, &name, o, obj)?;
         }
+        let mut causes = validate_labels(obj);
+        causes.extend(validate_port_names(rt, obj));
+        if rt.group.is_empty() && rt.plural == "services" {
+            causes.extend(self.validate_node_ports(obj, old));
+        }
+        if !causes.is_empty() {
+            return Err(errors::invalid(rt, &name, &causes));
+        }
         // Secrets: stringData is write-only and folds into data.
         if rt.group.is_empty() && rt.plural == "secrets" {
             if let Some(sd) = obj.as_object_mut().unwrap().remove("stringData") {
@@ -477,8 +485,22 @@ impl Store {
                         match prev {
                             Some(np) if !np.is_null() => p["nodePort"] = np,
                             _ => {
-                                self.node_port_counter += 1;
-                                p["nodePort"] = json!(30000 + self.node_port_counter);
+                                // The allocator skips ports in use (given explicitly elsewhere).
+                                loop {
+                                    self.node_port_counter += 1;
+                                    let candidate = 30000 + self.node_port_counter as i64;
+                                    let taken = self.objects.iter().any(|(k, o)| {
+                                        k.group.is_empty()
+                                            && k.plural == "services"
+                                            && o["spec"]["ports"].as_array().is_some_and(|ps| {
+                                                ps.iter().any(|x| x["nodePort"] == candidate)
+                                            })
+                                    });
+                                    if !taken {
+                                        p["nodePort"] = json!(candidate);
+                                        break;
+                                    }
+                                }
                             }
                         }
                     }
@@ -584,6 +606,9 @@ impl Store {
                 "metadata.name",
                 &format!("Invalid value: \"{name}\": a lowercase RFC 1123 subdomain must consist of lower case alphanumeric characters, '-' or '.', and must start and end with an alphanumeric character (e.g. 'example.com', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?(\\.[a-z0-9]([-a-z0-9]*[a-z0-9])?)*')"),
             )]));
+        }
+        if let Some(c) = name_rule_violation(rt, &name) {
+            return Err(errors::invalid(rt, &name, &[c]));
         }
         if let Some(body_ns) = obj["metadata"]["namespace"].as_str() {
             if rt.namespaced && !ns.is_empty() && body_ns != ns {
@@ -968,6 +993,29 @@ impl Store {
             Propagation::Background | Propagation::Orphan => {
                 let gone = self.commit(key, old, ChangeType::Deleted);
                 self.collect_dependents(&gone, prop);
+                if rt.group == "apiextensions.k8s.io" && rt.plural == "customresourcedefinitions" {
+                    // A CRD takes its custom resources with it.
+                    let g = gone["spec"]["group"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let p = gone["spec"]["names"]["plural"]
+                        .as_str()
+                        .unwrap_or_default()
+                        .to_string();
+                    let crs: Vec<Key> = self
+                        .objects
+                        .keys()
+                        .filter(|k| k.group == g && k.plural == p)
+                        .cloned()
+                        .collect();
+                    for k in crs {
+                        if let Some(o) = self.objects.get(&k).cloned() {
+                            let cr = self.commit(k, o, ChangeType::Deleted);
+                            self.collect_dependents(&cr, Propagation::Background);
+                        }
+                    }
+                }
                 if rt.group.is_empty() && rt.plural == "pods" {
                     Ok((gone, true))
                 } else {
@@ -1116,6 +1164,46 @@ impl Store {
         }
     }
 
+    /// NodePorts must be in 30000-32767 and not used by another Service.
+    fn validate_node_ports(&self, obj: &Value, old: Option<&Value>) -> Vec<Cause> {
+        let mut causes = vec![];
+        let me = obj["metadata"]["uid"]
+            .as_str()
+            .or_else(|| old.and_then(|o| o["metadata"]["uid"].as_str()))
+            .unwrap_or_default()
+            .to_string();
+        let used: Vec<i64> = self
+            .objects
+            .iter()
+            .filter(|(k, o)| {
+                k.group.is_empty() && k.plural == "services" && o["metadata"]["uid"] != me.as_str()
+            })
+            .flat_map(|(_, o)| o["spec"]["ports"].as_array().cloned().unwrap_or_default())
+            .filter_map(|p| p["nodePort"].as_i64())
+            .collect();
+        for (j, p) in obj["spec"]["ports"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            let Some(np) = p["nodePort"].as_i64() else {
+                continue;
+            };
+            let field = format!("spec.ports[{j}].nodePort");
+            if !(30000..=32767).contains(&np) {
+                causes.push(Cause::new("FieldValueInvalid", &field, &format!("Invalid value: {np}: provided port is not in the valid range. The range of valid ports is 30000-32767")));
+            } else if used.contains(&np) {
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    &field,
+                    &format!("Invalid value: {np}: provided port is already allocated"),
+                ));
+            }
+        }
+        causes
+    }
+
     /// Forgets history at or below the current resourceVersion: later watches from an older
     /// resourceVersion get 410 Gone.
     pub fn compact(&mut self) {
@@ -1208,6 +1296,158 @@ fn strip_volatile(o: &Value) -> Value {
         m.remove("resourceVersion");
     }
     v
+}
+
+fn dns1123_label(s: &str) -> bool {
+    !s.is_empty()
+        && s.len() <= 63
+        && s.chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+        && s.starts_with(|c: char| c.is_ascii_alphanumeric())
+        && s.ends_with(|c: char| c.is_ascii_alphanumeric())
+}
+
+/// Names stricter than a DNS subdomain: Services (RFC 1035 label) and Namespaces (RFC 1123
+/// label), as the API server validates them.
+fn name_rule_violation(rt: &ResourceType, name: &str) -> Option<Cause> {
+    match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "services") if !(dns1123_label(name) && name.starts_with(|c: char| c.is_ascii_lowercase())) => Some(Cause::new(
+            "FieldValueInvalid",
+            "metadata.name",
+            &format!("Invalid value: \"{name}\": a DNS-1035 label must consist of lower case alphanumeric characters or '-', start with an alphabetic character, and end with an alphanumeric character (e.g. 'my-name',  or 'abc-123', regex used for validation is '[a-z]([-a-z0-9]*[a-z0-9])?')"),
+        )),
+        ("", "namespaces") if !dns1123_label(name) => Some(Cause::new(
+            "FieldValueInvalid",
+            "metadata.name",
+            &format!("Invalid value: \"{name}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character (e.g. 'my-name',  or '123-abc', regex used for validation is '[a-z0-9]([-a-z0-9]*[a-z0-9])?')"),
+        )),
+        _ => None,
+    }
+}
+
+fn label_value_ok(v: &str) -> bool {
+    v.len() <= 63
+        && (v.is_empty()
+            || (v
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || "-_.".contains(c))
+                && v.starts_with(|c: char| c.is_ascii_alphanumeric())
+                && v.ends_with(|c: char| c.is_ascii_alphanumeric())))
+}
+
+fn label_key_ok(k: &str) -> bool {
+    let (prefix, name) = match k.rsplit_once('/') {
+        Some((p, n)) => (Some(p), n),
+        None => (None, k),
+    };
+    let prefix_ok = prefix.is_none_or(valid_name);
+    prefix_ok && !name.is_empty() && label_value_ok(name)
+}
+
+/// Label keys and values everywhere labels are (metadata, pod templates, selectors).
+fn validate_labels(obj: &Value) -> Vec<Cause> {
+    let mut causes = vec![];
+    let mut check = |path: &str, labels: &Value| {
+        for (k, v) in labels.as_object().into_iter().flatten() {
+            if !label_key_ok(k) {
+                causes.push(Cause::new("FieldValueInvalid", path, &format!("Invalid value: \"{k}\": name part must consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyName',  or 'my.name',  or '123-abc', regex used for validation is '([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9]')")));
+            }
+            let val = v.as_str().unwrap_or_default();
+            if val.len() > 63 {
+                causes.push(Cause::new(
+                    "FieldValueInvalid",
+                    path,
+                    &format!("Invalid value: \"{val}\": must be no more than 63 characters"),
+                ));
+            } else if !label_value_ok(val) {
+                causes.push(Cause::new("FieldValueInvalid", path, &format!("Invalid value: \"{val}\": a valid label must be an empty string or consist of alphanumeric characters, '-', '_' or '.', and must start and end with an alphanumeric character (e.g. 'MyValue',  or 'my_value',  or '12345', regex used for validation is '(([A-Za-z0-9][-A-Za-z0-9_.]*)?[A-Za-z0-9])?')")));
+            }
+        }
+    };
+    check("metadata.labels", &obj["metadata"]["labels"]);
+    check(
+        "spec.template.metadata.labels",
+        &obj["spec"]["template"]["metadata"]["labels"],
+    );
+    check(
+        "spec.selector.matchLabels",
+        &obj["spec"]["selector"]["matchLabels"],
+    );
+    causes
+}
+
+/// IANA service names (port names): at most 15 characters, lowercase alphanumerics and '-',
+/// at least one letter, no leading/trailing or double '-'.
+fn port_name_problem(n: &str) -> Option<&'static str> {
+    if n.len() > 15 {
+        Some("must be no more than 15 characters")
+    } else if !n
+        .chars()
+        .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-')
+    {
+        Some("must contain only alpha-numeric characters (a-z, 0-9), and hyphens (-)")
+    } else if !n.chars().any(|c| c.is_ascii_lowercase()) {
+        Some("must contain at least one letter (a-z)")
+    } else if n.contains("--") {
+        Some("must not contain consecutive hyphens")
+    } else if n.starts_with('-') || n.ends_with('-') {
+        Some("must not begin or end with a hyphen")
+    } else {
+        None
+    }
+}
+
+fn validate_port_names(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
+    let mut causes = vec![];
+    let pod_spec = match (rt.group.as_str(), rt.plural.as_str()) {
+        ("", "pods") => Some(("spec", &obj["spec"])),
+        ("apps", _) | ("batch", "jobs") => {
+            Some(("spec.template.spec", &obj["spec"]["template"]["spec"]))
+        }
+        _ => None,
+    };
+    if let Some((prefix, spec)) = pod_spec {
+        for (i, c) in spec["containers"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .enumerate()
+        {
+            for (j, p) in c["ports"].as_array().into_iter().flatten().enumerate() {
+                if let Some(n) = p["name"].as_str() {
+                    if let Some(why) = port_name_problem(n) {
+                        causes.push(Cause::new(
+                            "FieldValueInvalid",
+                            &format!("{prefix}.containers[{i}].ports[{j}].name"),
+                            &format!("Invalid value: \"{n}\": {why}"),
+                        ));
+                    }
+                }
+            }
+        }
+    }
+    if rt.group.is_empty() && rt.plural == "services" {
+        let ports = obj["spec"]["ports"].as_array().cloned().unwrap_or_default();
+        for (j, p) in ports.iter().enumerate() {
+            if let Some(n) = p["name"].as_str() {
+                if let Some(why) = port_name_problem(n) {
+                    causes.push(Cause::new(
+                        "FieldValueInvalid",
+                        &format!("spec.ports[{j}].name"),
+                        &format!("Invalid value: \"{n}\": {why}"),
+                    ));
+                }
+            }
+            if ports.len() > 1 && p["name"].as_str().unwrap_or_default().is_empty() {
+                causes.push(Cause::new(
+                    "FieldValueRequired",
+                    &format!("spec.ports[{j}].name"),
+                    "Required value",
+                ));
+            }
+        }
+    }
+    causes
 }
 
 /// The update validation of fields Kubernetes does not let change.
