@@ -143,6 +143,7 @@ pub fn prepare_dockerfile(
             })
         }
         DockerfileSource::Generated => {
+            check_local_wheels(component, dir)?;
             let mut df_options = options.dockerfile.clone();
             df_options.ca_bundle = options.ca_bundle.is_some();
             let text =
@@ -179,6 +180,48 @@ pub fn prepare_dockerfile(
             })
         }
     }
+}
+
+/// A uv project whose `[tool.uv] find-links` names a directory of the project installs from
+/// it inside the build: a missing or empty directory would only fail deep in the build log.
+fn check_local_wheels(component: &Component, dir: &Path) -> Result<(), ImageError> {
+    let Ok(text) = std::fs::read_to_string(dir.join("pyproject.toml")) else {
+        return Ok(());
+    };
+    let Ok(value) = toml::from_str::<toml::Value>(&text) else {
+        return Ok(());
+    };
+    let links = value
+        .get("tool")
+        .and_then(|t| t.get("uv"))
+        .and_then(|u| u.get("find-links"))
+        .and_then(|f| f.as_array())
+        .cloned()
+        .unwrap_or_default();
+    for link in links.iter().filter_map(|l| l.as_str()) {
+        if link.contains("://") || link.starts_with('/') {
+            continue;
+        }
+        let path = dir.join(link);
+        let has_files = std::fs::read_dir(&path)
+            .map(|mut d| d.next().is_some())
+            .unwrap_or(false);
+        if !has_files {
+            let hint = if dir.join("fetch-wheels.sh").is_file() {
+                format!("run {}/fetch-wheels.sh --runtime", dir.display())
+            } else {
+                format!("put the wheels uv.lock names into {}", path.display())
+            };
+            return Err(ImageError::Context {
+                dir: dir.to_path_buf(),
+                message: format!(
+                    "component `{}` installs from `{link}` ([tool.uv] find-links in pyproject.toml), which is missing or empty; {hint}, then build again",
+                    component.name
+                ),
+            });
+        }
+    }
+    Ok(())
 }
 
 /// OCI labels every image gets through the build API (they override the Dockerfile's).
@@ -549,6 +592,38 @@ mod tests {
         );
         assert_eq!(engine.removed.lock().unwrap().len(), 1);
         assert!(engine.images.lock().unwrap().is_empty());
+    }
+
+    #[tokio::test]
+    async fn a_missing_local_wheelhouse_is_reported_before_building() {
+        let d = tempfile::tempdir().unwrap();
+        let app = d.path().join("api");
+        std::fs::create_dir_all(app.join("app")).unwrap();
+        std::fs::write(
+            app.join("pyproject.toml"),
+            "[project]\nname='api'\ndependencies=['fastapi','uvicorn']\n[tool.uv]\nno-index = true\nfind-links = ['wheelhouse']\n",
+        )
+        .unwrap();
+        std::fs::write(app.join("uv.lock"), "version = 1\n").unwrap();
+        std::fs::write(
+            app.join("app/main.py"),
+            "from fastapi import FastAPI\napp = FastAPI()\n",
+        )
+        .unwrap();
+        let components = crate::detect::detect(d.path()).unwrap().components;
+        let engine = FakeEngine::default();
+        let options = BuildOptions::for_dir(d.path());
+        let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        let err = results[0].as_ref().unwrap_err().to_string();
+        assert!(
+            err.contains("installs from `wheelhouse`") && err.contains("missing or empty"),
+            "{err}"
+        );
+        assert!(engine.built.lock().unwrap().is_empty());
+        std::fs::create_dir_all(app.join("wheelhouse")).unwrap();
+        std::fs::write(app.join("wheelhouse/x-1-py3-none-any.whl"), "").unwrap();
+        let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
     }
 
     #[tokio::test]
