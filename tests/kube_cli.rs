@@ -612,3 +612,67 @@ fn ctrl_c_during_deploy_rolls_back() {
         "todo/api:1"
     );
 }
+
+#[test]
+fn doctor_names_a_crashing_pod_with_a_fix() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    assert!(deploy(kc.path(), dir.path(), "api=todo/api:1", &[])
+        .status
+        .success());
+    // After the deploy, the api starts crashing: its replacement pod crash-loops.
+    server.scenario(|s| {
+        s.fail_image("todo/api:1", fake_apiserver::Failure::CrashLoop);
+    });
+    let victim = server
+        .objects_in("v1", "Pod", NS)
+        .into_iter()
+        .find(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "api")
+        .unwrap();
+    server.remove(
+        "v1",
+        "Pod",
+        NS,
+        victim["metadata"]["name"].as_str().unwrap(),
+    );
+    let crashing = server.wait_until(std::time::Duration::from_secs(20), |s| {
+        s.objects_in("v1", "Pod", NS).iter().any(|p| {
+            p["status"]["containerStatuses"][0]["state"]["waiting"]["reason"] == "CrashLoopBackOff"
+        })
+    });
+    assert!(crashing);
+    let o = run(kc.path(), &["doctor", "-o", "json"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let f: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let crit = f
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|x| x["severity"] == "critical")
+        .unwrap_or_else(|| panic!("{f:#}"));
+    assert!(
+        crit["object"]
+            .as_str()
+            .unwrap()
+            .starts_with("Pod/todo-justpush-api-"),
+        "{f:#}"
+    );
+    assert!(
+        crit["problem"]
+            .as_str()
+            .unwrap()
+            .contains("CrashLoopBackOff"),
+        "{f:#}"
+    );
+    assert!(
+        crit["recommendation"].as_str().unwrap().contains("logs"),
+        "{f:#}"
+    );
+    let o = run(kc.path(), &["doctor"], dir.path());
+    assert!(
+        String::from_utf8_lossy(&o.stdout).contains("[critical] Pod/todo-justpush-api-"),
+        "{}",
+        text(&o)
+    );
+}

@@ -235,11 +235,19 @@ async fn upgrade_success_supersedes_and_keeps_the_api_key() {
     let key2 = server.object("v1", "Secret", NS, &key_secret).unwrap()["data"]["key"].clone();
     assert_eq!(key1, key2);
     // Only the new pods are running for the api.
-    let pods = server.objects_in("v1", "Pod", NS);
-    assert!(pods
+    let api_images: Vec<String> = server
+        .objects_in("v1", "Pod", NS)
         .iter()
-        .all(|p| p["metadata"]["deletionTimestamp"].is_null()
-            || p["spec"]["containers"][0]["image"] != "todo/api:2"));
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| p["metadata"]["labels"]["app.kubernetes.io/component"] == "api")
+        .map(|p| {
+            p["spec"]["containers"][0]["image"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    assert_eq!(api_images, vec!["todo/api:2".to_string(); 2]);
 }
 
 async fn failing_first_install(failure_image: &str) -> String {
@@ -554,6 +562,15 @@ async fn api_errors_and_a_dropped_watch_survived() {
         .await
         .expect("transient errors and dropped watches do not fail the deploy");
     assert_eq!(out.record.status, ReleaseStatus::Deployed);
+    // The dropped watches were re-established (more than one watch request each).
+    for resource in ["pods", "deployments"] {
+        let watches = server
+            .requests()
+            .iter()
+            .filter(|r| r.verb == Some(Verb::Watch) && r.resource == resource)
+            .count();
+        assert!(watches >= 2, "{resource}: {watches} watch requests");
+    }
     assert!(
         server.faults_fired().iter().all(|n| *n > 0),
         "{:?}",
@@ -740,4 +757,66 @@ async fn failed_first_install_in_an_existing_namespace_deletes_only_what_it_crea
         vec![("ConfigMap".to_string(), "someone-elses".to_string())]
     );
     assert!(records(&server).await.is_empty());
+}
+
+#[tokio::test]
+async fn lease_is_held_and_renewed_while_deploying_then_released() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| s.ready_delay = Duration::from_millis(1500));
+    let mut req = request("todo/api:1", "todo/web:1");
+    req.lease_renew_every = Duration::from_millis(200);
+    req.holder = "tester@host pid 1".into();
+    let client = server.client();
+    let task = tokio::spawn(async move {
+        let mut sink = |_p: DeployProgress| {};
+        deploy_release(&client, req, &mut sink).await
+    });
+    let lease = |s: &FakeApiServer| {
+        s.object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "justpush.release.todo",
+        )
+    };
+    let renewed = server
+        .wait_until_async(Duration::from_secs(20), |s| {
+            lease(s).is_some_and(|l| {
+                l["spec"]["holderIdentity"] == "tester@host pid 1"
+                    && l["spec"]["renewTime"] != l["spec"]["acquireTime"]
+            })
+        })
+        .await;
+    assert!(
+        renewed,
+        "the lease was not renewed while deploying: {:?}",
+        lease(&server)
+    );
+    task.await.unwrap().unwrap();
+    assert!(lease(&server).is_none(), "released after the deploy");
+}
+
+#[tokio::test]
+async fn two_deploys_at_once_one_wins_the_other_names_it() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "v1", "kind": "Namespace", "metadata": {"name": NS}}));
+    server.scenario(|s| s.ready_delay = Duration::from_millis(1000));
+    let run = |holder: &str, image: &str| {
+        let mut req = request(image, "todo/web:1");
+        req.holder = holder.into();
+        let client = server.client();
+        tokio::spawn(async move {
+            let mut sink = |_p: DeployProgress| {};
+            deploy_release(&client, req, &mut sink).await
+        })
+    };
+    let a = run("a@host pid 1", "todo/api:1");
+    let b = run("b@host pid 2", "todo/api:2");
+    let (a, b) = (a.await.unwrap(), b.await.unwrap());
+    match (&a, &b) {
+        (Ok(_), Err(e)) => assert!(e.to_string().contains("a@host pid 1"), "{e}"),
+        (Err(e), Ok(_)) => assert!(e.to_string().contains("b@host pid 2"), "{e}"),
+        other => panic!("exactly one deploy must win: {other:?}"),
+    }
+    assert_eq!(records(&server).await.len(), 1);
 }

@@ -56,6 +56,8 @@ pub struct DeployRequest {
     pub holder: String,
     /// Where the gateway serves the app, if the caller knows (recorded for `status`).
     pub gateway_url: Option<String>,
+    /// How often the release's lease is renewed while deploying.
+    pub lease_renew_every: Duration,
 }
 
 impl DeployRequest {
@@ -74,6 +76,7 @@ impl DeployRequest {
             abort: CancellationToken::new(),
             holder: super::lease::holder_identity(),
             gateway_url: None,
+            lease_renew_every: super::lease::RENEW_EVERY,
         }
     }
 }
@@ -443,7 +446,15 @@ pub async fn deploy_release(
         }
     };
 
-    let lease = match super::lease::acquire(client.clone(), &ns, &release, &req.holder).await {
+    let lease = match super::lease::acquire_with(
+        client.clone(),
+        &ns,
+        &release,
+        &req.holder,
+        req.lease_renew_every,
+    )
+    .await
+    {
         Ok(l) => l,
         Err(e) => {
             delete_ns(namespace_created).await;
@@ -652,6 +663,7 @@ async fn deploy_locked(
             workloads: wl,
             since,
             timeout: req.timeout,
+            quota_fails: true,
         };
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut forward = move |p: WaitProgress| {
@@ -820,6 +832,7 @@ async fn deploy_locked(
                     workloads: workloads(&prev.objects),
                     since: restore_since,
                     timeout: req.timeout,
+                    quota_fails: false,
                 };
                 let mut ignore = |_p: WaitProgress| {};
                 let never = CancellationToken::new();

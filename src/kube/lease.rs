@@ -63,21 +63,33 @@ pub struct HeldLease {
     stop: tokio_util::sync::CancellationToken,
 }
 
-/// Takes the release's lease or says who holds it.
+/// Takes the release's lease or says who holds it (renewed every [`RENEW_EVERY`]).
 pub async fn acquire(
     client: kube::Client,
     namespace: &str,
     release: &str,
     holder: &str,
 ) -> Result<HeldLease, KubeError> {
+    acquire_with(client, namespace, release, holder, RENEW_EVERY).await
+}
+
+/// [`acquire`] with a chosen renewal interval.
+pub async fn acquire_with(
+    client: kube::Client,
+    namespace: &str,
+    release: &str,
+    holder: &str,
+    renew_every: Duration,
+) -> Result<HeldLease, KubeError> {
     let api: Api<Lease> = Api::namespaced(client, namespace);
     let name = lease_name(release);
     let ctx = || format!("taking lease {name} in namespace {namespace}");
+    let taken_at = now_micro();
     let spec = LeaseSpec {
         holder_identity: Some(holder.to_string()),
         lease_duration_seconds: Some(LEASE_SECONDS),
-        acquire_time: Some(now_micro()),
-        renew_time: Some(now_micro()),
+        acquire_time: Some(taken_at.clone()),
+        renew_time: Some(taken_at),
         ..Default::default()
     };
     let existing = super::apply::retry(|| api.get_opt(&name))
@@ -150,7 +162,7 @@ pub async fn acquire(
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
-                _ = tokio::time::sleep(RENEW_EVERY) => {}
+                _ = tokio::time::sleep(renew_every) => {}
             }
             let patch = serde_json::json!({"spec": {"renewTime": now_micro()}});
             let _ = api

@@ -534,6 +534,7 @@ pub async fn scale(
         workloads: vec![key.to_string()],
         since: k8s_openapi::jiff::Timestamp::now(),
         timeout,
+        quota_fails: true,
     };
     let never = tokio_util::sync::CancellationToken::new();
     let mut ignore = |_p: super::wait::WaitProgress| {};

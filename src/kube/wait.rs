@@ -68,10 +68,25 @@ fn is_recent(t: Option<Timestamp>, since: Timestamp) -> bool {
 /// since the deploy began, or a quota/LimitRange denial event for a workload, wins; then every
 /// expected workload must be Current.
 pub fn evaluate(seen: &Observed, expected: &[String], since: Timestamp) -> Verdict {
+    evaluate_with(seen, expected, since, true)
+}
+
+/// [`evaluate`], optionally treating quota denials as not-yet-ready instead of failures: while
+/// a rollback restores the previous revision, the failed revision's ReplicaSet keeps reporting
+/// the denial until it is scaled down, and the restored pods get the quota it frees.
+pub fn evaluate_with(
+    seen: &Observed,
+    expected: &[String],
+    since: Timestamp,
+    quota_fails: bool,
+) -> Verdict {
+    let denial = |f: &Failure| !quota_fails && f.kind == super::status::FailureKind::QuotaDenied;
     for key in expected {
         if let Some(obj) = seen.workloads.get(key) {
             if let Health::Failed(f) = object_health(obj) {
-                return Verdict::Failed(f);
+                if !denial(&f) {
+                    return Verdict::Failed(f);
+                }
             }
         }
     }
@@ -94,6 +109,9 @@ pub fn evaluate(seen: &Observed, expected: &[String], since: Timestamp) -> Verdi
             continue;
         }
         let Some(f) = event_failure(e) else { continue };
+        if denial(&f) {
+            continue;
+        }
         let target = f.object.split_once('/').map(|(_, n)| n).unwrap_or("");
         // ReplicaSets are named `<deployment>-<hash>`.
         if names
@@ -107,6 +125,7 @@ pub fn evaluate(seen: &Observed, expected: &[String], since: Timestamp) -> Verdi
     for key in expected {
         match seen.workloads.get(key).map(object_health) {
             None => pending.push((key.clone(), "not seen in the cluster yet".to_string())),
+            Some(Health::Failed(f)) => pending.push((key.clone(), f.message)),
             Some(Health::InProgress(why)) => {
                 let pods = pod_reasons(seen, key, since);
                 let why = if pods.is_empty() {
@@ -309,6 +328,8 @@ pub struct WaitFor {
     /// Pods and events older than this are not this deploy's.
     pub since: Timestamp,
     pub timeout: Duration,
+    /// Whether a quota denial fails the wait (false while restoring a previous revision).
+    pub quota_fails: bool,
 }
 
 /// Watches until the release is ready, fails, times out, or is interrupted.
@@ -365,7 +386,7 @@ pub async fn wait_ready(
             biased;
             _ = interrupt.cancelled() => return Ok(WaitOutcome::Interrupted),
             _ = tokio::time::sleep_until(deadline) => {
-                let pending = match evaluate(&seen, &spec.workloads, spec.since) {
+                let pending = match evaluate_with(&seen, &spec.workloads, spec.since, spec.quota_fails) {
                     Verdict::Pending(p) => p,
                     Verdict::Ready => return Ok(WaitOutcome::Ready),
                     Verdict::Failed(f) => return Ok(failed_with_logs(client, ns, f).await),
@@ -401,7 +422,7 @@ pub async fn wait_ready(
             }
         }
         last_progress = now;
-        match evaluate(&seen, &spec.workloads, spec.since) {
+        match evaluate_with(&seen, &spec.workloads, spec.since, spec.quota_fails) {
             Verdict::Ready => return Ok(WaitOutcome::Ready),
             Verdict::Failed(f) => return Ok(failed_with_logs(client, ns, f).await),
             Verdict::Pending(_) => {}
@@ -533,9 +554,14 @@ message: 'pods "api-7c9-x" is forbidden: exceeded quota: q'
             matches!(evaluate(&seen, &expected, since()), Verdict::Failed(f) if f.message.contains("exceeded quota"))
         );
         // Another workload's events are not ours.
-        let expected = vec!["Deployment/ap".to_string()];
+        let expected_other = vec!["Deployment/ap".to_string()];
         assert!(matches!(
-            evaluate(&seen, &expected, since()),
+            evaluate(&seen, &expected_other, since()),
+            Verdict::Pending(_)
+        ));
+        // While restoring, a denial is a reason to wait, not a failure.
+        assert!(matches!(
+            evaluate_with(&seen, &expected, since(), false),
             Verdict::Pending(_)
         ));
     }
