@@ -183,3 +183,28 @@ fn a_spec_is_fetched_from_a_running_service() {
         text(&missing.stderr)
     );
 }
+
+#[test]
+fn the_release_name_defaults_to_the_one_in_justpush_yaml() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::copy(
+        "tests/fixtures/openapi/security-or.yaml",
+        dir.path().join("api.yaml"),
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("justpush.yaml"),
+        "name: shop\ncomponents:\n  - name: api\n    path: .\n    port: 8000\n",
+    )
+    .unwrap();
+    let out = run(&["routes", "api.yaml", "-o", "json"], Some(dir.path()));
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["anonymousConsumer"]["username"], "shop-anonymous");
+    let flagged = run(
+        &["routes", "api.yaml", "-o", "json", "--name", "other"],
+        Some(dir.path()),
+    );
+    let v: serde_json::Value = serde_json::from_slice(&flagged.stdout).unwrap();
+    assert_eq!(v["anonymousConsumer"]["username"], "other-anonymous");
+}

@@ -312,3 +312,46 @@ fn admin_url_is_required() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("--admin-url"), "{}", stderr(&out));
 }
+
+#[test]
+fn upstream_defaults_become_an_upstream_with_the_target() {
+    let k = FakeKong::start(Options {
+        page_size: 1,
+        ..Default::default()
+    });
+    let spec = "tests/fixtures/openapi/deck-extensions.yaml";
+    let first = sync(&k, spec, &[]);
+    assert!(first.status.success(), "{}", stderr(&first));
+    let upstreams = k.all("upstreams");
+    assert_eq!(upstreams.len(), 1);
+    assert_eq!(upstreams[0]["name"], "demo-ext-upstream");
+    assert_eq!(
+        upstreams[0]["slots"], 1000,
+        "x-kong-upstream-defaults applied"
+    );
+    let targets = k.all("targets");
+    assert_eq!(targets.len(), 1);
+    assert_eq!(targets[0]["target"], "backend.internal:8000");
+    assert_eq!(targets[0]["upstream"]["id"], upstreams[0]["id"]);
+    let service = &k.all("services")[0];
+    assert_eq!(service["host"], "demo-ext-upstream");
+    assert_eq!(
+        (
+            service["connect_timeout"].clone(),
+            service["retries"].clone()
+        ),
+        (json!(5000), json!(3)),
+        "x-kong-service-defaults applied"
+    );
+    let writes = k.writes();
+    let second = sync(&k, spec, &[]);
+    assert!(second.status.success(), "{}", stderr(&second));
+    assert_eq!(k.writes(), writes, "{}", stdout(&second));
+    let deleted = kong(&["delete"], &k.url(), None);
+    assert!(deleted.status.success(), "{}", stderr(&deleted));
+    assert!(
+        k.all("upstreams").is_empty()
+            && k.all("targets").is_empty()
+            && k.all("services").is_empty()
+    );
+}

@@ -29,9 +29,9 @@ impl From<CredentialType> for CredentialKind {
 
 #[derive(Debug, Args)]
 pub struct CredentialsArgs {
-    /// Release name.
-    #[arg(long, default_value = "justpush")]
-    pub name: String,
+    /// Release name (default: the `name` in ./justpush.yaml, else justpush).
+    #[arg(long)]
+    pub name: Option<String>,
     /// Only this credential type (default: every one the release has).
     #[arg(long = "type", value_enum)]
     pub kind: Option<CredentialType>,
@@ -83,6 +83,7 @@ async fn run_async(
     shell: &mut Shell,
 ) -> Result<(), CliError> {
     let namespace = global.namespace.clone().unwrap_or_else(|| "default".into());
+    let release = super::routes::release_name(args.name.as_deref(), None)?;
     let store = KubeStore {
         client: kube_client(global).await?,
     };
@@ -97,7 +98,7 @@ async fn run_async(
                 CredentialKind::BasicAuth,
             ] {
                 let present = store
-                    .read(&namespace, &secret_name(&args.name, kind))
+                    .read(&namespace, &secret_name(&release, kind))
                     .await
                     .map_err(|e| CliError::failed(e.to_string()))?
                     .is_some();
@@ -108,8 +109,8 @@ async fn run_async(
             if found.is_empty() {
                 return Err(CliError::failed(format!(
                     "no consumer credential found for release {} in namespace {namespace} (looked for {}); deploy first with `kubectl justpush up`, or check --name and -n",
-                    args.name,
-                    secret_name(&args.name, CredentialKind::KeyAuth)
+                    release,
+                    secret_name(&release, CredentialKind::KeyAuth)
                 )));
             }
             found
@@ -118,7 +119,7 @@ async fn run_async(
     let mut shown = Vec::new();
     for kind in kinds {
         shown.push(
-            show_or_rotate(&store, &namespace, &args.name, kind, args.rotate)
+            show_or_rotate(&store, &namespace, &release, kind, args.rotate)
                 .await
                 .map_err(|e| CliError::failed(e.to_string()))?,
         );
@@ -130,7 +131,7 @@ async fn run_async(
     let io = |e: std::io::Error| CliError::failed(e.to_string());
     let mut records = Vec::new();
     for plan in &shown {
-        let secret = secret_name(&args.name, plan.kind);
+        let secret = secret_name(&release, plan.kind);
         if plan.outcome == Outcome::Rotated {
             shell
                 .warn(&format!(

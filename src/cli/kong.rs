@@ -51,9 +51,9 @@ pub struct SyncArgs {
 
 #[derive(Debug, Args)]
 pub struct DeleteArgs {
-    /// Release name.
-    #[arg(long, default_value = "justpush")]
-    pub name: String,
+    /// Release name (default: the `name` in justpush.yaml, else justpush).
+    #[arg(long)]
+    pub name: Option<String>,
     /// justpush.yaml with kong.adminUrl / kong.adminToken (default: ./justpush.yaml if any).
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
@@ -132,7 +132,11 @@ pub fn run(args: &KongArgs, shell: &mut Shell) -> Result<(), CliError> {
         KongCommand::Delete(a) => {
             let client = client(&a.admin, a.config.as_deref())?;
             let diff = runtime()?
-                .block_on(delete_release(&client, &a.name, a.admin.dry_run))
+                .block_on(delete_release(
+                    &client,
+                    &super::routes::release_name(a.name.as_deref(), a.config.as_deref())?,
+                    a.admin.dry_run,
+                ))
                 .map_err(admin_failed)?;
             print_diff(shell, &diff, a.admin.dry_run)
         }
@@ -147,7 +151,7 @@ fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
     })?;
     let client = client(&args.admin, args.spec.config.as_deref())?;
     let target = SyncTarget {
-        release: &args.spec.name,
+        release: &loaded.release,
         upstream: &upstream,
         plan,
     };

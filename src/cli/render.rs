@@ -102,7 +102,7 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
             spec: Some(spec.clone()),
             url: None,
             config: args.config.clone(),
-            name: args.name.clone(),
+            name: Some(args.name.clone()),
         };
         let loaded = super::routes::load_plan(&spec_args, shell)?;
         let component = args

@@ -23,9 +23,10 @@ pub struct SpecArgs {
     /// ./justpush.yaml when it exists, else built-in defaults.
     #[arg(long, value_name = "FILE")]
     pub config: Option<PathBuf>,
-    /// Release name (names the anonymous consumer).
-    #[arg(long, default_value = "justpush")]
-    pub name: String,
+    /// Release name (names the anonymous consumer and the Admin API objects; default: the
+    /// `name` in justpush.yaml, else justpush).
+    #[arg(long)]
+    pub name: Option<String>,
 }
 
 #[derive(Debug, Args)]
@@ -39,6 +40,23 @@ pub struct RoutesArgs {
     /// Component serving the spec (with --chart-values; default: the project's, else backend).
     #[arg(long, value_name = "NAME")]
     pub component: Option<String>,
+}
+
+/// The release name: the flag, else justpush.yaml's `name` (the given file or ./justpush.yaml),
+/// else `justpush`.
+pub fn release_name(flag: Option<&str>, config: Option<&Path>) -> Result<String, CliError> {
+    if let Some(n) = flag {
+        return Ok(n.to_string());
+    }
+    let path = config
+        .map(Path::to_path_buf)
+        .unwrap_or_else(|| PathBuf::from(CONFIG_FILE));
+    if path.is_file() {
+        return AppConfig::load(&path)
+            .map(|c| c.name)
+            .map_err(|e| CliError::usage(e.to_string()));
+    }
+    Ok("justpush".to_string())
 }
 
 /// The gateway settings: the given justpush.yaml, ./justpush.yaml, or the defaults.
@@ -65,6 +83,8 @@ pub struct LoadedSpec {
     pub settings: GatewaySettings,
     /// The component serving the spec, when the spec was found through a project.
     pub component: Option<String>,
+    /// The release name.
+    pub release: String,
 }
 
 /// The spec file of a project directory: the first component whose justpush.yaml entry (or,
@@ -109,7 +129,8 @@ fn project_spec(dir: &Path) -> Result<(PathBuf, String), CliError> {
 /// Reads the spec (file, project, or URL) and derives its plan; warnings go to stderr.
 pub fn load_plan(args: &SpecArgs, shell: &mut Shell) -> Result<LoadedSpec, CliError> {
     let kong = kong_config(args.config.as_deref())?;
-    let settings = GatewaySettings::from_config(&kong, &args.name);
+    let release = release_name(args.name.as_deref(), args.config.as_deref())?;
+    let settings = GatewaySettings::from_config(&kong, &release);
     let (spec, component) = match (&args.spec, &args.url) {
         (_, Some(url)) => {
             let runtime = tokio::runtime::Builder::new_current_thread()
@@ -167,6 +188,7 @@ pub fn load_plan(args: &SpecArgs, shell: &mut Shell) -> Result<LoadedSpec, CliEr
         plan,
         settings,
         component,
+        release,
     })
 }
 
@@ -176,6 +198,7 @@ pub fn run(args: &RoutesArgs, shell: &mut Shell) -> Result<(), CliError> {
         plan,
         settings,
         component,
+        ..
     } = load_plan(&args.spec, shell)?;
     let component = args
         .component

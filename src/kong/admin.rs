@@ -25,6 +25,8 @@ pub fn release_tag(release: &str) -> String {
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
 #[serde(rename_all = "kebab-case")]
 pub enum EntityKind {
+    Upstream,
+    Target,
     Service,
     Route,
     Consumer,
@@ -38,6 +40,8 @@ impl EntityKind {
     /// Collection path of the Admin API.
     pub fn collection(self) -> &'static str {
         match self {
+            EntityKind::Upstream => "upstreams",
+            EntityKind::Target => "targets",
             EntityKind::Service => "services",
             EntityKind::Route => "routes",
             EntityKind::Consumer => "consumers",
@@ -69,6 +73,7 @@ impl EntityKind {
 #[derive(Debug, Clone, PartialEq, Eq, PartialOrd, Ord, Serialize)]
 #[serde(rename_all = "kebab-case", tag = "kind", content = "name")]
 pub enum Parent {
+    Upstream(String),
     Service(String),
     Route(String),
     Consumer(String),
@@ -77,6 +82,7 @@ pub enum Parent {
 impl Parent {
     fn path(&self) -> String {
         match self {
+            Parent::Upstream(n) => format!("upstreams/{n}"),
             Parent::Service(n) => format!("services/{n}"),
             Parent::Route(n) => format!("routes/{n}"),
             Parent::Consumer(n) => format!("consumers/{n}"),
@@ -141,6 +147,8 @@ impl Diff {
 
 fn kind_name(k: EntityKind) -> &'static str {
     match k {
+        EntityKind::Upstream => "upstream",
+        EntityKind::Target => "target",
         EntityKind::Service => "service",
         EntityKind::Route => "route",
         EntityKind::Consumer => "consumer",
@@ -185,13 +193,41 @@ pub fn desired_state(target: &SyncTarget, credentials: &[CredentialPlan]) -> Vec
             service[k] = v.clone();
         }
     }
-    let mut out = vec![Entity {
+    let mut out = Vec::new();
+    if !target.plan.upstream_defaults.is_empty() {
+        // decK's shape: the service points at an upstream that carries the defaults, with the
+        // given origin as its target.
+        let upstream_name = format!("{service_name}-upstream");
+        let mut upstream = json!({"name": upstream_name, "tags": tags});
+        for (k, v) in &target.plan.upstream_defaults {
+            if !matches!(k.as_str(), "name" | "id" | "tags" | "targets") {
+                upstream[k] = v.clone();
+            }
+        }
+        out.push(Entity {
+            kind: EntityKind::Upstream,
+            key: upstream_name.clone(),
+            parent: None,
+            body: upstream,
+            id: None,
+        });
+        let target_addr = format!("{host}:{port}");
+        out.push(Entity {
+            kind: EntityKind::Target,
+            key: format!("{upstream_name}/{target_addr}"),
+            parent: Some(Parent::Upstream(upstream_name.clone())),
+            body: json!({"target": target_addr, "weight": 100, "tags": tags}),
+            id: None,
+        });
+        service["host"] = json!(upstream_name);
+    }
+    out.push(Entity {
         kind: EntityKind::Service,
         key: service_name.clone(),
         parent: None,
         body: service,
         id: None,
-    }];
+    });
     let consumer = consumer_username(target.release);
     out.push(Entity {
         kind: EntityKind::Consumer,
@@ -293,7 +329,9 @@ fn plugin_entity(
     tags: &Value,
 ) -> Entity {
     let owner = match &parent {
-        Parent::Service(n) | Parent::Route(n) | Parent::Consumer(n) => n.clone(),
+        Parent::Upstream(n) | Parent::Service(n) | Parent::Route(n) | Parent::Consumer(n) => {
+            n.clone()
+        }
     };
     let mut body = json!({"name": name, "config": config, "enabled": enabled, "tags": tags});
     if !protocols.is_empty() {
@@ -390,6 +428,7 @@ pub fn current_state(raw: &BTreeMap<EntityKind, Vec<Value>>) -> Vec<Entity> {
             .collect()
     };
     let services = names(EntityKind::Service, "name");
+    let upstreams = names(EntityKind::Upstream, "name");
     let routes = names(EntityKind::Route, "name");
     let consumers = names(EntityKind::Consumer, "username");
     let fk = |v: &Value, field: &str| {
@@ -402,7 +441,18 @@ pub fn current_state(raw: &BTreeMap<EntityKind, Vec<Value>>) -> Vec<Entity> {
     for (kind, items) in raw {
         for v in items {
             let (key, parent) = match kind {
-                EntityKind::Service => (v["name"].as_str().unwrap_or_default().to_string(), None),
+                EntityKind::Service | EntityKind::Upstream => {
+                    (v["name"].as_str().unwrap_or_default().to_string(), None)
+                }
+                EntityKind::Target => {
+                    let u = fk(v, "upstream")
+                        .and_then(|id| upstreams.get(&id).cloned())
+                        .unwrap_or_default();
+                    (
+                        format!("{u}/{}", v["target"].as_str().unwrap_or_default()),
+                        Some(Parent::Upstream(u)),
+                    )
+                }
                 EntityKind::Consumer => {
                     (v["username"].as_str().unwrap_or_default().to_string(), None)
                 }
@@ -427,7 +477,10 @@ pub fn current_state(raw: &BTreeMap<EntityKind, Vec<Value>>) -> Vec<Entity> {
                         Parent::Service(String::new())
                     };
                     let owner = match &parent {
-                        Parent::Service(n) | Parent::Route(n) | Parent::Consumer(n) => n.clone(),
+                        Parent::Upstream(n)
+                        | Parent::Service(n)
+                        | Parent::Route(n)
+                        | Parent::Consumer(n) => n.clone(),
                     };
                     (format!("{owner}/{name}"), Some(parent))
                 }
@@ -592,6 +645,12 @@ impl AdminClient {
                     let status = resp.status().as_u16();
                     let text = resp.text().await.unwrap_or_default();
                     let message = || {
+                        // Kong echoes field values (a UNIQUE violation names the key): never
+                        // repeat what Kong says about credentials.
+                        if is_credential_path(path) {
+                            return "(details withheld: they may contain the credential)"
+                                .to_string();
+                        }
                         serde_json::from_str::<Value>(&text)
                             .ok()
                             .and_then(|v| {
@@ -651,10 +710,21 @@ impl AdminClient {
 
     /// Every object of a collection carrying `tag`, following Kong's `offset` pagination.
     pub async fn list_tagged(&self, kind: EntityKind, tag: &str) -> Result<Vec<Value>, AdminError> {
+        self.list_paged(kind.collection(), Some(tag)).await
+    }
+
+    async fn list_paged(
+        &self,
+        collection: &str,
+        tag: Option<&str>,
+    ) -> Result<Vec<Value>, AdminError> {
         let mut out = Vec::new();
         let mut offset: Option<String> = None;
         loop {
-            let mut path = format!("{}?size=100&tags={}", kind.collection(), urlencode(tag));
+            let mut path = format!("{collection}?size=100");
+            if let Some(t) = tag {
+                path.push_str(&format!("&tags={}", urlencode(t)));
+            }
             if let Some(o) = &offset {
                 path.push_str(&format!("&offset={}", urlencode(o)));
             }
@@ -677,6 +747,18 @@ impl AdminClient {
     pub async fn current(&self, release: &str) -> Result<Vec<Entity>, AdminError> {
         let tag = release_tag(release);
         let mut raw = BTreeMap::new();
+        let upstreams = self.list_tagged(EntityKind::Upstream, &tag).await?;
+        let mut targets = Vec::new();
+        for u in &upstreams {
+            let id = u.get("id").and_then(Value::as_str).unwrap_or_default();
+            // Targets are listed per upstream; only ours count.
+            targets.extend(
+                self.list_paged(&format!("upstreams/{id}/targets"), Some(&tag))
+                    .await?,
+            );
+        }
+        raw.insert(EntityKind::Upstream, upstreams);
+        raw.insert(EntityKind::Target, targets);
         for kind in [
             EntityKind::Service,
             EntityKind::Route,
@@ -705,21 +787,13 @@ impl AdminClient {
                 .await?;
         }
         for (e, id, _) in &diff.update {
-            self.call(
-                reqwest::Method::PATCH,
-                &format!("{}/{id}", e.kind.collection()),
-                Some(&e.body),
-            )
-            .await?;
+            self.call(reqwest::Method::PATCH, &entity_path(e, id), Some(&e.body))
+                .await?;
         }
         for e in &diff.delete {
             let id = e.id.as_deref().unwrap_or_default();
             match self
-                .call(
-                    reqwest::Method::DELETE,
-                    &format!("{}/{id}", e.kind.collection()),
-                    None,
-                )
+                .call(reqwest::Method::DELETE, &entity_path(e, id), None)
                 .await
             {
                 // Gone already (Kong cascades, or someone was quicker): that is what we wanted.
@@ -730,6 +804,21 @@ impl AdminClient {
             }
         }
         Ok(())
+    }
+}
+
+/// Paths whose requests and answers carry credential values.
+fn is_credential_path(path: &str) -> bool {
+    ["key-auth", "jwt", "basic-auth"]
+        .iter()
+        .any(|c| path.split(['/', '?']).any(|seg| seg.starts_with(c)))
+}
+
+/// An entity's own path: targets live under their upstream.
+fn entity_path(e: &Entity, id: &str) -> String {
+    match (&e.parent, e.kind) {
+        (Some(p @ Parent::Upstream(_)), EntityKind::Target) => format!("{}/targets/{id}", p.path()),
+        _ => format!("{}/{id}", e.kind.collection()),
     }
 }
 
@@ -866,6 +955,7 @@ mod tests {
             }
             if let Some(p) = &e.parent {
                 let (field, name) = match p {
+                    Parent::Upstream(n) => ("upstream", n),
                     Parent::Service(n) => ("service", n),
                     Parent::Route(n) => ("route", n),
                     Parent::Consumer(n) => ("consumer", n),
@@ -980,6 +1070,43 @@ mod tests {
         .unwrap();
         assert_eq!(plans[0].data["key"], "kept-key-123");
         assert_eq!(plans[1].outcome, crate::kong::credentials::Outcome::Created);
+    }
+
+    #[test]
+    fn upstream_defaults_put_an_upstream_between_service_and_origin() {
+        let mut p = plan();
+        p.upstream_defaults.insert("slots".into(), json!(100));
+        let desired = desired_state(
+            &SyncTarget {
+                release: "demo",
+                upstream: "https://api.internal:8443/x",
+                plan: &p,
+            },
+            &creds(),
+        );
+        let kinds: Vec<EntityKind> = desired.iter().take(3).map(|e| e.kind).collect();
+        assert_eq!(
+            kinds,
+            [
+                EntityKind::Upstream,
+                EntityKind::Target,
+                EntityKind::Service
+            ]
+        );
+        assert_eq!(desired[1].body["target"], "api.internal:8443");
+        assert_eq!(desired[2].body["host"], "demo-pets-upstream");
+        assert_eq!(desired[2].body["protocol"], "https");
+        let current = current_state(&as_kong_would_store(&desired));
+        assert!(diff(&desired, &current).is_empty());
+    }
+
+    #[test]
+    fn credential_paths_are_recognised() {
+        assert!(is_credential_path("consumers/demo-developer/key-auth"));
+        assert!(is_credential_path("key-auths/123"));
+        assert!(is_credential_path("jwts?size=100&tags=x"));
+        assert!(!is_credential_path("routes/demo_jwtish"));
+        assert!(!is_credential_path("plugins/1"));
     }
 
     #[test]

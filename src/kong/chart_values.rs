@@ -32,6 +32,18 @@ pub fn chart_values(
     component: &str,
 ) -> (Value, Vec<String>) {
     let mut warnings = Vec::new();
+    for (what, fields) in [
+        ("x-kong-service-defaults", &plan.service_defaults),
+        ("x-kong-upstream-defaults", &plan.upstream_defaults),
+    ] {
+        if !fields.is_empty() {
+            let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
+            warnings.push(format!(
+                "{what} ({}) are applied by the Admin API mode (`kong sync`) only; the Kubernetes Service of the component is left as the chart renders it",
+                keys.join(", ")
+            ));
+        }
+    }
     let mut plugins = Map::new();
     let mut routes = Vec::new();
     for r in &plan.routes {

@@ -299,7 +299,10 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
         let path_rate = rate_override(&cx, &item.extensions, &item.pointer)?.or(doc_rate);
         let mut has_options = false;
         let mut path_regex = None;
-        for op in &item.operations {
+        // Methods in alphabetical order within a path, as decK orders them.
+        let mut operations: Vec<&Operation> = item.operations.iter().collect();
+        operations.sort_by(|a, b| a.method.cmp(&b.method));
+        for op in operations {
             has_options |= op.method == "OPTIONS";
             if let Some(id) = &op.operation_id {
                 if let Some(first) = op_ids.insert(id.clone(), op.pointer.clone()) {
@@ -1229,7 +1232,7 @@ mod tests {
             .collect();
         assert_eq!(
             auth,
-            [("GET", "jwt"), ("PUT", "key-auth"), ("POST", "public")]
+            [("GET", "jwt"), ("POST", "public"), ("PUT", "key-auth")]
         );
     }
 
@@ -1294,6 +1297,51 @@ mod tests {
         assert_eq!(cid.config["header_name"], "X-Ref");
         let err = derive_err(&format!("{HEAD}paths:\n  /a:\n    get:\n      x-kong-plugin-x: {{$ref: '#/components/schemas/a'}}\n"));
         assert!(err.contains("#/components/x-kong/"), "{err}");
+    }
+
+    #[test]
+    fn transformers_from_justpush_yaml_go_on_every_route() {
+        let yaml = "name: shop\ncomponents: [{name: api, path: ., port: 8000}]\nkong:\n  rateLimit: {hour: 100}\n  requestTransformer: {add: {headers: ['X-Via:kong']}}\n  responseTransformer: {remove: {headers: [Server]}}\n";
+        let config = crate::detect::config::AppConfig::from_yaml(
+            yaml,
+            std::path::Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        let s = GatewaySettings::from_config(&config.kong, "shop");
+        let spec = ApiSpec::parse(
+            &format!("{HEAD}paths:\n  /a: {{get: {{}}, post: {{}}}}\n"),
+            "t",
+        )
+        .unwrap();
+        let p = derive(&spec, &s).unwrap();
+        for r in p.routes.iter().filter(|r| !r.preflight) {
+            let names: Vec<&str> = r.plugins.iter().map(|p| p.name.as_str()).collect();
+            assert_eq!(
+                names,
+                [
+                    "cors",
+                    "rate-limiting",
+                    "request-transformer",
+                    "response-transformer"
+                ]
+            );
+            let req = r
+                .plugins
+                .iter()
+                .find(|p| p.name == "request-transformer")
+                .unwrap();
+            assert_eq!(req.config, json!({"add": {"headers": ["X-Via:kong"]}}));
+            let rl = r
+                .plugins
+                .iter()
+                .find(|p| p.name == "rate-limiting")
+                .unwrap();
+            assert_eq!(
+                rl.config,
+                json!({"hour": 100, "policy": "local", "limit_by": "consumer"})
+            );
+        }
+        assert_eq!(s.anonymous_consumer, "shop-anonymous");
     }
 
     #[test]

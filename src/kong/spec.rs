@@ -209,7 +209,7 @@ pub fn parse_document(text: &str, source: &str) -> Result<Value, SpecError> {
             message: strip_position(&e.to_string()),
         });
     }
-    let yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
+    let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
             .map(|l| (l.line(), l.column()))
@@ -221,6 +221,14 @@ pub fn parse_document(text: &str, source: &str) -> Result<Value, SpecError> {
             column,
             message: strip_position(&e.to_string()),
         }
+    })?;
+    // `<<: *anchor` merge keys, which hand-written specs use to share parameters.
+    yaml.apply_merge().map_err(|e| SpecError::Syntax {
+        source_name: source.to_string(),
+        format: "YAML",
+        line: e.location().map(|l| l.line()).unwrap_or(0),
+        column: e.location().map(|l| l.column()).unwrap_or(0),
+        message: strip_position(&e.to_string()),
     })?;
     Ok(yaml_to_json(yaml))
 }
@@ -808,6 +816,13 @@ mod tests {
         assert_eq!(y.version, SpecVersion::OpenApi30);
         assert_eq!(j.paths[0].operations[0].method, "GET");
         assert_eq!(y.paths[0].path, j.paths[0].path);
+    }
+
+    #[test]
+    fn yaml_anchors_and_merge_keys_are_resolved() {
+        let text = "openapi: 3.0.0\ninfo: {title: x, version: '1'}\nx-common: &common {x-kong-name: shared}\npaths:\n  /a:\n    <<: *common\n    get: {responses: {}}\n";
+        let s = ApiSpec::parse(text, "x.yaml").unwrap();
+        assert_eq!(s.paths[0].extensions["x-kong-name"], "shared");
     }
 
     #[test]

@@ -59,7 +59,9 @@ pub struct FakeKong {
     _thread: std::thread::JoinHandle<()>,
 }
 
-const COLLECTIONS: [&str; 7] = [
+const COLLECTIONS: [&str; 9] = [
+    "upstreams",
+    "targets",
     "services",
     "routes",
     "consumers",
@@ -222,12 +224,28 @@ fn route(
         serde_json::from_slice(body).unwrap_or(json!({}))
     };
     match (method.as_str(), segs.as_slice()) {
+        // Targets exist only under their upstream (no top-level listing, as in Kong).
+        ("GET", ["targets"]) => (404, json!({"message": "Not found"})),
+        ("GET", ["upstreams", key, "targets"]) => {
+            let Some(up) = find(st, "upstreams", key) else {
+                return (404, json!({"message": "Not found"}));
+            };
+            let mut q = query.clone();
+            q.insert(
+                "__upstream".into(),
+                up["id"].as_str().unwrap_or_default().to_string(),
+            );
+            list(st, "targets", &q)
+        }
+        ("PATCH", ["upstreams", _, "targets", id]) => patch(st, "targets", id, body),
+        ("DELETE", ["upstreams", _, "targets", id]) => delete(st, "targets", id),
         ("GET", [collection]) if COLLECTIONS.contains(collection) => list(st, collection, &query),
         ("POST", [collection]) if COLLECTIONS.contains(collection) => {
             create(st, collection, body, None)
         }
         ("POST", [parent, key, child]) => {
             let (parent_collection, fk) = match *parent {
+                "upstreams" => ("upstreams", "upstream"),
                 "services" => ("services", "service"),
                 "routes" => ("routes", "route"),
                 "consumers" => ("consumers", "consumer"),
@@ -237,6 +255,7 @@ fn route(
                 return (404, json!({"message": "Not found"}));
             };
             let collection = match *child {
+                "targets" if *parent == "upstreams" => "targets",
                 "routes" => "routes",
                 "plugins" => "plugins",
                 "key-auth" => "key-auths",
@@ -282,7 +301,7 @@ fn percent_decode(s: &str) -> String {
 
 fn name_field(collection: &str) -> Option<&'static str> {
     match collection {
-        "services" | "routes" => Some("name"),
+        "services" | "routes" | "upstreams" => Some("name"),
         "consumers" => Some("username"),
         _ => None,
     }
@@ -322,6 +341,11 @@ fn list(st: &Store, collection: &str, query: &BTreeMap<String, String>) -> (u16,
     let items: Vec<&Value> = st.entities[collection]
         .iter()
         .filter(|v| query.get("tags").is_none_or(|t| has_tags(v, t)))
+        .filter(|v| {
+            query
+                .get("__upstream")
+                .is_none_or(|u| v["upstream"]["id"] == u.as_str())
+        })
         .collect();
     let page: Vec<Value> = items
         .iter()
@@ -340,7 +364,8 @@ fn list(st: &Store, collection: &str, query: &BTreeMap<String, String>) -> (u16,
 
 fn unique_key(collection: &str, v: &Value) -> Option<String> {
     match collection {
-        "services" | "routes" => v["name"].as_str().map(|n| format!("name={n}")),
+        "services" | "routes" | "upstreams" => v["name"].as_str().map(|n| format!("name={n}")),
+        "targets" => Some(format!("upstream={} target={}", v["upstream"], v["target"])),
         "consumers" => v["username"].as_str().map(|n| format!("username={n}")),
         "key-auths" | "jwts" => v["key"].as_str().map(|k| format!("key={k}")),
         "plugins" => Some(format!(
@@ -380,6 +405,13 @@ fn with_defaults(collection: &str, v: &mut Value) {
         }
         "jwts" => {
             obj.entry("algorithm").or_insert(json!("HS256"));
+        }
+        "upstreams" => {
+            obj.entry("algorithm").or_insert(json!("round-robin"));
+            obj.entry("slots").or_insert(json!(10000));
+        }
+        "targets" => {
+            obj.entry("weight").or_insert(json!(100));
         }
         _ => {}
     }
@@ -494,10 +526,11 @@ fn delete(st: &mut Store, collection: &str, key: &str) -> (u16, Value) {
         "routes" => Some("route"),
         "consumers" => Some("consumer"),
         "services" => Some("service"),
+        "upstreams" => Some("upstream"),
         _ => None,
     };
     if let Some(fk) = fk {
-        for c in ["plugins", "key-auths", "jwts", "basic-auths"] {
+        for c in ["plugins", "key-auths", "jwts", "basic-auths", "targets"] {
             st.entities
                 .get_mut(c)
                 .unwrap()
