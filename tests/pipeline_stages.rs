@@ -159,6 +159,7 @@ impl Deployer for Fakes<'_> {
             namespace: plan.namespace.clone(),
             revision: 1,
             api_key_secret: Some("demo-consumer-key".into()),
+            key_created: true,
         })
     }
     async fn record_events(&self, d: &Deployed, events: &[Event]) -> Result<(), StageError> {
@@ -192,6 +193,7 @@ impl GatewayConfigurer for Fakes<'_> {
         Ok(Gateway {
             url: "http://localhost:8080".into(),
             api_key: ApiKey::new("secret-key-123"),
+            key_created: true,
         })
     }
 }

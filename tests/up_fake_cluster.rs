@@ -274,9 +274,10 @@ fn up_demo_goes_from_source_to_a_checked_gateway() {
     let text = String::from_utf8_lossy(&again.out.stdout);
     assert!(text.contains(&format!("gateway:  {gw}")), "{text}");
     assert!(
-        text.contains("API key:  ") && text.contains("kubectl justpush verify"),
-        "{text}"
+        text.contains("API key:  unchanged since it was created") && !text.contains(&key),
+        "the key is not shown again: {text}"
     );
+    assert!(text.contains("kubectl justpush verify"), "{text}");
     assert!(server
         .object("v1", "Secret", "demo", "justpush.release.v1.demo.v2")
         .is_some());

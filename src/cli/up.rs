@@ -305,7 +305,7 @@ fn finish(shell: &mut Shell, o: &Outcome, log: Option<&std::path::Path>) -> Resu
             "namespace": o.deployed.namespace,
             "revision": o.deployed.revision,
             "gateway": gw.url,
-            "api_key": gw.api_key.expose(),
+            "api_key": gw.key_created.then(|| gw.api_key.expose()),
             "images": o.images,
         });
         shell
@@ -313,10 +313,20 @@ fn finish(shell: &mut Shell, o: &Outcome, log: Option<&std::path::Path>) -> Resu
             .map_err(|e| CliError::failed(e.to_string()))?;
         return Ok(());
     }
+    let key_line = if gw.key_created {
+        format!(
+            "  API key:  {}   (new: shown this once; send it as the `apikey` header)",
+            gw.api_key.expose()
+        )
+    } else {
+        format!(
+            "  API key:  unchanged since it was created (`kubectl justpush credentials -n {}` shows it)",
+            o.deployed.namespace
+        )
+    };
     let text = format!(
-        "\nYour API is up.\n\n  gateway:  {url}\n  API key:  {key}   (shown once; send it as the `apikey` header)\n\nNext:\n  curl -H \"apikey: $KEY\" {url}/\n  kubectl justpush status -n {ns}\n  kubectl justpush verify --gateway {url}\n  kubectl justpush logs -f -n {ns}\n",
+        "\nYour API is up.\n\n  gateway:  {url}\n{key_line}\n\nNext:\n  curl -H \"apikey: $KEY\" {url}/api/\n  kubectl justpush status -n {ns}\n  kubectl justpush verify\n  kubectl justpush logs -f -n {ns}\n",
         url = gw.url,
-        key = gw.api_key.expose(),
         ns = o.deployed.namespace,
     );
     shell

@@ -378,16 +378,19 @@ impl Deployer for KubeDeployer<'_> {
             return Ok(first);
         }
         log.line("deploying the routes from the OpenAPI document(s)");
-        self.deploy_once(
-            &client,
-            plan,
-            &images,
-            &runtime,
-            events,
-            "routes from the OpenAPI spec",
-            log,
-        )
-        .await
+        let mut second = self
+            .deploy_once(
+                &client,
+                plan,
+                &images,
+                &runtime,
+                events,
+                "routes from the OpenAPI spec",
+                log,
+            )
+            .await?;
+        second.key_created |= first.key_created;
+        Ok(second)
     }
 
     async fn record_events(&self, deployed: &Deployed, events: &[Event]) -> Result<(), StageError> {
@@ -518,6 +521,32 @@ impl KubeDeployer<'_> {
             log.line(&n);
         }
         crate::kong::chart_values::merge_values(&mut values, &av.values);
+        // The consumer's credential: kept when the cluster has one, generated otherwise, and
+        // rendered into the chart so the key `up` prints is the one Kong gets.
+        use crate::detect::config::AuthType;
+        use crate::kong::derive::CredentialKind;
+        let kinds: Vec<CredentialKind> = match self.app.kong.auth {
+            AuthType::KeyAuth => vec![CredentialKind::KeyAuth],
+            AuthType::Jwt => vec![CredentialKind::Jwt],
+            AuthType::None => vec![],
+        };
+        let store = crate::kong::credentials::KubeStore {
+            client: client.clone(),
+        };
+        let plans = crate::kong::credentials::plan_for_deploy(
+            &store,
+            &plan.namespace,
+            &plan.release,
+            &kinds,
+        )
+        .await
+        .map_err(|e| refused(e.to_string()))?;
+        let created = plans
+            .iter()
+            .any(|p| p.outcome == crate::kong::credentials::Outcome::Created);
+        if let Some(consumer) = crate::kong::credentials::consumer_values(&plans).as_object() {
+            crate::kong::chart_values::merge_values(&mut values, consumer);
+        }
         let chart = crate::chart::load::Chart::bundled().map_err(|e| refused(e.to_string()))?;
         let mut req = DeployRequest::new(&plan.release, &plan.namespace, chart, values);
         req.images = images.clone();
@@ -562,6 +591,7 @@ impl KubeDeployer<'_> {
                     namespace: plan.namespace.clone(),
                     revision: u64::from(o.revision),
                     api_key_secret: o.api_key_secret,
+                    key_created: created,
                 })
             }
             Err(kdeploy::DeployError::Failed {
@@ -657,7 +687,11 @@ impl GatewayConfigurer for KongGatewayCheck<'_> {
             .to_string();
         let Some(path) = secured_probe_path(&self.app) else {
             log.line("no route requires the credential; nothing to check");
-            return Ok(Gateway { url, api_key: key });
+            return Ok(Gateway {
+                url,
+                api_key: key,
+                key_created: deployed.key_created,
+            });
         };
         let http = reqwest::Client::builder()
             .timeout(Duration::from_secs(5))
@@ -684,7 +718,11 @@ impl GatewayConfigurer for KongGatewayCheck<'_> {
             match (without, with) {
                 (Ok(a), Ok(b)) if gateway_configured(a, b) => {
                     log.line(&format!("{probe}: {a} without the key, {b} with it"));
-                    return Ok(Gateway { url, api_key: key });
+                    return Ok(Gateway {
+                        url,
+                        api_key: key,
+                        key_created: deployed.key_created,
+                    });
                 }
                 (Ok(a), Ok(b)) => last = format!("{a} without the key, {b} with it"),
                 (Err(e), _) | (_, Err(e)) => last = e.to_string(),
