@@ -56,6 +56,8 @@ fn calls(dir: &Path) -> Vec<String> {
 struct Api {
     /// `helm.sh/chart` of Kong's Deployment, when one is installed.
     kong_chart_label: Option<String>,
+    /// The proxy Service's load-balancer address.
+    lb_address: Option<String>,
     applied: RefCell<Vec<(String, String, Option<String>)>>,
     waited: RefCell<Vec<String>>,
 }
@@ -98,6 +100,14 @@ impl ClusterApi for Api {
     ) -> Result<(), StageError> {
         self.waited.borrow_mut().push(format!("{ns}/{name}"));
         Ok(())
+    }
+    async fn load_balancer_address(
+        &self,
+        ns: &str,
+        name: &str,
+    ) -> Result<Option<String>, StageError> {
+        assert_eq!((ns, name), ("kong", "kong-kong-proxy"));
+        Ok(self.lb_address.clone())
     }
     async fn capabilities(&self) -> Result<Capabilities, StageError> {
         let mut caps = Capabilities::default();
@@ -148,6 +158,7 @@ fn bootstrap<'a>(
         state_dir: dir.join("state"),
         cache_dir: dir.join("cache"),
         kong_chart: Some(kong_chart_dir()),
+        gateway_override: None,
         api,
         registry: reg,
     }
@@ -463,4 +474,46 @@ async fn a_tampered_or_missing_chart_is_refused_with_the_offline_hint() {
         .await
         .unwrap_err();
     assert!(e.message.contains("--kong-chart DIR|TGZ"), "{}", e.message);
+}
+
+#[tokio::test]
+async fn on_a_foreign_cluster_the_gateway_is_the_proxy_load_balancer_or_must_be_given() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    let tools = PathTools(d.as_os_str().to_owned());
+    let reg = Registry::default();
+    let target = Target::Current {
+        context: "prod".into(),
+        registry: "reg.example".into(),
+    };
+    let api = Api {
+        lb_address: Some("203.0.113.7".into()),
+        ..Default::default()
+    };
+    let b = bootstrap(target.clone(), &tools, d, &api, &reg);
+    let mut log = Lines(vec![]);
+    assert_eq!(
+        b.ensure_cluster(&mut log).await.unwrap(),
+        "current context prod"
+    );
+    assert_eq!(
+        b.ensure_kong(&mut log).await.unwrap().gateway_url,
+        "http://203.0.113.7"
+    );
+    assert!(
+        calls(d).is_empty(),
+        "no kind or minikube on a foreign cluster"
+    );
+
+    let no_lb = Api::default();
+    let b = bootstrap(target.clone(), &tools, d, &no_lb, &reg);
+    let e = b.ensure_kong(&mut log).await.unwrap_err();
+    assert!(e.message.contains("pass --gateway URL"), "{}", e.message);
+
+    let mut b = bootstrap(target, &tools, d, &no_lb, &reg);
+    b.gateway_override = Some("http://10.0.0.5:30080".into());
+    assert_eq!(
+        b.ensure_kong(&mut log).await.unwrap().gateway_url,
+        "http://10.0.0.5:30080"
+    );
 }

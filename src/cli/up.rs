@@ -41,8 +41,9 @@ pub struct UpArgs {
     /// How long to wait for the release to become ready before rolling back (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = super::deploy::parse_duration)]
     pub timeout: std::time::Duration,
-    /// The gateway URL to check and print, when it is not the one bootstrap finds (a proxy).
-    #[arg(long, value_name = "URL", hide = true)]
+    /// The gateway URL, when it is not the one found (kind: localhost:8080; Minikube: its IP;
+    /// another cluster: the proxy Service's load balancer).
+    #[arg(long, value_name = "URL")]
     pub gateway: Option<String>,
     /// How long Configure waits for the gateway to serve the routes.
     #[arg(long, default_value = "120s", value_parser = super::deploy::parse_duration, hide = true)]

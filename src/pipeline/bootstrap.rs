@@ -50,7 +50,16 @@ pub trait ClusterApi {
     ) -> Result<(), StageError>;
     /// The API groups/versions and kinds the server serves (for the chart's Capabilities).
     async fn capabilities(&self) -> Result<Capabilities, StageError>;
+    /// A LoadBalancer Service's external address (IP or hostname), when it has one.
+    async fn load_balancer_address(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, StageError>;
 }
+
+/// The proxy Service of Kong's chart for release `kong`.
+pub const KONG_PROXY_SERVICE: &str = "kong-kong-proxy";
 
 /// `kind create cluster` with justpush's config.
 pub fn kind_create_args(config: &Path) -> Vec<String> {
@@ -272,6 +281,8 @@ pub struct LocalBootstrap<'a> {
     pub state_dir: PathBuf,
     pub cache_dir: PathBuf,
     pub kong_chart: Option<PathBuf>,
+    /// `--gateway`: the URL to use instead of the one found.
+    pub gateway_override: Option<String>,
     pub api: &'a dyn ClusterApi,
     /// The registry container side (kind only).
     pub registry: &'a dyn LocalRegistry,
@@ -390,7 +401,8 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                     StageError::new("`minikube ip` printed no address".to_string())
                 })?
             }
-            Target::Current { context, .. } => format!("(the kong-proxy Service of {context})"),
+            // Filled in below, once Kong's proxy Service exists.
+            Target::Current { .. } => String::new(),
         };
         let installed = self
             .api
@@ -406,7 +418,7 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
             return Ok(KongState {
                 installed_now: false,
                 version: KONG_CHART_VERSION.into(),
-                gateway_url,
+                gateway_url: self.current_gateway(gateway_url, log).await?,
             });
         }
         let chart_path = match &self.kong_chart {
@@ -436,8 +448,40 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
         Ok(KongState {
             installed_now: true,
             version: KONG_CHART_VERSION.into(),
-            gateway_url,
+            gateway_url: self.current_gateway(gateway_url, log).await?,
         })
+    }
+}
+
+impl LocalBootstrap<'_> {
+    /// On a cluster justpush did not create, the gateway is the proxy Service's load-balancer
+    /// address; without one, the URL must be given (`--gateway`).
+    async fn current_gateway(
+        &self,
+        known: String,
+        log: &mut dyn StageLog,
+    ) -> Result<String, StageError> {
+        let Target::Current { context, .. } = &self.target else {
+            return Ok(known);
+        };
+        if let Some(url) = &self.gateway_override {
+            return Ok(url.clone());
+        }
+        match self
+            .api
+            .load_balancer_address(KONG_NAMESPACE, KONG_PROXY_SERVICE)
+            .await?
+        {
+            Some(addr) => Ok(format!("http://{addr}")),
+            None => {
+                log.line(&format!(
+                    "Service {KONG_NAMESPACE}/{KONG_PROXY_SERVICE} has no load-balancer address on {context}"
+                ));
+                Err(StageError::new(format!(
+                    "Kong runs on {context}, but its proxy Service {KONG_NAMESPACE}/{KONG_PROXY_SERVICE} is a NodePort without an external address; pass --gateway URL (a node address and port 30080, or a load balancer in front of it)"
+                )))
+            }
+        }
     }
 }
 

@@ -160,6 +160,26 @@ impl ClusterApi for KubeApi {
         Ok(())
     }
 
+    async fn load_balancer_address(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<Option<String>, StageError> {
+        use k8s_openapi::api::core::v1::Service;
+        let client = self.client().await?;
+        let api: Api<Service> = Api::namespaced(client, namespace);
+        let svc = api
+            .get_opt(name)
+            .await
+            .map_err(|e| StageError::new(format!("reading Service {namespace}/{name}: {e}")))?;
+        Ok(svc
+            .and_then(|s| s.status)
+            .and_then(|st| st.load_balancer)
+            .and_then(|lb| lb.ingress)
+            .and_then(|i| i.into_iter().next())
+            .and_then(|i| i.hostname.or(i.ip)))
+    }
+
     async fn capabilities(&self) -> Result<Capabilities, StageError> {
         let client = self.client().await?;
         let version = client

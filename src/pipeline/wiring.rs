@@ -67,6 +67,7 @@ pub async fn run_real(
         state_dir: state_dir.to_path_buf(),
         cache_dir: super::bootstrap::cache_dir(),
         kong_chart: settings.kong_chart,
+        gateway_override: settings.gateway_url.clone(),
         api: &api,
         registry: &registry,
     };
