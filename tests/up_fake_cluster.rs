@@ -281,6 +281,55 @@ fn up_demo_goes_from_source_to_a_checked_gateway() {
     assert!(server
         .object("v1", "Secret", "demo", "justpush.release.v1.demo.v2")
         .is_some());
+
+    // verify --suite restart through the binary: the release and gateway from the last run,
+    // the key from the release's credential Secret, pods deleted and recreated by the fake.
+    let spec = again.state.path().join("openapi.json");
+    std::fs::write(
+        &spec,
+        r#"{"openapi":"3.1.0","security":[{"apiKey":[]}],"paths":{"/api/tasks":{"get":{}}}}"#,
+    )
+    .unwrap();
+    let junit = again.state.path().join("restart.xml");
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .args([
+            "verify",
+            "--suite",
+            "restart",
+            "--load-interval-ms",
+            "50",
+            "--spec",
+        ])
+        .arg(&spec)
+        .arg("--junit")
+        .arg(&junit)
+        .env("KUBECONFIG", again.state.path().join("kubeconfig"))
+        .env("JUSTPUSH_STATE_DIR", again.state.path())
+        .env_remove("JUSTPUSH_API_KEY")
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    let table = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success(),
+        "{table}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for c in ["backend", "frontend"] {
+        assert!(
+            table.contains(&format!(
+                "demo-justpush-{c}: no failed requests while a pod restarts"
+            )),
+            "{table}"
+        );
+    }
+    assert!(
+        table.contains("database restart keeps data") && table.contains("skip"),
+        "{table}"
+    );
+    assert!(std::fs::read_to_string(&junit)
+        .unwrap()
+        .contains("<testsuite name=\"restart\""));
 }
 
 #[test]
