@@ -590,6 +590,7 @@ async fn watcher_sees_rollout_and_survives_a_dropped_watch() {
         watches >= 2,
         "the dropped watch was re-established ({watches} watches)"
     );
+    assert_eq!(server.watches_cut(), 1);
 }
 
 #[tokio::test]
@@ -1431,6 +1432,18 @@ async fn jobs_complete_or_fail_with_backoff_limit_exceeded() {
         .pods_of("default", "broken")
         .iter()
         .all(|p| p["status"]["phase"] == "Failed"));
+    let summary = server.describe("default");
+    assert!(
+        summary.lines().any(|l| l.starts_with("Job default/broken")
+            && l.contains("Failed=True(BackoffLimitExceeded)")),
+        "{summary}"
+    );
+    assert!(
+        summary
+            .lines()
+            .any(|l| l.starts_with("Pod default/broken-") && l.contains("phase=Failed")),
+        "{summary}"
+    );
 }
 
 #[tokio::test]
@@ -2476,4 +2489,50 @@ async fn names_labels_ports_and_node_ports_are_validated_like_the_api_server() {
         .unwrap_err(),
     );
     assert_eq!(code, 422, "namespace names are RFC 1123 labels (no dots)");
+}
+
+#[tokio::test]
+async fn a_claim_in_use_stays_terminating_until_its_pod_goes() {
+    let server = FakeApiServer::start();
+    server.put(json!({"apiVersion": "apps/v1", "kind": "StatefulSet", "metadata": {"name": "db", "namespace": "default"},
+        "spec": {"replicas": 1, "serviceName": "db", "selector": {"matchLabels": {"app": "db"}},
+            "template": {"metadata": {"labels": {"app": "db"}}, "spec": {"containers": [{"name": "pg", "image": "postgres:16"}]}},
+            "volumeClaimTemplates": [{"metadata": {"name": "data"}, "spec": {"accessModes": ["ReadWriteOnce"], "resources": {"requests": {"storage": "1Gi"}}}}]}}));
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s.object("v1", "Pod", "default", "db-0").is_some())
+            .await
+    );
+    let pvcs: Api<k8s_openapi::api::core::v1::PersistentVolumeClaim> =
+        Api::namespaced(server.client(), "default");
+    let pvc = pvcs.get("data-db-0").await.unwrap();
+    assert_eq!(
+        pvc.metadata.finalizers.as_deref(),
+        Some(&["kubernetes.io/pvc-protection".to_string()][..])
+    );
+    assert!(
+        pvcs.delete("data-db-0", &DeleteParams::default())
+            .await
+            .unwrap()
+            .is_left(),
+        "pending while in use"
+    );
+    assert!(pvcs
+        .get("data-db-0")
+        .await
+        .unwrap()
+        .metadata
+        .deletion_timestamp
+        .is_some());
+    // Deleting the StatefulSet (and so its pod) lets the claim go.
+    let ssts: Api<k8s_openapi::api::apps::v1::StatefulSet> =
+        Api::namespaced(server.client(), "default");
+    ssts.delete("db", &DeleteParams::default()).await.unwrap();
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| s
+                .object("v1", "PersistentVolumeClaim", "default", "data-db-0")
+                .is_none())
+            .await
+    );
 }

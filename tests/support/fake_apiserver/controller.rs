@@ -1849,6 +1849,18 @@ fn pods(st: &mut State) -> Option<Instant> {
                 }
             }
         }
+        // A finished pod is not ready because it completed.
+        if matches!(status["phase"].as_str(), Some("Succeeded") | Some("Failed")) {
+            for c in status["conditions"].as_array_mut().into_iter().flatten() {
+                if (c["type"] == "Ready" || c["type"] == "ContainersReady")
+                    && c["reason"] != "PodCompleted"
+                {
+                    c["status"] = json!("False");
+                    c["reason"] = json!("PodCompleted");
+                    c.as_object_mut().unwrap().remove("message");
+                }
+            }
+        }
         if spec_node.is_some() {
             status["hostIP"] = json!("172.18.0.2");
             status["hostIPs"] = json!([{"ip": "172.18.0.2"}]);
@@ -2261,6 +2273,32 @@ fn pdbs(st: &mut State) {
 
 fn pvcs(st: &mut State) {
     let rt = rtype(st, "", "persistentvolumeclaims");
+    let prt = rtype(st, "", "pods");
+    // pvc-protection: a claim being deleted goes once no pod uses it.
+    for c in st.store.list(&rt, "").into_iter().filter(deleting) {
+        let claim = name(&c);
+        let in_use = st.store.list(&prt, &ns(&c)).iter().any(|p| {
+            p["spec"]["volumes"].as_array().is_some_and(|vs| {
+                vs.iter()
+                    .any(|v| v["persistentVolumeClaim"]["claimName"] == claim.as_str())
+            })
+        });
+        let protected = c["metadata"]["finalizers"]
+            .as_array()
+            .is_some_and(|f| f.iter().any(|x| x == "kubernetes.io/pvc-protection"));
+        if !in_use && protected {
+            let mut o = c.clone();
+            let left: Vec<Value> = o["metadata"]["finalizers"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|x| *x != "kubernetes.io/pvc-protection")
+                .cloned()
+                .collect();
+            o["metadata"]["finalizers"] = json!(left);
+            st.store.controller_write(&rt, o, false, KCM);
+        }
+    }
     for c in st.store.list(&rt, "") {
         if deleting(&c) || c["status"]["phase"] == "Bound" {
             continue;

@@ -209,4 +209,6 @@ pub struct WatchDrop {
     pub after_events: usize,
     /// How many more watches it cuts; None = every one.
     pub remaining: Option<u32>,
+    /// How many watches it actually cut (a watch the client closed first is not counted).
+    pub cut: u32,
 }

@@ -687,6 +687,15 @@ fn line(v: &Value) -> Bytes {
     Bytes::from(b)
 }
 
+/// Counts a watch cut by a drop rule.
+fn cut(shared: &Shared, rule: Option<(usize, usize)>) {
+    if let Some((i, _)) = rule {
+        if let Some(d) = shared.state.lock().unwrap().watch_drops.get_mut(i) {
+            d.cut += 1;
+        }
+    }
+}
+
 fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) -> Response {
     let (mut tx, rx) = mpsc::channel::<Result<Bytes, std::io::Error>>(64);
     let rt = t.rt.clone();
@@ -706,7 +715,7 @@ fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) ->
     let drop_after = {
         let mut st = shared.state.lock().unwrap();
         let mut n = None;
-        for d in st.watch_drops.iter_mut() {
+        for (i, d) in st.watch_drops.iter_mut().enumerate() {
             let hit = d
                 .resource
                 .as_ref()
@@ -716,7 +725,7 @@ fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) ->
                 if let Some(r) = d.remaining.as_mut() {
                     *r -= 1;
                 }
-                n = Some(d.after_events);
+                n = Some((i, d.after_events));
                 break;
             }
         }
@@ -796,7 +805,8 @@ fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) ->
                 last = last.max(st.store.rv);
             }
             for ev in out.drain(..) {
-                if drop_after.is_some_and(|n| sent >= n) {
+                if drop_after.is_some_and(|(_, n)| sent >= n) {
+                    cut(&shared, drop_after);
                     return;
                 }
                 if tx.send(Ok(line(&ev))).await.is_err() {
@@ -806,7 +816,8 @@ fn watch_response(shared: Arc<Shared>, t: Target, q: HashMap<String, String>) ->
                     sent += 1;
                 }
             }
-            if drop_after.is_some_and(|n| sent >= n) {
+            if drop_after.is_some_and(|(_, n)| sent >= n) {
+                cut(&shared, drop_after);
                 return;
             }
             let sleep = async {

@@ -62,7 +62,6 @@ fn pick_container(pod: &Value, name: &str, wanted: Option<&String>) -> Result<St
     let st = pod["status"]["containerStatuses"]
         .as_array()
         .and_then(|a| a.iter().find(|s| s["name"] == c.as_str()).cloned());
-    let ns = pod["metadata"]["namespace"].as_str().unwrap_or_default();
     match st {
         None => Err(errors::bad_request(format!(
             "container \"{c}\" in pod \"{name}\" is waiting to start: ContainerCreating"
@@ -83,7 +82,6 @@ fn pick_container(pod: &Value, name: &str, wanted: Option<&String>) -> Result<St
                             format!("container \"{c}\" in pod \"{name}\" is waiting to start: {r}")
                         }
                     };
-                    let _ = ns;
                     return Err(errors::bad_request(m));
                 }
             }

@@ -136,6 +136,7 @@
 //! server.inject(Fault::on(&[Verb::Apply], FaultAnswer::AdmissionDenied { webhook: "validations.kong.konghq.com".into(),
 //!     code: 400, message: "...".into() }).resource("KongPlugin").name("rate-limit"));   // only one object
 //! server.drop_watches_after("pods", 3, Some(1));   // next pods watch ends after 3 events
+//! server.watches_cut();                             // how many watches those rules really cut
 //! server.drop_watches();                            // end every open watch now
 //! server.compact();                                 // old resourceVersions now get 410
 //! server.faults_fired();                            // how often each rule fired
@@ -150,6 +151,7 @@
 //! body; `is_apply_by("kubectl-justpush")`), `wait_until(timeout, |s| ..)` /
 //! `wait_until_async` (woken by changes, not polling), `wait_quiescent(window, timeout)`.
 //! `put(obj)` / `remove(..)` write directly (no faults, not logged; `put` also sets status).
+//! `describe(ns)` gives a one-line-per-object summary for assertion messages.
 //!
 //! # Simplified compared with a real API server
 //!
@@ -158,7 +160,13 @@
 //! base64), no RBAC or authentication (any token), no admission webhooks except injected ones,
 //! SSA lists are atomic unless they are lists of objects keyed by `name`, rollouts ignore
 //! minReadySeconds, pods get IPs but no network, CronJobs are stored but never run, no
-//! ControllerRevisions, Events are core/v1 only, the watch history is kept until `compact()`.
+//! ControllerRevisions, the watch history is kept until `compact()`, lists ignore
+//! resourceVersion/resourceVersionMatch (always the current state), no server-side Table
+//! printing (kubectl shows NAME/AGE), no exec/attach/port-forward, no init containers,
+//! DaemonSets are stored but not run, Ingress status is never set, pod readiness ignores
+//! probes (Ready after `ready_delay`, unless a failure says otherwise), events aggregate per
+//! reason within a second, events.k8s.io/v1 is stored apart from core/v1 Events (the
+//! controllers write core/v1).
 
 #![allow(dead_code, unused_imports)]
 
@@ -521,6 +529,82 @@ impl FakeApiServer {
         v
     }
 
+    /// A readable summary of a namespace ("" = everything) for assertion messages: one line per
+    /// object with what matters (pod phase/readiness/waiting reason/restarts, workload replicas,
+    /// conditions that are not True, deletion in progress).
+    pub fn describe(&self, namespace: &str) -> String {
+        let st = self.state();
+        let types = st.store.types();
+        let mut out = String::new();
+        for (k, o) in &st.store.objects {
+            if !namespace.is_empty() && k.namespace != namespace {
+                continue;
+            }
+            if k.plural == "events" || (k.group == "apiextensions.k8s.io" && namespace.is_empty()) {
+                continue;
+            }
+            let kind = types
+                .iter()
+                .find(|t| t.group == k.group && t.plural == k.plural)
+                .map(|t| t.kind.as_str())
+                .unwrap_or("?");
+            let mut line = if k.namespace.is_empty() {
+                format!("{kind}/{}", k.name)
+            } else {
+                format!("{kind} {}/{}", k.namespace, k.name)
+            };
+            let s = &o["status"];
+            match kind {
+                "Pod" => {
+                    let ready = condition(o, "Ready").is_some_and(|c| c["status"] == "True");
+                    line += &format!(
+                        " phase={} ready={ready}",
+                        s["phase"].as_str().unwrap_or("?")
+                    );
+                    for c in s["containerStatuses"].as_array().into_iter().flatten() {
+                        if let Some(r) = c["state"]["waiting"]["reason"].as_str() {
+                            line += &format!(" {}:{r}", c["name"].as_str().unwrap_or_default());
+                        }
+                        if c["restartCount"].as_i64().unwrap_or(0) > 0 {
+                            line += &format!(" restarts={}", c["restartCount"]);
+                        }
+                    }
+                }
+                "Deployment" | "StatefulSet" | "ReplicaSet" => {
+                    line += &format!(
+                        " replicas={} ready={} updated={}",
+                        o["spec"]["replicas"],
+                        s["readyReplicas"].as_i64().unwrap_or(0),
+                        s["updatedReplicas"]
+                            .as_i64()
+                            .unwrap_or(s["replicas"].as_i64().unwrap_or(0))
+                    );
+                }
+                _ => {}
+            }
+            for c in s["conditions"].as_array().into_iter().flatten() {
+                let notable = matches!(
+                    c["type"].as_str(),
+                    Some("ReplicaFailure") | Some("Failed") | Some("Complete")
+                );
+                if c["status"] != "True" || notable {
+                    line += &format!(
+                        " {}={}({})",
+                        c["type"].as_str().unwrap_or_default(),
+                        c["status"].as_str().unwrap_or_default(),
+                        c["reason"].as_str().unwrap_or_default()
+                    );
+                }
+            }
+            if !o["metadata"]["deletionTimestamp"].is_null() {
+                line += " TERMINATING";
+            }
+            out.push_str(&line);
+            out.push('\n');
+        }
+        out
+    }
+
     /// Creates or replaces an object directly (test fixtures; no faults, not logged).
     pub fn put(&self, obj: Value) -> Value {
         let out = {
@@ -671,7 +755,13 @@ impl FakeApiServer {
             resource: Some(resource.into()),
             after_events,
             remaining: times,
+            cut: 0,
         });
+    }
+
+    /// How many watches the `drop_watches_after` rules have cut so far.
+    pub fn watches_cut(&self) -> u32 {
+        self.state().watch_drops.iter().map(|d| d.cut).sum()
     }
 
     /// Sends a BOOKMARK on every open watch that allowed bookmarks.

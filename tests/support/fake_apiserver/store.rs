@@ -532,6 +532,17 @@ impl Store {
         }
         if rt.group.is_empty() && rt.plural == "persistentvolumeclaims" && old.is_none() {
             obj["status"] = json!({"phase": "Pending"});
+            // The StorageObjectInUseProtection admission plugin.
+            let fin = obj["metadata"]
+                .as_object_mut()
+                .unwrap()
+                .entry("finalizers")
+                .or_insert_with(|| json!([]));
+            if let Some(a) = fin.as_array_mut() {
+                if !a.iter().any(|f| f == "kubernetes.io/pvc-protection") {
+                    a.push(json!("kubernetes.io/pvc-protection"));
+                }
+            }
         }
         if rt.group == "apps"
             && (rt.plural == "deployments"
@@ -667,7 +678,6 @@ impl Store {
         w: &Writer,
         status: bool,
     ) -> Result<Value, ApiError> {
-        let name = key.name.clone();
         if status {
             // Only status changes through /status.
             let mut merged = old.clone();
@@ -726,7 +736,6 @@ impl Store {
         if !old["metadata"]["deletionTimestamp"].is_null() && finalizers_empty {
             let gone = self.commit(key, obj, ChangeType::Deleted);
             self.collect_dependents(&gone, Propagation::Background);
-            let _ = name;
             return Ok(gone);
         }
         Ok(self.commit(key, obj, ChangeType::Modified))
