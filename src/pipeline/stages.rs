@@ -479,7 +479,12 @@ pub async fn fetch_runtime_spec(
     let text = tokio::time::timeout(Duration::from_secs(20), client.request_text(req))
         .await
         .map_err(|_| "no answer within 20 s".to_string())?
-        .map_err(|e| e.to_string())?;
+        .map_err(|e| match e {
+            kube::Error::Api(s) => {
+                format!("the service proxy answered HTTP {}: {}", s.code, s.message)
+            }
+            other => other.to_string(),
+        })?;
     crate::kong::spec::ApiSpec::parse(&text, path).map_err(|e| e.to_string())?;
     Ok(text)
 }
