@@ -195,7 +195,7 @@ pub async fn probe(
 
 /// Docker's version through the Engine API (DOCKER_HOST honoured), within 5 s.
 pub async fn probe_docker() -> DockerProbe {
-    let docker = match bollard::Docker::connect_with_defaults() {
+    let engine = match crate::image::docker::DockerEngine::connect() {
         Ok(d) => d,
         Err(e) => {
             return DockerProbe::Unreachable {
@@ -203,7 +203,7 @@ pub async fn probe_docker() -> DockerProbe {
             }
         }
     };
-    match tokio::time::timeout(Duration::from_secs(5), docker.version()).await {
+    match tokio::time::timeout(Duration::from_secs(5), engine.client().version()).await {
         Ok(Ok(v)) => DockerProbe::Reachable {
             version: v.version.unwrap_or_else(|| "unknown".into()),
         },

@@ -58,9 +58,13 @@ pub async fn run_real(
     progress: &mut Progress<'_>,
 ) -> Result<Outcome, Failure> {
     let api = KubeApi::new(global.kubeconfig.clone(), context_for(target, global));
-    let docker = bollard::Docker::connect_with_defaults()
-        .map_err(|e| preflight_failure(format!("connecting to Docker: {e}")))?;
-    let registry = DockerRegistry { docker };
+    // One Docker client for the run, on the API version the image layer pins (engines as old
+    // as 20.10 refuse newer clients).
+    let engine = crate::image::docker::DockerEngine::connect()
+        .map_err(|e| preflight_failure(e.to_string()))?;
+    let registry = DockerRegistry {
+        docker: engine.client().clone(),
+    };
     let bootstrap = LocalBootstrap {
         target: target.clone(),
         tools: &SystemTools,
@@ -71,8 +75,6 @@ pub async fn run_real(
         api: &api,
         registry: &registry,
     };
-    let engine = crate::image::docker::DockerEngine::connect()
-        .map_err(|e| preflight_failure(e.to_string()))?;
     let builder = EngineBuilder {
         backend: &engine,
         root: plan.source.clone(),
