@@ -214,6 +214,29 @@ pub const REGISTRY_IMAGE: &str = "registry:2";
 /// The `kind-registry` container through the Docker Engine API.
 pub struct DockerRegistry {
     pub docker: bollard::Docker,
+    /// Container name (`kind-registry`).
+    pub name: String,
+    /// Image (`registry:2`) and, when the image's own command will not do, a command.
+    pub image: String,
+    pub cmd: Option<Vec<String>>,
+    /// Host port on 127.0.0.1 for the registry's 5000 (`5001`).
+    pub host_port: u16,
+    /// The Docker network the nodes are on (`kind`).
+    pub network: String,
+}
+
+impl DockerRegistry {
+    /// The registry kind's local-registry guide runs.
+    pub fn for_kind(docker: bollard::Docker) -> Self {
+        DockerRegistry {
+            docker,
+            name: REGISTRY_NAME.into(),
+            image: REGISTRY_IMAGE.into(),
+            cmd: None,
+            host_port: REGISTRY_HOST_PORT,
+            network: "kind".into(),
+        }
+    }
 }
 
 #[async_trait(?Send)]
@@ -225,19 +248,21 @@ impl LocalRegistry for DockerRegistry {
         };
         use bollard::query_parameters::CreateContainerOptionsBuilder;
         let err = |what: &str, e: bollard::errors::Error| {
-            StageError::new(format!("{what} registry container {REGISTRY_NAME}: {e}"))
+            StageError::new(format!("{what} registry container {}: {e}", self.name))
         };
-        let existing = self.docker.inspect_container(REGISTRY_NAME, None).await;
+        let existing = self.docker.inspect_container(&self.name, None).await;
         let info = match existing {
             Ok(i) => i,
             Err(bollard::errors::Error::DockerResponseServerError {
                 status_code: 404, ..
             }) => {
                 log.line(&format!(
-                    "creating {REGISTRY_NAME} ({REGISTRY_IMAGE}) on 127.0.0.1:{REGISTRY_HOST_PORT}"
+                    "creating {} ({}) on 127.0.0.1:{}",
+                    self.name, self.image, self.host_port
                 ));
                 let body = ContainerCreateBody {
-                    image: Some(REGISTRY_IMAGE.into()),
+                    image: Some(self.image.clone()),
+                    cmd: self.cmd.clone(),
                     exposed_ports: Some(vec!["5000/tcp".to_string()]),
                     host_config: Some(HostConfig {
                         port_bindings: Some(
@@ -245,7 +270,7 @@ impl LocalRegistry for DockerRegistry {
                                 "5000/tcp".to_string(),
                                 Some(vec![PortBinding {
                                     host_ip: Some("127.0.0.1".into()),
-                                    host_port: Some(REGISTRY_HOST_PORT.to_string()),
+                                    host_port: Some(self.host_port.to_string()),
                                 }]),
                             )]
                             .into_iter()
@@ -260,19 +285,19 @@ impl LocalRegistry for DockerRegistry {
                     ..Default::default()
                 };
                 let opts = CreateContainerOptionsBuilder::new()
-                    .name(REGISTRY_NAME)
+                    .name(&self.name)
                     .build();
                 self.docker
                     .create_container(Some(opts), body)
                     .await
                     .map_err(|e| {
                         err(
-                            &format!("creating (is the image {REGISTRY_IMAGE} pullable?)"),
+                            &format!("creating (is the image {} pullable?)", self.image),
                             e,
                         )
                     })?;
                 self.docker
-                    .inspect_container(REGISTRY_NAME, None)
+                    .inspect_container(&self.name, None)
                     .await
                     .map_err(|e| err("inspecting", e))?
             }
@@ -281,7 +306,7 @@ impl LocalRegistry for DockerRegistry {
         let running = info.state.as_ref().and_then(|s| s.running).unwrap_or(false);
         if !running {
             self.docker
-                .start_container(REGISTRY_NAME, None)
+                .start_container(&self.name, None)
                 .await
                 .map_err(|e| err("starting", e))?;
         }
@@ -289,13 +314,13 @@ impl LocalRegistry for DockerRegistry {
             .network_settings
             .as_ref()
             .and_then(|n| n.networks.as_ref())
-            .is_some_and(|n| n.contains_key("kind"));
+            .is_some_and(|n| n.contains_key(&self.network));
         if !on_kind {
             self.docker
                 .connect_network(
-                    "kind",
+                    &self.network,
                     NetworkConnectRequest {
-                        container: REGISTRY_NAME.into(),
+                        container: self.name.clone(),
                         endpoint_config: Some(EndpointSettings::default()),
                     },
                 )
@@ -308,7 +333,7 @@ impl LocalRegistry for DockerRegistry {
     async fn configure_node(&self, node: &str) -> Result<(), StageError> {
         use bollard::exec::{CreateExecOptions, StartExecResults};
         use futures::StreamExt;
-        let dir = format!("/etc/containerd/certs.d/localhost:{REGISTRY_HOST_PORT}");
+        let dir = format!("/etc/containerd/certs.d/localhost:{}", self.host_port);
         let script = format!(
             "mkdir -p '{dir}' && printf '%s' '{}' > '{dir}/hosts.toml'",
             cluster::registry_hosts_toml()

@@ -62,9 +62,7 @@ pub async fn run_real(
     // as 20.10 refuse newer clients).
     let engine = crate::image::docker::DockerEngine::connect()
         .map_err(|e| preflight_failure(e.to_string()))?;
-    let registry = DockerRegistry {
-        docker: engine.client().clone(),
-    };
+    let registry = DockerRegistry::for_kind(engine.client().clone());
     let bootstrap = LocalBootstrap {
         target: target.clone(),
         tools: &SystemTools,
