@@ -61,6 +61,37 @@ struct Run {
     state: tempfile::TempDir,
 }
 
+impl Drop for Run {
+    /// Images of the one-off test projects are removed (the demo's are kept: they are the
+    /// cache the next run reuses).
+    fn drop(&mut self) {
+        let refs: Vec<String> = String::from_utf8_lossy(&self.out.stdout)
+            .lines()
+            .filter_map(|l| serde_json::from_str::<Value>(l).ok())
+            .filter(|e| {
+                e["stage"] == "build" && e["status"] == "succeeded" && !e["component"].is_null()
+            })
+            .filter_map(|e| e["message"].as_str().map(str::to_string))
+            .filter(|r| r.starts_with("justpush/api:"))
+            .collect();
+        if refs.is_empty() {
+            return;
+        }
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            use justpush::image::ImageBackend;
+            let engine = justpush::image::docker::DockerEngine::connect().unwrap();
+            for r in refs {
+                let _ = engine.remove(&format!("{REGISTRY}/{r}")).await;
+                let _ = engine.remove(&r).await;
+            }
+        });
+    }
+}
+
 impl Run {
     fn events(&self) -> Vec<Value> {
         String::from_utf8_lossy(&self.out.stdout)
@@ -370,7 +401,7 @@ fn a_failed_push_changes_nothing_of_the_app() {
     let server = FakeApiServer::start();
     let project = small_project("RUN test -s /srv/app.txt");
     let gw = gateway(200, None);
-    let mut run = up(
+    let run = up(
         &server,
         &[project.path().to_str().unwrap()],
         &["--gateway", &gw, "--registry", "127.0.0.1:9"],
@@ -393,7 +424,6 @@ fn a_failed_push_changes_nothing_of_the_app() {
         .objects("apps/v1", "Deployment")
         .iter()
         .all(|d| d["metadata"]["namespace"] == "kong"));
-    run.out.stdout.clear();
 }
 
 #[test]
