@@ -13,3 +13,5 @@ pub mod image;
 pub mod kong;
 pub mod kube;
 pub mod output;
+pub mod pipeline;
+pub mod verify;

@@ -10,6 +10,8 @@ mod manage;
 mod project;
 mod render;
 mod routes;
+mod up;
+mod verify;
 
 use crate::output::{Format, Shell};
 use clap::{Args, Parser, Subcommand};
@@ -64,6 +66,10 @@ pub enum Command {
     Build(Box<build::BuildArgs>),
     /// Delete the local kind or Minikube cluster justpush created (asks first).
     Down(cluster::DownArgs),
+    /// Bootstrap kind or Minikube with Kong and run Build → Push → Deploy → Configure.
+    Up(Box<up::UpArgs>),
+    /// Check a deployed app through its gateway: the regression and pod-restart suites.
+    Verify(Box<verify::VerifyArgs>),
     /// Deploy an app (its built images) to the cluster: apply, wait, roll back on failure.
     Deploy(Box<deploy::DeployArgs>),
     /// Show a release: components, pods, HPA, usage, revision, images.
@@ -108,6 +114,8 @@ pub fn run() -> i32 {
         Command::Detect(args) => project::run_detect(args, &mut shell),
         Command::Init(args) => project::run_init(args, &mut shell),
         Command::Down(args) => cluster::run_down(args, &mut shell),
+        Command::Up(args) => up::run_up(args, &cli.global, &mut shell),
+        Command::Verify(args) => verify::run_verify(args, &cli.global, &mut shell),
         Command::Build(args) => build::run(args, &mut shell),
         Command::Deploy(args) => deploy::run_deploy(args, &cli.global, &mut shell),
         Command::Status(args) => manage::run_status(args, &cli.global, &mut shell),

@@ -76,6 +76,9 @@ pub fn kong_values(provider: Provider) -> serde_json::Map<String, serde_json::Va
             "http": { "nodePort": PROXY_NODE_PORTS.0 },
             "tls": { "nodePort": PROXY_NODE_PORTS.1 },
         },
+        // Kong Manager needs the Admin API, which a DB-less controller-managed Kong keeps
+        // private; its Service would only open NodePorts nothing maps.
+        "manager": { "enabled": false },
     });
     v.as_object().cloned().unwrap_or_default()
 }
@@ -204,6 +207,11 @@ mod tests {
         assert!(m
             .iter()
             .any(|x| x.kind == "IngressClass" && x.name == "kong"));
+        assert!(
+            !m.iter()
+                .any(|x| x.kind == "Service" && x.name.contains("manager")),
+            "no Kong Manager Service"
+        );
     }
 
     #[test]

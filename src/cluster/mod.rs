@@ -102,8 +102,39 @@ impl ToolRunner for SystemTools {
         stdin: Option<&str>,
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError> {
+        run_located(self, program, args, stdin, timeout)
+    }
+}
+
+/// Runs programs found on a given search path instead of the process's (tests with stand-ins).
+pub struct PathTools(pub std::ffi::OsString);
+
+impl ToolRunner for PathTools {
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        find_on_path(program, Some(&self.0))
+    }
+
+    fn run(
+        &self,
+        program: &str,
+        args: &[String],
+        stdin: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ToolOutput, ClusterError> {
+        run_located(self, program, args, stdin, timeout)
+    }
+}
+
+fn run_located(
+    tools: &dyn ToolRunner,
+    program: &str,
+    args: &[String],
+    stdin: Option<&str>,
+    timeout: Duration,
+) -> Result<ToolOutput, ClusterError> {
+    {
         let command = display_command(program, args);
-        let path = self
+        let path = tools
             .locate(program)
             .ok_or_else(|| ClusterError::ToolMissing {
                 tool: program.to_string(),

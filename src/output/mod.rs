@@ -79,6 +79,12 @@ impl Shell {
         writeln!(self.err, "{verb} {message}")
     }
 
+    /// Progress text on stderr as it is (redrawn lines carry their own control codes).
+    pub fn progress(&mut self, text: &str) -> std::io::Result<()> {
+        self.err.write_all(text.as_bytes())?;
+        self.err.flush()
+    }
+
     /// A question on stderr, without a newline, for the answer to follow on stdin.
     pub fn prompt(&mut self, question: &str) -> std::io::Result<()> {
         write!(self.err, "{question}")?;
