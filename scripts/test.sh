@@ -7,6 +7,7 @@
 #   3. the demo stack's own tests (backend pytest, frontend build and tests), when present
 #   4. real Docker: engine, local registry, Debian bookworm base images, demo image builds,
 #      runs, pushes and failures (scripts/test-docker.sh)
+#   5. `up` end to end against the fake API server with real Docker and registry; verify suites
 # Exit status is non-zero if any tier fails; a summary line ends the run.
 set -uo pipefail
 cd "$(dirname "$0")/.."
@@ -48,6 +49,21 @@ fi
 if [ -f scripts/test-docker.sh ]; then
   step "Tier 4: real Docker (engine, registry, bookworm bases, image builds)"
   if bash scripts/test-docker.sh; then passed+=("docker"); else failed+=("docker"); fi
+fi
+
+if [ -f scripts/test-docker.sh ]; then
+  # The whole pipeline (`up`) against the fake API server with real Docker builds and the real
+  # registry, the registry-container wiring, and the verify suite against the real demo backend
+  # (its venv comes from Tier 3) behind a test-owned gateway stand-in.
+  step "Tier 5: pipeline and verify (fake API server, real Docker, real registry, real backend)"
+  if bash scripts/test-docker.sh --prepare \
+    && JUSTPUSH_TEST_REGISTRY=127.0.0.1:5000 cargo test --locked \
+      --test up_fake_cluster --test pipeline_stages --test up_registry_docker --test verify_regression \
+      -- --ignored --test-threads=1; then
+    passed+=("pipeline")
+  else
+    failed+=("pipeline")
+  fi
 fi
 
 echo
