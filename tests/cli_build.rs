@@ -91,3 +91,64 @@ fn a_directory_with_nothing_to_build_fails_before_the_daemon() {
     assert_eq!(out.status.code(), Some(1));
     assert!(!String::from_utf8_lossy(&out.stderr).contains("Docker daemon"));
 }
+
+/// A demo tree whose backend has an empty wheelhouse and the given fetch-wheels.sh.
+fn demo_with_fetcher(script: &str) -> tempfile::TempDir {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(d.path().join("backend/wheelhouse")).unwrap();
+    std::fs::create_dir_all(d.path().join("frontend")).unwrap();
+    std::fs::write(d.path().join("backend/fetch-wheels.sh"), script).unwrap();
+    for c in ["backend", "frontend"] {
+        std::fs::write(d.path().join(c).join("Dockerfile"), "FROM scratch\n").unwrap();
+    }
+    d
+}
+
+fn build_demo(demo: &std::path::Path) -> Output {
+    Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .args(["build", "--demo"])
+        .env("JUSTPUSH_DEMO_DIR", demo)
+        .env("DOCKER_HOST", "unix:///nonexistent/docker.sock")
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn demo_first_run_fetches_the_backend_wheels_before_building() {
+    // The stand-in fetcher records its argument and leaves a wheel, as the real one does.
+    let d = demo_with_fetcher(
+        "cd \"$(dirname \"$0\")\"\necho \"$@\" > fetched-with\ntouch wheelhouse/demo-1.0-py3-none-any.whl\n",
+    );
+    let out = build_demo(d.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(stderr.contains("Fetching"), "{stderr}");
+    let args = std::fs::read_to_string(d.path().join("backend/fetched-with")).unwrap();
+    assert_eq!(args.trim(), "--runtime");
+    assert!(d
+        .path()
+        .join("backend/wheelhouse/demo-1.0-py3-none-any.whl")
+        .is_file());
+    // Then the build goes on, and stops at the missing daemon.
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("Docker daemon"), "{stderr}");
+
+    // A second run finds the wheels and does not fetch again.
+    std::fs::remove_file(d.path().join("backend/fetched-with")).unwrap();
+    let again = build_demo(d.path());
+    assert!(!String::from_utf8_lossy(&again.stderr).contains("Fetching"));
+    assert!(!d.path().join("backend/fetched-with").exists());
+}
+
+#[test]
+fn demo_wheel_fetch_failure_names_the_script_and_what_it_needs() {
+    let d = demo_with_fetcher("echo 'pip: no matching distribution' >&2\nexit 3\n");
+    let out = build_demo(d.path());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(stderr.contains("fetch-wheels.sh --runtime"), "{stderr}");
+    assert!(stderr.contains("no matching distribution"), "{stderr}");
+    assert!(stderr.contains("python3 with pip"), "{stderr}");
+    assert!(out.stdout.is_empty());
+}

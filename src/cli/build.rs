@@ -142,6 +142,9 @@ fn image_error(e: ImageError) -> CliError {
 
 pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
     let dir = args.source.resolve()?;
+    if args.source.demo {
+        super::project::prepare_demo(&dir, shell)?;
+    }
     let max_size =
         parse_size(&args.max_size).map_err(|m| CliError::usage(format!("--max-size {m}")))?;
     let base_images = parse_base_images(&args.base_images).map_err(CliError::usage)?;

@@ -6,7 +6,7 @@ use crate::dockerfile::init::{init, InitOptions};
 use crate::error::CliError;
 use crate::output::{Format, Shell};
 use clap::Args;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 /// Where a command finds the application: a directory, or the bundled demo stack.
 #[derive(Debug, Args, Clone)]
@@ -50,6 +50,43 @@ pub fn demo_dir() -> Result<PathBuf, CliError> {
             dir.display()
         )))
     }
+}
+
+/// Makes the demo stack buildable on a first run: its backend's uv.lock installs from a local
+/// wheelhouse (so the repository names no package index), which `fetch-wheels.sh --runtime`
+/// fills with the pinned, hash-checked wheels through the machine's own pip settings. Does
+/// nothing when the wheelhouse already has wheels.
+pub fn prepare_demo(demo_dir: &Path, shell: &mut Shell) -> Result<(), CliError> {
+    if crate::pipeline::preflight::demo_wheelhouse(demo_dir).is_none() {
+        return Ok(());
+    }
+    let script = demo_dir.join("backend/fetch-wheels.sh");
+    shell
+        .status(
+            "Fetching",
+            "the demo backend's pinned wheels (first run only; pip, hash-checked)",
+        )
+        .ok();
+    let outcome = std::process::Command::new("bash")
+        .arg(&script)
+        .arg("--runtime")
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .output();
+    let problem = match outcome {
+        Ok(out) if out.status.success() => return Ok(()),
+        Ok(out) => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let tail: Vec<&str> = stderr.lines().rev().take(5).collect();
+            let tail: Vec<&str> = tail.into_iter().rev().collect();
+            format!("it failed ({}): {}", out.status, tail.join(" | "))
+        }
+        Err(e) => format!("it could not be started ({e})"),
+    };
+    Err(CliError::failed(format!(
+        "fetching the demo backend's wheels with {} --runtime: {problem}; it needs python3 with pip and access to your package index (pip's own settings apply); run it by hand to see the whole output, then run again",
+        script.display()
+    )))
 }
 
 #[derive(Debug, Args)]

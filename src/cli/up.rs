@@ -123,11 +123,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         global.kubeconfig.as_ref(),
         global.context.as_deref(),
     ));
-    let (target, mut problems) =
-        preflight::decide(args.cluster, args.registry.as_deref(), &findings);
-    if args.source.demo {
-        problems.extend(preflight::demo_wheelhouse(&dir));
-    }
+    let (target, problems) = preflight::decide(args.cluster, args.registry.as_deref(), &findings);
     let config_file = dir.join(crate::detect::config::CONFIG_FILE);
     let release = match crate::detect::config::AppConfig::load(&config_file) {
         Ok(c) if config_file.is_file() => c.name,
@@ -170,6 +166,9 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         )));
     }
     let target = target.expect("a target when there are no problems");
+    if args.source.demo {
+        super::project::prepare_demo(&dir, shell)?;
+    }
     report_findings(shell, &findings, &target);
 
     let state = progress::state_dir();
