@@ -12,6 +12,7 @@ set -euo pipefail
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 CA=/etc/ssl/certs/ca-certificates.crt
 PY=justpush-ci/python:bookworm
+PY_RUNTIME=justpush-ci/python-runtime:bookworm
 NODE_BUILD=justpush-ci/node-build:bookworm
 NODE=justpush-ci/node:bookworm
 
@@ -44,8 +45,9 @@ secs() { awk -v a="$1" -v b="$2" 'BEGIN { printf "%.1f", b - a }'; }
 mb() { awk -v b="$1" 'BEGIN { printf "%.1f MB", b / 1e6 }'; }
 
 jp_build() { # extra flags...
-  "$BIN" build "$WORK/jp" --base-image "python=$PY" --base-image "node.builder=$NODE_BUILD" \
-    --base-image "node.runtime=$NODE" --ca-bundle "$CA" -o json "$@" 2>"$WORK/jp.err" >"$WORK/jp.json" || {
+  "$BIN" build "$WORK/jp" --base-image "python.builder=$PY" --base-image "python.runtime=$PY_RUNTIME" \
+    --base-image "node.builder=$NODE_BUILD" --base-image "node.runtime=$NODE" --ca-bundle "$CA" \
+    -o json "$@" 2>"$WORK/jp.err" >"$WORK/jp.json" || {
     cat "$WORK/jp.err" >&2
     exit 1
   }
@@ -66,7 +68,7 @@ dk_prepare() { # the Dockerfiles justpush generated and the CA bundle, in each d
 dk_build() { # COMPONENT extra flags...
   local c=$1
   shift
-  local builder=$PY runtime=$PY
+  local builder=$PY runtime=$PY_RUNTIME
   if [ "$c" = frontend ]; then builder=$NODE_BUILD runtime=$NODE; fi
   docker build -q -f "$WORK/dk/$c/.justpush.Dockerfile" -t "justpush-bench/$c:docker" \
     --build-arg "BUILDER_IMAGE=$builder" --build-arg "RUNTIME_IMAGE=$runtime" "$@" "$WORK/dk/$c" >/dev/null

@@ -2,8 +2,9 @@
 //! registry. Ignored by default; `scripts/test-docker.sh` prepares the engine, the registry on
 //! 127.0.0.1:5000 and the Debian bookworm base images, then runs these with `--ignored`.
 //!
-//! Environment (set by the script): JUSTPUSH_TEST_BASE_PYTHON, JUSTPUSH_TEST_BASE_NODE_BUILD,
-//! JUSTPUSH_TEST_BASE_NODE, JUSTPUSH_TEST_REGISTRY.
+//! Environment (set by the script): JUSTPUSH_TEST_BASE_PYTHON (builder),
+//! JUSTPUSH_TEST_BASE_PYTHON_RUNTIME, JUSTPUSH_TEST_BASE_NODE_BUILD, JUSTPUSH_TEST_BASE_NODE,
+//! JUSTPUSH_TEST_REGISTRY.
 
 use std::collections::HashMap;
 use std::path::Path;
@@ -29,8 +30,16 @@ fn base_args() -> Vec<String> {
     vec![
         "--base-image".into(),
         format!(
-            "python={}",
+            "python.builder={}",
             env_or("JUSTPUSH_TEST_BASE_PYTHON", "justpush-ci/python:bookworm")
+        ),
+        "--base-image".into(),
+        format!(
+            "python.runtime={}",
+            env_or(
+                "JUSTPUSH_TEST_BASE_PYTHON_RUNTIME",
+                "justpush-ci/python-runtime:bookworm"
+            )
         ),
         "--base-image".into(),
         format!(
