@@ -56,6 +56,10 @@ pub struct GlobalFlags {
 
 #[derive(Debug, Subcommand)]
 pub enum Command {
+    /// Bootstrap kind or Minikube with Kong and run Build → Push → Deploy → Configure.
+    Up(Box<up::UpArgs>),
+    /// Check a deployed app through its gateway: the regression and pod-restart suites.
+    Verify(Box<verify::VerifyArgs>),
     /// Render a chart (the bundled one by default) to Kubernetes manifests, like `helm template`.
     Render(Box<render::RenderArgs>),
     /// Show the deployable components of a project: language, framework, port, health path.
@@ -66,10 +70,6 @@ pub enum Command {
     Build(Box<build::BuildArgs>),
     /// Delete the local kind or Minikube cluster justpush created (asks first).
     Down(cluster::DownArgs),
-    /// Bootstrap kind or Minikube with Kong and run Build → Push → Deploy → Configure.
-    Up(Box<up::UpArgs>),
-    /// Check a deployed app through its gateway: the regression and pod-restart suites.
-    Verify(Box<verify::VerifyArgs>),
     /// Deploy an app (its built images) to the cluster: apply, wait, roll back on failure.
     Deploy(Box<deploy::DeployArgs>),
     /// Show a release: components, pods, HPA, usage, revision, images.
