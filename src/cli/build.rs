@@ -32,16 +32,8 @@ pub struct BuildArgs {
     /// Tag every image with T instead of its content tag (`latest` is refused).
     #[arg(long, value_name = "T")]
     pub tag: Option<String>,
-    /// Base image for a language's generated Dockerfiles: LANG=IMAGE (builder and runtime),
-    /// LANG.builder=IMAGE or LANG.runtime=IMAGE (repeatable).
-    #[arg(long = "base-image", value_name = "LANG=IMAGE")]
-    pub base_images: Vec<String>,
-    /// PEM bundle for builder stages (TLS-intercepting proxies); never in the final image.
-    #[arg(long, value_name = "FILE")]
-    pub ca_bundle: Option<PathBuf>,
-    /// Build argument K=V (repeatable).
-    #[arg(long = "build-arg", value_name = "K=V")]
-    pub build_args: Vec<String>,
+    #[command(flatten)]
+    pub inputs: BuildInputArgs,
     /// Build every step again, ignoring the layer cache and existing content tags.
     #[arg(long)]
     pub no_cache: bool,
@@ -65,6 +57,47 @@ pub struct BuildArgs {
     /// The kind cluster / Minikube profile to load into.
     #[arg(long, default_value = CLUSTER_NAME)]
     pub cluster: String,
+}
+
+/// What goes into every build, shared by `build` and `up`.
+#[derive(Debug, Args)]
+pub struct BuildInputArgs {
+    /// Base image for a language's generated Dockerfiles: LANG=IMAGE (builder and runtime),
+    /// LANG.builder=IMAGE or LANG.runtime=IMAGE (repeatable).
+    #[arg(long = "base-image", value_name = "LANG=IMAGE")]
+    pub base_images: Vec<String>,
+    /// PEM bundle for builder stages (TLS-intercepting proxies); never in the final image.
+    #[arg(long, value_name = "FILE")]
+    pub ca_bundle: Option<PathBuf>,
+    /// Build argument K=V (repeatable).
+    #[arg(long = "build-arg", value_name = "K=V")]
+    pub build_args: Vec<String>,
+}
+
+impl BuildInputArgs {
+    /// Build options for DIR with these inputs; a bad flag is a usage error.
+    pub fn build_options(&self, dir: &std::path::Path) -> Result<BuildOptions, CliError> {
+        let mut options = BuildOptions::for_dir(dir);
+        options.dockerfile.base_images =
+            parse_base_images(&self.base_images).map_err(CliError::usage)?;
+        options.build_args = parse_build_args(&self.build_args).map_err(CliError::usage)?;
+        options.ca_bundle = self.ca_bundle.as_deref().map(read_ca_bundle).transpose()?;
+        Ok(options)
+    }
+}
+
+/// Reads a `--ca-bundle` file and checks that it is PEM.
+fn read_ca_bundle(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
+    let bytes = std::fs::read(path).map_err(|e| {
+        CliError::usage(format!("--ca-bundle {}: cannot read it ({e}); give a PEM file such as /etc/ssl/certs/ca-certificates.crt", path.display()))
+    })?;
+    if !String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE-----") {
+        return Err(CliError::usage(format!(
+            "--ca-bundle {}: not a PEM bundle (no BEGIN CERTIFICATE line)",
+            path.display()
+        )));
+    }
+    Ok(bytes)
 }
 
 /// One row of `-o json`.
@@ -147,29 +180,13 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
     }
     let max_size =
         parse_size(&args.max_size).map_err(|m| CliError::usage(format!("--max-size {m}")))?;
-    let base_images = parse_base_images(&args.base_images).map_err(CliError::usage)?;
-    let build_args = parse_build_args(&args.build_args).map_err(CliError::usage)?;
+    let mut options = args.inputs.build_options(&dir)?;
     if let Some(t) = &args.tag {
         image::validate_tag(t).map_err(image_error)?;
     }
     if let Some(r) = &args.push {
         registry::validate_registry(r).map_err(image_error)?;
     }
-    let ca_bundle = match &args.ca_bundle {
-        Some(path) => {
-            let bytes = std::fs::read(path).map_err(|e| {
-                CliError::usage(format!("--ca-bundle {}: cannot read it ({e}); give a PEM file such as /etc/ssl/certs/ca-certificates.crt", path.display()))
-            })?;
-            if !String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE-----") {
-                return Err(CliError::usage(format!(
-                    "--ca-bundle {}: not a PEM bundle (no BEGIN CERTIFICATE line)",
-                    path.display()
-                )));
-            }
-            Some(bytes)
-        }
-        None => None,
-    };
     let password = if args.registry_password_stdin {
         let mut text = String::new();
         std::io::stdin().read_to_string(&mut text).map_err(|e| {
@@ -196,10 +213,6 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
         components.retain(|c| args.components.contains(&c.name));
     }
 
-    let mut options = BuildOptions::for_dir(&dir);
-    options.dockerfile.base_images = base_images;
-    options.ca_bundle = ca_bundle;
-    options.build_args = build_args;
     options.no_cache = args.no_cache;
     options.tag = args.tag.clone();
     options.max_size = max_size;

@@ -29,15 +29,8 @@ pub struct UpArgs {
     /// Kong's `kong` chart as a directory or .tgz (offline use; default: download and cache).
     #[arg(long, value_name = "DIR|TGZ")]
     pub kong_chart: Option<PathBuf>,
-    /// Base image override for generated Dockerfiles (LANG=IMAGE, LANG.builder=IMAGE, LANG.runtime=IMAGE).
-    #[arg(long = "base-image", value_name = "LANG=IMAGE")]
-    pub base_images: Vec<String>,
-    /// A CA bundle (PEM) for builder stages behind a TLS-intercepting proxy.
-    #[arg(long, value_name = "FILE")]
-    pub ca_bundle: Option<PathBuf>,
-    /// Build arguments (K=V).
-    #[arg(long = "build-arg", value_name = "K=V")]
-    pub build_args: Vec<String>,
+    #[command(flatten)]
+    pub build: super::build::BuildInputArgs,
     /// How long to wait for the release to become ready before rolling back (e.g. 5m, 90s).
     #[arg(long, default_value = "5m", value_parser = super::deploy::parse_duration)]
     pub timeout: std::time::Duration,
@@ -96,26 +89,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             )));
         }
     }
-    let mut build_options = crate::image::BuildOptions::for_dir(&dir);
-    build_options.dockerfile.base_images =
-        super::build::parse_base_images(&args.base_images).map_err(CliError::usage)?;
-    build_options.build_args =
-        super::build::parse_build_args(&args.build_args).map_err(CliError::usage)?;
-    if let Some(path) = &args.ca_bundle {
-        let bytes = std::fs::read(path).map_err(|e| {
-            CliError::usage(format!(
-                "--ca-bundle {}: cannot read it ({e}); give a PEM file such as /etc/ssl/certs/ca-certificates.crt",
-                path.display()
-            ))
-        })?;
-        if !String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE-----") {
-            return Err(CliError::usage(format!(
-                "--ca-bundle {}: not a PEM bundle (no BEGIN CERTIFICATE line)",
-                path.display()
-            )));
-        }
-        build_options.ca_bundle = Some(bytes);
-    }
+    let mut build_options = args.build.build_options(&dir)?;
     let app = detect_app(&dir)?;
     let rt = runtime()?;
     let findings: Findings = rt.block_on(preflight::probe(
