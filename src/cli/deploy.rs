@@ -17,7 +17,7 @@ use crate::chart::load::Chart;
 use crate::detect::config::{AppConfig, CONFIG_FILE};
 use crate::error::CliError;
 use crate::kube::deploy::{deploy_release, DeployError, DeployProgress, DeployRequest};
-use crate::kube::record::{last_good, RecordStore, ReleaseStatus, KEEP_SECRET};
+use crate::kube::record::{last_good, RecordStore, ReleaseStatus};
 use crate::kube::{connect, runtime, Cluster, Target};
 use crate::output::{Format, Shell};
 
@@ -123,20 +123,6 @@ fn parse_images(flags: &[String]) -> Result<BTreeMap<String, String>, CliError> 
         out.insert(c.trim().to_string(), r.trim().to_string());
     }
     Ok(out)
-}
-
-/// Secret values from this process's environment (one variable per secret name), never argv.
-fn secrets_from_env(app: &AppConfig) -> BTreeMap<String, BTreeMap<String, String>> {
-    let mut out = BTreeMap::new();
-    for c in &app.components {
-        for e in c.env.iter().filter(|e| e.secret) {
-            let v = std::env::var(&e.name).unwrap_or_else(|_| KEEP_SECRET.to_string());
-            out.entry(c.name.clone())
-                .or_insert_with(BTreeMap::new)
-                .insert(e.name.clone(), v);
-        }
-    }
-    out
 }
 
 pub fn target(g: &GlobalFlags) -> Target {
@@ -255,8 +241,12 @@ pub fn run_deploy(args: &DeployArgs, g: &GlobalFlags, shell: &mut Shell) -> Resu
     let dir = args.source.resolve()?;
     let app = load_app(&dir, args.name.as_deref())?;
     let images = parse_images(&args.images)?;
-    let av = app_values(&app, &images, &secrets_from_env(&app))
-        .map_err(|e| CliError::usage(e.to_string()))?;
+    let av = app_values(
+        &app,
+        &images,
+        &crate::pipeline::stages::secrets_from_env(&app),
+    )
+    .map_err(|e| CliError::usage(e.to_string()))?;
     for n in &av.notes {
         let _ = shell.warn(n);
     }
