@@ -29,8 +29,8 @@ bash scripts/setup-python.sh || { echo "error: python setup failed" >&2; exit 1;
 
 # One debug build serves every tier: a release build would add minutes of compiling on CI's two
 # cores for no test value (the benchmarks build their own release binary).
-step "Build"
-cargo build --locked || exit 1
+step "Build (the binary and every test target, with the features the tests unify)"
+cargo test --locked --no-run || exit 1
 export JUSTPUSH_BIN="$ROOT/target/debug/kubectl-justpush"
 # Generated Dockerfiles are linted for real (the test fails if this binary is missing).
 export HADOLINT="$ROOT/.venv/bin/hadolint"
