@@ -1983,6 +1983,50 @@ async fn previous_logs_need_a_restarted_container() {
 }
 
 #[tokio::test]
+async fn pod_log_since_seconds_and_tail_lines_select_and_are_validated() {
+    let server = FakeApiServer::start();
+    apply_dep(&server, "default", "web", "web:1", 1).await;
+    let p = pod_when(&server, "default", "web", |p| {
+        p["status"]["phase"] == "Running"
+    })
+    .await;
+    let name = p["metadata"]["name"].as_str().unwrap().to_string();
+    server.append_log_aged("default", &name, "app", "old", Duration::from_secs(7200));
+    server.append_log("default", &name, "app", "new 1");
+    server.append_log("default", &name, "app", "new 2");
+    let pods: Api<Pod> = Api::namespaced(server.client(), "default");
+    let logs = |since: Option<i64>, tail: Option<i64>| {
+        let pods = pods.clone();
+        let name = name.clone();
+        async move {
+            pods.logs(
+                &name,
+                &kube::api::LogParams {
+                    since_seconds: since,
+                    tail_lines: tail,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+    };
+    assert_eq!(logs(None, None).await.unwrap(), "old\nnew 1\nnew 2\n");
+    assert_eq!(logs(Some(3600), None).await.unwrap(), "new 1\nnew 2\n");
+    assert_eq!(
+        logs(Some(10800), None).await.unwrap(),
+        "old\nnew 1\nnew 2\n"
+    );
+    assert_eq!(logs(None, Some(1)).await.unwrap(), "new 2\n");
+    assert_eq!(logs(None, Some(0)).await.unwrap(), "");
+    let (code, _, msg) = api_status(logs(Some(0), None).await.unwrap_err());
+    assert_eq!(code, 400);
+    assert!(msg.contains("sinceSeconds"), "{msg}");
+    let (code, _, msg) = api_status(logs(None, Some(-1)).await.unwrap_err());
+    assert_eq!(code, 400);
+    assert!(msg.contains("tailLines"), "{msg}");
+}
+
+#[tokio::test]
 async fn services_get_endpoints_of_ready_pods() {
     let server = FakeApiServer::builder()
         .scenario(|s| s.ready_delay = Duration::from_millis(100))

@@ -115,7 +115,21 @@ pub fn log_response(
     };
     let timestamps = q.get("timestamps").is_some_and(|v| v == "true");
     let since = q.get("sinceSeconds").and_then(|s| s.parse::<i64>().ok());
-    let tail = q.get("tailLines").and_then(|s| s.parse::<usize>().ok());
+    // As the real server's PodLogOptions validation.
+    if since.is_some_and(|s| s < 1) {
+        return err(errors::bad_request(
+            "sinceSeconds: Invalid value: must be greater than 0",
+        ));
+    }
+    let tail = match q.get("tailLines").map(|s| s.parse::<i64>()) {
+        None => None,
+        Some(Ok(t)) if t >= 0 => Some(t as usize),
+        Some(_) => {
+            return err(errors::bad_request(
+                "tailLines: Invalid value: must be greater than or equal to 0",
+            ))
+        }
+    };
     let now = time::OffsetDateTime::now_utc();
     // The latest run's output, or with `previous` the run before it (as the kubelet keeps the
     // log of the last terminated instance).

@@ -120,7 +120,8 @@
 //! `unschedulable`, `quota`, `neverready` or `jobfail` fail that way without a rule
 //! (`s.image_words = false` turns this off). A real ResourceQuota/LimitRange put in a namespace
 //! refuses pods the same way. `server.append_log(ns, pod, container, line)` adds log lines
-//! (followers see them).
+//! (followers see them); `append_log_aged(ns, pod, container, line, age)` adds one written `age`
+//! ago (for `sinceSeconds`).
 //!
 //! # Error injection
 //!
@@ -820,6 +821,18 @@ impl FakeApiServer {
 
     /// Appends a line to a container's log, as written by its latest run (followers see it).
     pub fn append_log(&self, namespace: &str, pod: &str, container: &str, line: &str) {
+        self.append_log_aged(namespace, pod, container, line, Duration::ZERO);
+    }
+
+    /// As [`Self::append_log`], with the line's timestamp `age` in the past (for `sinceSeconds`).
+    pub fn append_log_aged(
+        &self,
+        namespace: &str,
+        pod: &str,
+        container: &str,
+        line: &str,
+        age: Duration,
+    ) {
         {
             let mut st = self.state();
             let e = st
@@ -828,7 +841,7 @@ impl FakeApiServer {
                 .or_default();
             let run = e.iter().map(|l| l.run).max().unwrap_or(0);
             e.push(LogLine {
-                time: time::OffsetDateTime::now_utc(),
+                time: time::OffsetDateTime::now_utc() - age,
                 text: line.into(),
                 run,
             });
