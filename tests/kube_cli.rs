@@ -7,6 +7,7 @@ mod fake_apiserver;
 
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
+use std::time::Duration;
 
 use fake_apiserver::FakeApiServer;
 use serde_json::Value;
@@ -445,6 +446,225 @@ fn doctor_reports_and_logs_merge_pods() {
             .all(|l| l.starts_with("api/todo-justpush-api-")),
         "{out}"
     );
+}
+
+/// The running pods of a component and their (only) container: `(pod, container)`.
+fn component_pods(server: &FakeApiServer, component: &str) -> Vec<(String, String)> {
+    let mut pods: Vec<(String, String)> = server
+        .objects_in("v1", "Pod", NS)
+        .into_iter()
+        .filter(|p| p["metadata"]["deletionTimestamp"].is_null())
+        .filter(|p| {
+            p["metadata"]["name"]
+                .as_str()
+                .unwrap()
+                .contains(&format!("-{component}-"))
+        })
+        .map(|p| {
+            (
+                p["metadata"]["name"].as_str().unwrap().to_string(),
+                p["spec"]["containers"][0]["name"]
+                    .as_str()
+                    .unwrap()
+                    .to_string(),
+            )
+        })
+        .collect();
+    pods.sort();
+    pods
+}
+
+/// The lines of `out` that come from this pod, in order, without the prefix.
+fn lines_of<'a>(out: &'a str, prefix: &str) -> Vec<&'a str> {
+    out.lines()
+        .filter_map(|l| l.strip_prefix(&format!("{prefix} | ")))
+        .collect()
+}
+
+/// The query strings of the log requests made for this pod.
+fn log_queries(server: &FakeApiServer, pod: &str) -> Vec<String> {
+    server
+        .requests()
+        .into_iter()
+        .filter(|r| r.subresource.as_deref() == Some("log") && r.name == pod)
+        .map(|r| r.query)
+        .collect()
+}
+
+#[test]
+fn logs_tail_gives_the_last_lines_of_each_container() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| {
+        s.image_logs("todo/api", &["a1", "a2", "a3", "a4", "a5"]);
+        s.image_logs("todo/web", &["w1", "w2", "w3"]);
+    });
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(kc.path(), &["logs", "--tail", "2"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let api = component_pods(&server, "api");
+    let web = component_pods(&server, "web");
+    assert_eq!((api.len(), web.len()), (2, 2), "{api:?} {web:?}");
+    for (pod, _) in &api {
+        assert_eq!(
+            lines_of(&out, &format!("api/{pod}")),
+            vec!["a4", "a5"],
+            "{out}"
+        );
+        assert!(log_queries(&server, pod)
+            .iter()
+            .all(|q| q.contains("tailLines=2")));
+    }
+    for (pod, _) in &web {
+        assert_eq!(
+            lines_of(&out, &format!("web/{pod}")),
+            vec!["w2", "w3"],
+            "{out}"
+        );
+    }
+    // Nothing but those 8 lines.
+    assert_eq!(out.lines().count(), 8, "{out}");
+
+    // --tail 0: no lines at all; a negative count is refused before anything runs.
+    let o = run(kc.path(), &["logs", "--tail", "0"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(String::from_utf8_lossy(&o.stdout), "", "{}", text(&o));
+    let o = run(kc.path(), &["logs", "--tail", "-1"], dir.path());
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        String::from_utf8_lossy(&o.stderr).contains("--tail")
+            && String::from_utf8_lossy(&o.stderr).contains("0 or more"),
+        "{}",
+        text(&o)
+    );
+}
+
+#[test]
+fn logs_since_sends_since_seconds_and_drops_older_lines() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| {
+        s.image_logs("todo/api", &["api started"]);
+    });
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let api = component_pods(&server, "api");
+    for (pod, c) in &api {
+        server.append_log_aged(NS, pod, c, "two hours ago", Duration::from_secs(7200));
+        server.append_log(NS, pod, c, "just now");
+    }
+    let o = run(
+        kc.path(),
+        &["logs", "--component", "api", "--since", "1h"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    for (pod, _) in &api {
+        assert_eq!(
+            lines_of(&out, &format!("api/{pod}")),
+            vec!["api started", "just now"],
+            "{out}"
+        );
+        let q = log_queries(&server, pod);
+        assert!(
+            !q.is_empty() && q.iter().all(|q| q.contains("sinceSeconds=3600")),
+            "{q:?}"
+        );
+    }
+    // Without --since the old line is there (so the filter, not its absence, dropped it).
+    let o = run(kc.path(), &["logs", "--component", "api"], dir.path());
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    for (pod, _) in &api {
+        assert_eq!(
+            lines_of(&out, &format!("api/{pod}")),
+            vec!["api started", "two hours ago", "just now"],
+            "{out}"
+        );
+    }
+    // A compound duration, and a sub-second one (the API wants at least 1 second).
+    let o = run(kc.path(), &["logs", "--since", "1h30m"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(log_queries(&server, &api[0].0)
+        .iter()
+        .any(|q| q.contains("sinceSeconds=5400")));
+    let o = run(
+        kc.path(),
+        &["logs", "--component", "api", "--since", "500ms"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        !String::from_utf8_lossy(&o.stdout).contains("unavailable"),
+        "{}",
+        text(&o)
+    );
+    assert!(log_queries(&server, &api[0].0)
+        .iter()
+        .any(|q| q.contains("sinceSeconds=1")));
+}
+
+#[test]
+fn logs_component_shows_only_that_components_pods() {
+    let server = FakeApiServer::start();
+    server.scenario(|s| {
+        s.image_logs("todo/api", &["api started"]);
+        s.image_logs("todo/web", &["web ready"]);
+    });
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+    let o = run(kc.path(), &["logs", "--component", "web"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    let web = component_pods(&server, "web");
+    let mut expected: Vec<String> = web
+        .iter()
+        .map(|(p, _)| format!("web/{p} | web ready"))
+        .collect();
+    let mut got: Vec<String> = out.lines().map(String::from).collect();
+    expected.sort();
+    got.sort();
+    assert_eq!(got, expected, "{}", text(&o));
+    // No api pod's log was even asked for.
+    for (pod, _) in component_pods(&server, "api") {
+        assert!(log_queries(&server, &pod).is_empty());
+    }
+    // Without --component both are merged.
+    let o = run(kc.path(), &["logs"], dir.path());
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("api/")).count(),
+        2,
+        "{out}"
+    );
+    assert_eq!(
+        out.lines().filter(|l| l.starts_with("web/")).count(),
+        2,
+        "{out}"
+    );
+}
+
+#[test]
+fn logs_with_a_bad_since_is_a_usage_error_naming_the_flag_and_the_form() {
+    let dir = project();
+    let o = bin()
+        .args(["logs", "--name", "todo", "--since", "yesterday"])
+        .current_dir(dir.path())
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(err.contains("--since"), "{}", text(&o));
+    assert!(err.contains("yesterday"), "{}", text(&o));
+    assert!(err.contains("5m"), "{}", text(&o));
+    assert!(o.stdout.is_empty(), "{}", text(&o));
 }
 
 /// Every cluster command, with the arguments it needs to get as far as connecting.

@@ -20,6 +20,14 @@ fn duration_arg(s: &str) -> Result<Duration, String> {
     super::deploy::parse_duration(s)
 }
 
+fn tail_arg(s: &str) -> Result<i64, String> {
+    s.trim()
+        .parse::<i64>()
+        .ok()
+        .filter(|n| *n >= 0)
+        .ok_or_else(|| format!("`{s}` is not a line count (use 0 or more, e.g. 100)"))
+}
+
 /// The release a management command works on.
 #[derive(Debug, Args, Clone)]
 pub struct ReleaseArg {
@@ -280,8 +288,15 @@ pub struct LogsArgs {
     #[arg(long, value_parser = duration_arg)]
     pub since: Option<Duration>,
     /// Last N lines of each container.
-    #[arg(long)]
+    #[arg(long, value_name = "N", allow_negative_numbers = true, value_parser = tail_arg)]
     pub tail: Option<i64>,
+}
+
+/// `--since` as the API's `sinceSeconds`: whole seconds rounded up, at least 1 (the API server
+/// refuses 0, so `--since 500ms` or `--since 0` means "the last second").
+fn since_seconds(d: Duration) -> i64 {
+    let secs = d.as_secs() + u64::from(d.subsec_nanos() > 0);
+    i64::try_from(secs.max(1)).unwrap_or(i64::MAX)
 }
 
 /// `logs`.
@@ -292,7 +307,7 @@ pub fn run_logs(args: &LogsArgs, g: &GlobalFlags, shell: &mut Shell) -> Result<(
     let opts = manage::LogOptions {
         follow: args.follow,
         component: args.component.clone(),
-        since_seconds: args.since.map(|d| d.as_secs() as i64),
+        since_seconds: args.since.map(since_seconds),
         tail: args.tail,
     };
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
@@ -347,4 +362,17 @@ pub fn run_doctor(args: &DoctorArgs, g: &GlobalFlags, shell: &mut Shell) -> Resu
         ));
     }
     shell.data(&text).map_err(io)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn since_rounds_up_to_whole_seconds_and_at_least_one() {
+        assert_eq!(since_seconds(Duration::from_secs(3600)), 3600);
+        assert_eq!(since_seconds(Duration::from_millis(1500)), 2);
+        assert_eq!(since_seconds(Duration::from_millis(500)), 1);
+        assert_eq!(since_seconds(Duration::ZERO), 1);
+    }
 }
