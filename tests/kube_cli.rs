@@ -635,6 +635,16 @@ fn logs_component_shows_only_that_components_pods() {
     for (pod, _) in component_pods(&server, "api") {
         assert!(log_queries(&server, &pod).is_empty());
     }
+    // A component the release does not have is an error naming the ones it has.
+    let o = run(kc.path(), &["logs", "--component", "wbe"], dir.path());
+    assert!(!o.status.success(), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("--component wbe") && err.contains("api, web"),
+        "{}",
+        text(&o)
+    );
+    assert!(o.stdout.is_empty(), "{}", text(&o));
     // Without --component both are merged.
     let o = run(kc.path(), &["logs"], dir.path());
     let out = String::from_utf8_lossy(&o.stdout).to_string();

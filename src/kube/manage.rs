@@ -590,6 +590,25 @@ pub struct LogOptions {
     pub tail: Option<i64>,
 }
 
+/// The components of a release, read from its Deployments' and StatefulSets' labels.
+async fn workload_components(
+    client: &kube::Client,
+    ns: &str,
+    release: &str,
+) -> Result<std::collections::BTreeSet<String>, KubeError> {
+    let mut a = Applier::new(client.clone());
+    let sel = format!("{RELEASE_LABEL}={release}");
+    let mut out = std::collections::BTreeSet::new();
+    for kind in ["Deployment", "StatefulSet"] {
+        for w in a.list("apps/v1", kind, Some(ns), &sel).await? {
+            if let Some(c) = w["metadata"]["labels"][COMPONENT_LABEL].as_str() {
+                out.insert(c.to_string());
+            }
+        }
+    }
+    Ok(out)
+}
+
 /// Streams the logs of every pod of a release as `component/pod | line`, sending each line to
 /// `tx`; with `follow`, pods that appear later are followed too. Ends when not following and
 /// every pod's log is read, or when `stop` is cancelled.
@@ -603,6 +622,15 @@ pub async fn stream_logs(
 ) -> Result<(), KubeError> {
     let mut sel = format!("{INSTANCE_LABEL}={release}");
     if let Some(c) = &opts.component {
+        // A misspelt component would otherwise print nothing and look like a quiet app.
+        let known = workload_components(client, ns, release).await?;
+        if !known.contains(c) {
+            let list: Vec<&str> = known.iter().map(String::as_str).collect();
+            return Err(KubeError::Other(format!(
+                "--component {c}: release {release} in namespace {ns} has no such component (it has: {})",
+                if list.is_empty() { "none".to_string() } else { list.join(", ") }
+            )));
+        }
         sel.push_str(&format!(",{COMPONENT_LABEL}={c}"));
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
