@@ -44,6 +44,42 @@ struct Fakes<'c> {
     fail: FailAt,
     /// Components whose image existed before the run (content tag hit).
     cached: Vec<&'static str>,
+    /// A step that never finishes on its own (it waits to be cancelled).
+    hang: Option<Hang>,
+}
+
+/// Where a fake stage hangs, and how the test learns that it got there.
+struct Hang {
+    at: HangAt,
+    reached: tokio::sync::Notify,
+}
+
+#[derive(Clone, Copy, PartialEq)]
+enum HangAt {
+    BuildSecond,
+    Cluster,
+    PushSecond,
+    /// Removing an image during Build's cleanup.
+    Remove,
+}
+
+impl Fakes<'_> {
+    /// Hangs here if this is the hanging step: tells the test, then waits until the pipeline
+    /// drops the future (recorded as "<what> cancelled").
+    async fn maybe_hang(&self, at: HangAt, what: &str) {
+        let Some(h) = self.hang.as_ref().filter(|h| h.at == at) else {
+            return;
+        };
+        struct OnDrop<'a>(&'a Calls, String);
+        impl Drop for OnDrop<'_> {
+            fn drop(&mut self) {
+                self.0.push(format!("{} cancelled", self.1));
+            }
+        }
+        let _guard = OnDrop(self.calls, what.to_string());
+        h.reached.notify_one();
+        std::future::pending::<()>().await;
+    }
 }
 
 #[async_trait(?Send)]
@@ -55,6 +91,9 @@ impl ImageBuilder for Fakes<'_> {
     ) -> Result<BuiltImage, StageError> {
         self.calls.push(format!("build {}", c.name));
         log.line("step 1/2 FROM base");
+        if c.name == "frontend" {
+            self.maybe_hang(HangAt::BuildSecond, "build frontend").await;
+        }
         if self.fail == FailAt::BuildSecond && c.name == "frontend" {
             return Err(StageError {
                 message: "step 2/2 `RUN npm ci` failed: exit 1".into(),
@@ -70,6 +109,8 @@ impl ImageBuilder for Fakes<'_> {
     }
     async fn remove(&self, image: &BuiltImage) -> Result<(), StageError> {
         self.calls.push(format!("remove {}", image.reference));
+        self.maybe_hang(HangAt::Remove, &format!("remove {}", image.reference))
+            .await;
         Ok(())
     }
 }
@@ -78,6 +119,7 @@ impl ImageBuilder for Fakes<'_> {
 impl ClusterBootstrap for Fakes<'_> {
     async fn ensure_cluster(&self, _log: &mut dyn StageLog) -> Result<String, StageError> {
         self.calls.push("cluster");
+        self.maybe_hang(HangAt::Cluster, "cluster").await;
         if self.fail == FailAt::Cluster {
             return Err(StageError::new(
                 "`kind create cluster` failed (exit 1): no space left",
@@ -111,6 +153,9 @@ impl ImagePublisher for Fakes<'_> {
         _log: &mut dyn StageLog,
     ) -> Result<PublishedImage, StageError> {
         self.calls.push(format!("push {}", img.reference));
+        if img.component == "frontend" {
+            self.maybe_hang(HangAt::PushSecond, "push frontend").await;
+        }
         if self.fail == FailAt::PushSecond && img.component == "frontend" {
             return Err(StageError::new(
                 "registry localhost:5001 unreachable: connection refused",
@@ -245,6 +290,14 @@ async fn run_with(
     fakes: &Fakes<'_>,
     state: &Path,
 ) -> (Result<pl::Outcome, pl::Failure>, Vec<Event>, String) {
+    run_with_signals(fakes, state, &pl::Interrupts::default()).await
+}
+
+async fn run_with_signals(
+    fakes: &Fakes<'_>,
+    state: &Path,
+    signals: &pl::Interrupts,
+) -> (Result<pl::Outcome, pl::Failure>, Vec<Event>, String) {
     let out = std::rc::Rc::new(RefCell::new(String::new()));
     let log = progress::RunLog::create(state, "run1").unwrap();
     let mut p = Progress::new(
@@ -259,7 +312,13 @@ async fn run_with(
         deployer: fakes,
         gateway: fakes,
     };
-    let r = pl::run(&plan(&["backend", "frontend"], state), &stages, &mut p).await;
+    let r = pl::run_interruptible(
+        &plan(&["backend", "frontend"], state),
+        &stages,
+        &mut p,
+        signals,
+    )
+    .await;
     let events = p.events().to_vec();
     let text = out.borrow().clone();
     (r, events, text)
@@ -283,6 +342,7 @@ async fn a_successful_run_goes_through_every_stage_in_order_and_keeps_its_events
         calls: &calls,
         fail: FailAt::Nowhere,
         cached: vec![],
+        hang: None,
     };
     let (r, events, text) = run_with(&fakes, dir.path()).await;
     let o = r.unwrap();
@@ -345,6 +405,7 @@ async fn a_failed_build_removes_what_this_run_built_and_touches_no_cluster() {
         calls: &calls,
         fail: FailAt::BuildSecond,
         cached: vec![],
+        hang: None,
     };
     let (r, events, _) = run_with(&fakes, dir.path()).await;
     let f = r.unwrap_err();
@@ -381,6 +442,7 @@ async fn a_failed_build_keeps_images_that_existed_before_the_run() {
         calls: &calls,
         fail: FailAt::BuildSecond,
         cached: vec!["backend"],
+        hang: None,
     };
     let (r, _, _) = run_with(&fakes, dir.path()).await;
     let f = r.unwrap_err();
@@ -400,6 +462,7 @@ async fn cluster_and_kong_failures_stop_before_any_push() {
             calls: &calls,
             fail,
             cached: vec![],
+            hang: None,
         };
         let (r, _, _) = run_with(&fakes, dir.path()).await;
         let f = r.unwrap_err();
@@ -425,6 +488,7 @@ async fn a_failed_push_stops_before_deploy() {
         calls: &calls,
         fail: FailAt::PushSecond,
         cached: vec![],
+        hang: None,
     };
     let (r, _, _) = run_with(&fakes, dir.path()).await;
     let f = r.unwrap_err();
@@ -442,6 +506,7 @@ async fn a_failed_deploy_reports_the_rollback_and_skips_configure() {
         calls: &calls,
         fail: FailAt::Deploy,
         cached: vec![],
+        hang: None,
     };
     let (r, events, _) = run_with(&fakes, dir.path()).await;
     let f = r.unwrap_err();
@@ -462,6 +527,7 @@ async fn a_failed_configure_leaves_the_app_running_with_a_warning() {
         calls: &calls,
         fail: FailAt::Configure,
         cached: vec![],
+        hang: None,
     };
     let (r, events, _) = run_with(&fakes, dir.path()).await;
     let o = r.unwrap();
@@ -479,6 +545,187 @@ async fn a_failed_configure_leaves_the_app_running_with_a_warning() {
     assert!(events
         .iter()
         .any(|e| e.stage == Stage::Configure && e.status == Status::Warning));
+}
+
+/// Runs the fakes, pressing Ctrl-C (cancelling the token, as the signal handler does) once the
+/// hanging step has been reached.
+async fn interrupted_run(
+    calls: &Calls,
+    at: HangAt,
+    state: &Path,
+) -> (pl::Failure, Vec<Event>, String) {
+    let fakes = Fakes {
+        calls,
+        fail: FailAt::Nowhere,
+        cached: vec![],
+        hang: Some(Hang {
+            at,
+            reached: tokio::sync::Notify::new(),
+        }),
+    };
+    let signals = pl::Interrupts::default();
+    let press = async {
+        fakes.hang.as_ref().unwrap().reached.notified().await;
+        signals.interrupt.cancel();
+    };
+    let ((r, events, text), ()) = tokio::join!(run_with_signals(&fakes, state, &signals), press);
+    (r.expect_err("an interrupted run fails"), events, text)
+}
+
+fn interruption_event(events: &[Event], stage: Stage) -> &Event {
+    events
+        .iter()
+        .find(|e| {
+            e.stage == stage
+                && e.component.is_none()
+                && e.status == Status::Failed
+                && e.message
+                    .starts_with(&format!("interrupted during {}", stage.title()))
+        })
+        .unwrap_or_else(|| panic!("no interruption event for {stage:?}: {events:#?}"))
+}
+
+#[tokio::test]
+async fn ctrl_c_during_build_stops_it_removes_what_was_built_and_starts_nothing_else() {
+    let calls = Calls::default();
+    let dir = tempfile::tempdir().unwrap();
+    let (f, events, text) = interrupted_run(&calls, HangAt::BuildSecond, dir.path()).await;
+    assert!(f.interrupted);
+    assert_eq!(f.stage, Stage::Build);
+    assert_eq!(f.component.as_deref(), Some("frontend"));
+    // The build in flight was dropped, then Build's own cleanup ran; nothing after Build.
+    assert_eq!(
+        calls.all(),
+        vec![
+            "build backend",
+            "build frontend",
+            "build frontend cancelled",
+            "remove justpush/backend:t1"
+        ]
+    );
+    assert_eq!(
+        f.cleanup,
+        "removed the images this run built (justpush/backend:t1); nothing else was created"
+    );
+    assert!(
+        f.to_string()
+            .starts_with("interrupted during Build (frontend); cleaned up: removed the images"),
+        "{f}"
+    );
+    assert_eq!(stages_seen(&events), vec![Stage::Build]);
+    let e = interruption_event(&events, Stage::Build);
+    assert!(
+        e.message.contains("removed the images this run built"),
+        "{e:?}"
+    );
+    assert!(events.iter().any(|e| e.stage == Stage::Build
+        && e.component.as_deref() == Some("frontend")
+        && e.status == Status::Failed
+        && e.message == "interrupted (Ctrl-C)"));
+    assert!(text.contains("interrupted during Build"), "{text}");
+    // The run log on disk says so too.
+    let on_disk = progress::read_run_log(&dir.path().join("runs/run1.jsonl")).unwrap();
+    assert_eq!(on_disk, events);
+}
+
+#[tokio::test]
+async fn ctrl_c_during_push_stops_it_keeps_the_images_and_never_deploys() {
+    let calls = Calls::default();
+    let dir = tempfile::tempdir().unwrap();
+    let (f, events, _) = interrupted_run(&calls, HangAt::PushSecond, dir.path()).await;
+    assert!(f.interrupted);
+    assert_eq!(f.stage, Stage::Push);
+    assert_eq!(f.component.as_deref(), Some("frontend"));
+    assert_eq!(
+        calls.all(),
+        vec![
+            "build backend",
+            "build frontend",
+            "cluster",
+            "kong",
+            "push justpush/backend:t1",
+            "push justpush/frontend:t1",
+            "push frontend cancelled",
+        ]
+    );
+    // The same cleanup as a failed push: nothing removed, nothing deployed.
+    assert!(
+        f.cleanup.starts_with("nothing in the cluster was changed"),
+        "{}",
+        f.cleanup
+    );
+    assert!(!stages_seen(&events).contains(&Stage::Deploy));
+    interruption_event(&events, Stage::Push);
+    let on_disk = progress::read_run_log(&dir.path().join("runs/run1.jsonl")).unwrap();
+    assert_eq!(on_disk, events);
+}
+
+#[tokio::test]
+async fn ctrl_c_during_cluster_bootstrap_stops_before_any_push() {
+    let calls = Calls::default();
+    let dir = tempfile::tempdir().unwrap();
+    let (f, events, _) = interrupted_run(&calls, HangAt::Cluster, dir.path()).await;
+    assert!(f.interrupted);
+    assert_eq!(f.stage, Stage::Cluster);
+    assert_eq!(
+        calls.all(),
+        vec![
+            "build backend",
+            "build frontend",
+            "cluster",
+            "cluster cancelled"
+        ]
+    );
+    assert!(f.cleanup.contains("no application object was created"));
+    assert!(!stages_seen(&events).contains(&Stage::Kong));
+    interruption_event(&events, Stage::Cluster);
+}
+
+#[tokio::test]
+async fn a_second_ctrl_c_abandons_the_cleanup_and_says_what_was_left() {
+    let calls = Calls::default();
+    let dir = tempfile::tempdir().unwrap();
+    let fakes = Fakes {
+        calls: &calls,
+        fail: FailAt::BuildSecond,
+        cached: vec![],
+        hang: Some(Hang {
+            at: HangAt::Remove,
+            reached: tokio::sync::Notify::new(),
+        }),
+    };
+    let signals = pl::Interrupts::default();
+    let press = async {
+        // The build failed and its cleanup is stuck removing an image: Ctrl-C twice.
+        fakes.hang.as_ref().unwrap().reached.notified().await;
+        signals.interrupt.cancel();
+        signals.abort.cancel();
+    };
+    let ((r, events, _), ()) = tokio::join!(run_with_signals(&fakes, dir.path(), &signals), press);
+    let f = r.unwrap_err();
+    assert!(f.interrupted);
+    assert_eq!(f.stage, Stage::Build);
+    assert!(
+        f.reason.contains("RUN npm ci"),
+        "the build's own error is kept"
+    );
+    assert_eq!(
+        calls.all(),
+        vec![
+            "build backend",
+            "build frontend",
+            "remove justpush/backend:t1",
+            "remove justpush/backend:t1 cancelled"
+        ]
+    );
+    assert!(
+        f.cleanup
+            .starts_with("aborted (second Ctrl-C) before the cleanup finished")
+            && f.cleanup.contains("left [justpush/backend:t1]"),
+        "{}",
+        f.cleanup
+    );
+    interruption_event(&events, Stage::Build);
 }
 
 // ------------------------------------------------------------------------------------------
@@ -562,6 +809,7 @@ mod real {
             calls,
             fail: FailAt::Nowhere,
             cached: vec![],
+            hang: None,
         };
         let stages = Stages {
             builder: &builder,

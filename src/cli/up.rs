@@ -208,6 +208,11 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             }
             finish(shell, &o, log_path.as_deref())
         }
+        // 130 after Ctrl-C, as `deploy` exits when it is aborted (128 + SIGINT).
+        Err(f) if f.interrupted => Err(CliError {
+            message: f.to_string(),
+            code: 130,
+        }),
         Err(f) => Err(CliError::failed(f.to_string())),
     }
 }

@@ -7,6 +7,9 @@
 //! rolled back by the deployer (first install deleted, upgrade returned to the previous
 //! revision) and the orchestration reports what it did; a failed Configure leaves the app
 //! running and ends with a warning.
+//!
+//! Ctrl-C ([`Interrupts`]): the first stops the stage in flight (Deploy stops itself and rolls
+//! back) and runs the same cleanup as a failure of that stage; the second abandons the cleanup.
 
 pub mod bootstrap;
 pub mod plan;
@@ -20,6 +23,7 @@ use async_trait::async_trait;
 use progress::{Event, Progress, Stage};
 use serde::Serialize;
 use std::path::PathBuf;
+use tokio_util::sync::CancellationToken;
 
 pub use plan::{AppPlan, ComponentPlan};
 
@@ -38,32 +42,52 @@ impl StageLog for ChannelLog {
     }
 }
 
+/// The run's Ctrl-C: `interrupt` is the first (stop and clean up), `abort` the second (stop
+/// now). The CLI cancels them from the signal; tests cancel them directly.
+#[derive(Debug, Clone, Default)]
+pub struct Interrupts {
+    pub interrupt: CancellationToken,
+    pub abort: CancellationToken,
+}
+
 /// Runs a stage's future, turning its log lines into progress events and ticking the display
-/// (elapsed times on a terminal) once a second until it ends.
+/// (elapsed times on a terminal) once a second until it ends. With `stop`, cancelling it drops
+/// the future (the stage stops where it is) and gives `None`.
 async fn drive<'f, T>(
     progress: &mut Progress<'_>,
     stage: Stage,
     component: Option<String>,
     rx: &mut tokio::sync::mpsc::UnboundedReceiver<String>,
     fut: std::pin::Pin<Box<dyn std::future::Future<Output = T> + 'f>>,
-) -> T {
+    stop: Option<&CancellationToken>,
+) -> Option<T> {
     let mut fut = fut;
+    let never = CancellationToken::new();
+    let stop = stop.unwrap_or(&never);
+    if stop.is_cancelled() {
+        // Interrupted between stages: this one does not start.
+        return None;
+    }
     let mut tick = tokio::time::interval(std::time::Duration::from_secs(1));
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
-    loop {
+    // A result that is ready wins over an interrupt, so nothing a stage finished is forgotten.
+    let r = loop {
         tokio::select! {
             biased;
             Some(line) = rx.recv() => progress.update(stage, component.as_deref(), &line),
-            r = &mut fut => {
-                while let Ok(line) = rx.try_recv() {
-                    progress.update(stage, component.as_deref(), &line);
-                }
-                return r;
-            }
+            r = &mut fut => break Some(r),
+            _ = stop.cancelled() => break None,
             _ = tick.tick() => progress.tick(),
         }
+    };
+    drop(fut);
+    while let Ok(line) = rx.try_recv() {
+        progress.update(stage, component.as_deref(), &line);
     }
+    r
 }
+
+const INTERRUPTED: &str = "interrupted (Ctrl-C)";
 
 /// Why a stage failed, as the user should read it.
 #[derive(Debug, Clone, PartialEq)]
@@ -290,6 +314,8 @@ pub struct Failure {
     pub cleanup: String,
     /// The stage's own log, when it has one.
     pub log: Option<PathBuf>,
+    /// Stopped by Ctrl-C rather than by an error.
+    pub interrupted: bool,
 }
 
 impl std::fmt::Display for Failure {
@@ -299,13 +325,22 @@ impl std::fmt::Display for Failure {
             .as_deref()
             .map(|c| format!(" ({c})"))
             .unwrap_or_default();
-        write!(
-            f,
-            "{} failed{who}: {}\n  cleanup: {}",
-            self.stage.title(),
-            self.reason,
-            self.cleanup
-        )?;
+        if self.interrupted {
+            write!(
+                f,
+                "interrupted during {}{who}; cleaned up: {}",
+                self.stage.title(),
+                self.cleanup
+            )?;
+        } else {
+            write!(
+                f,
+                "{} failed{who}: {}\n  cleanup: {}",
+                self.stage.title(),
+                self.reason,
+                self.cleanup
+            )?;
+        }
         if let Some(l) = &self.log {
             write!(f, "\n  log: {}", l.display())?;
         }
@@ -313,12 +348,25 @@ impl std::fmt::Display for Failure {
     }
 }
 
-/// Runs the pipeline, reporting every step to `progress`.
+/// Runs the pipeline, reporting every step to `progress`, with no way to interrupt it.
 pub async fn run(
     plan: &AppPlan,
     stages: &Stages<'_>,
     progress: &mut Progress<'_>,
 ) -> Result<Outcome, Failure> {
+    run_interruptible(plan, stages, progress, &Interrupts::default()).await
+}
+
+/// Runs the pipeline, reporting every step to `progress`. A first Ctrl-C (`signals.interrupt`)
+/// stops the stage in flight and cleans up as a failure of that stage would; the second
+/// (`signals.abort`) abandons that cleanup.
+pub async fn run_interruptible(
+    plan: &AppPlan,
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+) -> Result<Outcome, Failure> {
+    let stop = Some(&signals.interrupt);
     // Build: nothing outside the local daemon is touched until every image exists.
     progress.start(
         Stage::Build,
@@ -342,46 +390,29 @@ pub async fn run(
                 Some(c.name.clone()),
                 &mut rx,
                 Box::pin(fut),
+                stop,
             )
             .await
         };
-        match result {
-            Ok(img) => {
+        let e = match result {
+            Some(Ok(img)) => {
                 progress.done(Stage::Build, Some(&c.name), &img.reference);
                 built.push(img);
+                continue;
             }
-            Err(e) => {
-                progress.fail(Stage::Build, Some(&c.name), &e.message);
-                let mut removed = Vec::new();
-                let mut kept = Vec::new();
-                for img in built.iter().filter(|i| i.new) {
-                    match stages.builder.remove(img).await {
-                        Ok(()) => removed.push(img.reference.clone()),
-                        Err(err) => kept.push(format!("{} ({err})", img.reference)),
-                    }
-                }
-                let cleanup = match (removed.is_empty(), kept.is_empty()) {
-                    (true, true) => "nothing was created".to_string(),
-                    (false, true) => format!(
-                        "removed the images this run built ({}); nothing else was created",
-                        removed.join(", ")
-                    ),
-                    _ => format!(
-                        "removed [{}]; could not remove [{}]",
-                        removed.join(", "),
-                        kept.join(", ")
-                    ),
-                };
-                progress.fail(Stage::Build, None, &cleanup);
-                return Err(Failure {
-                    stage: Stage::Build,
-                    component: Some(c.name.clone()),
-                    reason: e.message,
-                    cleanup,
-                    log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
-                });
-            }
-        }
+            Some(Err(e)) => e,
+            None => StageError::new(INTERRUPTED),
+        };
+        progress.fail(Stage::Build, Some(&c.name), &e.message);
+        let cleanup = remove_built(stages.builder, &built, &signals.abort).await;
+        return Err(stop_at(
+            progress,
+            signals,
+            Stage::Build,
+            Some(c.name.clone()),
+            e,
+            cleanup,
+        ));
     }
     progress.done(Stage::Build, None, "");
 
@@ -391,21 +422,25 @@ pub async fn run(
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut log = ChannelLog(tx);
         let fut = stages.bootstrap.ensure_cluster(&mut log);
-        drive(progress, Stage::Cluster, None, &mut rx, Box::pin(fut)).await
+        drive(progress, Stage::Cluster, None, &mut rx, Box::pin(fut), stop).await
     };
     match cluster {
-        Ok(what) => progress.done(Stage::Cluster, None, &what),
-        Err(e) => return Err(bootstrap_failure(progress, Stage::Cluster, e)),
+        Some(Ok(what)) => progress.done(Stage::Cluster, None, &what),
+        Some(Err(e)) => return Err(bootstrap_failure(progress, signals, Stage::Cluster, e)),
+        None => {
+            let e = StageError::new(INTERRUPTED);
+            return Err(bootstrap_failure(progress, signals, Stage::Cluster, e));
+        }
     }
     progress.start(Stage::Kong, None, "");
     let kong = {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut log = ChannelLog(tx);
         let fut = stages.bootstrap.ensure_kong(&mut log);
-        drive(progress, Stage::Kong, None, &mut rx, Box::pin(fut)).await
+        drive(progress, Stage::Kong, None, &mut rx, Box::pin(fut), stop).await
     };
     let kong = match kong {
-        Ok(k) => {
+        Some(Ok(k)) => {
             if k.installed_now {
                 progress.done(
                     Stage::Kong,
@@ -421,7 +456,11 @@ pub async fn run(
             }
             k
         }
-        Err(e) => return Err(bootstrap_failure(progress, Stage::Kong, e)),
+        Some(Err(e)) => return Err(bootstrap_failure(progress, signals, Stage::Kong, e)),
+        None => {
+            let e = StageError::new(INTERRUPTED);
+            return Err(bootstrap_failure(progress, signals, Stage::Kong, e));
+        }
     };
 
     // Push / Load.
@@ -439,31 +478,34 @@ pub async fn run(
                 Some(img.component.clone()),
                 &mut rx,
                 Box::pin(fut),
+                stop,
             )
             .await
         };
-        match result {
-            Ok(p) => {
+        let e = match result {
+            Some(Ok(p)) => {
                 progress.done(Stage::Push, Some(&img.component), &p.reference);
                 published.push(p);
+                continue;
             }
-            Err(e) => {
-                progress.fail(Stage::Push, Some(&img.component), &e.message);
-                let cleanup = "nothing in the cluster was changed; the built images are kept in the local Docker daemon for the next run".to_string();
-                progress.fail(Stage::Push, None, &cleanup);
-                return Err(Failure {
-                    stage: Stage::Push,
-                    component: Some(img.component.clone()),
-                    reason: e.message,
-                    cleanup,
-                    log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
-                });
-            }
-        }
+            Some(Err(e)) => e,
+            None => StageError::new(INTERRUPTED),
+        };
+        progress.fail(Stage::Push, Some(&img.component), &e.message);
+        let cleanup = "nothing in the cluster was changed; the built images are kept in the local Docker daemon for the next run".to_string();
+        return Err(stop_at(
+            progress,
+            signals,
+            Stage::Push,
+            Some(img.component.clone()),
+            e,
+            cleanup,
+        ));
     }
     progress.done(Stage::Push, None, "");
 
-    // Deploy.
+    // Deploy: not cancelled from here; the deployer watches the same tokens, stops its wait
+    // and rolls back on the first Ctrl-C, and gives up the rollback on the second.
     progress.start(
         Stage::Deploy,
         None,
@@ -474,9 +516,9 @@ pub async fn run(
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut log = ChannelLog(tx);
         let fut = stages.deployer.deploy(plan, &published, &events, &mut log);
-        drive(progress, Stage::Deploy, None, &mut rx, Box::pin(fut)).await
+        drive(progress, Stage::Deploy, None, &mut rx, Box::pin(fut), None).await
     };
-    let deployed = match deployed {
+    let deployed = match deployed.expect("Deploy is driven to its end") {
         Ok(d) => {
             progress.done(Stage::Deploy, None, &format!("revision {}", d.revision));
             d
@@ -484,16 +526,22 @@ pub async fn run(
         Err(e) => {
             progress.fail(Stage::Deploy, None, &e.error.message);
             let cleanup = e.rollback.describe();
-            progress.emit(
-                Stage::Deploy,
-                None,
-                if matches!(e.rollback, Rollback::Failed(_)) {
-                    progress::Status::Failed
-                } else {
-                    progress::Status::Progress
-                },
-                &cleanup,
-            );
+            let status = if matches!(e.rollback, Rollback::Failed(_)) {
+                progress::Status::Failed
+            } else {
+                progress::Status::Progress
+            };
+            let interrupted = signals.interrupt.is_cancelled();
+            if interrupted {
+                progress.emit(
+                    Stage::Deploy,
+                    None,
+                    status,
+                    &format!("interrupted during Deploy; cleaned up: {cleanup}"),
+                );
+            } else {
+                progress.emit(Stage::Deploy, None, status, &cleanup);
+            }
             return Err(Failure {
                 stage: Stage::Deploy,
                 component: None,
@@ -503,43 +551,55 @@ pub async fn run(
                     .error
                     .log
                     .or_else(|| progress.log_path().map(PathBuf::from)),
+                interrupted,
             });
         }
     };
 
-    // Configure: failing here leaves the app running.
+    // Configure: failing (or being interrupted) here leaves the app running.
     progress.start(Stage::Configure, None, "Kong routes and consumer");
     let configured = {
         let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
         let mut log = ChannelLog(tx);
         let fut = stages.gateway.configure(plan, &deployed, &kong, &mut log);
-        drive(progress, Stage::Configure, None, &mut rx, Box::pin(fut)).await
+        drive(
+            progress,
+            Stage::Configure,
+            None,
+            &mut rx,
+            Box::pin(fut),
+            stop,
+        )
+        .await
     };
     let (gateway, warning) = match configured {
-        Ok(g) => {
+        Some(Ok(g)) => {
             progress.done(Stage::Configure, None, &g.url);
             (Some(g), None)
         }
-        Err(e) => {
-            let w = format!(
-                "the gateway is not configured: {}; the app is running (release {} revision {}) but not reachable through Kong; fix the cause and run `kubectl justpush up` again",
-                e.message, deployed.release, deployed.revision
-            );
+        Some(Err(e)) => {
+            let w = configure_warning(&e.message, &deployed);
             progress.warn(Stage::Configure, None, &w);
             (None, Some(w))
         }
+        None => {
+            let cleanup = format!(
+                "nothing was removed: the app is running (release {} revision {}) but the gateway is not configured; run `kubectl justpush up` again to finish",
+                deployed.release, deployed.revision
+            );
+            let failure = stop_at(
+                progress,
+                signals,
+                Stage::Configure,
+                None,
+                StageError::new(INTERRUPTED),
+                cleanup,
+            );
+            record_events(stages, progress, &deployed, signals).await;
+            return Err(failure);
+        }
     };
-    if let Err(e) = stages
-        .deployer
-        .record_events(&deployed, progress.events())
-        .await
-    {
-        progress.warn(
-            Stage::Deploy,
-            None,
-            &format!("could not store this run's events with the release: {e}"),
-        );
-    }
+    record_events(stages, progress, &deployed, signals).await;
     Ok(Outcome {
         images: published,
         deployed,
@@ -549,14 +609,132 @@ pub async fn run(
     })
 }
 
-fn bootstrap_failure(progress: &mut Progress<'_>, stage: Stage, e: StageError) -> Failure {
-    progress.fail(stage, None, &e.message);
-    let cleanup = "the images are built and kept in the local Docker daemon; no application object was created in the cluster".to_string();
+fn configure_warning(reason: &str, deployed: &Deployed) -> String {
+    format!(
+        "the gateway is not configured: {reason}; the app is running (release {} revision {}) but not reachable through Kong; fix the cause and run `kubectl justpush up` again",
+        deployed.release, deployed.revision
+    )
+}
+
+/// Stores the run's events with the release; a second Ctrl-C skips it.
+async fn record_events(
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    deployed: &Deployed,
+    signals: &Interrupts,
+) {
+    let result = tokio::select! {
+        biased;
+        r = stages.deployer.record_events(deployed, progress.events()) => r,
+        _ = signals.abort.cancelled() => Err(StageError::new("aborted (second Ctrl-C)")),
+    };
+    if let Err(e) = result {
+        progress.warn(
+            Stage::Deploy,
+            None,
+            &format!("could not store this run's events with the release: {e}"),
+        );
+    }
+}
+
+/// Removes the images this run built (cleanup after a failed or interrupted Build) and says
+/// what it did. A second Ctrl-C stops it where it is.
+async fn remove_built(
+    builder: &dyn ImageBuilder,
+    built: &[BuiltImage],
+    abort: &CancellationToken,
+) -> String {
+    let mut removed = Vec::new();
+    let mut kept = Vec::new();
+    let mut left = Vec::new();
+    for img in built.iter().filter(|i| i.new) {
+        if abort.is_cancelled() {
+            left.push(img.reference.clone());
+            continue;
+        }
+        let r = tokio::select! {
+            biased;
+            r = builder.remove(img) => Some(r),
+            _ = abort.cancelled() => None,
+        };
+        match r {
+            Some(Ok(())) => removed.push(img.reference.clone()),
+            Some(Err(err)) => kept.push(format!("{} ({err})", img.reference)),
+            None => left.push(img.reference.clone()),
+        }
+    }
+    if !left.is_empty() {
+        return format!(
+            "aborted (second Ctrl-C) before the cleanup finished: removed [{}]; left [{}] (remove them with `docker rmi`)",
+            removed.join(", "),
+            left.iter().chain(&kept).cloned().collect::<Vec<_>>().join(", ")
+        );
+    }
+    match (removed.is_empty(), kept.is_empty()) {
+        (true, true) => "nothing was created".to_string(),
+        (false, true) => format!(
+            "removed the images this run built ({}); nothing else was created",
+            removed.join(", ")
+        ),
+        _ => format!(
+            "removed [{}]; could not remove [{}]",
+            removed.join(", "),
+            kept.join(", ")
+        ),
+    }
+}
+
+/// The end of a run stopped at `stage` (by an error or by Ctrl-C): reports the cleanup and
+/// builds the [`Failure`].
+fn stop_at(
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+    stage: Stage,
+    component: Option<String>,
+    e: StageError,
+    cleanup: String,
+) -> Failure {
+    let interrupted = signals.interrupt.is_cancelled();
+    if interrupted {
+        progress.fail(
+            stage,
+            None,
+            &format!(
+                "interrupted during {}; cleaned up: {cleanup}",
+                stage.title()
+            ),
+        );
+    } else {
+        progress.fail(stage, None, &cleanup);
+    }
     Failure {
         stage,
-        component: None,
+        component,
         reason: e.message,
         cleanup,
         log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
+        interrupted,
+    }
+}
+
+fn bootstrap_failure(
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+    stage: Stage,
+    e: StageError,
+) -> Failure {
+    let cleanup = "the images are built and kept in the local Docker daemon; no application object was created in the cluster".to_string();
+    if signals.interrupt.is_cancelled() {
+        stop_at(progress, signals, stage, None, e, cleanup)
+    } else {
+        progress.fail(stage, None, &e.message);
+        Failure {
+            stage,
+            component: None,
+            reason: e.message,
+            cleanup,
+            log: e.log.or_else(|| progress.log_path().map(PathBuf::from)),
+            interrupted: false,
+        }
     }
 }

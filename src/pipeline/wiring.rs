@@ -1,7 +1,7 @@
 //! The real stage implementations for one run, put together: the image layer (bollard) for
 //! Build and Push/Load, kind/minikube and Kong for bootstrap, `kube::deploy` for Deploy, and
-//! the gateway check for Configure. Ctrl-C: the first stops the deploy and rolls it back, the
-//! second aborts.
+//! the gateway check for Configure. Ctrl-C: the first stops the stage in flight and cleans up
+//! what the run created (Deploy rolls itself back), the second aborts.
 
 use super::bootstrap::LocalBootstrap;
 use super::plan::Target;
@@ -16,7 +16,6 @@ use crate::cluster::SystemTools;
 use crate::detect::config::AppConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
-use tokio_util::sync::CancellationToken;
 
 /// The kubeconfig context a target's cluster is reached through.
 pub fn context_for(target: &Target, global: &GlobalFlags) -> Option<String> {
@@ -45,6 +44,7 @@ fn preflight_failure(reason: String) -> Failure {
         reason,
         cleanup: "nothing was created".into(),
         log: None,
+        interrupted: false,
     }
 }
 
@@ -97,9 +97,8 @@ pub async fn run_real(
             &loader
         }
     };
-    let interrupt = CancellationToken::new();
-    let abort = CancellationToken::new();
-    let (i, a) = (interrupt.clone(), abort.clone());
+    let signals = super::Interrupts::default();
+    let (i, a) = (signals.interrupt.clone(), signals.abort.clone());
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
             i.cancel();
@@ -113,8 +112,8 @@ pub async fn run_real(
         app: settings.app.clone(),
         timeout: settings.deploy_timeout,
         spec_cache: state_dir.join("specs"),
-        interrupt,
-        abort,
+        interrupt: signals.interrupt.clone(),
+        abort: signals.abort.clone(),
     };
     let gateway = KongGatewayCheck {
         api: &api,
@@ -129,7 +128,7 @@ pub async fn run_real(
         deployer: &deployer,
         gateway: &gateway,
     };
-    let result = super::run(plan, &stages, progress).await;
+    let result = super::run_interruptible(plan, &stages, progress, &signals).await;
     ctrl_c.abort();
     result
 }
