@@ -2474,17 +2474,27 @@ async fn names_labels_ports_and_node_ports_are_validated_like_the_api_server() {
         msg.contains("a DNS-1035 label must consist of lower case alphanumeric characters"),
         "{msg}"
     );
+    // A Service port name is a DNS-1123 label: longer than a container port's 15 characters is
+    // fine (Kong's chart names one `kong-manager-tls`), upper case or '_' is not.
+    svcs.patch(
+        "api",
+        &pp,
+        &Patch::Apply(&svc("api", "http-metrics-endpoint", None)),
+    )
+    .await
+    .unwrap();
     let (code, _, msg) = api_status(
-        svcs.patch(
-            "api",
-            &pp,
-            &Patch::Apply(&svc("api", "http-metrics-endpoint", None)),
-        )
-        .await
-        .unwrap_err(),
+        svcs.patch("api2", &pp, &Patch::Apply(&svc("api2", "Http_Port", None)))
+            .await
+            .unwrap_err(),
     );
     assert_eq!(code, 422);
-    assert!(msg.contains("spec.ports[0].name: Invalid value: \"http-metrics-endpoint\": must be no more than 15 characters"), "{msg}");
+    assert!(
+        msg.contains(
+            "spec.ports[0].name: Invalid value: \"Http_Port\": a lowercase RFC 1123 label"
+        ),
+        "{msg}"
+    );
     svcs.patch(
         "proxy",
         &pp,

@@ -1438,12 +1438,14 @@ fn validate_port_names(rt: &ResourceType, obj: &Value) -> Vec<Cause> {
     if rt.group.is_empty() && rt.plural == "services" {
         let ports = obj["spec"]["ports"].as_array().cloned().unwrap_or_default();
         for (j, p) in ports.iter().enumerate() {
-            if let Some(n) = p["name"].as_str() {
-                if let Some(why) = port_name_problem(n) {
+            // Service port names are DNS-1123 labels (up to 63 characters), unlike container
+            // port names, which are IANA service names (up to 15).
+            if let Some(n) = p["name"].as_str().filter(|n| !n.is_empty()) {
+                if !dns1123_label(n) {
                     causes.push(Cause::new(
                         "FieldValueInvalid",
                         &format!("spec.ports[{j}].name"),
-                        &format!("Invalid value: \"{n}\": {why}"),
+                        &format!("Invalid value: \"{n}\": a lowercase RFC 1123 label must consist of lower case alphanumeric characters or '-', and must start and end with an alphanumeric character"),
                     ));
                 }
             }
