@@ -14,29 +14,8 @@ use serde_json::Value;
 
 const NS: &str = "shop";
 
-const APP: &str = r#"
-name: todo
-components:
-  - name: web
-    path: web
-    language: node
-    framework: nextjs
-    port: 3000
-    health: /
-    replicas: 2
-    route: {path: /, auth: false}
-  - name: api
-    path: api
-    language: python
-    framework: fastapi
-    port: 8000
-    health: /api/health
-    replicas: 2
-    env:
-      - {name: LOG_LEVEL, value: info}
-      - {name: API_TOKEN, secret: true}
-    route: {path: /api, auth: true}
-"#;
+/// The app both the CLI tests and the deploy scenarios deploy.
+const APP: &str = include_str!("fixtures/apps/todo-justpush.yaml");
 
 fn bin() -> Command {
     let mut c = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"));

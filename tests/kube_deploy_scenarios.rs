@@ -24,29 +24,7 @@ const RELEASE: &str = "todo";
 
 fn app() -> AppConfig {
     AppConfig::from_yaml(
-        r#"
-name: todo
-components:
-  - name: web
-    path: web
-    language: node
-    framework: nextjs
-    port: 3000
-    health: /
-    replicas: 2
-    route: {path: /, auth: false}
-  - name: api
-    path: api
-    language: python
-    framework: fastapi
-    port: 8000
-    health: /api/health
-    replicas: 2
-    env:
-      - {name: LOG_LEVEL, value: info}
-      - {name: API_TOKEN, secret: true}
-    route: {path: /api, auth: true}
-"#,
+        include_str!("fixtures/apps/todo-justpush.yaml"),
         Path::new("justpush.yaml"),
     )
     .unwrap()

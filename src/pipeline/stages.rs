@@ -284,29 +284,22 @@ fn record_events(events: &[Event]) -> Vec<RecordEvent> {
     events
         .iter()
         .filter(|e| e.status.is_final())
-        .map(|e| RecordEvent {
-            time: e.timestamp.clone(),
-            stage: e.stage.title().to_string(),
-            message: match &e.component {
-                Some(c) => format!(
-                    "{c}: {} {}",
-                    serde_json::to_value(e.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    e.message
-                ),
-                None => format!(
-                    "{} {}",
-                    serde_json::to_value(e.status)
-                        .ok()
-                        .and_then(|v| v.as_str().map(String::from))
-                        .unwrap_or_default(),
-                    e.message
-                ),
+        .map(|e| {
+            // The status as the JSON events spell it (`succeeded`, `failed`, ...).
+            let status = serde_json::to_value(e.status)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default();
+            let said = format!("{status} {}", e.message);
+            let message = match &e.component {
+                Some(c) => format!("{c}: {said}"),
+                None => said,
+            };
+            RecordEvent {
+                time: e.timestamp.clone(),
+                stage: e.stage.title().to_string(),
+                message: message.trim().to_string(),
             }
-            .trim()
-            .to_string(),
         })
         .collect()
 }
