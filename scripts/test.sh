@@ -58,7 +58,7 @@ if [ -f scripts/test-docker.sh ]; then
   step "Tier 5: pipeline and verify (fake API server, real Docker, real registry, real backend)"
   if bash scripts/test-docker.sh --prepare \
     && JUSTPUSH_TEST_REGISTRY=127.0.0.1:5000 cargo test --locked \
-      --test up_fake_cluster --test pipeline_stages --test up_registry_docker --test verify_regression \
+      --test cli_up --test up_fake_cluster --test pipeline_stages --test up_registry_docker --test verify_regression \
       -- --ignored --test-threads=1; then
     passed+=("pipeline")
   else

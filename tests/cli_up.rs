@@ -1,6 +1,8 @@
 //! `up` through the real binary: preflight without kind (fails fast, leaves nothing), the
 //! dry-run plan (text and JSON lines), and the empty-directory message. kind and minikube are
-//! recording stand-ins on PATH; Docker is the real daemon.
+//! recording stand-ins on PATH; Docker is the real daemon. The tests that need Docker to answer
+//! are `#[ignore]`d so the cargo tier runs before any engine is started; the test command runs
+//! them with the pipeline tier, once `test-docker.sh --prepare` has started dockerd.
 
 use std::path::Path;
 use std::process::{Command, Output};
@@ -84,6 +86,7 @@ fn text(b: &[u8]) -> String {
 }
 
 #[tokio::test]
+#[ignore = "needs a running Docker engine: run by scripts/test.sh Tier 5 after test-docker.sh --prepare"]
 async fn up_without_kind_fails_fast_with_an_install_hint_and_leaves_nothing() {
     let env = Env::new();
     // docker and minikube stand-ins record any call; kind is absent.
@@ -185,7 +188,9 @@ fn dry_run_demo_shows_the_four_stages_and_touches_nothing() {
     assert!(!env.state().exists());
 }
 
+// Preflight reports "all checks passed" only when Docker answers.
 #[test]
+#[ignore = "needs a running Docker engine: run by scripts/test.sh Tier 5 after test-docker.sh --prepare"]
 fn dry_run_reuses_an_existing_cluster_and_names_the_offline_chart() {
     let env = Env::new();
     stand_in(&env.bin(), "kind", "justpush");
