@@ -640,6 +640,82 @@ fn logs_component_shows_only_that_components_pods() {
 }
 
 #[test]
+fn logs_fails_when_no_log_can_be_read_and_when_no_pod_has_started() {
+    use fake_apiserver::{Fault, FaultAnswer, Verb};
+    let server = FakeApiServer::start();
+    server.scenario(|s| {
+        s.image_logs("todo/api", &["api started"]);
+        s.image_logs("todo/web", &["web ready"]);
+    });
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
+    assert!(o.status.success(), "{}", text(&o));
+
+    // Every pods/log request refused: each is shown, and the command fails.
+    server.inject(
+        Fault::on(
+            &[Verb::Get],
+            FaultAnswer::Internal("kubelet unreachable".into()),
+        )
+        .subresource("log"),
+    );
+    let o = run(kc.path(), &["logs"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("(logs unavailable:") && l.contains("kubelet unreachable"))
+            .count(),
+        4,
+        "{out}"
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no logs of release") && err.contains("4 container(s)"),
+        "{err}"
+    );
+
+    // One refused, three read: a partial answer is printed and is a success.
+    server.clear_faults();
+    server.inject(
+        Fault::on(
+            &[Verb::Get],
+            FaultAnswer::Internal("kubelet unreachable".into()),
+        )
+        .subresource("log")
+        .times(1),
+    );
+    let o = run(kc.path(), &["logs"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    let out = String::from_utf8_lossy(&o.stdout).to_string();
+    assert_eq!(
+        out.lines()
+            .filter(|l| l.contains("(logs unavailable:"))
+            .count(),
+        1,
+        "{out}"
+    );
+    assert_eq!(out.lines().count(), 4, "{out}");
+
+    // No started pod for the component: an error that says where to look, not silence.
+    server.clear_faults();
+    let o = run(kc.path(), &["scale", "api", "0"], dir.path());
+    assert!(o.status.success(), "{}", text(&o));
+    assert!(
+        server.wait_until(Duration::from_secs(30), |s| component_pods(s, "api")
+            .is_empty())
+    );
+    let o = run(kc.path(), &["logs", "--component", "api"], dir.path());
+    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        err.contains("no started pods for component api") && err.contains("justpush status"),
+        "{err}"
+    );
+}
+
+#[test]
 fn logs_with_a_bad_since_is_a_usage_error_naming_the_flag_and_the_form() {
     let dir = project();
     let o = bin()
@@ -809,7 +885,8 @@ fn ctrl_c_during_deploy_rolls_back() {
         .unwrap();
     assert!(kill.success());
     let o = child.wait_with_output().unwrap();
-    assert_eq!(o.status.code(), Some(1), "{}", text(&o));
+    // 130 = 128 + SIGINT: the exit status of a command stopped by Ctrl-C, rollback or not.
+    assert_eq!(o.status.code(), Some(130), "{}", text(&o));
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(
         err.contains("interrupted") && err.contains("revision 1 is restored"),

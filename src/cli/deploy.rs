@@ -141,6 +141,7 @@ pub fn run_request(
     shell: &mut Shell,
 ) -> Result<crate::kube::deploy::DeployOutcome, CliError> {
     let interrupt = req.interrupt.clone();
+    let interrupted = req.interrupt.clone();
     let abort = req.abort.clone();
     rt.spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -171,6 +172,12 @@ pub fn run_request(
     result.map_err(|e| match e {
         DeployError::Aborted { .. } => CliError {
             message: e.to_string(),
+            code: 130,
+        },
+        // Ctrl-C that was cleaned up (rolled back or removed) still exits 130, as shells expect
+        // of an interrupted command and as `up` does.
+        other if interrupted.is_cancelled() => CliError {
+            message: other.to_string(),
             code: 130,
         },
         other => CliError::failed(other.to_string()),
