@@ -634,10 +634,11 @@ pub async fn stream_logs(
         sel.push_str(&format!(",{COMPONENT_LABEL}={c}"));
     }
     let pods: Api<Pod> = Api::namespaced(client.clone(), ns);
+    // Each log stream's task answers whether the API gave its logs.
     let mut tasks = tokio::task::JoinSet::new();
     let mut started = std::collections::BTreeSet::new();
     let start_pod = |p: &Pod,
-                     tasks: &mut tokio::task::JoinSet<()>,
+                     tasks: &mut tokio::task::JoinSet<bool>,
                      started: &mut std::collections::BTreeSet<String>| {
         let name = p.metadata.name.clone().unwrap_or_default();
         let running = p
@@ -681,12 +682,14 @@ pub async fn stream_logs(
                         let mut lines = stream.lines();
                         while let Some(Ok(line)) = lines.next().await {
                             if tx.send(format!("{prefix} | {line}")).is_err() {
-                                return;
+                                break;
                             }
                         }
+                        true
                     }
                     Err(e) => {
                         let _ = tx.send(format!("{prefix} | (logs unavailable: {e})"));
+                        false
                     }
                 }
             });
@@ -700,7 +703,26 @@ pub async fn stream_logs(
         start_pod(p, &mut tasks, &mut started);
     }
     if !opts.follow {
-        while tasks.join_next().await.is_some() {}
+        if tasks.is_empty() {
+            // Nothing to read is not success: say why there is no output and where to look.
+            return Err(KubeError::Other(format!(
+                "release {release} in namespace {ns} has no started pods{} to read logs from; run `kubectl justpush status` (and `kubectl justpush doctor`) to see why, or `logs --follow` to wait for them",
+                opts.component.as_deref().map(|c| format!(" for component {c}")).unwrap_or_default()
+            )));
+        }
+        let (mut read, mut unavailable) = (0, 0);
+        while let Some(r) = tasks.join_next().await {
+            match r {
+                Ok(true) => read += 1,
+                _ => unavailable += 1,
+            }
+        }
+        // Some containers' logs is a partial answer worth printing; none is a failure.
+        if read == 0 {
+            return Err(KubeError::Other(format!(
+                "no logs of release {release} in namespace {ns} could be read ({unavailable} container(s), each refused as printed above); check that the API server can reach the nodes' kubelets and that you may get pods/log"
+            )));
+        }
         return Ok(());
     }
     let cfg = kube::runtime::watcher::Config::default().labels(&sel);
