@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use justpush::chart::manifest::Manifest;
 use justpush::chart::render::Capabilities;
-use justpush::cluster::PathTools;
+use justpush::cluster::{CancellableTools, PathTools, ToolRunner};
 use justpush::pipeline::bootstrap::{self, ClusterApi, LocalBootstrap, LocalRegistry};
 use justpush::pipeline::plan::Target;
 use justpush::pipeline::{ClusterBootstrap, StageError, StageLog};
@@ -147,7 +147,7 @@ impl StageLog for Lines {
 
 fn bootstrap<'a>(
     target: Target,
-    tools: &'a PathTools,
+    tools: &'a dyn ToolRunner,
     dir: &Path,
     api: &'a Api,
     reg: &'a Registry,
@@ -389,6 +389,95 @@ async fn a_failing_kind_create_reports_what_kind_said() {
     );
     assert!(e.message.contains("`kind create cluster"), "{}", e.message);
     assert!(reg.0.borrow().is_empty() && api.applied.borrow().is_empty());
+}
+
+/// A stand-in whose `hang` command runs until killed (a `kind create` or `minikube start`
+/// taking minutes); `status` exits with `status_code`; everything else succeeds.
+fn hanging_stand_in(dir: &Path, name: &str, hang: &str, status_code: i32) {
+    let script = format!(
+        "#!/bin/sh\necho \"{name} $*\" >> '{log}'\ncase \"$*\" in\n  *\"{hang}\"*) exec sleep 600;;\n  *status*) exit {status_code};;\nesac\nexit 0\n",
+        log = dir.join("calls.log").display()
+    );
+    let p = dir.join(name);
+    std::fs::write(&p, script).unwrap();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(&p, std::fs::Permissions::from_mode(0o755)).unwrap();
+}
+
+/// Cancels `token` once the stand-in has logged a call containing `what` (the long command
+/// has started), as a Ctrl-C in the middle of it would.
+fn cancel_when_called(dir: &Path, what: &str, token: tokio_util::sync::CancellationToken) {
+    let (dir, what) = (dir.to_path_buf(), what.to_string());
+    std::thread::spawn(move || {
+        // The stand-in writes its log line before it hangs; a file has no change event to
+        // wait on portably, so look every 20 ms.
+        while !calls(&dir).iter().any(|c| c.contains(&what)) {
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        token.cancel();
+    });
+}
+
+#[tokio::test]
+async fn ctrl_c_during_kind_create_kills_it_and_deletes_the_half_made_cluster() {
+    let dir = tempfile::tempdir().unwrap();
+    let d = dir.path();
+    hanging_stand_in(d, "kind", "create cluster", 0);
+    let cancel = tokio_util::sync::CancellationToken::new();
+    let tools = CancellableTools {
+        path: Some(d.as_os_str().to_owned()),
+        cancel: cancel.clone(),
+    };
+    cancel_when_called(d, "create cluster", cancel);
+    let (api, reg) = (Api::default(), Registry::default());
+    let b = bootstrap(Target::Kind, &tools, d, &api, &reg);
+    let e = b.ensure_cluster(&mut Lines(vec![])).await.unwrap_err();
+    assert!(
+        e.message.contains("was interrupted (Ctrl-C)")
+            && e.message
+                .contains("the half-created cluster justpush was deleted"),
+        "{}",
+        e.message
+    );
+    let calls = calls(d);
+    assert_eq!(
+        calls.last().map(String::as_str),
+        Some("kind delete cluster --name justpush"),
+        "{calls:?}"
+    );
+    // Nothing after the create: no registry, no nodes configured, nothing applied.
+    assert!(reg.0.borrow().is_empty() && api.applied.borrow().is_empty());
+}
+
+#[tokio::test]
+async fn ctrl_c_during_minikube_start_deletes_only_a_profile_this_run_began() {
+    for (status_code, deleted) in [(85, true), (7, false)] {
+        let dir = tempfile::tempdir().unwrap();
+        let d = dir.path();
+        hanging_stand_in(d, "minikube", "start", status_code);
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let tools = CancellableTools {
+            path: Some(d.as_os_str().to_owned()),
+            cancel: cancel.clone(),
+        };
+        cancel_when_called(d, "start", cancel);
+        let (api, reg) = (Api::default(), Registry::default());
+        let b = bootstrap(Target::Minikube, &tools, d, &api, &reg);
+        let e = b.ensure_cluster(&mut Lines(vec![])).await.unwrap_err();
+        assert!(
+            e.message.contains("was interrupted (Ctrl-C)"),
+            "{}",
+            e.message
+        );
+        let calls = calls(d);
+        // 85: no such profile before the run; 7: a stopped profile of the user's, kept.
+        assert_eq!(
+            calls.iter().any(|c| c == "minikube delete -p justpush"),
+            deleted,
+            "status {status_code}: {calls:?}"
+        );
+        assert_eq!(e.message.contains("was deleted"), deleted, "{}", e.message);
+    }
 }
 
 // ------------------------------------------------------------------------------------------

@@ -59,6 +59,9 @@ pub enum ClusterError {
         "`{command}` did not finish within {seconds} s; check that Docker is running and try again"
     )]
     Timeout { command: String, seconds: u64 },
+    /// Stopped by Ctrl-C; the program was killed.
+    #[error("`{command}` was interrupted (Ctrl-C)")]
+    Interrupted { command: String },
     #[error("running `{command}`: {source}")]
     Io {
         command: String,
@@ -85,6 +88,17 @@ pub trait ToolRunner {
         stdin: Option<&str>,
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError>;
+
+    /// Runs a cleanup step that must finish even after Ctrl-C (deleting what an interrupted
+    /// command half-made). Runners that honour an interrupt override it to ignore theirs.
+    fn run_cleanup(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<ToolOutput, ClusterError> {
+        self.run(program, args, None, timeout)
+    }
 }
 
 /// Runs programs found on the process's PATH.
@@ -102,7 +116,7 @@ impl ToolRunner for SystemTools {
         stdin: Option<&str>,
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError> {
-        run_located(self, program, args, stdin, timeout)
+        run_located(self, program, args, stdin, timeout, None)
     }
 }
 
@@ -121,7 +135,44 @@ impl ToolRunner for PathTools {
         stdin: Option<&str>,
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError> {
-        run_located(self, program, args, stdin, timeout)
+        run_located(self, program, args, stdin, timeout, None)
+    }
+}
+
+/// Runs programs like [`SystemTools`] (or on `path`, for tests), and kills the one running when
+/// `cancel` fires: `kind create cluster` or `minikube start` take minutes, and a Ctrl-C must
+/// stop them then, not when they are done. [`ToolRunner::run_cleanup`] ignores `cancel`.
+pub struct CancellableTools {
+    /// The search path; `None` is the process's PATH.
+    pub path: Option<std::ffi::OsString>,
+    pub cancel: tokio_util::sync::CancellationToken,
+}
+
+impl ToolRunner for CancellableTools {
+    fn locate(&self, program: &str) -> Option<PathBuf> {
+        match &self.path {
+            Some(p) => find_on_path(program, Some(p)),
+            None => find_on_path(program, std::env::var_os("PATH").as_deref()),
+        }
+    }
+
+    fn run(
+        &self,
+        program: &str,
+        args: &[String],
+        stdin: Option<&str>,
+        timeout: Duration,
+    ) -> Result<ToolOutput, ClusterError> {
+        run_located(self, program, args, stdin, timeout, Some(&self.cancel))
+    }
+
+    fn run_cleanup(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+    ) -> Result<ToolOutput, ClusterError> {
+        run_located(self, program, args, None, timeout, None)
     }
 }
 
@@ -131,75 +182,80 @@ fn run_located(
     args: &[String],
     stdin: Option<&str>,
     timeout: Duration,
+    cancel: Option<&tokio_util::sync::CancellationToken>,
 ) -> Result<ToolOutput, ClusterError> {
-    {
-        let command = display_command(program, args);
-        let path = tools
-            .locate(program)
-            .ok_or_else(|| ClusterError::ToolMissing {
-                tool: program.to_string(),
-                hint: format!("install {program} and run again"),
-            })?;
-        let mut child = Command::new(path)
-            .args(args)
-            .stdin(if stdin.is_some() {
-                Stdio::piped()
-            } else {
-                Stdio::null()
-            })
-            .stdout(Stdio::piped())
-            .stderr(Stdio::piped())
-            .spawn()
+    let command = display_command(program, args);
+    let path = tools
+        .locate(program)
+        .ok_or_else(|| ClusterError::ToolMissing {
+            tool: program.to_string(),
+            hint: format!("install {program} and run again"),
+        })?;
+    let mut child = Command::new(path)
+        .args(args)
+        .stdin(if stdin.is_some() {
+            Stdio::piped()
+        } else {
+            Stdio::null()
+        })
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .map_err(|source| ClusterError::Io {
+            command: command.clone(),
+            source,
+        })?;
+    if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
+        use std::io::Write;
+        pipe.write_all(text.as_bytes())
             .map_err(|source| ClusterError::Io {
                 command: command.clone(),
                 source,
             })?;
-        if let (Some(text), Some(mut pipe)) = (stdin, child.stdin.take()) {
-            use std::io::Write;
-            pipe.write_all(text.as_bytes())
-                .map_err(|source| ClusterError::Io {
-                    command: command.clone(),
-                    source,
-                })?;
-        }
-        // Read the pipes on threads so a chatty program cannot block on a full pipe while we
-        // wait for it to exit.
-        let mut out_pipe = child.stdout.take();
-        let mut err_pipe = child.stderr.take();
-        let out_t = std::thread::spawn(move || read_all(out_pipe.as_mut()));
-        let err_t = std::thread::spawn(move || read_all(err_pipe.as_mut()));
-        let deadline = std::time::Instant::now() + timeout;
-        let status = loop {
-            match child.try_wait().map_err(|source| ClusterError::Io {
-                command: command.clone(),
-                source,
-            })? {
-                Some(s) => break s,
-                None if std::time::Instant::now() >= deadline => {
-                    let _ = child.kill();
-                    let _ = child.wait();
-                    return Err(ClusterError::Timeout {
-                        command,
-                        seconds: timeout.as_secs(),
-                    });
-                }
-                // A child process offers no event to wait on with a deadline in std; poll it.
-                None => std::thread::sleep(Duration::from_millis(20)),
+    }
+    // Read the pipes on threads so a chatty program cannot block on a full pipe while we
+    // wait for it to exit.
+    let mut out_pipe = child.stdout.take();
+    let mut err_pipe = child.stderr.take();
+    let out_t = std::thread::spawn(move || read_all(out_pipe.as_mut()));
+    let err_t = std::thread::spawn(move || read_all(err_pipe.as_mut()));
+    let deadline = std::time::Instant::now() + timeout;
+    let status = loop {
+        match child.try_wait().map_err(|source| ClusterError::Io {
+            command: command.clone(),
+            source,
+        })? {
+            Some(s) => break s,
+            None if cancel.is_some_and(|c| c.is_cancelled()) => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ClusterError::Interrupted { command });
             }
-        };
-        let out = ToolOutput {
-            stdout: out_t.join().unwrap_or_default(),
-            stderr: err_t.join().unwrap_or_default(),
-        };
-        if status.success() {
-            Ok(out)
-        } else {
-            Err(ClusterError::CommandFailed {
-                command,
-                code: status.code().unwrap_or(-1),
-                stderr: out.stderr.trim().to_string(),
-            })
+            None if std::time::Instant::now() >= deadline => {
+                let _ = child.kill();
+                let _ = child.wait();
+                return Err(ClusterError::Timeout {
+                    command,
+                    seconds: timeout.as_secs(),
+                });
+            }
+            // A child process offers no event to wait on with a deadline in std; poll it (which
+            // also notices a Ctrl-C within 20 ms).
+            None => std::thread::sleep(Duration::from_millis(20)),
         }
+    };
+    let out = ToolOutput {
+        stdout: out_t.join().unwrap_or_default(),
+        stderr: err_t.join().unwrap_or_default(),
+    };
+    if status.success() {
+        Ok(out)
+    } else {
+        Err(ClusterError::CommandFailed {
+            command,
+            code: status.code().unwrap_or(-1),
+            stderr: out.stderr.trim().to_string(),
+        })
     }
 }
 

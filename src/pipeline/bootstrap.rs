@@ -297,6 +297,45 @@ pub trait LocalRegistry {
     async fn configure_node(&self, node: &str) -> Result<(), StageError>;
 }
 
+/// `minikube status`'s exit code for a profile that does not exist (minikube's
+/// `ExGuestNotFound`, with "Profile not found"), as against 7 and others for a stopped one.
+const MINIKUBE_NO_PROFILE: i32 = 85;
+
+pub fn kind_delete_args() -> Vec<String> {
+    ["delete", "cluster", "--name", CLUSTER_NAME]
+        .map(String::from)
+        .to_vec()
+}
+
+pub fn minikube_delete_args() -> Vec<String> {
+    ["delete", "-p", CLUSTER_NAME].map(String::from).to_vec()
+}
+
+impl LocalBootstrap<'_> {
+    /// After `kind create cluster` or `minikube start` of a new cluster was interrupted,
+    /// deletes what it made (a node container, a profile) so a Ctrl-C leaves nothing behind.
+    /// A failure that is not an interrupt is left to the tool: kind removes its own nodes, and
+    /// minikube's error names what to delete.
+    fn remove_half_made(&self, e: ClusterError, tool: &str, delete: &[String]) -> StageError {
+        if !matches!(e, ClusterError::Interrupted { .. }) {
+            return tool_err(e);
+        }
+        match self
+            .tools
+            .run_cleanup(tool, delete, Duration::from_secs(180))
+        {
+            Ok(_) => StageError::new(format!(
+                "{e}; the half-created cluster {CLUSTER_NAME} was deleted (`{tool} {}`)",
+                delete.join(" ")
+            )),
+            Err(d) => StageError::new(format!(
+                "{e}; deleting the half-created cluster failed ({d}): run `{tool} {}`",
+                delete.join(" ")
+            )),
+        }
+    }
+}
+
 #[async_trait(?Send)]
 impl ClusterBootstrap for LocalBootstrap<'_> {
     async fn ensure_cluster(&self, log: &mut dyn StageLog) -> Result<String, StageError> {
@@ -315,9 +354,12 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                     let config = cluster::write_kind_config(&self.state_dir)
                         .map_err(|e| StageError::new(format!("writing the kind config: {e}")))?;
                     log.line("creating kind cluster justpush (a minute or two)");
-                    self.tools
+                    if let Err(e) = self
+                        .tools
                         .run("kind", &kind_create_args(&config), None, long)
-                        .map_err(tool_err)?;
+                    {
+                        return Err(self.remove_half_made(e, "kind", &kind_delete_args()));
+                    }
                 }
                 log.line("starting the local registry");
                 self.registry.ensure(log).await?;
@@ -366,14 +408,30 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                     short,
                 );
                 // `minikube status` exits non-zero for a stopped or missing profile.
+                let absent = matches!(
+                    &status,
+                    Err(ClusterError::CommandFailed { code, .. }) if *code == MINIKUBE_NO_PROFILE
+                );
                 let running = status.map(|o| minikube_running(&o.stdout)).unwrap_or(false);
                 if running {
                     log.line("reusing Minikube profile justpush");
                 } else {
                     log.line("starting Minikube profile justpush (a few minutes)");
-                    self.tools
+                    if let Err(e) = self
+                        .tools
                         .run("minikube", &minikube_start_args(), None, long)
-                        .map_err(tool_err)?;
+                    {
+                        // A stopped profile the user had is theirs to keep; only one this run
+                        // began is removed.
+                        if absent {
+                            return Err(self.remove_half_made(
+                                e,
+                                "minikube",
+                                &minikube_delete_args(),
+                            ));
+                        }
+                        return Err(tool_err(e));
+                    }
                 }
                 Ok(format!(
                     "Minikube profile {CLUSTER_NAME} ({})",

@@ -12,7 +12,7 @@ use super::stages::{
 };
 use super::{AppPlan, Failure, ImagePublisher, Outcome, Stages};
 use crate::cli::GlobalFlags;
-use crate::cluster::SystemTools;
+use crate::cluster::CancellableTools;
 use crate::detect::config::AppConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -63,9 +63,15 @@ pub async fn run_real(
     let engine = crate::image::docker::DockerEngine::connect()
         .map_err(|e| preflight_failure(e.to_string()))?;
     let registry = DockerRegistry::for_kind(engine.client().clone());
+    let signals = super::Interrupts::default();
+    // kind, minikube and docker run as child processes that a Ctrl-C kills at once.
+    let tools = CancellableTools {
+        path: None,
+        cancel: signals.interrupt.clone(),
+    };
     let bootstrap = LocalBootstrap {
         target: target.clone(),
-        tools: &SystemTools,
+        tools: &tools,
         state_dir: state_dir.to_path_buf(),
         cache_dir: super::bootstrap::cache_dir(),
         kong_chart: settings.kong_chart,
@@ -91,13 +97,12 @@ pub async fn run_real(
         None => {
             loader = MinikubeLoader {
                 backend: &engine,
-                tools: &SystemTools,
+                tools: &tools,
                 work_dir: state_dir.join("load"),
             };
             &loader
         }
     };
-    let signals = super::Interrupts::default();
     let (i, a) = (signals.interrupt.clone(), signals.abort.clone());
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
