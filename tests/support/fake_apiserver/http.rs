@@ -223,6 +223,23 @@ pub async fn handle(
             .to_string(),
         body: Value::Null,
     };
+    if let Some((ns, svc, tail)) = super::proxy::parse(uri.path()) {
+        rec.namespace = ns.clone();
+        rec.resource = "services".into();
+        rec.kind = "Service".into();
+        rec.version = "v1".into();
+        rec.name = super::proxy::split_service(&svc)
+            .map(|(name, _)| name.to_string())
+            .unwrap_or_default();
+        rec.subresource = Some("proxy".into());
+        let answer =
+            super::proxy::respond(shared.clone(), method, &ns, &svc, &tail, uri.query(), body)
+                .await;
+        let r = answer.unwrap_or_else(|e| error_response(&e));
+        rec.code = r.status().as_u16();
+        shared.record(rec);
+        return r;
+    }
     let routed = {
         let st = shared.state.lock().unwrap();
         route(&st.store, uri.path(), &accept)

@@ -168,6 +168,9 @@
 //! probes (Ready after `ready_delay`, unless a failure says otherwise), events aggregate per
 //! reason within a second, events.k8s.io/v1 is stored apart from core/v1 Events (the
 //! controllers write core/v1).
+//!
+//! The service proxy (`services/{name}:{port}/proxy/...`) forwards over real HTTP to an upstream
+//! the test registers with `proxy_service`, while a ready pod matches the Service's selector.
 
 #![allow(dead_code, unused_imports)]
 
@@ -176,6 +179,7 @@ mod errors;
 mod faults;
 mod http;
 mod logs;
+mod proxy;
 mod quota;
 mod resources;
 mod scenario;
@@ -247,6 +251,8 @@ pub struct State {
     pub scenario: Scenario,
     /// Container logs by (namespace, pod, container).
     pub logs: HashMap<(String, String, String), Vec<LogLine>>,
+    /// Where the service proxy sends requests for a Service, by (namespace, name).
+    pub service_upstreams: HashMap<(String, String), String>,
     pub runtime: controller::Runtime,
 }
 
@@ -333,6 +339,7 @@ impl Builder {
             requests: vec![],
             scenario: self.scenario,
             logs: HashMap::new(),
+            service_upstreams: HashMap::new(),
             runtime: controller::Runtime::default(),
         };
         let shared = Arc::new(Shared {
@@ -720,6 +727,15 @@ impl FakeApiServer {
     /// How many times each rule fired, in insertion order.
     pub fn faults_fired(&self) -> Vec<u32> {
         self.state().faults.iter().map(|f| f.fired).collect()
+    }
+
+    /// Serves `services/{name}/proxy/...` in `namespace` from `base_url` (a test-owned HTTP
+    /// server standing for the Service's pods). The proxy answers only while a ready pod matches
+    /// the Service's selector, as real endpoints do.
+    pub fn proxy_service(&self, namespace: &str, name: &str, base_url: &str) {
+        self.state()
+            .service_upstreams
+            .insert((namespace.into(), name.into()), base_url.into());
     }
 
     pub fn clear_faults(&self) {
