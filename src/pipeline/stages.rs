@@ -467,19 +467,44 @@ pub async fn fetch_runtime_spec(
         path.trim_start_matches('/')
     );
     let req = http::Request::get(uri)
-        .body(Vec::new())
+        .body(kube::client::Body::from(Vec::new()))
         .map_err(|e| e.to_string())?;
-    let text = tokio::time::timeout(Duration::from_secs(20), client.request_text(req))
+    // The raw answer, not `request_text`: an error from the service itself (FastAPI's
+    // `{"detail":"Not Found"}`) is no Kubernetes Status, and kube would report it as "HTTP 0".
+    let read = async {
+        let res = client.send(req).await.map_err(|e| e.to_string())?;
+        let status = res.status();
+        let body = res
+            .into_body()
+            .collect_bytes()
+            .await
+            .map_err(|e| e.to_string())?;
+        Ok::<_, String>((status, body))
+    };
+    let (status, body) = tokio::time::timeout(Duration::from_secs(20), read)
         .await
-        .map_err(|_| "no answer within 20 s".to_string())?
-        .map_err(|e| match e {
-            kube::Error::Api(s) => {
-                format!("the service proxy answered HTTP {}: {}", s.code, s.message)
-            }
-            other => other.to_string(),
-        })?;
+        .map_err(|_| "no answer within 20 s".to_string())??;
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if !status.is_success() {
+        return Err(proxy_error(status.as_u16(), &text));
+    }
     crate::kong::spec::ApiSpec::parse(&text, path).map_err(|e| e.to_string())?;
     Ok(text)
+}
+
+/// An error answer of the service proxy as one line: the API server's own Status message
+/// (no endpoints, no such Service), or the start of what the service answered.
+fn proxy_error(code: u16, body: &str) -> String {
+    let status: Option<kube::core::Status> = serde_json::from_str(body)
+        .ok()
+        .filter(|s: &kube::core::Status| s.code != 0);
+    match status {
+        Some(s) => format!("the service proxy answered HTTP {code}: {}", s.message),
+        None => {
+            let start: String = body.trim().chars().take(200).collect();
+            format!("the service answered HTTP {code} through the API server's proxy: {start}")
+        }
+    }
 }
 
 impl KubeDeployer<'_> {
@@ -730,5 +755,25 @@ impl GatewayConfigurer for KongGatewayCheck<'_> {
             "Kong did not serve {probe} as configured within {} s (last: {last}); check `kubectl -n kong logs deploy/kong-kong -c ingress-controller`",
             self.timeout.as_secs()
         )))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::proxy_error;
+
+    #[test]
+    fn a_proxy_error_quotes_the_api_servers_status_or_the_services_own_answer() {
+        let status = r#"{"kind":"Status","apiVersion":"v1","metadata":{},"status":"Failure","message":"no endpoints available for service \"api\"","reason":"ServiceUnavailable","code":503}"#;
+        assert_eq!(
+            proxy_error(503, status),
+            "the service proxy answered HTTP 503: no endpoints available for service \"api\""
+        );
+        assert_eq!(
+            proxy_error(404, "{\"detail\":\"Not Found\"}\n"),
+            "the service answered HTTP 404 through the API server's proxy: {\"detail\":\"Not Found\"}"
+        );
+        let long = "#".repeat(500);
+        assert_eq!(proxy_error(500, &long).matches("#").count(), 200);
     }
 }

@@ -1,0 +1,285 @@
+//! A component's OpenAPI document read from the running service (`openapi: {runtime: PATH}`):
+//! through the API server's service proxy of the fake API server, forwarded over real HTTP to
+//! a test-owned server standing for the pods; then `up`'s deploy stage turning it into Kong
+//! routes as a second revision, cached per image.
+
+#[path = "support/fake_apiserver/mod.rs"]
+mod fake_apiserver;
+
+use fake_apiserver::FakeApiServer;
+use justpush::detect::config::AppConfig;
+use justpush::pipeline::plan::AppPlan;
+use justpush::pipeline::shell::KubeApi;
+use justpush::pipeline::stages::{fetch_runtime_spec, KubeDeployer};
+use justpush::pipeline::{Deployer, PublishedImage, StageLog};
+use serde_json::Value;
+use std::path::Path;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+const NS: &str = "shop";
+const SPEC: &str = include_str!("fixtures/openapi/fastapi-demo-backend.json");
+const SPEC_PATH: &str = "/api/openapi.json";
+const SERVICE: &str = "todo-justpush-api";
+
+/// The todo app with its api component's spec served at runtime.
+fn app() -> AppConfig {
+    let text = include_str!("fixtures/apps/todo-justpush.yaml").replace(
+        "    route: {path: /api, auth: true}",
+        "    route: {path: /api, auth: true}\n    openapi: {runtime: /api/openapi.json}",
+    );
+    AppConfig::from_yaml(&text, Path::new("justpush.yaml")).expect("the fixture app parses")
+}
+
+/// A server standing for the api pods: the spec at SPEC_PATH, a health answer at /api/health,
+/// 404 elsewhere; counts requests.
+fn pods_server() -> (String, Arc<AtomicUsize>) {
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counted = hits.clone();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app =
+                axum::Router::new().fallback(move |req: axum::http::Request<axum::body::Body>| {
+                    let counted = counted.clone();
+                    async move {
+                        counted.fetch_add(1, Ordering::SeqCst);
+                        let ok = |body: &'static str| {
+                            axum::response::Response::builder()
+                                .header("content-type", "application/json")
+                                .body(axum::body::Body::from(body))
+                                .unwrap()
+                        };
+                        if req.uri().path() == SPEC_PATH {
+                            ok(SPEC)
+                        } else if req.uri().path() == "/api/health" {
+                            ok("{\"status\":\"ok\"}")
+                        } else {
+                            axum::response::Response::builder()
+                                .status(404)
+                                .body(axum::body::Body::from("{\"detail\":\"Not Found\"}"))
+                                .unwrap()
+                        }
+                    }
+                });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    (format!("http://{}", rx.recv().unwrap()), hits)
+}
+
+struct Lines(Vec<String>);
+impl StageLog for Lines {
+    fn line(&mut self, m: &str) {
+        self.0.push(m.to_string());
+    }
+}
+
+fn plan(source: &Path) -> AppPlan {
+    AppPlan {
+        release: "todo".into(),
+        namespace: NS.into(),
+        source: source.to_path_buf(),
+        components: vec![],
+    }
+}
+
+fn images(api: &str) -> Vec<PublishedImage> {
+    [("api", api), ("web", "todo/web:1")]
+        .map(|(c, r)| PublishedImage {
+            component: c.into(),
+            reference: r.into(),
+        })
+        .to_vec()
+}
+
+fn deployer<'a>(api: &'a KubeApi, state: &Path) -> KubeDeployer<'a> {
+    KubeDeployer {
+        api,
+        app: app(),
+        timeout: Duration::from_secs(30),
+        spec_cache: state.join("specs"),
+        interrupt: Default::default(),
+        abort: Default::default(),
+    }
+}
+
+/// The release's revisions, from its record Secrets.
+fn revisions(server: &FakeApiServer) -> usize {
+    server
+        .objects_in("v1", "Secret", NS)
+        .iter()
+        .filter(|s| s["type"] == "justpush.dev/release.v1")
+        .count()
+}
+
+/// Every path the release's Ingresses route, sorted.
+fn ingress_paths(server: &FakeApiServer) -> Vec<String> {
+    let mut paths: Vec<String> = server
+        .objects_in("networking.k8s.io/v1", "Ingress", NS)
+        .iter()
+        .flat_map(|i| i["spec"]["rules"].as_array().cloned().unwrap_or_default())
+        .flat_map(|r| r["http"]["paths"].as_array().cloned().unwrap_or_default())
+        .filter_map(|p| p["path"].as_str().map(str::to_string))
+        .collect();
+    paths.sort();
+    paths
+}
+
+fn api_service(server: &FakeApiServer) -> Value {
+    server
+        .objects_in("v1", "Service", NS)
+        .into_iter()
+        .find(|s| s["metadata"]["labels"]["app.kubernetes.io/component"] == "api")
+        .expect("the api Service")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_deploy_reads_the_runtime_spec_through_the_service_proxy_and_routes_it() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
+    let (upstream, hits) = pods_server();
+    let src = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // The Service's name is the chart's `<release>-justpush-<component>`, known before it exists.
+    server.proxy_service(NS, SERVICE, &upstream);
+
+    let mut log = Lines(vec![]);
+    let d = deployer(&api, state.path())
+        .deploy(&plan(src.path()), &images("todo/api:1"), &[], &mut log)
+        .await
+        .unwrap_or_else(|e| panic!("{:?}\n{:?}", e.error, log.0));
+    assert!(
+        log.0
+            .iter()
+            .any(|l| l == "api: read its OpenAPI document (/api/openapi.json)"),
+        "{:?}",
+        log.0
+    );
+    // Revision 1 with the chart's prefix route, revision 2 with the spec's routes.
+    assert_eq!((d.revision, revisions(&server)), (2, 2));
+    let paths = ingress_paths(&server);
+    for p in ["/api/tasks", "/api/chat"] {
+        assert!(paths.iter().any(|x| x.contains(p)), "{p} in {paths:?}");
+    }
+    // The request went through the API server's proxy subresource, by the Service's port.
+    let port = api_service(&server)["spec"]["ports"][0]["port"].clone();
+    let proxied: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.subresource.as_deref() == Some("proxy"))
+        .collect();
+    assert_eq!(proxied.len(), 1, "{proxied:?}");
+    assert_eq!(
+        proxied[0].path,
+        format!("/api/v1/namespaces/{NS}/services/{SERVICE}:{port}/proxy/api/openapi.json")
+    );
+    assert_eq!((proxied[0].code, hits.load(Ordering::SeqCst)), (200, 1));
+    // Cached for this image: the next deploy of the same image needs one revision, no fetch.
+    assert!(state.path().join("specs/todo_api_1.openapi").is_file());
+    let d = deployer(&api, state.path())
+        .deploy(
+            &plan(src.path()),
+            &images("todo/api:1"),
+            &[],
+            &mut Lines(vec![]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", e.error));
+    assert_eq!((d.revision, hits.load(Ordering::SeqCst)), (3, 1));
+    assert_eq!(ingress_paths(&server), paths);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_spec_that_cannot_be_read_keeps_the_prefix_route_with_a_warning() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
+    let src = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    // The service does not serve its spec where the config says (a wrong `runtime` path).
+    let (upstream, hits) = pods_server();
+    server.proxy_service(NS, SERVICE, &upstream);
+    let mut d = deployer(&api, state.path());
+    d.app.components[1].openapi = Some(justpush::detect::OpenApi::Runtime(
+        "/docs/openapi.json".into(),
+    ));
+    let mut log = Lines(vec![]);
+    let deployed = d
+        .deploy(&plan(src.path()), &images("todo/api:1"), &[], &mut log)
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", e.error));
+    assert_eq!((deployed.revision, revisions(&server)), (1, 1));
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    let warning = log
+        .0
+        .iter()
+        .find(|l| l.contains("could not read its OpenAPI document"))
+        .unwrap_or_else(|| panic!("{:?}", log.0));
+    assert!(
+        warning.contains("the service answered HTTP 404")
+            && warning.contains("Not Found")
+            && warning.contains("Kong keeps the prefix route"),
+        "{warning}"
+    );
+    assert!(ingress_paths(&server)
+        .iter()
+        .all(|p| !p.contains("/api/tasks")));
+    assert!(!state
+        .path()
+        .join("specs")
+        .join("todo_api_1.openapi")
+        .exists());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fetch_runtime_spec_names_what_the_proxy_or_the_service_answered() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
+    let src = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut quiet = deployer(&api, state.path());
+    quiet.app.components[1].openapi = None;
+    quiet
+        .deploy(
+            &plan(src.path()),
+            &images("todo/api:1"),
+            &[],
+            &mut Lines(vec![]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", e.error));
+    let client = server.client();
+
+    // A component without a Service.
+    let e = fetch_runtime_spec(&client, NS, "todo", "worker", SPEC_PATH)
+        .await
+        .unwrap_err();
+    assert!(e.contains("no Service of component worker"), "{e}");
+    let (upstream, _) = pods_server();
+    server.proxy_service(NS, SERVICE, &upstream);
+    // The service answers 404 for a path it does not serve.
+    let e = fetch_runtime_spec(&client, NS, "todo", "api", "/openapi.json")
+        .await
+        .unwrap_err();
+    assert!(e.contains("HTTP 404"), "{e}");
+    // It answers, but not with an OpenAPI document.
+    let e = fetch_runtime_spec(&client, NS, "todo", "api", "/api/health")
+        .await
+        .unwrap_err();
+    assert!(e.contains("/api/health"), "{e}");
+    // And the document itself, as served.
+    let text = fetch_runtime_spec(&client, NS, "todo", "api", SPEC_PATH)
+        .await
+        .unwrap();
+    assert_eq!(text, SPEC);
+}
