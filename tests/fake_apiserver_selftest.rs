@@ -2590,3 +2590,84 @@ async fn a_claim_in_use_stays_terminating_until_its_pod_goes() {
             .await
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_service_proxy_forwards_to_the_upstream_only_while_a_ready_pod_is_selected() {
+    let server = FakeApiServer::start();
+    let client = server.client();
+    // The pods' stand-in: echoes the path and query it was asked for.
+    let app = axum::Router::new()
+        .fallback(|uri: axum::http::Uri| async move { format!("upstream saw {}", uri) });
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let upstream = format!("http://{}", l.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(l, app).await.unwrap() });
+    let http = reqwest::Client::new();
+    let get = |path: &str| {
+        let url = format!("{}{path}", server.url());
+        let http = http.clone();
+        async move {
+            let r = http.get(url).send().await.unwrap();
+            (r.status().as_u16(), r.text().await.unwrap())
+        }
+    };
+    let proxy = "/api/v1/namespaces/default/services/web:http/proxy/docs/x?a=1";
+
+    // No such Service: 404 NotFound, a Status.
+    let (code, body) = get(proxy).await;
+    assert_eq!(code, 404, "{body}");
+    assert!(body.contains("services \\\"web\\\" not found"), "{body}");
+
+    let svc: Api<k8s_openapi::api::core::v1::Service> = Api::namespaced(client.clone(), "default");
+    svc.create(
+        &PostParams::default(),
+        &serde_json::from_value(json!({"metadata": {"name": "web"}, "spec": {
+            "selector": {"app": "web"},
+            "ports": [{"name": "http", "port": 80, "targetPort": 8000}]}}))
+        .unwrap(),
+    )
+    .await
+    .unwrap();
+    server.proxy_service("default", "web", &upstream);
+    // A Service without ready pods has no endpoints.
+    let (code, body) = get(proxy).await;
+    assert_eq!(code, 503, "{body}");
+    assert!(
+        body.contains("no endpoints available for service"),
+        "{body}"
+    );
+
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), "default");
+    deployments
+        .create(&PostParams::default(), &dep("default", "web", "web:1", 1))
+        .await
+        .unwrap();
+    assert!(
+        server
+            .wait_until_async(WAIT, |s| {
+                s.object("apps/v1", "Deployment", "default", "web")
+                    .is_some_and(|d| d["status"]["readyReplicas"] == 1)
+            })
+            .await
+    );
+    // Forwarded with the path after proxy/ and the query, by port name or number.
+    assert_eq!(get(proxy).await, (200, "upstream saw /docs/x?a=1".into()));
+    assert_eq!(
+        get("/api/v1/namespaces/default/services/web:80/proxy/").await,
+        (200, "upstream saw /".into())
+    );
+    // A port the Service does not have.
+    let (code, body) = get("/api/v1/namespaces/default/services/web:9999/proxy/").await;
+    assert_eq!(code, 503, "{body}");
+    let proxied: Vec<_> = server
+        .requests()
+        .into_iter()
+        .filter(|r| r.subresource.as_deref() == Some("proxy"))
+        .map(|r| (r.name, r.code))
+        .collect();
+    assert_eq!(
+        proxied,
+        [404, 503, 200, 200, 503]
+            .map(|c| ("web".to_string(), c))
+            .to_vec()
+    );
+}

@@ -80,7 +80,7 @@ fn upstream(shared: &Shared, ns: &str, svc_port: &str) -> Result<String, ApiErro
         None => ports.len() == 1,
         Some(p) => ports
             .iter()
-            .any(|sp| sp["name"] == p || sp["port"].to_string() == p),
+            .any(|sp| sp["name"] == p || sp["port"].as_u64().is_some_and(|n| n.to_string() == p)),
     };
     if !port_known {
         return Err(no_endpoints(svc_port));
