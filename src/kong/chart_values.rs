@@ -32,18 +32,7 @@ pub fn chart_values(
     component: &str,
 ) -> (Value, Vec<String>) {
     let mut warnings = Vec::new();
-    for (what, fields) in [
-        ("x-kong-service-defaults", &plan.service_defaults),
-        ("x-kong-upstream-defaults", &plan.upstream_defaults),
-    ] {
-        if !fields.is_empty() {
-            let keys: Vec<&str> = fields.keys().map(String::as_str).collect();
-            warnings.push(format!(
-                "{what} ({}) are applied by the Admin API mode (`kong sync`) only; the Kubernetes Service of the component is left as the chart renders it",
-                keys.join(", ")
-            ));
-        }
-    }
+    let service = service_values(plan, &mut warnings);
     let mut plugins = Map::new();
     let mut routes = Vec::new();
     for r in &plan.routes {
@@ -110,7 +99,156 @@ pub fn chart_values(
             json!({"enabled": true, "username": anon.username, "plugins": refs});
     }
     kong["plugins"] = Value::Object(plugins);
+    if !service.is_empty() {
+        kong["services"] = json!({ component: service });
+    }
     (json!({ "kong": kong }), warnings)
+}
+
+/// `x-kong-service-defaults` fields KIC reads as annotations of the Kubernetes Service.
+const SERVICE_FIELD_ANNOTATIONS: [(&str, &str); 4] = [
+    ("connect_timeout", "konghq.com/connect-timeout"),
+    ("read_timeout", "konghq.com/read-timeout"),
+    ("write_timeout", "konghq.com/write-timeout"),
+    ("retries", "konghq.com/retries"),
+];
+
+/// Where the service is: the component's Kubernetes Service decides, not the spec.
+const SERVICE_ORIGIN_FIELDS: [&str; 7] = ["name", "url", "host", "port", "protocol", "path", "id"];
+
+/// The component's `kong.services` entry: Service annotations from `x-kong-service-defaults`
+/// and a KongUpstreamPolicy spec from `x-kong-upstream-defaults` (KIC's Kubernetes-native forms
+/// of decK's service and upstream fields). What has no such form is a warning.
+fn service_values(plan: &RoutePlan, warnings: &mut Vec<String>) -> Map<String, Value> {
+    let mut annotations = Map::new();
+    for (field, value) in &plan.service_defaults {
+        if let Some((_, a)) = SERVICE_FIELD_ANNOTATIONS.iter().find(|(f, _)| f == field) {
+            let text = match value {
+                Value::String(s) => s.clone(),
+                other => other.to_string(),
+            };
+            annotations.insert((*a).to_string(), json!(text));
+        } else if SERVICE_ORIGIN_FIELDS.contains(&field.as_str()) || field == "tags" {
+            warnings.push(format!(
+                "x-kong-service-defaults field `{field}` is left out: the component's Kubernetes Service is where Kong sends requests"
+            ));
+        } else {
+            warnings.push(format!(
+                "x-kong-service-defaults field `{field}` has no Kong Ingress Controller annotation and is left out (the Admin API mode applies it)"
+            ));
+        }
+    }
+    let mut out = Map::new();
+    if !annotations.is_empty() {
+        out.insert("annotations".into(), Value::Object(annotations));
+    }
+    let policy = upstream_policy(&plan.upstream_defaults, warnings);
+    if !policy.is_empty() {
+        out.insert("upstreamPolicy".into(), Value::Object(policy));
+    }
+    out
+}
+
+/// decK's upstream fields as a KongUpstreamPolicy spec (configuration.konghq.com/v1beta1):
+/// `hash_on` + `hash_on_<kind>` become `hashOn: {<kind>: NAME}` (or `{input: ip|consumer|path}`),
+/// health checks keep their shape in camelCase.
+fn upstream_policy(
+    defaults: &Map<String, Value>,
+    warnings: &mut Vec<String>,
+) -> Map<String, Value> {
+    let mut spec = Map::new();
+    let mut used: Vec<&str> = Vec::new();
+    for (field, key) in [("algorithm", "algorithm"), ("slots", "slots")] {
+        if let Some(v) = defaults.get(field) {
+            spec.insert(key.into(), v.clone());
+            used.push(field);
+        }
+    }
+    if let Some(h) = defaults.get("healthchecks") {
+        spec.insert("healthchecks".into(), camel_keys(h));
+        used.push("healthchecks");
+    }
+    for (prefix, key) in [("hash_on", "hashOn"), ("hash_fallback", "hashOnFallback")] {
+        let Some(kind) = defaults.get(prefix).and_then(Value::as_str) else {
+            continue;
+        };
+        used.push(prefix);
+        let hash = match kind {
+            "none" => continue,
+            "ip" | "consumer" | "path" => json!({"input": kind}),
+            "cookie" => {
+                // Kong has one cookie (and path) for hashing and its fallback.
+                let mut h = json!({"cookie": defaults.get("hash_on_cookie")});
+                if let Some(p) = defaults.get("hash_on_cookie_path") {
+                    h["cookiePath"] = p.clone();
+                }
+                h
+            }
+            "header" | "query_arg" | "uri_capture" => {
+                let arg = defaults.get(&format!("{prefix}_{kind}"));
+                let camel = camel_case(kind);
+                json!({ camel: arg })
+            }
+            other => {
+                warnings.push(format!(
+                    "x-kong-upstream-defaults {prefix}: `{other}` is not a hash input Kong knows and is left out"
+                ));
+                continue;
+            }
+        };
+        spec.insert(key.into(), hash);
+    }
+    for field in defaults.keys() {
+        let arg_of_hash = ["hash_on_", "hash_fallback_"]
+            .iter()
+            .any(|p| field.starts_with(p));
+        if !used.contains(&field.as_str())
+            && !arg_of_hash
+            && !matches!(field.as_str(), "name" | "id" | "tags" | "targets")
+        {
+            warnings.push(format!(
+                "x-kong-upstream-defaults field `{field}` has no KongUpstreamPolicy field and is left out (the Admin API mode applies it)"
+            ));
+        }
+    }
+    spec
+}
+
+/// `snake_case` → `camelCase`.
+fn camel_case(s: &str) -> String {
+    let mut out = String::new();
+    let mut upper = false;
+    for c in s.chars() {
+        if c == '_' {
+            upper = true;
+        } else if upper {
+            out.extend(c.to_uppercase());
+            upper = false;
+        } else {
+            out.push(c);
+        }
+    }
+    out
+}
+
+/// A value with every object key in camelCase (header names in `headers` are kept as given).
+fn camel_keys(v: &Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.iter()
+                .map(|(k, v)| {
+                    let v = if k == "headers" {
+                        v.clone()
+                    } else {
+                        camel_keys(v)
+                    };
+                    (camel_case(k), v)
+                })
+                .collect(),
+        ),
+        Value::Array(a) => Value::Array(a.iter().map(camel_keys).collect()),
+        other => other.clone(),
+    }
 }
 
 /// The chart's built-in rate-limiting plugin (used by the other components' routes) set to
@@ -235,6 +373,81 @@ mod tests {
             v["kong"]["consumer"]["extraCredentials"],
             json!(["key-auth", "jwt"])
         );
+    }
+
+    fn plan_with(service: Value, upstream: Value) -> (Value, Vec<String>) {
+        let spec = ApiSpec::parse(
+            &format!(
+                "openapi: 3.0.0\ninfo: {{title: t, version: '1'}}\nx-kong-service-defaults: {service}\nx-kong-upstream-defaults: {upstream}\npaths:\n  /pets: {{get: {{operationId: list}}}}\n"
+            ),
+            "t.yaml",
+        )
+        .unwrap();
+        let plan = derive(&spec, &settings()).unwrap();
+        chart_values(&plan, &settings(), "backend")
+    }
+
+    #[test]
+    fn service_defaults_become_service_annotations_and_origin_fields_are_refused() {
+        let (v, warnings) = plan_with(
+            json!({"connect_timeout": 5000, "write_timeout": "7000", "retries": 2, "protocol": "https", "tls_verify": true}),
+            json!({}),
+        );
+        assert_eq!(
+            v["kong"]["services"]["backend"],
+            json!({"annotations": {
+                "konghq.com/connect-timeout": "5000",
+                "konghq.com/write-timeout": "7000",
+                "konghq.com/retries": "2"}})
+        );
+        assert_eq!(warnings.len(), 2, "{warnings:?}");
+        assert!(
+            warnings[0].contains("`protocol`")
+                && warnings[0].contains("Kubernetes Service is where Kong sends"),
+            "{warnings:?}"
+        );
+        assert!(
+            warnings[1].contains("`tls_verify`")
+                && warnings[1].contains("Admin API mode applies it"),
+            "{warnings:?}"
+        );
+    }
+
+    #[test]
+    fn upstream_defaults_become_a_kong_upstream_policy_spec() {
+        let (v, warnings) = plan_with(
+            json!({}),
+            json!({"algorithm": "consistent-hashing", "slots": 100,
+                "hash_on": "cookie", "hash_on_cookie": "sid", "hash_on_cookie_path": "/app",
+                "hash_fallback": "query_arg", "hash_fallback_query_arg": "user",
+                "healthchecks": {"threshold": 25, "active": {"https_verify_certificate": false,
+                    "headers": {"X-Probe_Id": ["1"]}, "unhealthy": {"tcp_failures": 2}}},
+                "host_header": "api.internal"}),
+        );
+        assert_eq!(
+            v["kong"]["services"]["backend"]["upstreamPolicy"],
+            json!({"algorithm": "consistent-hashing", "slots": 100,
+                "hashOn": {"cookie": "sid", "cookiePath": "/app"},
+                "hashOnFallback": {"queryArg": "user"},
+                "healthchecks": {"threshold": 25, "active": {"httpsVerifyCertificate": false,
+                    "headers": {"X-Probe_Id": ["1"]}, "unhealthy": {"tcpFailures": 2}}}})
+        );
+        assert!(v["kong"]["services"]["backend"]
+            .get("annotations")
+            .is_none());
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(warnings[0].contains("`host_header`"), "{warnings:?}");
+
+        // Hashing on the client IP is an input; `none` is no hashing at all.
+        let (v, warnings) = plan_with(json!({}), json!({"hash_on": "ip", "hash_fallback": "none"}));
+        assert_eq!(
+            v["kong"]["services"]["backend"]["upstreamPolicy"],
+            json!({"hashOn": {"input": "ip"}})
+        );
+        assert!(warnings.is_empty(), "{warnings:?}");
+        // Nothing set: no kong.services entry at all.
+        let (v, _) = plan_with(json!({}), json!({}));
+        assert!(v["kong"].get("services").is_none());
     }
 
     #[test]

@@ -56,6 +56,7 @@ CUSTOM_KINDS = {
     ("configuration.konghq.com/v1", "KongClusterPlugin"),
     ("configuration.konghq.com/v1", "KongConsumer"),
     ("configuration.konghq.com/v1", "KongIngress"),
+    ("configuration.konghq.com/v1beta1", "KongUpstreamPolicy"),
     ("external-secrets.io/v1beta1", "ExternalSecret"),
     ("external-secrets.io/v1beta1", "SecretStore"),
 }
