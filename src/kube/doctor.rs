@@ -1,6 +1,7 @@
 //! `doctor`: a health report with recommendations, computed from collected objects by rules
 //! (no AI): failing or pending pods and why, restarts and OOM kills, containers without probes
-//! or limits, HPAs pinned at their maximum, and quota pressure.
+//! or limits, HPAs pinned at their maximum, quota pressure, and the Kong Ingress Controller's
+//! refusals of the release's gateway objects.
 
 use serde::Serialize;
 use serde_json::Value as J;
@@ -219,7 +220,75 @@ pub fn diagnose(c: &Collected) -> Vec<Finding> {
             }
         }
     }
+    out.extend(kong_rejections(
+        &c.events,
+        &c.release_objects,
+        c.revision_since.as_deref(),
+    ));
     out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.object.cmp(&b.object)));
+    out
+}
+
+/// The reasons of the Events the Kong Ingress Controller puts on an object whose configuration
+/// it could not translate, or that Kong refused.
+pub const KONG_REJECTION_REASONS: [&str; 2] = [
+    "KongConfigurationTranslationFailed",
+    "KongConfigurationApplyFailed",
+];
+
+fn event_time(e: &J) -> Option<time::OffsetDateTime> {
+    [
+        "/lastTimestamp",
+        "/eventTime",
+        "/firstTimestamp",
+        "/metadata/creationTimestamp",
+    ]
+    .iter()
+    .find_map(|p| e.pointer(p).and_then(J::as_str))
+    .and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    })
+}
+
+/// Kong's refusals of the release's own objects (`Kind/name`), newer than `since` (the current
+/// revision's deploy: KIC does not clear old Events when a fix lands), one finding per object
+/// and message. The route or plugin such an object carries is not in effect.
+pub fn kong_rejections(events: &[J], objects: &[String], since: Option<&str>) -> Vec<Finding> {
+    let since = since.and_then(|t| {
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+    });
+    let mut out: Vec<Finding> = Vec::new();
+    for e in events {
+        if !KONG_REJECTION_REASONS.contains(&s(e, "/reason")) {
+            continue;
+        }
+        let object = format!(
+            "{}/{}",
+            s(e, "/involvedObject/kind"),
+            s(e, "/involvedObject/name")
+        );
+        if !objects.contains(&object) {
+            continue;
+        }
+        if let (Some(since), Some(at)) = (since, event_time(e)) {
+            if at < since {
+                continue;
+            }
+        }
+        let problem = format!("Kong refused its configuration: {}", s(e, "/message"));
+        if out
+            .iter()
+            .any(|f| f.object == object && f.problem == problem)
+        {
+            continue;
+        }
+        out.push(Finding {
+            severity: Severity::Critical,
+            object,
+            problem,
+            recommendation: "fix the route or plugin it defines (the OpenAPI spec's x-kong-* extensions or the kong values) and deploy again; until then Kong serves the last configuration it accepted".into(),
+        });
+    }
     out
 }
 
@@ -319,5 +388,84 @@ status: {hard: {pods: "10", limits.memory: 4Gi}, used: {pods: "9", limits.memory
         );
         assert_eq!(f[0].severity, Severity::Critical);
         assert!(diagnose(&Collected::default()).is_empty());
+    }
+
+    #[test]
+    fn kong_refusals_of_the_release_since_its_deploy_are_findings_once_each() {
+        let ev = |reason: &str, kind: &str, name: &str, at: &str, msg: &str| {
+            serde_json::json!({"reason": reason, "type": "Warning", "message": msg,
+                "involvedObject": {"kind": kind, "name": name}, "lastTimestamp": at})
+        };
+        let events = vec![
+            ev(
+                "KongConfigurationApplyFailed",
+                "KongPlugin",
+                "todo-rl",
+                "2026-12-01T10:00:05Z",
+                "invalid config.minute: expected an integer",
+            ),
+            // The same refusal again (KIC repeats it every sync).
+            ev(
+                "KongConfigurationApplyFailed",
+                "KongPlugin",
+                "todo-rl",
+                "2026-12-01T10:00:09Z",
+                "invalid config.minute: expected an integer",
+            ),
+            ev(
+                "KongConfigurationTranslationFailed",
+                "Ingress",
+                "todo-api",
+                "2026-12-01T10:00:06Z",
+                "service todo-api has no port 81",
+            ),
+            // Before this revision: fixed since.
+            ev(
+                "KongConfigurationApplyFailed",
+                "Ingress",
+                "todo-web",
+                "2026-12-01T09:59:00Z",
+                "old",
+            ),
+            // Not the release's object, and not a refusal.
+            ev(
+                "KongConfigurationApplyFailed",
+                "Ingress",
+                "other-app",
+                "2026-12-01T10:00:07Z",
+                "theirs",
+            ),
+            ev(
+                "Sync",
+                "Ingress",
+                "todo-api",
+                "2026-12-01T10:00:08Z",
+                "synced",
+            ),
+        ];
+        let objects: Vec<String> = ["KongPlugin/todo-rl", "Ingress/todo-api", "Ingress/todo-web"]
+            .map(String::from)
+            .to_vec();
+        let f = kong_rejections(&events, &objects, Some("2026-12-01T10:00:00.5Z"));
+        let got: Vec<(&str, &str)> = f
+            .iter()
+            .map(|x| (x.object.as_str(), x.problem.as_str()))
+            .collect();
+        assert_eq!(
+            got,
+            [
+                (
+                    "KongPlugin/todo-rl",
+                    "Kong refused its configuration: invalid config.minute: expected an integer"
+                ),
+                (
+                    "Ingress/todo-api",
+                    "Kong refused its configuration: service todo-api has no port 81"
+                ),
+            ]
+        );
+        assert!(f.iter().all(|x| x.severity == Severity::Critical));
+        // Without a revision time every matching refusal counts.
+        assert_eq!(kong_rejections(&events, &objects, None).len(), 3);
     }
 }

@@ -84,6 +84,20 @@ pub struct ComponentReport {
     pub pods: Vec<PodReport>,
 }
 
+/// Kong's refusals of the release's current objects (see [`super::doctor::kong_rejections`]).
+pub async fn kong_rejections(
+    client: &kube::Client,
+    ns: &str,
+    release: &str,
+) -> Result<Vec<super::doctor::Finding>, KubeError> {
+    let c = collect(client, ns, release).await?;
+    Ok(super::doctor::kong_rejections(
+        &c.events,
+        &c.release_objects,
+        c.revision_since.as_deref(),
+    ))
+}
+
 /// `status` of a release.
 #[derive(Debug, Clone, Serialize, PartialEq)]
 #[serde(rename_all = "camelCase")]
@@ -282,6 +296,10 @@ pub struct Collected {
     pub ingresses: Vec<J>,
     pub quotas: Vec<J>,
     pub events: Vec<J>,
+    /// `Kind/name` of every object of the current revision.
+    pub release_objects: Vec<String>,
+    /// When the current revision was deployed (RFC 3339).
+    pub revision_since: Option<String>,
 }
 
 /// Reads the release's objects from the cluster.
@@ -307,6 +325,11 @@ pub async fn collect(
         .await?;
     c.quotas = a.list("v1", "ResourceQuota", Some(ns), "").await?;
     c.events = a.list("v1", "Event", Some(ns), "").await?;
+    let records = RecordStore::new(client.clone(), ns, release).list().await?;
+    if let Some(r) = current_record(&records) {
+        c.release_objects = r.objects.iter().map(super::status::object_ref).collect();
+        c.revision_since = Some(r.created_at.clone());
+    }
     // The metrics API is optional: absent or failing, status shows no usage.
     c.metrics = a
         .list("metrics.k8s.io/v1beta1", "PodMetrics", Some(ns), &inst)

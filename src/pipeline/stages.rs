@@ -751,8 +751,26 @@ impl GatewayConfigurer for KongGatewayCheck<'_> {
                 (Err(e), _) | (_, Err(e)) => last = e.to_string(),
             }
         }
+        // The controller's Events say why, when it refused one of our objects.
+        let client = self.api.client().await?;
+        let refused =
+            crate::kube::manage::kong_rejections(&client, &deployed.namespace, &deployed.release)
+                .await
+                .unwrap_or_default();
+        let why = if refused.is_empty() {
+            "check `kubectl -n kong logs deploy/kong-kong -c ingress-controller`".to_string()
+        } else {
+            let list: Vec<String> = refused
+                .iter()
+                .map(|f| format!("{}: {}", f.object, f.problem))
+                .collect();
+            format!(
+                "{}; fix it and run `kubectl justpush up` again",
+                list.join("; ")
+            )
+        };
         Err(StageError::new(format!(
-            "Kong did not serve {probe} as configured within {} s (last: {last}); check `kubectl -n kong logs deploy/kong-kong -c ingress-controller`",
+            "Kong did not serve {probe} as configured within {} s (last: {last}); {why}",
             self.timeout.as_secs()
         )))
     }

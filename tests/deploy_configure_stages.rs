@@ -1,7 +1,10 @@
-//! A component's OpenAPI document read from the running service (`openapi: {runtime: PATH}`):
-//! through the API server's service proxy of the fake API server, forwarded over real HTTP to
-//! a test-owned server standing for the pods; then `up`'s deploy stage turning it into Kong
-//! routes as a second revision, cached per image.
+//! `up`'s Deploy and Configure stages (the real ones, without Docker) against the fake API
+//! server:
+//! - a component's OpenAPI document read from the running service (`openapi: {runtime: PATH}`)
+//!   through the API server's service proxy, forwarded over real HTTP to a test-owned server
+//!   standing for the pods, then turned into Kong routes as a second revision, cached per image;
+//! - the gateway check naming the objects the Kong Ingress Controller refused (its Events), and
+//!   `doctor` reporting them.
 
 #[path = "support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
@@ -10,8 +13,8 @@ use fake_apiserver::FakeApiServer;
 use justpush::detect::config::AppConfig;
 use justpush::pipeline::plan::AppPlan;
 use justpush::pipeline::shell::KubeApi;
-use justpush::pipeline::stages::{fetch_runtime_spec, KubeDeployer};
-use justpush::pipeline::{Deployer, PublishedImage, StageLog};
+use justpush::pipeline::stages::{fetch_runtime_spec, KongGatewayCheck, KubeDeployer};
+use justpush::pipeline::{Deployer, GatewayConfigurer, KongState, PublishedImage, StageLog};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -282,4 +285,122 @@ async fn fetch_runtime_spec_names_what_the_proxy_or_the_service_answered() {
         .await
         .unwrap();
     assert_eq!(text, SPEC);
+}
+
+/// A gateway that answers 200 to everything: the key is not enforced (Kong kept its last
+/// configuration because it refused the new one).
+fn open_gateway() -> String {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .unwrap();
+        rt.block_on(async move {
+            let app = axum::Router::new().fallback(|| async { "ok" });
+            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+            tx.send(l.local_addr().unwrap()).unwrap();
+            axum::serve(l, app).await.unwrap();
+        });
+    });
+    format!("http://{}", rx.recv().unwrap())
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_gateway_check_and_doctor_name_what_kong_refused() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
+    let src = tempfile::tempdir().unwrap();
+    let state = tempfile::tempdir().unwrap();
+    let mut d = deployer(&api, state.path());
+    d.app.components[1].openapi = None;
+    let deployed = d
+        .deploy(
+            &plan(src.path()),
+            &images("todo/api:1"),
+            &[],
+            &mut Lines(vec![]),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{:?}", e.error));
+
+    // The controller refuses one of the release's KongPlugins (and, long ago, something else).
+    let plugin = server
+        .objects_in("configuration.konghq.com/v1", "KongPlugin", NS)
+        .into_iter()
+        .map(|p| p["metadata"]["name"].as_str().unwrap().to_string())
+        .find(|n| n.contains("rate-limiting"))
+        .expect("the release's rate-limiting KongPlugin");
+    let events: kube::Api<k8s_openapi::api::core::v1::Event> =
+        kube::Api::namespaced(server.client(), NS);
+    let now = justpush::kube::record::now();
+    for (name, kind, object, at) in [
+        ("refused", "KongPlugin", plugin.as_str(), now.as_str()),
+        (
+            "stale",
+            "KongPlugin",
+            plugin.as_str(),
+            "2020-01-01T00:00:00Z",
+        ),
+    ] {
+        let e = serde_json::json!({
+            "metadata": {"name": name, "namespace": NS},
+            "involvedObject": {"kind": kind, "name": object, "namespace": NS,
+                "apiVersion": "configuration.konghq.com/v1"},
+            "reason": "KongConfigurationApplyFailed", "type": "Warning",
+            "message": format!("{name}: invalid config.minute: expected an integer"),
+            "lastTimestamp": at, "source": {"component": "kong-client"}
+        });
+        events
+            .create(&Default::default(), &serde_json::from_value(e).unwrap())
+            .await
+            .unwrap();
+    }
+
+    let gateway = open_gateway();
+    let check = KongGatewayCheck {
+        api: &api,
+        app: app(),
+        timeout: Duration::from_secs(2),
+        gateway_url: Some(gateway.clone()),
+    };
+    let kong = KongState {
+        version: "3.4.1".into(),
+        installed_now: false,
+        gateway_url: gateway,
+    };
+    let e = check
+        .configure(&plan(src.path()), &deployed, &kong, &mut Lines(vec![]))
+        .await
+        .unwrap_err();
+    assert!(
+        e.message.contains("200 without the key")
+            && e.message.contains(&format!(
+                "KongPlugin/{plugin}: Kong refused its configuration: refused: invalid config.minute"
+            ))
+            && !e.message.contains("stale:"),
+        "{}",
+        e.message
+    );
+
+    // doctor says the same, with what to do.
+    let o = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .arg("--kubeconfig")
+        .arg(kc.path())
+        .args(["-n", NS, "doctor", "--name", "todo", "-o", "json"])
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let findings: Value = serde_json::from_slice(&o.stdout).unwrap();
+    let kong: Vec<&Value> = findings
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|f| f["problem"].as_str().unwrap().starts_with("Kong refused"))
+        .collect();
+    assert_eq!(kong.len(), 1, "{findings:#}");
+    assert_eq!(kong[0]["object"], format!("KongPlugin/{plugin}"));
+    assert_eq!(kong[0]["severity"], "critical");
 }
