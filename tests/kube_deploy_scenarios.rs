@@ -463,6 +463,66 @@ async fn stale_lease_is_taken_over() {
 }
 
 #[tokio::test]
+async fn a_lease_taken_over_mid_deploy_stops_it_without_rolling_back() {
+    let server = FakeApiServer::start();
+    deploy(&server, request("todo/api:1", "todo/web:1"))
+        .await
+        .unwrap();
+    // Revision 2 never turns ready; while it waits, another deploy takes the lease over (as
+    // after this one could not renew it for a whole lease duration).
+    let mut req = request("todo/api-neverready:2", "todo/web:1");
+    req.lease_renew_every = Duration::from_millis(100);
+    let client = server.client();
+    let task = tokio::spawn(async move {
+        let mut sink = |_p: DeployProgress| {};
+        deploy_release(&client, req, &mut sink).await
+    });
+    let waiting = server
+        .wait_until_async(Duration::from_secs(20), |s| {
+            s.objects_in("apps/v1", "Deployment", NS).iter().any(|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] == "todo/api-neverready:2"
+            })
+        })
+        .await;
+    assert!(waiting, "revision 2 was never applied");
+    let mut lease = server
+        .object("coordination.k8s.io/v1", "Lease", NS, "justpush.release.todo")
+        .expect("the deploy holds the lease");
+    lease["spec"]["holderIdentity"] = json!("carol@ci pid 7");
+    server.put(lease);
+
+    let err = tokio::time::timeout(Duration::from_secs(20), task)
+        .await
+        .expect("the deploy notices within a few renewals, long before its 30 s timeout")
+        .unwrap()
+        .unwrap_err();
+    assert!(
+        matches!(&err, DeployError::LeaseLost { revision: 2, holder, .. } if holder == "carol@ci pid 7"),
+        "{err}"
+    );
+    assert!(err.to_string().contains("nothing was rolled back"), "{err}");
+    // Revision 2's objects stay (the new holder decides), its record says why, and the lease
+    // is still carol's.
+    assert!(
+        deployment_images(&server)
+            .values()
+            .any(|i| i == "todo/api-neverready:2"),
+        "{:?}",
+        deployment_images(&server)
+    );
+    let recs = records(&server).await;
+    let r2 = recs.iter().find(|r| r.revision == 2).unwrap();
+    assert_eq!(r2.status, ReleaseStatus::Failed);
+    assert!(r2.description.contains("lease taken over by carol@ci pid 7"), "{}", r2.description);
+    assert_eq!(
+        server
+            .object("coordination.k8s.io/v1", "Lease", NS, "justpush.release.todo")
+            .unwrap()["spec"]["holderIdentity"],
+        "carol@ci pid 7"
+    );
+}
+
+#[tokio::test]
 async fn interrupted_deploy_rolled_back() {
     let server = FakeApiServer::start();
     deploy(&server, request("todo/api:1", "todo/web:1"))

@@ -133,6 +133,14 @@ pub enum DeployError {
     /// Aborted by a second interrupt; the lease expires on its own.
     #[error("deploy of {release} aborted; the cluster may hold a partly applied revision {revision}: run `kubectl justpush status` and `kubectl justpush rollback` (or deploy again)")]
     Aborted { release: String, revision: u32 },
+    /// The release's lease was taken over mid-deploy (this run could not renew it in time), so
+    /// another deploy owns the release: nothing is rolled back, which would undo that one.
+    #[error("deploy of {release} (revision {revision}) stopped: its lease was taken over by {holder} (this deploy could not renew it within {} s); nothing was rolled back, because that deploy owns the release now: run `kubectl justpush status` once it is done", super::lease::LEASE_SECONDS)]
+    LeaseLost {
+        release: String,
+        revision: u32,
+        holder: String,
+    },
 }
 
 impl From<KubeError> for DeployError {
@@ -392,6 +400,8 @@ fn event(stage: &str, message: impl Into<String>) -> RecordEvent {
 enum Stop {
     Failed(String),
     Interrupted,
+    /// The lease is someone else's now.
+    LeaseLost,
 }
 
 /// Deploys a release atomically (see the module docs).
@@ -461,7 +471,15 @@ pub async fn deploy_release(
             return Err(e.into());
         }
     };
-    let result = deploy_locked(client, &mut applier, &req, namespace_created, progress).await;
+    let result = deploy_locked(
+        client,
+        &mut applier,
+        &req,
+        namespace_created,
+        &lease,
+        progress,
+    )
+    .await;
     match &result {
         Err(DeployError::Aborted { .. }) => {}
         _ => lease.release().await,
@@ -495,8 +513,10 @@ async fn deploy_locked(
     applier: &mut Applier,
     req: &DeployRequest,
     namespace_created: bool,
+    lease: &super::lease::HeldLease,
     progress: &mut (dyn FnMut(DeployProgress) + Send),
 ) -> Result<DeployOutcome, DeployError> {
+    let lost = lease.lost();
     let ns = req.namespace.as_str();
     let release = req.release.as_str();
     let store = RecordStore::new(client.clone(), ns, release);
@@ -620,6 +640,10 @@ async fn deploy_locked(
         objects.len()
     )));
     for obj in &objects {
+        if lost.is_cancelled() {
+            stop = Some(Stop::LeaseLost);
+            break;
+        }
         if req.interrupt.is_cancelled() {
             stop = Some(Stop::Interrupted);
             break;
@@ -675,38 +699,44 @@ async fn deploy_locked(
             tokio::select! {
                 o = &mut wait => break o,
                 Some(p) = rx.recv() => report_wait(p, progress),
+                // Checked below: whatever the wait says no longer matters.
+                _ = lost.cancelled() => break Ok(WaitOutcome::Interrupted),
             }
         };
         while let Ok(p) = rx.try_recv() {
             report_wait(p, progress);
         }
-        match outcome {
-            Ok(WaitOutcome::Ready) => {}
-            Ok(WaitOutcome::Failed { failure, logs }) => {
-                let mut msg = failure.to_string();
-                if let Some(l) = logs {
-                    let lines: Vec<String> = l.lines().map(|x| format!("  | {x}")).collect();
-                    msg.push_str(&format!(
-                        "\nlast log lines of {}:\n{}",
-                        failure.object,
-                        lines.join("\n")
-                    ));
+        if lost.is_cancelled() {
+            stop = Some(Stop::LeaseLost);
+        } else {
+            match outcome {
+                Ok(WaitOutcome::Ready) => {}
+                Ok(WaitOutcome::Failed { failure, logs }) => {
+                    let mut msg = failure.to_string();
+                    if let Some(l) = logs {
+                        let lines: Vec<String> = l.lines().map(|x| format!("  | {x}")).collect();
+                        msg.push_str(&format!(
+                            "\nlast log lines of {}:\n{}",
+                            failure.object,
+                            lines.join("\n")
+                        ));
+                    }
+                    stop = Some(Stop::Failed(msg));
                 }
-                stop = Some(Stop::Failed(msg));
+                Ok(WaitOutcome::TimedOut(pending)) => {
+                    let what: Vec<String> = pending
+                        .iter()
+                        .map(|(k, why)| format!("{k}: {why}"))
+                        .collect();
+                    stop = Some(Stop::Failed(format!(
+                        "not ready after {} s (--timeout): {}",
+                        req.timeout.as_secs(),
+                        what.join("; ")
+                    )));
+                }
+                Ok(WaitOutcome::Interrupted) => stop = Some(Stop::Interrupted),
+                Err(e) => stop = Some(Stop::Failed(e.to_string())),
             }
-            Ok(WaitOutcome::TimedOut(pending)) => {
-                let what: Vec<String> = pending
-                    .iter()
-                    .map(|(k, why)| format!("{k}: {why}"))
-                    .collect();
-                stop = Some(Stop::Failed(format!(
-                    "not ready after {} s (--timeout): {}",
-                    req.timeout.as_secs(),
-                    what.join("; ")
-                )));
-            }
-            Ok(WaitOutcome::Interrupted) => stop = Some(Stop::Interrupted),
-            Err(e) => stop = Some(Stop::Failed(e.to_string())),
         }
     }
 
@@ -760,9 +790,33 @@ async fn deploy_locked(
         });
     };
 
+    if let Stop::LeaseLost = stop {
+        let holder = lease
+            .taken_by()
+            .unwrap_or_else(|| "another deploy".to_string());
+        record.status = ReleaseStatus::Failed;
+        record.updated_at = now();
+        record.description = format!(
+            "{}: stopped, lease taken over by {holder}",
+            record.description
+        );
+        record.warnings = warnings;
+        record.events.push(event(
+            "Deploy",
+            format!("stopped: the lease was taken over by {holder}; not rolled back"),
+        ));
+        // Best effort: the other deploy may be pruning old records.
+        let _ = store.save(&record).await;
+        return Err(DeployError::LeaseLost {
+            release: release.to_string(),
+            revision,
+            holder,
+        });
+    }
     let reason = match &stop {
         Stop::Failed(m) => m.clone(),
         Stop::Interrupted => "interrupted (Ctrl-C)".to_string(),
+        Stop::LeaseLost => unreachable!("handled above"),
     };
     progress(DeployProgress::Step(format!(
         "revision {revision} failed: rolling back"
@@ -885,6 +939,7 @@ async fn deploy_locked(
     let what = match stop {
         Stop::Failed(_) => format!("deploy of {release} (revision {revision}) failed: {reason}"),
         Stop::Interrupted => format!("deploy of {release} (revision {revision}) was interrupted"),
+        Stop::LeaseLost => unreachable!("handled above"),
     };
     Err(DeployError::Failed {
         revision,

@@ -61,6 +61,31 @@ pub struct HeldLease {
     name: String,
     holder: String,
     stop: tokio_util::sync::CancellationToken,
+    /// Cancelled once a renewal finds the lease held by someone else, or gone.
+    lost: tokio_util::sync::CancellationToken,
+    /// Who holds it then (or why there is none).
+    taken_by: std::sync::Arc<std::sync::Mutex<Option<String>>>,
+}
+
+/// What a renewal found.
+#[derive(Debug, PartialEq, Eq)]
+pub enum Renewal {
+    /// Still ours: renew it.
+    Ours,
+    /// Another holder took it over (it expired while we could not renew), or it was deleted.
+    Lost(String),
+}
+
+/// Whether a lease read back during a deploy is still held by `holder`.
+pub fn renewal(lease: Option<&Lease>, holder: &str) -> Renewal {
+    let Some(l) = lease else {
+        return Renewal::Lost("nobody: the lease was deleted".into());
+    };
+    match l.spec.as_ref().and_then(|s| s.holder_identity.as_deref()) {
+        Some(h) if h == holder => Renewal::Ours,
+        Some(h) => Renewal::Lost(h.to_string()),
+        None => Renewal::Lost("nobody: the lease was released".into()),
+    }
 }
 
 /// Takes the release's lease or says who holds it (renewed every [`RENEW_EVERY`]).
@@ -156,28 +181,52 @@ pub async fn acquire_with(
         name: name.clone(),
         holder: holder.to_string(),
         stop: tokio_util::sync::CancellationToken::new(),
+        lost: tokio_util::sync::CancellationToken::new(),
+        taken_by: Default::default(),
     };
-    let stop = held.stop.clone();
+    let (stop, lost, taken_by) = (held.stop.clone(), held.lost.clone(), held.taken_by.clone());
+    let holder = holder.to_string();
     tokio::spawn(async move {
         loop {
             tokio::select! {
                 _ = stop.cancelled() => return,
                 _ = tokio::time::sleep(renew_every) => {}
             }
-            let patch = serde_json::json!({"spec": {"renewTime": now_micro()}});
-            let _ = api
-                .patch(
-                    &name,
-                    &kube::api::PatchParams::default(),
-                    &kube::api::Patch::Merge(&patch),
-                )
-                .await;
+            // Read, check it is still ours, and write back with its resourceVersion: a blind
+            // patch would renew a lease another deploy took over while we could not reach the
+            // API server. An unreachable server or a racing write is retried next time.
+            let Ok(current) = api.get_opt(&name).await else {
+                continue;
+            };
+            match renewal(current.as_ref(), &holder) {
+                Renewal::Lost(by) => {
+                    *taken_by.lock().unwrap() = Some(by);
+                    lost.cancel();
+                    return;
+                }
+                Renewal::Ours => {}
+            }
+            let Some(mut l) = current else { continue };
+            if let Some(spec) = l.spec.as_mut() {
+                spec.renew_time = Some(now_micro());
+            }
+            let _ = api.replace(&name, &PostParams::default(), &l).await;
         }
     });
     Ok(held)
 }
 
 impl HeldLease {
+    /// Cancelled when the lease is no longer ours (see [`HeldLease::taken_by`]).
+    pub fn lost(&self) -> tokio_util::sync::CancellationToken {
+        self.lost.clone()
+    }
+
+    /// Who took the lease over, once it is lost.
+    pub fn taken_by(&self) -> Option<String> {
+        self.taken_by.lock().unwrap().clone()
+    }
+
     /// Gives the lease up (deletes it if still ours).
     pub async fn release(self) {
         self.stop.cancel();
@@ -213,5 +262,23 @@ mod tests {
         assert!(!is_free(Some(&spec("a@b pid 1", 5)), now));
         assert!(is_free(Some(&spec("a@b pid 1", 120)), now));
         assert!(holder_identity().contains(" pid "));
+    }
+
+    #[test]
+    fn a_renewal_keeps_only_a_lease_still_held_by_us() {
+        let lease = |holder: Option<&str>| Lease {
+            spec: Some(LeaseSpec {
+                holder_identity: holder.map(String::from),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        assert_eq!(renewal(Some(&lease(Some("me"))), "me"), Renewal::Ours);
+        assert_eq!(
+            renewal(Some(&lease(Some("carol"))), "me"),
+            Renewal::Lost("carol".into())
+        );
+        assert!(matches!(renewal(Some(&lease(None)), "me"), Renewal::Lost(w) if w.contains("released")));
+        assert!(matches!(renewal(None, "me"), Renewal::Lost(w) if w.contains("deleted")));
     }
 }

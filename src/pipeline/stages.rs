@@ -632,6 +632,12 @@ impl KubeDeployer<'_> {
                 },
             }),
             Err(kdeploy::DeployError::Refused(m)) => Err(refused(m)),
+            Err(e @ kdeploy::DeployError::LeaseLost { .. }) => Err(DeployError {
+                error: StageError::new(e.to_string()),
+                rollback: Rollback::Failed(
+                    "not rolled back: another deploy took the release over".into(),
+                ),
+            }),
             Err(e) => Err(DeployError {
                 error: StageError::new(e.to_string()),
                 rollback: Rollback::Failed("aborted before the rollback finished".into()),
