@@ -486,7 +486,12 @@ async fn a_lease_taken_over_mid_deploy_stops_it_without_rolling_back() {
         .await;
     assert!(waiting, "revision 2 was never applied");
     let mut lease = server
-        .object("coordination.k8s.io/v1", "Lease", NS, "justpush.release.todo")
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "justpush.release.todo",
+        )
         .expect("the deploy holds the lease");
     lease["spec"]["holderIdentity"] = json!("carol@ci pid 7");
     server.put(lease);
@@ -513,10 +518,20 @@ async fn a_lease_taken_over_mid_deploy_stops_it_without_rolling_back() {
     let recs = records(&server).await;
     let r2 = recs.iter().find(|r| r.revision == 2).unwrap();
     assert_eq!(r2.status, ReleaseStatus::Failed);
-    assert!(r2.description.contains("lease taken over by carol@ci pid 7"), "{}", r2.description);
+    assert!(
+        r2.description
+            .contains("lease taken over by carol@ci pid 7"),
+        "{}",
+        r2.description
+    );
     assert_eq!(
         server
-            .object("coordination.k8s.io/v1", "Lease", NS, "justpush.release.todo")
+            .object(
+                "coordination.k8s.io/v1",
+                "Lease",
+                NS,
+                "justpush.release.todo"
+            )
             .unwrap()["spec"]["holderIdentity"],
         "carol@ci pid 7"
     );

@@ -254,8 +254,12 @@ fn event_time(e: &J) -> Option<time::OffsetDateTime> {
 /// revision's deploy: KIC does not clear old Events when a fix lands), one finding per object
 /// and message. The route or plugin such an object carries is not in effect.
 pub fn kong_rejections(events: &[J], objects: &[String], since: Option<&str>) -> Vec<Finding> {
+    // Event times (lastTimestamp, firstTimestamp) have whole seconds: compare at that
+    // precision, or a refusal in the deploy's first second would look older than it.
     let since = since.and_then(|t| {
-        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339).ok()
+        time::OffsetDateTime::parse(t, &time::format_description::well_known::Rfc3339)
+            .ok()
+            .and_then(|t| t.replace_nanosecond(0).ok())
     });
     let mut out: Vec<Finding> = Vec::new();
     for e in events {
@@ -465,6 +469,18 @@ status: {hard: {pods: "10", limits.memory: 4Gi}, used: {pods: "9", limits.memory
             ]
         );
         assert!(f.iter().all(|x| x.severity == Severity::Critical));
+        // An event in the deploy's first second counts (event times have whole seconds).
+        let same_second = [ev(
+            "KongConfigurationApplyFailed",
+            "Ingress",
+            "todo-api",
+            "2026-12-01T10:00:00Z",
+            "x",
+        )];
+        assert_eq!(
+            kong_rejections(&same_second, &objects, Some("2026-12-01T10:00:00.5Z")).len(),
+            1
+        );
         // Without a revision time every matching refusal counts.
         assert_eq!(kong_rejections(&events, &objects, None).len(), 3);
     }

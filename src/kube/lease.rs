@@ -278,7 +278,9 @@ mod tests {
             renewal(Some(&lease(Some("carol"))), "me"),
             Renewal::Lost("carol".into())
         );
-        assert!(matches!(renewal(Some(&lease(None)), "me"), Renewal::Lost(w) if w.contains("released")));
+        assert!(
+            matches!(renewal(Some(&lease(None)), "me"), Renewal::Lost(w) if w.contains("released"))
+        );
         assert!(matches!(renewal(None, "me"), Renewal::Lost(w) if w.contains("deleted")));
     }
 }
