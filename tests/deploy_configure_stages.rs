@@ -8,13 +8,17 @@
 
 #[path = "support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
+#[path = "support/http_stand_in.rs"]
+mod http_stand_in;
 
 use fake_apiserver::FakeApiServer;
 use justpush::detect::config::AppConfig;
 use justpush::pipeline::plan::AppPlan;
 use justpush::pipeline::shell::KubeApi;
 use justpush::pipeline::stages::{fetch_runtime_spec, KongGatewayCheck, KubeDeployer};
-use justpush::pipeline::{Deployer, GatewayConfigurer, KongState, PublishedImage, StageLog};
+use justpush::pipeline::{
+    Deployed, Deployer, GatewayConfigurer, KongState, PublishedImage, StageLog,
+};
 use serde_json::Value;
 use std::path::Path;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -26,13 +30,13 @@ const SPEC: &str = include_str!("fixtures/openapi/fastapi-demo-backend.json");
 const SPEC_PATH: &str = "/api/openapi.json";
 const SERVICE: &str = "todo-justpush-api";
 
-/// The todo app with its api component's spec served at runtime.
+/// The todo app of the deploy scenarios (the api component's `openapi` is set per test).
 fn app() -> AppConfig {
-    let text = include_str!("fixtures/apps/todo-justpush.yaml").replace(
-        "    route: {path: /api, auth: true}",
-        "    route: {path: /api, auth: true}\n    openapi: {runtime: /api/openapi.json}",
-    );
-    AppConfig::from_yaml(&text, Path::new("justpush.yaml")).expect("the fixture app parses")
+    AppConfig::from_yaml(
+        include_str!("fixtures/apps/todo-justpush.yaml"),
+        Path::new("justpush.yaml"),
+    )
+    .expect("the fixture app parses")
 }
 
 /// A server standing for the api pods: the spec at SPEC_PATH, a health answer at /api/health,
@@ -40,42 +44,29 @@ fn app() -> AppConfig {
 fn pods_server() -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app =
-                axum::Router::new().fallback(move |req: axum::http::Request<axum::body::Body>| {
-                    let counted = counted.clone();
-                    async move {
-                        counted.fetch_add(1, Ordering::SeqCst);
-                        let ok = |body: &'static str| {
-                            axum::response::Response::builder()
-                                .header("content-type", "application/json")
-                                .body(axum::body::Body::from(body))
-                                .unwrap()
-                        };
-                        if req.uri().path() == SPEC_PATH {
-                            ok(SPEC)
-                        } else if req.uri().path() == "/api/health" {
-                            ok("{\"status\":\"ok\"}")
-                        } else {
-                            axum::response::Response::builder()
-                                .status(404)
-                                .body(axum::body::Body::from("{\"detail\":\"Not Found\"}"))
-                                .unwrap()
-                        }
-                    }
-                });
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
+    let app = axum::Router::new().fallback(move |req: axum::http::Request<axum::body::Body>| {
+        let counted = counted.clone();
+        async move {
+            counted.fetch_add(1, Ordering::SeqCst);
+            let ok = |body: &'static str| {
+                axum::response::Response::builder()
+                    .header("content-type", "application/json")
+                    .body(axum::body::Body::from(body))
+                    .unwrap()
+            };
+            if req.uri().path() == SPEC_PATH {
+                ok(SPEC)
+            } else if req.uri().path() == "/api/health" {
+                ok("{\"status\":\"ok\"}")
+            } else {
+                axum::response::Response::builder()
+                    .status(404)
+                    .body(axum::body::Body::from("{\"detail\":\"Not Found\"}"))
+                    .unwrap()
+            }
+        }
     });
-    (format!("http://{}", rx.recv().unwrap()), hits)
+    (http_stand_in::serve(app), hits)
 }
 
 struct Lines(Vec<String>);
@@ -103,14 +94,63 @@ fn images(api: &str) -> Vec<PublishedImage> {
         .to_vec()
 }
 
-fn deployer<'a>(api: &'a KubeApi, state: &Path) -> KubeDeployer<'a> {
-    KubeDeployer {
-        api,
-        app: app(),
-        timeout: Duration::from_secs(30),
-        spec_cache: state.join("specs"),
-        interrupt: Default::default(),
-        abort: Default::default(),
+/// The fake cluster, a client config for it, the project and the state directory of one test.
+struct Fixture {
+    server: FakeApiServer,
+    kubeconfig: fake_apiserver::KubeconfigFile,
+    api: KubeApi,
+    src: tempfile::TempDir,
+    state: tempfile::TempDir,
+}
+
+impl Fixture {
+    fn new() -> Fixture {
+        let server = FakeApiServer::start();
+        let kubeconfig = server.kubeconfig_file();
+        let api = KubeApi::new(Some(kubeconfig.path().to_path_buf()), None);
+        Fixture {
+            server,
+            kubeconfig,
+            api,
+            src: tempfile::tempdir().unwrap(),
+            state: tempfile::tempdir().unwrap(),
+        }
+    }
+
+    /// `up`'s deploy stage, with the api component's spec served at `runtime_spec` (or none).
+    fn deployer(&self, runtime_spec: Option<&str>) -> KubeDeployer<'_> {
+        let mut app = app();
+        app.components[1].openapi =
+            runtime_spec.map(|p| justpush::detect::OpenApi::Runtime(p.into()));
+        KubeDeployer {
+            api: &self.api,
+            app,
+            timeout: Duration::from_secs(30),
+            spec_cache: self.state.path().join("specs"),
+            interrupt: Default::default(),
+            abort: Default::default(),
+        }
+    }
+
+    /// Deploys `api_image` (and the web component), panicking with the log on failure.
+    async fn deploy(
+        &self,
+        runtime_spec: Option<&str>,
+        api_image: &str,
+        log: &mut Lines,
+    ) -> Deployed {
+        match self
+            .deployer(runtime_spec)
+            .deploy(&plan(self.src.path()), &images(api_image), &[], log)
+            .await
+        {
+            Ok(d) => d,
+            Err(e) => panic!("{:?}\n{:?}", e.error, log.0),
+        }
+    }
+
+    fn cached_spec(&self) -> std::path::PathBuf {
+        self.state.path().join("specs/todo_api_1.openapi")
     }
 }
 
@@ -146,20 +186,13 @@ fn api_service(server: &FakeApiServer) -> Value {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_deploy_reads_the_runtime_spec_through_the_service_proxy_and_routes_it() {
-    let server = FakeApiServer::start();
-    let kc = server.kubeconfig_file();
-    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
+    let f = Fixture::new();
     let (upstream, hits) = pods_server();
-    let src = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
     // The Service's name is the chart's `<release>-justpush-<component>`, known before it exists.
-    server.proxy_service(NS, SERVICE, &upstream);
+    f.server.proxy_service(NS, SERVICE, &upstream);
 
     let mut log = Lines(vec![]);
-    let d = deployer(&api, state.path())
-        .deploy(&plan(src.path()), &images("todo/api:1"), &[], &mut log)
-        .await
-        .unwrap_or_else(|e| panic!("{:?}\n{:?}", e.error, log.0));
+    let d = f.deploy(Some(SPEC_PATH), "todo/api:1", &mut log).await;
     assert!(
         log.0
             .iter()
@@ -168,14 +201,15 @@ async fn the_deploy_reads_the_runtime_spec_through_the_service_proxy_and_routes_
         log.0
     );
     // Revision 1 with the chart's prefix route, revision 2 with the spec's routes.
-    assert_eq!((d.revision, revisions(&server)), (2, 2));
-    let paths = ingress_paths(&server);
+    assert_eq!((d.revision, revisions(&f.server)), (2, 2));
+    let paths = ingress_paths(&f.server);
     for p in ["/api/tasks", "/api/chat"] {
         assert!(paths.iter().any(|x| x.contains(p)), "{p} in {paths:?}");
     }
     // The request went through the API server's proxy subresource, by the Service's port.
-    let port = api_service(&server)["spec"]["ports"][0]["port"].clone();
-    let proxied: Vec<_> = server
+    let port = api_service(&f.server)["spec"]["ports"][0]["port"].clone();
+    let proxied: Vec<_> = f
+        .server
         .requests()
         .into_iter()
         .filter(|r| r.subresource.as_deref() == Some("proxy"))
@@ -187,40 +221,25 @@ async fn the_deploy_reads_the_runtime_spec_through_the_service_proxy_and_routes_
     );
     assert_eq!((proxied[0].code, hits.load(Ordering::SeqCst)), (200, 1));
     // Cached for this image: the next deploy of the same image needs one revision, no fetch.
-    assert!(state.path().join("specs/todo_api_1.openapi").is_file());
-    let d = deployer(&api, state.path())
-        .deploy(
-            &plan(src.path()),
-            &images("todo/api:1"),
-            &[],
-            &mut Lines(vec![]),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{:?}", e.error));
+    assert!(f.cached_spec().is_file());
+    let d = f
+        .deploy(Some(SPEC_PATH), "todo/api:1", &mut Lines(vec![]))
+        .await;
     assert_eq!((d.revision, hits.load(Ordering::SeqCst)), (3, 1));
-    assert_eq!(ingress_paths(&server), paths);
+    assert_eq!(ingress_paths(&f.server), paths);
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_spec_that_cannot_be_read_keeps_the_prefix_route_with_a_warning() {
-    let server = FakeApiServer::start();
-    let kc = server.kubeconfig_file();
-    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
-    let src = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
+    let f = Fixture::new();
     // The service does not serve its spec where the config says (a wrong `runtime` path).
     let (upstream, hits) = pods_server();
-    server.proxy_service(NS, SERVICE, &upstream);
-    let mut d = deployer(&api, state.path());
-    d.app.components[1].openapi = Some(justpush::detect::OpenApi::Runtime(
-        "/docs/openapi.json".into(),
-    ));
+    f.server.proxy_service(NS, SERVICE, &upstream);
     let mut log = Lines(vec![]);
-    let deployed = d
-        .deploy(&plan(src.path()), &images("todo/api:1"), &[], &mut log)
-        .await
-        .unwrap_or_else(|e| panic!("{:?}", e.error));
-    assert_eq!((deployed.revision, revisions(&server)), (1, 1));
+    let deployed = f
+        .deploy(Some("/docs/openapi.json"), "todo/api:1", &mut log)
+        .await;
+    assert_eq!((deployed.revision, revisions(&f.server)), (1, 1));
     assert_eq!(hits.load(Ordering::SeqCst), 1);
     let warning = log
         .0
@@ -233,35 +252,17 @@ async fn a_spec_that_cannot_be_read_keeps_the_prefix_route_with_a_warning() {
             && warning.contains("Kong keeps the prefix route"),
         "{warning}"
     );
-    assert!(ingress_paths(&server)
+    assert!(ingress_paths(&f.server)
         .iter()
         .all(|p| !p.contains("/api/tasks")));
-    assert!(!state
-        .path()
-        .join("specs")
-        .join("todo_api_1.openapi")
-        .exists());
+    assert!(!f.cached_spec().exists());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn fetch_runtime_spec_names_what_the_proxy_or_the_service_answered() {
-    let server = FakeApiServer::start();
-    let kc = server.kubeconfig_file();
-    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
-    let src = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let mut quiet = deployer(&api, state.path());
-    quiet.app.components[1].openapi = None;
-    quiet
-        .deploy(
-            &plan(src.path()),
-            &images("todo/api:1"),
-            &[],
-            &mut Lines(vec![]),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{:?}", e.error));
-    let client = server.client();
+    let f = Fixture::new();
+    f.deploy(None, "todo/api:1", &mut Lines(vec![])).await;
+    let (server, client) = (&f.server, f.server.client());
 
     // A component without a Service.
     let e = fetch_runtime_spec(&client, NS, "todo", "worker", SPEC_PATH)
@@ -290,40 +291,14 @@ async fn fetch_runtime_spec_names_what_the_proxy_or_the_service_answered() {
 /// A gateway that answers 200 to everything: the key is not enforced (Kong kept its last
 /// configuration because it refused the new one).
 fn open_gateway() -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(|| async { "ok" });
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    format!("http://{}", rx.recv().unwrap())
+    http_stand_in::serve(axum::Router::new().fallback(|| async { "ok" }))
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_gateway_check_and_doctor_name_what_kong_refused() {
-    let server = FakeApiServer::start();
-    let kc = server.kubeconfig_file();
-    let api = KubeApi::new(Some(kc.path().to_path_buf()), None);
-    let src = tempfile::tempdir().unwrap();
-    let state = tempfile::tempdir().unwrap();
-    let mut d = deployer(&api, state.path());
-    d.app.components[1].openapi = None;
-    let deployed = d
-        .deploy(
-            &plan(src.path()),
-            &images("todo/api:1"),
-            &[],
-            &mut Lines(vec![]),
-        )
-        .await
-        .unwrap_or_else(|e| panic!("{:?}", e.error));
+    let f = Fixture::new();
+    let deployed = f.deploy(None, "todo/api:1", &mut Lines(vec![])).await;
+    let (server, api, kc) = (&f.server, &f.api, &f.kubeconfig);
 
     // The controller refuses one of the release's KongPlugins (and, long ago, something else).
     let plugin = server
@@ -360,7 +335,7 @@ async fn the_gateway_check_and_doctor_name_what_kong_refused() {
 
     let gateway = open_gateway();
     let check = KongGatewayCheck {
-        api: &api,
+        api,
         app: app(),
         timeout: Duration::from_secs(2),
         gateway_url: Some(gateway.clone()),
@@ -371,7 +346,7 @@ async fn the_gateway_check_and_doctor_name_what_kong_refused() {
         gateway_url: gateway,
     };
     let e = check
-        .configure(&plan(src.path()), &deployed, &kong, &mut Lines(vec![]))
+        .configure(&plan(f.src.path()), &deployed, &kong, &mut Lines(vec![]))
         .await
         .unwrap_err();
     assert!(

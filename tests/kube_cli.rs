@@ -470,17 +470,34 @@ fn log_queries(server: &FakeApiServer, pod: &str) -> Vec<String> {
         .collect()
 }
 
-#[test]
-fn logs_tail_gives_the_last_lines_of_each_container() {
+/// The app deployed on a fake cluster whose containers print `logs` (image → lines): the server,
+/// its kubeconfig and the project directory.
+fn deployed_with_logs(
+    logs: &[(&str, &[&str])],
+) -> (
+    FakeApiServer,
+    fake_apiserver::KubeconfigFile,
+    tempfile::TempDir,
+) {
     let server = FakeApiServer::start();
     server.scenario(|s| {
-        s.image_logs("todo/api", &["a1", "a2", "a3", "a4", "a5"]);
-        s.image_logs("todo/web", &["w1", "w2", "w3"]);
+        for (image, lines) in logs {
+            s.image_logs(image, lines);
+        }
     });
     let kc = server.kubeconfig_file();
     let dir = project();
     let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
     assert!(o.status.success(), "{}", text(&o));
+    (server, kc, dir)
+}
+
+#[test]
+fn logs_tail_gives_the_last_lines_of_each_container() {
+    let (server, kc, dir) = deployed_with_logs(&[
+        ("todo/api", &["a1", "a2", "a3", "a4", "a5"]),
+        ("todo/web", &["w1", "w2", "w3"]),
+    ]);
     let o = run(kc.path(), &["logs", "--tail", "2"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -523,14 +540,7 @@ fn logs_tail_gives_the_last_lines_of_each_container() {
 
 #[test]
 fn logs_since_sends_since_seconds_and_drops_older_lines() {
-    let server = FakeApiServer::start();
-    server.scenario(|s| {
-        s.image_logs("todo/api", &["api started"]);
-    });
-    let kc = server.kubeconfig_file();
-    let dir = project();
-    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (server, kc, dir) = deployed_with_logs(&[("todo/api", &["api started"])]);
     let api = component_pods(&server, "api");
     for (pod, c) in &api {
         server.append_log_aged(NS, pod, c, "two hours ago", Duration::from_secs(7200));
@@ -589,15 +599,8 @@ fn logs_since_sends_since_seconds_and_drops_older_lines() {
 
 #[test]
 fn logs_component_shows_only_that_components_pods() {
-    let server = FakeApiServer::start();
-    server.scenario(|s| {
-        s.image_logs("todo/api", &["api started"]);
-        s.image_logs("todo/web", &["web ready"]);
-    });
-    let kc = server.kubeconfig_file();
-    let dir = project();
-    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (server, kc, dir) =
+        deployed_with_logs(&[("todo/api", &["api started"]), ("todo/web", &["web ready"])]);
     let o = run(kc.path(), &["logs", "--component", "web"], dir.path());
     assert!(o.status.success(), "{}", text(&o));
     let out = String::from_utf8_lossy(&o.stdout).to_string();
@@ -642,15 +645,8 @@ fn logs_component_shows_only_that_components_pods() {
 #[test]
 fn logs_fails_when_no_log_can_be_read_and_when_no_pod_has_started() {
     use fake_apiserver::{Fault, FaultAnswer, Verb};
-    let server = FakeApiServer::start();
-    server.scenario(|s| {
-        s.image_logs("todo/api", &["api started"]);
-        s.image_logs("todo/web", &["web ready"]);
-    });
-    let kc = server.kubeconfig_file();
-    let dir = project();
-    let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[]);
-    assert!(o.status.success(), "{}", text(&o));
+    let (server, kc, dir) =
+        deployed_with_logs(&[("todo/api", &["api started"]), ("todo/web", &["web ready"])]);
 
     // Every pods/log request refused: each is shown, and the command fails.
     server.inject(

@@ -462,6 +462,28 @@ async fn stale_lease_is_taken_over() {
         .expect("an expired lease does not block");
 }
 
+/// Starts a deploy whose api image (`todo/api-neverready:2`) never turns ready, and returns once
+/// its Deployment is applied, so the test can act while the deploy waits.
+async fn start_never_ready_deploy(
+    server: &FakeApiServer,
+    req: DeployRequest,
+) -> tokio::task::JoinHandle<Result<DeployOutcome, DeployError>> {
+    let client = server.client();
+    let task = tokio::spawn(async move {
+        let mut sink = |_p: DeployProgress| {};
+        deploy_release(&client, req, &mut sink).await
+    });
+    let applied = server
+        .wait_until_async(Duration::from_secs(20), |s| {
+            s.objects_in("apps/v1", "Deployment", NS).iter().any(|d| {
+                d["spec"]["template"]["spec"]["containers"][0]["image"] == "todo/api-neverready:2"
+            })
+        })
+        .await;
+    assert!(applied, "the never-ready revision was never applied");
+    task
+}
+
 #[tokio::test]
 async fn a_lease_taken_over_mid_deploy_stops_it_without_rolling_back() {
     let server = FakeApiServer::start();
@@ -472,19 +494,7 @@ async fn a_lease_taken_over_mid_deploy_stops_it_without_rolling_back() {
     // after this one could not renew it for a whole lease duration).
     let mut req = request("todo/api-neverready:2", "todo/web:1");
     req.lease_renew_every = Duration::from_millis(100);
-    let client = server.client();
-    let task = tokio::spawn(async move {
-        let mut sink = |_p: DeployProgress| {};
-        deploy_release(&client, req, &mut sink).await
-    });
-    let waiting = server
-        .wait_until_async(Duration::from_secs(20), |s| {
-            s.objects_in("apps/v1", "Deployment", NS).iter().any(|d| {
-                d["spec"]["template"]["spec"]["containers"][0]["image"] == "todo/api-neverready:2"
-            })
-        })
-        .await;
-    assert!(waiting, "revision 2 was never applied");
+    let task = start_never_ready_deploy(&server, req).await;
     let mut lease = server
         .object(
             "coordination.k8s.io/v1",
@@ -547,19 +557,7 @@ async fn interrupted_deploy_rolled_back() {
     // The new api never turns ready; the test interrupts once its Deployment is applied.
     let req = request("todo/api-neverready:2", "todo/web:1");
     let interrupt = req.interrupt.clone();
-    let client = server.client();
-    let task = tokio::spawn(async move {
-        let mut sink = |_p: DeployProgress| {};
-        deploy_release(&client, req, &mut sink).await
-    });
-    let seen = server
-        .wait_until_async(Duration::from_secs(20), |s| {
-            s.objects_in("apps/v1", "Deployment", NS).iter().any(|d| {
-                d["spec"]["template"]["spec"]["containers"][0]["image"] == "todo/api-neverready:2"
-            })
-        })
-        .await;
-    assert!(seen, "the new revision was never applied");
+    let task = start_never_ready_deploy(&server, req).await;
     interrupt.cancel();
     let err = task.await.unwrap().unwrap_err();
     assert!(err.to_string().contains("interrupted"), "{err}");

@@ -5,7 +5,7 @@
 use async_trait::async_trait;
 use justpush::chart::manifest::Manifest;
 use justpush::chart::render::Capabilities;
-use justpush::cluster::{CancellableTools, PathTools, ToolRunner};
+use justpush::cluster::{LocalTools, ToolRunner};
 use justpush::pipeline::bootstrap::{self, ClusterApi, LocalBootstrap, LocalRegistry};
 use justpush::pipeline::plan::Target;
 use justpush::pipeline::{ClusterBootstrap, StageError, StageLog};
@@ -177,7 +177,7 @@ async fn kind_is_created_with_the_registry_wired_and_kong_installed() {
         ],
         None,
     );
-    let tools = PathTools(d.as_os_str().to_owned());
+    let tools = LocalTools::on_path(d.as_os_str());
     let (api, reg) = (Api::default(), Registry::default());
     let b = bootstrap(Target::Kind, &tools, d, &api, &reg);
     let mut log = Lines(vec![]);
@@ -268,7 +268,7 @@ async fn an_existing_cluster_and_the_same_kong_are_reused() {
         ],
         None,
     );
-    let tools = PathTools(d.as_os_str().to_owned());
+    let tools = LocalTools::on_path(d.as_os_str());
     let api = Api {
         kong_chart_label: Some("kong-3.4.1".into()),
         ..Default::default()
@@ -318,7 +318,7 @@ async fn minikube_is_started_with_the_docker_driver_and_its_ip_gives_the_gateway
             "Profile \"justpush\" not found",
         )),
     );
-    let tools = PathTools(d.as_os_str().to_owned());
+    let tools = LocalTools::on_path(d.as_os_str());
     let (api, reg) = (Api::default(), Registry::default());
     let b = bootstrap(Target::Minikube, &tools, d, &api, &reg);
     let mut log = Lines(vec![]);
@@ -350,7 +350,7 @@ async fn minikube_is_started_with_the_docker_driver_and_its_ip_gives_the_gateway
         )],
         None,
     );
-    let tools2 = PathTools(d2.as_os_str().to_owned());
+    let tools2 = LocalTools::on_path(d2.as_os_str());
     let b = bootstrap(Target::Minikube, &tools2, d2, &api, &reg);
     assert!(b
         .ensure_cluster(&mut log)
@@ -378,7 +378,7 @@ async fn a_failing_kind_create_reports_what_kind_said() {
             "ERROR: failed to create cluster: node(s) already exist for a cluster with the name",
         )),
     );
-    let tools = PathTools(d.as_os_str().to_owned());
+    let tools = LocalTools::on_path(d.as_os_str());
     let (api, reg) = (Api::default(), Registry::default());
     let b = bootstrap(Target::Kind, &tools, d, &api, &reg);
     let e = b.ensure_cluster(&mut Lines(vec![])).await.unwrap_err();
@@ -424,10 +424,7 @@ async fn ctrl_c_during_kind_create_kills_it_and_deletes_the_half_made_cluster() 
     let d = dir.path();
     hanging_stand_in(d, "kind", "create cluster", 0);
     let cancel = tokio_util::sync::CancellationToken::new();
-    let tools = CancellableTools {
-        path: Some(d.as_os_str().to_owned()),
-        cancel: cancel.clone(),
-    };
+    let tools = LocalTools::on_path(d.as_os_str()).cancelled_by(cancel.clone());
     cancel_when_called(d, "create cluster", cancel);
     let (api, reg) = (Api::default(), Registry::default());
     let b = bootstrap(Target::Kind, &tools, d, &api, &reg);
@@ -456,10 +453,7 @@ async fn ctrl_c_during_minikube_start_deletes_only_a_profile_this_run_began() {
         let d = dir.path();
         hanging_stand_in(d, "minikube", "start", status_code);
         let cancel = tokio_util::sync::CancellationToken::new();
-        let tools = CancellableTools {
-            path: Some(d.as_os_str().to_owned()),
-            cancel: cancel.clone(),
-        };
+        let tools = LocalTools::on_path(d.as_os_str()).cancelled_by(cancel.clone());
         cancel_when_called(d, "start", cancel);
         let (api, reg) = (Api::default(), Registry::default());
         let b = bootstrap(Target::Minikube, &tools, d, &api, &reg);
@@ -569,7 +563,7 @@ async fn a_tampered_or_missing_chart_is_refused_with_the_offline_hint() {
 async fn on_a_foreign_cluster_the_gateway_is_the_proxy_load_balancer_or_must_be_given() {
     let dir = tempfile::tempdir().unwrap();
     let d = dir.path();
-    let tools = PathTools(d.as_os_str().to_owned());
+    let tools = LocalTools::on_path(d.as_os_str());
     let reg = Registry::default();
     let target = Target::Current {
         context: "prod".into(),

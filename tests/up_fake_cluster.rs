@@ -8,6 +8,8 @@
 
 #[path = "support/fake_apiserver/mod.rs"]
 mod fake_apiserver;
+#[path = "support/http_stand_in.rs"]
+mod http_stand_in;
 
 use fake_apiserver::{Failure, FakeApiServer};
 use serde_json::Value;
@@ -31,29 +33,16 @@ fn kong_chart_dir() -> PathBuf {
 /// A gateway stand-in: 401 without an `apikey` header, the given status with one (or always
 /// `broken` when set).
 fn gateway(with_key: u16, broken: Option<u16>) -> String {
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        let rt = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .unwrap();
-        rt.block_on(async move {
-            let app = axum::Router::new().fallback(
-                move |req: axum::http::Request<axum::body::Body>| async move {
-                    let code = match broken {
-                        Some(c) => c,
-                        None if req.headers().contains_key("apikey") => with_key,
-                        None => 401,
-                    };
-                    axum::http::StatusCode::from_u16(code).unwrap()
-                },
-            );
-            let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-            tx.send(l.local_addr().unwrap()).unwrap();
-            axum::serve(l, app).await.unwrap();
-        });
-    });
-    format!("http://{}", rx.recv().unwrap())
+    http_stand_in::serve(axum::Router::new().fallback(
+        move |req: axum::http::Request<axum::body::Body>| async move {
+            let code = match broken {
+                Some(c) => c,
+                None if req.headers().contains_key("apikey") => with_key,
+                None => 401,
+            };
+            axum::http::StatusCode::from_u16(code).unwrap()
+        },
+    ))
 }
 
 struct Run {

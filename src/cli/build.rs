@@ -10,7 +10,7 @@ use std::sync::Arc;
 use clap::Args;
 
 use super::project::SourceArgs;
-use crate::cluster::{Provider, SystemTools, CLUSTER_NAME};
+use crate::cluster::{Provider, CLUSTER_NAME, SYSTEM_TOOLS};
 use crate::detect::{self, Language};
 use crate::dockerfile::BaseImageOverride;
 use crate::error::CliError;
@@ -322,7 +322,7 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
             for b in &built {
                 let loaded = load::load_image(
                     &engine,
-                    &SystemTools,
+                    &SYSTEM_TOOLS,
                     provider,
                     &args.cluster,
                     &b.image,

@@ -1,6 +1,6 @@
 //! `down`: delete the local cluster justpush created, after asking.
 
-use crate::cluster::{delete_cluster, Provider, SystemTools, CLUSTER_NAME};
+use crate::cluster::{delete_cluster, Provider, CLUSTER_NAME, SYSTEM_TOOLS};
 use crate::error::CliError;
 use crate::output::Shell;
 use clap::Args;
@@ -38,7 +38,7 @@ pub fn run_down(args: &DownArgs, shell: &mut Shell) -> Result<(), CliError> {
         }
     }
     let deleted =
-        delete_cluster(&SystemTools, args.cluster).map_err(|e| CliError::failed(e.to_string()))?;
+        delete_cluster(&SYSTEM_TOOLS, args.cluster).map_err(|e| CliError::failed(e.to_string()))?;
     if deleted {
         shell.status("Deleted", &what).ok();
     } else {

@@ -3,7 +3,7 @@
 
 use super::project::SourceArgs;
 use super::GlobalFlags;
-use crate::cluster::{self, SystemTools};
+use crate::cluster::{self, LocalTools, SYSTEM_TOOLS};
 use crate::detect::{self, DetectError};
 use crate::error::CliError;
 use crate::output::{Format, Shell};
@@ -93,7 +93,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
     let app = detect_app(&dir)?;
     let rt = runtime()?;
     let findings: Findings = rt.block_on(preflight::probe(
-        &SystemTools,
+        &SYSTEM_TOOLS,
         global.kubeconfig.as_ref(),
         global.context.as_deref(),
     ));
@@ -221,13 +221,13 @@ fn cluster_exists(target: &Target, f: &Findings) -> bool {
     match target {
         Target::Kind => {
             f.kind.is_some()
-                && SystemTools
+                && SYSTEM_TOOLS
                     .run_quiet("kind", &["get", "clusters"])
                     .is_some_and(|o| cluster::kind_has_cluster(&o, cluster::CLUSTER_NAME))
         }
         Target::Minikube => {
             f.minikube.is_some()
-                && SystemTools
+                && SYSTEM_TOOLS
                     .run_quiet("minikube", &["profile", "list", "-o", "json"])
                     .is_some_and(|o| cluster::minikube_has_profile(&o, cluster::CLUSTER_NAME))
         }
@@ -239,7 +239,7 @@ trait RunQuiet {
     fn run_quiet(&self, program: &str, args: &[&str]) -> Option<String>;
 }
 
-impl RunQuiet for SystemTools {
+impl RunQuiet for LocalTools {
     fn run_quiet(&self, program: &str, args: &[&str]) -> Option<String> {
         use crate::cluster::ToolRunner;
         let args: Vec<String> = args.iter().map(|s| s.to_string()).collect();

@@ -101,54 +101,41 @@ pub trait ToolRunner {
     }
 }
 
-/// Runs programs found on the process's PATH.
-pub struct SystemTools;
-
-impl ToolRunner for SystemTools {
-    fn locate(&self, program: &str) -> Option<PathBuf> {
-        find_on_path(program, std::env::var_os("PATH").as_deref())
-    }
-
-    fn run(
-        &self,
-        program: &str,
-        args: &[String],
-        stdin: Option<&str>,
-        timeout: Duration,
-    ) -> Result<ToolOutput, ClusterError> {
-        run_located(self, program, args, stdin, timeout, None)
-    }
-}
-
-/// Runs programs found on a given search path instead of the process's (tests with stand-ins).
-pub struct PathTools(pub std::ffi::OsString);
-
-impl ToolRunner for PathTools {
-    fn locate(&self, program: &str) -> Option<PathBuf> {
-        find_on_path(program, Some(&self.0))
-    }
-
-    fn run(
-        &self,
-        program: &str,
-        args: &[String],
-        stdin: Option<&str>,
-        timeout: Duration,
-    ) -> Result<ToolOutput, ClusterError> {
-        run_located(self, program, args, stdin, timeout, None)
-    }
-}
-
-/// Runs programs like [`SystemTools`] (or on `path`, for tests), and kills the one running when
-/// `cancel` fires: `kind create cluster` or `minikube start` take minutes, and a Ctrl-C must
-/// stop them then, not when they are done. [`ToolRunner::run_cleanup`] ignores `cancel`.
-pub struct CancellableTools {
+/// Runs programs found on a search path: the process's PATH ([`SYSTEM_TOOLS`]), or a given one
+/// (tests with stand-ins). With a `cancel` token it kills the program running when the token
+/// fires: `kind create cluster` or `minikube start` take minutes, and a Ctrl-C must stop them
+/// then, not when they are done. [`ToolRunner::run_cleanup`] ignores the token.
+pub struct LocalTools {
     /// The search path; `None` is the process's PATH.
-    pub path: Option<std::ffi::OsString>,
-    pub cancel: tokio_util::sync::CancellationToken,
+    path: Option<std::ffi::OsString>,
+    cancel: Option<tokio_util::sync::CancellationToken>,
 }
 
-impl ToolRunner for CancellableTools {
+/// Programs on the process's PATH, run to their end.
+pub const SYSTEM_TOOLS: LocalTools = LocalTools {
+    path: None,
+    cancel: None,
+};
+
+impl LocalTools {
+    /// Programs on this search path instead of the process's.
+    pub fn on_path(path: impl Into<std::ffi::OsString>) -> Self {
+        LocalTools {
+            path: Some(path.into()),
+            cancel: None,
+        }
+    }
+
+    /// The same programs, killed when `cancel` fires.
+    pub fn cancelled_by(self, cancel: tokio_util::sync::CancellationToken) -> Self {
+        LocalTools {
+            cancel: Some(cancel),
+            ..self
+        }
+    }
+}
+
+impl ToolRunner for LocalTools {
     fn locate(&self, program: &str) -> Option<PathBuf> {
         match &self.path {
             Some(p) => find_on_path(program, Some(p)),
@@ -163,7 +150,7 @@ impl ToolRunner for CancellableTools {
         stdin: Option<&str>,
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError> {
-        run_located(self, program, args, stdin, timeout, Some(&self.cancel))
+        run_located(self, program, args, stdin, timeout, self.cancel.as_ref())
     }
 
     fn run_cleanup(

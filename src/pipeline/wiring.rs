@@ -12,7 +12,7 @@ use super::stages::{
 };
 use super::{AppPlan, Failure, ImagePublisher, Outcome, Stages};
 use crate::cli::GlobalFlags;
-use crate::cluster::CancellableTools;
+use crate::cluster::SYSTEM_TOOLS;
 use crate::detect::config::AppConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -65,10 +65,7 @@ pub async fn run_real(
     let registry = DockerRegistry::for_kind(engine.client().clone());
     let signals = super::Interrupts::default();
     // kind, minikube and docker run as child processes that a Ctrl-C kills at once.
-    let tools = CancellableTools {
-        path: None,
-        cancel: signals.interrupt.clone(),
-    };
+    let tools = SYSTEM_TOOLS.cancelled_by(signals.interrupt.clone());
     let bootstrap = LocalBootstrap {
         target: target.clone(),
         tools: &tools,
