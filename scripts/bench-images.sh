@@ -98,8 +98,9 @@ echo "// bench: one-line change $token (justpush side)" >>"$WORK/jp/frontend/app
 echo "# bench: one-line change $token (docker side)" >>"$WORK/dk/backend/app/main.py"
 echo "// bench: one-line change $token (docker side)" >>"$WORK/dk/frontend/app/page.tsx"
 t0=$(now); jp_build; t1=$(now); jp_edit=$(secs "$t0" "$t1")
-grep -q "Built backend" "$WORK/jp.err" && grep -q "Built frontend" "$WORK/jp.err" ||
-  { echo "bench-images.sh: the edit did not rebuild both images" >&2; cat "$WORK/jp.err" >&2; exit 1; }
+if ! { grep -q "Built backend" "$WORK/jp.err" && grep -q "Built frontend" "$WORK/jp.err"; }; then
+  echo "bench-images.sh: the edit did not rebuild both images" >&2; cat "$WORK/jp.err" >&2; exit 1
+fi
 t0=$(now); dk_both; t1=$(now); dk_edit=$(secs "$t0" "$t1")
 
 jb=$(size_of "$(jp_image backend)"); jf=$(size_of "$(jp_image frontend)")

@@ -3,14 +3,15 @@
 # installs what the tests need (idempotently), builds, and runs every tier:
 #   1. cargo tests (pure units, snapshots, CLI against the real binary)
 #   2. chart checks against real Helm (helm-python-sdk), Kubernetes 1.30 schemas, Kong CRDs,
-#      checkov, and renderer parity with Helm for our chart and Kong's official chart
+#      checkov, and renderer parity with Helm for our chart and Kong's official chart; shellcheck
+#      of every shell script and the GitHub Actions schema for the e2e workflow (tests/lint)
 #   3. the demo stack's own tests (backend pytest, frontend build and tests), when present
 #   4. real Docker: engine, local registry, Debian bookworm base images, demo image builds,
 #      runs, pushes and failures (scripts/test-docker.sh)
 #   5. `up` end to end against the fake API server with real Docker and registry; verify suites
 # Exit status is non-zero if any tier fails; a summary line ends the run.
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 ROOT=$PWD
 export CARGO_TERM_COLOR=never
 failed=()
@@ -38,8 +39,8 @@ export HADOLINT="$ROOT/.venv/bin/hadolint"
 step "Tier 1: cargo test"
 if cargo test --locked 2>&1 | tee .cache/cargo-test.log; then passed+=("cargo"); else failed+=("cargo"); fi
 
-step "Tier 2: chart checks with real Helm, schemas, checkov, parity"
-if .venv/bin/python -m pytest -q tests/chart; then passed+=("chart"); else failed+=("chart"); fi
+step "Tier 2: chart checks with real Helm, schemas, checkov, parity; shellcheck and the workflow schema"
+if .venv/bin/python -m pytest -q tests/chart tests/lint; then passed+=("chart"); else failed+=("chart"); fi
 
 if [ -x scripts/test-demo.sh ] || [ -f scripts/test-demo.sh ]; then
   step "Tier 3: demo stack"

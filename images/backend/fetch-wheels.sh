@@ -26,4 +26,4 @@ mkdir -p wheelhouse
 "$python" -m pip download --quiet --disable-pip-version-check \
   --only-binary=:all: --no-deps --require-hashes \
   --dest wheelhouse -r "$reqs"
-echo "fetch-wheels.sh: $(ls wheelhouse | wc -l) wheels in $(pwd)/wheelhouse" >&2
+echo "fetch-wheels.sh: $(find wheelhouse -name '*.whl' | wc -l) wheels in $(pwd)/wheelhouse" >&2

@@ -53,4 +53,4 @@ if grep -E -n 'https?://' uv.lock; then
   echo "relock.sh: uv.lock names an index address" >&2
   exit 1
 fi
-echo "relock.sh: uv.lock and requirements*.txt updated ($(ls wheelhouse | wc -l) wheels)" >&2
+echo "relock.sh: uv.lock and requirements*.txt updated ($(find wheelhouse -name '*.whl' | wc -l) wheels)" >&2
