@@ -54,8 +54,8 @@ fi
 
 if [ -f scripts/test-docker.sh ]; then
   # The whole pipeline (`up`) against the fake API server with real Docker builds and the real
-  # registry, the registry-container wiring, and the verify suite against the real demo backend
-  # (its venv comes from Tier 3) behind a test-owned gateway stand-in.
+  # registry, the registry-container wiring, and the verify suite against the demo backend's
+  # image running as a container behind a test-owned gateway stand-in.
   step "Tier 5: pipeline and verify (fake API server, real Docker, real registry, real backend)"
   if bash scripts/test-docker.sh --prepare \
     && JUSTPUSH_TEST_REGISTRY=127.0.0.1:5000 cargo test --locked \

@@ -20,44 +20,9 @@ use bollard::Docker;
 use futures::StreamExt;
 use justpush::image::docker::DockerEngine;
 
-const HOST_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
-
-fn env_or(name: &str, default: &str) -> String {
-    std::env::var(name).unwrap_or_else(|_| default.to_string())
-}
-
-fn base_args() -> Vec<String> {
-    vec![
-        "--base-image".into(),
-        format!(
-            "python.builder={}",
-            env_or("JUSTPUSH_TEST_BASE_PYTHON", "justpush-ci/python:bookworm")
-        ),
-        "--base-image".into(),
-        format!(
-            "python.runtime={}",
-            env_or(
-                "JUSTPUSH_TEST_BASE_PYTHON_RUNTIME",
-                "justpush-ci/python-runtime:bookworm"
-            )
-        ),
-        "--base-image".into(),
-        format!(
-            "node.builder={}",
-            env_or(
-                "JUSTPUSH_TEST_BASE_NODE_BUILD",
-                "justpush-ci/node-build:bookworm"
-            )
-        ),
-        "--base-image".into(),
-        format!(
-            "node.runtime={}",
-            env_or("JUSTPUSH_TEST_BASE_NODE", "justpush-ci/node:bookworm")
-        ),
-        "--ca-bundle".into(),
-        HOST_CA.into(),
-    ]
-}
+#[path = "support/ci_bases.rs"]
+mod ci_bases;
+use ci_bases::{base_image_args as base_args, env_or};
 
 fn debian_base() -> String {
     env_or("JUSTPUSH_TEST_BASE_DEBIAN", "justpush-ci/debian:bookworm")

@@ -1,37 +1,54 @@
-//! The regression suite against the real demo backend (images/backend, FastAPI on SQLite, run
-//! with its venv) behind a test-owned gateway stand-in: an axum reverse proxy that enforces the
-//! API key on secured paths, adds RateLimit headers and answers CORS preflight — and that can
-//! be told to misbehave, which the suite must catch. The "data survives a restart" check kills
-//! and restarts the backend process on the same database file.
+//! The regression suite against the real demo backend — its image built by
+//! `kubectl-justpush build --demo` and run as a Docker container (FastAPI on SQLite, the database
+//! file on a host directory mounted into it) — behind a test-owned gateway stand-in: an axum
+//! reverse proxy that enforces the API key on secured paths, adds RateLimit headers and answers
+//! CORS preflight, and that can be told to misbehave, which the suite must catch. The "data
+//! survives a restart" check restarts the container (`docker restart`) on the same database.
 //!
-//! Needs the backend's venv: `scripts/test-demo.sh` creates `.cache/backend-venv`; or set
-//! JUSTPUSH_DEMO_PYTHON to a Python with the backend's dependencies. Run with
-//! `cargo test --test verify_regression -- --ignored`.
+//! Needs Docker and the bookworm base images (`scripts/test-docker.sh --prepare`) and the demo
+//! backend's wheelhouse. Run with `cargo test --test verify_regression -- --ignored`.
+
+#[path = "support/ci_bases.rs"]
+mod ci_bases;
 
 use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, Request, Response, StatusCode};
+use bollard::models::{ContainerCreateBody, HealthConfig, HostConfig, PortBinding};
+use bollard::query_parameters::{
+    CreateContainerOptionsBuilder, EventsOptionsBuilder, RemoveContainerOptionsBuilder,
+    RestartContainerOptions, StartContainerOptions,
+};
+use futures::StreamExt;
 use justpush::pipeline::ApiKey;
 use justpush::verify::regression::{self, BackendRestarter};
 use justpush::verify::{spec, CaseResult, Verdict};
-use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 const KEY: &str = "test-key-5d1f";
 
-fn python() -> PathBuf {
-    if let Some(p) = std::env::var_os("JUSTPUSH_DEMO_PYTHON") {
-        return PathBuf::from(p);
-    }
-    let p = Path::new(env!("CARGO_MANIFEST_DIR")).join(".cache/backend-venv/bin/python");
-    assert!(
-        p.exists(),
-        "the demo backend's venv is missing at {}: run scripts/test-demo.sh, or set JUSTPUSH_DEMO_PYTHON",
-        p.display()
-    );
-    p
+/// The demo backend's image, built once per test process (a cache hit after the Docker tier).
+fn backend_image() -> &'static str {
+    static IMAGE: OnceLock<String> = OnceLock::new();
+    IMAGE.get_or_init(|| {
+        let out = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+            .args(["build", "--demo", "--component", "backend", "-o", "json"])
+            .args(ci_bases::base_image_args())
+            .env("NO_COLOR", "1")
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "building the demo backend failed (run scripts/test-docker.sh --prepare first):\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+        v["images"][0]["image"].as_str().unwrap().to_string()
+    })
 }
 
 fn free_port() -> u16 {
@@ -42,69 +59,171 @@ fn free_port() -> u16 {
         .port()
 }
 
-/// The demo backend as a child process; started again on the same port and database file.
+fn docker() -> bollard::Docker {
+    justpush::image::docker::DockerEngine::connect()
+        .unwrap()
+        .client()
+        .clone()
+}
+
+/// The demo backend as a container on 127.0.0.1:`port`, its SQLite file in `data` (a host
+/// directory mounted at /data), so a restarted container finds the same tasks.
 struct Backend {
     port: u16,
-    db: PathBuf,
-    child: Mutex<Option<Child>>,
+    data: PathBuf,
+    id: String,
 }
 
 impl Backend {
-    fn start(db: PathBuf) -> Arc<Backend> {
+    async fn start(data: PathBuf) -> Arc<Backend> {
+        // The image runs as a non-root user: the mounted directory must be writable for it.
+        use std::os::unix::fs::PermissionsExt;
+        std::fs::set_permissions(&data, std::fs::Permissions::from_mode(0o777)).unwrap();
+        let docker = docker();
+        let image = backend_image();
+        let port = free_port();
+        let test = docker
+            .inspect_image(image)
+            .await
+            .unwrap()
+            .config
+            .and_then(|c| c.healthcheck)
+            .and_then(|h| h.test)
+            .expect("the generated Dockerfile has a HEALTHCHECK");
+        let name = format!("justpush-verify-{port}");
+        let c = docker
+            .create_container(
+                Some(CreateContainerOptionsBuilder::default().name(&name).build()),
+                ContainerCreateBody {
+                    image: Some(image.to_string()),
+                    env: Some(vec![
+                        "SQLITE_PATH=/data/tasks.db".into(),
+                        "LLM_PROVIDER=none".into(),
+                    ]),
+                    // The image's own check, every second instead of its production interval.
+                    healthcheck: Some(HealthConfig {
+                        test: Some(test),
+                        interval: Some(1_000_000_000),
+                        timeout: Some(5_000_000_000),
+                        retries: Some(3),
+                        start_period: Some(0),
+                        start_interval: None,
+                    }),
+                    host_config: Some(HostConfig {
+                        binds: Some(vec![format!("{}:/data", data.display())]),
+                        port_bindings: Some(HashMap::from([(
+                            "8000/tcp".to_string(),
+                            Some(vec![PortBinding {
+                                host_ip: Some("127.0.0.1".into()),
+                                host_port: Some(port.to_string()),
+                            }]),
+                        )])),
+                        ..Default::default()
+                    }),
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap();
         let b = Arc::new(Backend {
-            port: free_port(),
-            db,
-            child: Mutex::new(None),
+            port,
+            data,
+            id: c.id,
         });
-        b.spawn();
+        let since = b.now();
+        docker
+            .start_container(&b.id, None::<StartContainerOptions>)
+            .await
+            .unwrap();
+        b.wait_healthy(&since).await;
         b
     }
 
-    /// Starts uvicorn and returns once it says it is serving (its own start-up event).
-    fn spawn(&self) {
-        let mut child = Command::new(python())
-            .args(["-m", "app"])
-            .current_dir(Path::new(env!("CARGO_MANIFEST_DIR")).join("images/backend"))
-            .env("HOST", "127.0.0.1")
-            .env("PORT", self.port.to_string())
-            .env("SQLITE_PATH", &self.db)
-            .env_remove("DATABASE_URL")
-            .env("LLM_PROVIDER", "none")
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("start the demo backend");
-        let err = child.stderr.take().unwrap();
-        let mut lines = BufReader::new(err).lines();
-        let mut seen = String::new();
-        loop {
-            match lines.next() {
-                Some(Ok(l)) => {
-                    seen.push_str(&l);
-                    seen.push('\n');
-                    if l.contains("Uvicorn running on") {
-                        break;
-                    }
-                }
-                _ => panic!("the demo backend exited during start-up:\n{seen}"),
-            }
-        }
-        // Keep draining its log so it never blocks on a full pipe.
-        std::thread::spawn(move || for _ in lines {});
-        *self.child.lock().unwrap() = Some(child);
+    /// Now, for `docker events --since`, to the nanosecond (the engine emits a
+    /// `health_status: healthy` event after every passing check, so a whole-second bound would
+    /// let one from before a restart through).
+    fn now(&self) -> String {
+        let t = time::OffsetDateTime::now_utc();
+        format!("{}.{:09}", t.unix_timestamp(), t.nanosecond())
     }
 
-    fn stop(&self) {
-        if let Some(mut c) = self.child.lock().unwrap().take() {
-            let _ = c.kill();
-            let _ = c.wait();
+    /// Waits for this container's `start` event after `since` and the first passing health check
+    /// after it.
+    async fn wait_healthy(&self, since: &str) {
+        let docker = docker();
+        let filters = HashMap::from([
+            ("container", vec![self.id.clone()]),
+            ("type", vec!["container".to_string()]),
+        ]);
+        let mut events = docker.events(Some(
+            EventsOptionsBuilder::default()
+                .since(since)
+                .filters(&filters)
+                .build(),
+        ));
+        let healthy = tokio::time::timeout(Duration::from_secs(120), async {
+            let mut started = false;
+            while let Some(ev) = events.next().await {
+                match ev.unwrap().action.unwrap_or_default().as_str() {
+                    "start" => started = true,
+                    "health_status: healthy" if started => return Ok(()),
+                    "die" if started => return Err("the container exited"),
+                    _ => {}
+                }
+            }
+            Err("the event stream ended")
+        })
+        .await;
+        match healthy {
+            Ok(Ok(())) => {}
+            Ok(Err(why)) => panic!("the demo backend: {why}; see `docker logs {}`", self.id),
+            Err(_) => panic!("the demo backend was not healthy within 120 s"),
         }
+    }
+
+    /// `docker restart`, then healthy again; `lose_data` empties its database first (a lost
+    /// volume).
+    async fn restart(&self, lose_data: bool) {
+        let since = self.now();
+        if lose_data {
+            docker()
+                .stop_container(
+                    &self.id,
+                    None::<bollard::query_parameters::StopContainerOptions>,
+                )
+                .await
+                .unwrap();
+            for f in std::fs::read_dir(&self.data).unwrap().flatten() {
+                let _ = std::fs::remove_file(f.path());
+            }
+        }
+        docker()
+            .restart_container(&self.id, None::<RestartContainerOptions>)
+            .await
+            .unwrap();
+        self.wait_healthy(&since).await;
     }
 }
 
 impl Drop for Backend {
     fn drop(&mut self) {
-        self.stop();
+        // Drop runs outside any runtime the test still drives: remove on a thread of its own.
+        let id = self.id.clone();
+        let _ = std::thread::spawn(move || {
+            tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .unwrap()
+                .block_on(async {
+                    let _ = docker()
+                        .remove_container(
+                            &id,
+                            Some(RemoveContainerOptionsBuilder::default().force(true).build()),
+                        )
+                        .await;
+                })
+        })
+        .join();
     }
 }
 
@@ -206,27 +325,17 @@ async fn gateway(upstream_port: u16, behaviour: Behaviour) -> String {
     format!("http://{addr}")
 }
 
-/// Restarts the backend process; `lose_data` deletes its database first (a broken PVC).
-struct ProcessRestarter {
+/// Restarts the backend's container; `lose_data` deletes its database first (a broken PVC).
+struct ContainerRestarter {
     backend: Arc<Backend>,
     lose_data: bool,
 }
 
 #[async_trait::async_trait(?Send)]
-impl BackendRestarter for ProcessRestarter {
+impl BackendRestarter for ContainerRestarter {
     async fn restart_backend(&self) -> Result<String, String> {
-        let b = self.backend.clone();
-        let lose = self.lose_data;
-        tokio::task::spawn_blocking(move || {
-            b.stop();
-            if lose {
-                let _ = std::fs::remove_file(&b.db);
-            }
-            b.spawn();
-        })
-        .await
-        .map_err(|e| e.to_string())?;
-        Ok("restarted the backend process".into())
+        self.backend.restart(self.lose_data).await;
+        Ok("restarted the backend container".into())
     }
 }
 
@@ -266,10 +375,10 @@ fn failed(results: &[CaseResult]) -> Vec<String> {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the demo backend venv (scripts/test-demo.sh); run with --ignored"]
+#[ignore = "needs Docker and the bookworm bases (scripts/test-docker.sh --prepare); run with --ignored"]
 async fn a_well_behaved_gateway_passes_every_check_including_the_restart() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend::start(dir.path().join("tasks.db"));
+    let backend = Backend::start(dir.path().to_path_buf()).await;
     let ops = spec_of(&backend).await;
     assert!(ops
         .iter()
@@ -278,7 +387,7 @@ async fn a_well_behaved_gateway_passes_every_check_including_the_restart() {
         .iter()
         .any(|o| o.label() == "GET /api/health" && !o.secured));
     let gw = gateway(backend.port, Behaviour::default()).await;
-    let restarter = ProcessRestarter {
+    let restarter = ContainerRestarter {
         backend: backend.clone(),
         lose_data: false,
     };
@@ -303,10 +412,10 @@ async fn a_well_behaved_gateway_passes_every_check_including_the_restart() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the demo backend venv (scripts/test-demo.sh); run with --ignored"]
+#[ignore = "needs Docker and the bookworm bases (scripts/test-docker.sh --prepare); run with --ignored"]
 async fn a_gateway_that_misbehaves_is_caught() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend::start(dir.path().join("tasks.db"));
+    let backend = Backend::start(dir.path().to_path_buf()).await;
     let ops = spec_of(&backend).await;
 
     // Requests without a key get through.
@@ -362,7 +471,7 @@ async fn a_gateway_that_misbehaves_is_caught() {
 
     // A restart that loses the database.
     let good = gateway(backend.port, Behaviour::default()).await;
-    let losing = ProcessRestarter {
+    let losing = ContainerRestarter {
         backend: backend.clone(),
         lose_data: true,
     };
@@ -386,10 +495,10 @@ async fn a_gateway_that_misbehaves_is_caught() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "needs the demo backend venv (scripts/test-demo.sh); run with --ignored"]
+#[ignore = "needs Docker and the bookworm bases (scripts/test-docker.sh --prepare); run with --ignored"]
 async fn the_verify_command_prints_a_table_writes_junit_and_sets_the_exit_code() {
     let dir = tempfile::tempdir().unwrap();
-    let backend = Backend::start(dir.path().join("tasks.db"));
+    let backend = Backend::start(dir.path().to_path_buf()).await;
     let spec_file = dir.path().join("openapi.json");
     let text = reqwest::get(format!("http://127.0.0.1:{}/openapi.json", backend.port))
         .await
