@@ -120,11 +120,8 @@ fn require_registry() {
     );
 }
 
-fn up_as(server: &FakeApiServer, source: &[&str], extra: &[&str], json: bool) -> Run {
-    require_registry();
-    let state = tempfile::tempdir().unwrap();
-    let kubeconfig = state.path().join("kubeconfig");
-    server.write_kubeconfig(&kubeconfig, "default");
+/// The `up` command line of these tests (bases, offline Kong chart, the test registry).
+fn up_args(source: &[&str], extra: &[&str], json: bool) -> Vec<String> {
     let mut args: Vec<String> = vec!["up".into()];
     args.extend(source.iter().map(|s| s.to_string()));
     args.extend(
@@ -167,6 +164,15 @@ fn up_as(server: &FakeApiServer, source: &[&str], extra: &[&str], json: bool) ->
         args.extend(["--registry".to_string(), REGISTRY.to_string()]);
     }
     args.extend(extra.iter().map(|s| s.to_string()));
+    args
+}
+
+fn up_as(server: &FakeApiServer, source: &[&str], extra: &[&str], json: bool) -> Run {
+    require_registry();
+    let state = tempfile::tempdir().unwrap();
+    let kubeconfig = state.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "default");
+    let args = up_args(source, extra, json);
     let out = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
         .args(&args)
         .env("KUBECONFIG", &kubeconfig)
@@ -177,6 +183,37 @@ fn up_as(server: &FakeApiServer, source: &[&str], extra: &[&str], json: bool) ->
         .unwrap();
     eprintln!("stderr:\n{}", String::from_utf8_lossy(&out.stderr));
     Run { out, state }
+}
+
+/// `up` on a terminal: run under script(1), which gives it a pseudo-terminal for stdin, stdout
+/// and stderr, and returns everything the terminal received, with its exit code.
+fn up_on_terminal(
+    server: &FakeApiServer,
+    source: &[&str],
+    extra: &[&str],
+) -> (Option<i32>, String) {
+    let state = tempfile::tempdir().unwrap();
+    let kubeconfig = state.path().join("kubeconfig");
+    server.write_kubeconfig(&kubeconfig, "default");
+    let quote = |a: &str| format!("'{}'", a.replace('\'', "'\\''"));
+    let mut line = quote(env!("CARGO_BIN_EXE_kubectl-justpush"));
+    for a in up_args(source, extra, false) {
+        line.push(' ');
+        line.push_str(&quote(&a));
+    }
+    let out = Command::new("script")
+        .args(["--quiet", "--return", "--command", &line, "/dev/null"])
+        .env("KUBECONFIG", &kubeconfig)
+        .env("JUSTPUSH_STATE_DIR", state.path())
+        .env("JUSTPUSH_CACHE_DIR", state.path().join("cache"))
+        .env("TERM", "xterm")
+        .env_remove("NO_COLOR")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("script(1) from util-linux");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    eprintln!("terminal:\n{text}");
+    (out.status.code(), text)
 }
 
 /// A one-component project with its own Dockerfile (fast to build); `run` is its RUN line.
@@ -300,6 +337,41 @@ fn up_demo_goes_from_source_to_a_checked_gateway() {
     assert!(text.contains("kubectl justpush verify"), "{text}");
     assert!(server
         .object("v1", "Secret", "demo", "justpush.release.v1.demo.v2")
+        .is_some());
+
+    // And on a terminal: one line per stage and component, redrawn in place (cursor up, clear
+    // line) as it progresses, in colour, ending with every stage marked done.
+    let (code, screen) = up_on_terminal(&server, &["--demo"], &["--gateway", &gw]);
+    assert_eq!(code, Some(0), "{screen}");
+    let cursor_ups: Vec<usize> = screen
+        .match_indices("\x1b[")
+        .filter(|(i, _)| {
+            let rest = &screen[i + 2..];
+            let digits = rest.chars().take_while(char::is_ascii_digit).count();
+            digits > 0 && rest[digits..].starts_with('A')
+        })
+        .map(|(i, _)| i)
+        .collect();
+    assert!(
+        cursor_ups.len() >= 3 && screen.contains("\r\x1b[2K"),
+        "redrawn in place: {screen:?}"
+    );
+    assert!(screen.contains("\x1b[32m✓"), "green marks: {screen:?}");
+    // The last frame (after the last cursor-up): every stage there, none still running.
+    let last_frame = &screen[*cursor_ups.last().unwrap()..];
+    for stage in ["Build", "Push", "Deploy", "Configure"] {
+        assert!(
+            last_frame.contains(stage),
+            "{stage} in the last frame: {last_frame:?}"
+        );
+    }
+    assert!(
+        !last_frame.contains('…'),
+        "nothing still running: {last_frame:?}"
+    );
+    assert!(screen.contains(&format!("gateway:  {gw}")), "{screen}");
+    assert!(server
+        .object("v1", "Secret", "demo", "justpush.release.v1.demo.v3")
         .is_some());
 
     // verify --suite restart through the binary: the release and gateway from the last run,
