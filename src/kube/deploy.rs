@@ -400,8 +400,6 @@ fn event(stage: &str, message: impl Into<String>) -> RecordEvent {
 enum Stop {
     Failed(String),
     Interrupted,
-    /// The lease is someone else's now.
-    LeaseLost,
 }
 
 /// Deploys a release atomically (see the module docs).
@@ -641,7 +639,7 @@ async fn deploy_locked(
     )));
     for obj in &objects {
         if lost.is_cancelled() {
-            stop = Some(Stop::LeaseLost);
+            // Handled below, before success or rollback.
             break;
         }
         if req.interrupt.is_cancelled() {
@@ -674,7 +672,7 @@ async fn deploy_locked(
         }
     }
 
-    if stop.is_none() {
+    if stop.is_none() && !lost.is_cancelled() {
         let wl = workloads(&objects);
         progress(DeployProgress::Step(format!(
             "waiting for {} workloads (timeout {} s)",
@@ -706,9 +704,7 @@ async fn deploy_locked(
         while let Ok(p) = rx.try_recv() {
             report_wait(p, progress);
         }
-        if lost.is_cancelled() {
-            stop = Some(Stop::LeaseLost);
-        } else {
+        if !lost.is_cancelled() {
             match outcome {
                 Ok(WaitOutcome::Ready) => {}
                 Ok(WaitOutcome::Failed { failure, logs }) => {
@@ -740,6 +736,30 @@ async fn deploy_locked(
         }
     }
 
+    // The lease is someone else's now: neither success nor a rollback is this run's to do.
+    if lost.is_cancelled() {
+        let holder = lease
+            .taken_by()
+            .unwrap_or_else(|| "another deploy".to_string());
+        record.status = ReleaseStatus::Failed;
+        record.updated_at = now();
+        record.description = format!(
+            "{}: stopped, lease taken over by {holder}",
+            record.description
+        );
+        record.warnings = warnings;
+        record.events.push(event(
+            "Deploy",
+            format!("stopped: the lease was taken over by {holder}; not rolled back"),
+        ));
+        // Best effort: the other deploy may be pruning old records.
+        let _ = store.save(&record).await;
+        return Err(DeployError::LeaseLost {
+            release: release.to_string(),
+            revision,
+            holder,
+        });
+    }
     let Some(stop) = stop else {
         // Success: prune what left the chart, then mark the revision.
         if let Some(prev) = &previous {
@@ -790,33 +810,9 @@ async fn deploy_locked(
         });
     };
 
-    if let Stop::LeaseLost = stop {
-        let holder = lease
-            .taken_by()
-            .unwrap_or_else(|| "another deploy".to_string());
-        record.status = ReleaseStatus::Failed;
-        record.updated_at = now();
-        record.description = format!(
-            "{}: stopped, lease taken over by {holder}",
-            record.description
-        );
-        record.warnings = warnings;
-        record.events.push(event(
-            "Deploy",
-            format!("stopped: the lease was taken over by {holder}; not rolled back"),
-        ));
-        // Best effort: the other deploy may be pruning old records.
-        let _ = store.save(&record).await;
-        return Err(DeployError::LeaseLost {
-            release: release.to_string(),
-            revision,
-            holder,
-        });
-    }
     let reason = match &stop {
         Stop::Failed(m) => m.clone(),
         Stop::Interrupted => "interrupted (Ctrl-C)".to_string(),
-        Stop::LeaseLost => unreachable!("handled above"),
     };
     progress(DeployProgress::Step(format!(
         "revision {revision} failed: rolling back"
@@ -939,7 +935,6 @@ async fn deploy_locked(
     let what = match stop {
         Stop::Failed(_) => format!("deploy of {release} (revision {revision}) failed: {reason}"),
         Stop::Interrupted => format!("deploy of {release} (revision {revision}) was interrupted"),
-        Stop::LeaseLost => unreachable!("handled above"),
     };
     Err(DeployError::Failed {
         revision,
