@@ -347,17 +347,7 @@ pub fn delete_cluster(tools: &dyn ToolRunner, provider: Provider) -> Result<bool
             if !kind_has_cluster(&list.stdout, CLUSTER_NAME) {
                 return Ok(false);
             }
-            tools.run(
-                bin,
-                &[
-                    "delete".into(),
-                    "cluster".into(),
-                    "--name".into(),
-                    CLUSTER_NAME.into(),
-                ],
-                None,
-                t,
-            )?;
+            tools.run(bin, &delete_args(Provider::Kind), None, t)?;
             Ok(true)
         }
         Provider::Minikube => {
@@ -376,15 +366,19 @@ pub fn delete_cluster(tools: &dyn ToolRunner, provider: Provider) -> Result<bool
             if !exists {
                 return Ok(false);
             }
-            tools.run(
-                bin,
-                &["delete".into(), "-p".into(), CLUSTER_NAME.into()],
-                None,
-                t,
-            )?;
+            tools.run(bin, &delete_args(Provider::Minikube), None, t)?;
             Ok(true)
         }
     }
+}
+
+/// The command line that deletes the cluster (kind) or profile (Minikube) justpush made.
+pub fn delete_args(provider: Provider) -> Vec<String> {
+    let args: &[&str] = match provider {
+        Provider::Kind => &["delete", "cluster", "--name", CLUSTER_NAME],
+        Provider::Minikube => &["delete", "-p", CLUSTER_NAME],
+    };
+    args.iter().map(|a| a.to_string()).collect()
 }
 
 /// Is the profile among `minikube profile list -o json` output?

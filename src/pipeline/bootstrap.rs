@@ -301,16 +301,6 @@ pub trait LocalRegistry {
 /// `ExGuestNotFound`, with "Profile not found"), as against 7 and others for a stopped one.
 const MINIKUBE_NO_PROFILE: i32 = 85;
 
-pub fn kind_delete_args() -> Vec<String> {
-    ["delete", "cluster", "--name", CLUSTER_NAME]
-        .map(String::from)
-        .to_vec()
-}
-
-pub fn minikube_delete_args() -> Vec<String> {
-    ["delete", "-p", CLUSTER_NAME].map(String::from).to_vec()
-}
-
 impl LocalBootstrap<'_> {
     /// After `kind create cluster` or `minikube start` of a new cluster was interrupted,
     /// deletes what it made (a node container, a profile) so a Ctrl-C leaves nothing behind.
@@ -358,7 +348,11 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                         .tools
                         .run("kind", &kind_create_args(&config), None, long)
                     {
-                        return Err(self.remove_half_made(e, "kind", &kind_delete_args()));
+                        return Err(self.remove_half_made(
+                            e,
+                            "kind",
+                            &cluster::delete_args(Provider::Kind),
+                        ));
                     }
                 }
                 log.line("starting the local registry");
@@ -427,7 +421,7 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                             return Err(self.remove_half_made(
                                 e,
                                 "minikube",
-                                &minikube_delete_args(),
+                                &cluster::delete_args(Provider::Minikube),
                             ));
                         }
                         return Err(tool_err(e));
