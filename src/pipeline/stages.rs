@@ -757,12 +757,18 @@ impl GatewayConfigurer for KongGatewayCheck<'_> {
                 (Err(e), _) | (_, Err(e)) => last = e.to_string(),
             }
         }
-        // The controller's Events say why, when it refused one of our objects.
-        let client = self.api.client().await?;
-        let refused =
-            crate::kube::manage::kong_rejections(&client, &deployed.namespace, &deployed.release)
-                .await
-                .unwrap_or_default();
+        // The controller's Events say why, when it refused one of our objects (best effort:
+        // the timeout above is the failure to report either way).
+        let refused = match self.api.client().await {
+            Ok(client) => crate::kube::manage::kong_rejections(
+                &client,
+                &deployed.namespace,
+                &deployed.release,
+            )
+            .await
+            .unwrap_or_default(),
+            Err(_) => Vec::new(),
+        };
         let why = if refused.is_empty() {
             "check `kubectl -n kong logs deploy/kong-kong -c ingress-controller`".to_string()
         } else {
