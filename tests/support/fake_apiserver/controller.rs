@@ -1360,6 +1360,27 @@ fn container_status(
     s
 }
 
+/// Every container running, none ready yet: a pod whose probes have not passed (or that will
+/// crash).
+fn started_not_ready(status: &mut Value, p: &Value, containers: &[Value], ts: &str) {
+    let cs: Vec<Value> = containers
+        .iter()
+        .map(|c| {
+            container_status(
+                c,
+                false,
+                0,
+                json!({"running": {"startedAt": ts}}),
+                json!({}),
+                true,
+            )
+        })
+        .collect();
+    status["containerStatuses"] = json!(cs);
+    status["phase"] = json!("Running");
+    status["conditions"] = json!(pod_conditions(p, None, false, true));
+}
+
 fn pod_conditions(
     p: &Value,
     scheduled: Option<(&str, &str)>,
@@ -1624,22 +1645,7 @@ fn pods(st: &mut State) -> Option<Instant> {
                 };
                 if prt_state.stage == 0 {
                     // Started, not ready; it will crash after crash_interval.
-                    let cs: Vec<Value> = containers
-                        .iter()
-                        .map(|c| {
-                            container_status(
-                                c,
-                                false,
-                                0,
-                                json!({"running": {"startedAt": ts}}),
-                                json!({}),
-                                true,
-                            )
-                        })
-                        .collect();
-                    status["containerStatuses"] = json!(cs);
-                    status["phase"] = json!("Running");
-                    status["conditions"] = json!(pod_conditions(&p, None, false, true));
+                    started_not_ready(&mut status, &p, &containers, &ts);
                     for (c, h) in containers.iter().zip(&hit) {
                         if *h {
                             let img = c["image"].as_str().unwrap_or_default();
@@ -1751,22 +1757,7 @@ fn pods(st: &mut State) -> Option<Instant> {
                     prt_state.stage = 1;
                     prt_state.next_at = None;
                 } else if prt_state.stage == 1 {
-                    let cs: Vec<Value> = containers
-                        .iter()
-                        .map(|c| {
-                            container_status(
-                                c,
-                                false,
-                                0,
-                                json!({"running": {"startedAt": ts}}),
-                                json!({}),
-                                true,
-                            )
-                        })
-                        .collect();
-                    status["containerStatuses"] = json!(cs);
-                    status["phase"] = json!("Running");
-                    status["conditions"] = json!(pod_conditions(&p, None, false, true));
+                    started_not_ready(&mut status, &p, &containers, &ts);
                     for c in &containers {
                         let img = c["image"].as_str().unwrap_or_default();
                         events.push((
