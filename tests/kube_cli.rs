@@ -197,16 +197,21 @@ fn redeploy_with_changed_env_rolls_the_pods() {
         api_pods.iter().all(|p| !pods_before.contains(p)),
         "{api_pods:?} {pods_before:?}"
     );
+    let token = api_secret_value(&server, "API_TOKEN");
+    assert_eq!(token, b"s3cret-token");
+}
+
+/// A value of the api component's Secret, decoded.
+fn api_secret_value(server: &FakeApiServer, key: &str) -> Vec<u8> {
     let secret = server
         .objects_in("v1", "Secret", NS)
         .into_iter()
         .find(|s| s["metadata"]["name"].as_str().unwrap().ends_with("-api"))
-        .unwrap();
+        .expect("the api component's Secret");
     use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["API_TOKEN"].as_str().unwrap())
-        .unwrap();
-    assert_eq!(token, b"s3cret-token");
+    base64::engine::general_purpose::STANDARD
+        .decode(secret["data"][key].as_str().unwrap())
+        .unwrap()
 }
 
 #[test]
@@ -245,15 +250,7 @@ fn redeploy_secret_is_read_from_stdin_not_argv() {
     let o = child.wait_with_output().unwrap();
     assert!(o.status.success(), "{}", text(&o));
     assert!(!text(&o).contains("rotated-value"));
-    let secret = server
-        .objects_in("v1", "Secret", NS)
-        .into_iter()
-        .find(|s| s["metadata"]["name"].as_str().unwrap().ends_with("-api"))
-        .unwrap();
-    use base64::Engine;
-    let token = base64::engine::general_purpose::STANDARD
-        .decode(secret["data"]["API_TOKEN"].as_str().unwrap())
-        .unwrap();
+    let token = api_secret_value(&server, "API_TOKEN");
     assert_eq!(token, b"rotated-value");
 }
 
