@@ -339,14 +339,18 @@ impl BackendRestarter for ContainerRestarter {
     }
 }
 
-async fn spec_of(backend: &Backend) -> Vec<spec::Operation> {
-    let text = reqwest::get(format!("http://127.0.0.1:{}/openapi.json", backend.port))
+/// The OpenAPI document the running backend serves.
+async fn spec_text(backend: &Backend) -> String {
+    reqwest::get(format!("http://127.0.0.1:{}/openapi.json", backend.port))
         .await
         .unwrap()
         .text()
         .await
-        .unwrap();
-    spec::parse_spec(&text).unwrap()
+        .unwrap()
+}
+
+async fn spec_of(backend: &Backend) -> Vec<spec::Operation> {
+    spec::parse_spec(&spec_text(backend).await).unwrap()
 }
 
 fn target(gw: &str) -> regression::Target {
@@ -500,13 +504,7 @@ async fn the_verify_command_prints_a_table_writes_junit_and_sets_the_exit_code()
     let dir = tempfile::tempdir().unwrap();
     let backend = Backend::start(dir.path().to_path_buf()).await;
     let spec_file = dir.path().join("openapi.json");
-    let text = reqwest::get(format!("http://127.0.0.1:{}/openapi.json", backend.port))
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    std::fs::write(&spec_file, text).unwrap();
+    std::fs::write(&spec_file, spec_text(&backend).await).unwrap();
     let run = |gw: String, junit: PathBuf| {
         let spec_file = spec_file.clone();
         let state = dir.path().join("state");
