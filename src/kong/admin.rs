@@ -940,6 +940,21 @@ mod tests {
         plan_credentials("demo", &[CredentialKind::KeyAuth], &[]).unwrap()
     }
 
+    /// The desired state of release demo for `plan()`, and the credentials it was made with
+    /// (their keys are fresh each time `creds()` runs).
+    fn demo_desired() -> (Vec<Entity>, Vec<CredentialPlan>) {
+        let c = creds();
+        let desired = desired_state(
+            &SyncTarget {
+                release: "demo",
+                upstream: "http://api:8000",
+                plan: &plan(),
+            },
+            &c,
+        );
+        (desired, c)
+    }
+
     /// What Kong would return for the desired objects: ids, foreign keys, filled defaults.
     fn as_kong_would_store(desired: &[Entity]) -> BTreeMap<EntityKind, Vec<Value>> {
         let mut ids = BTreeMap::new();
@@ -969,15 +984,7 @@ mod tests {
 
     #[test]
     fn first_sync_creates_everything_in_dependency_order() {
-        let p = plan();
-        let desired = desired_state(
-            &SyncTarget {
-                release: "demo",
-                upstream: "http://api:8000",
-                plan: &p,
-            },
-            &creds(),
-        );
+        let (desired, c) = demo_desired();
         let d = diff(&desired, &[]);
         assert!(d.update.is_empty() && d.delete.is_empty());
         let kinds: Vec<EntityKind> = d.create.iter().map(|e| e.kind).collect();
@@ -992,24 +999,12 @@ mod tests {
             .lines()
             .iter()
             .any(|l| l == "create consumer demo-anonymous"));
-        assert!(!d
-            .lines()
-            .join("\n")
-            .contains(creds()[0].data["key"].as_str()));
+        assert!(!d.lines().join("\n").contains(c[0].data["key"].as_str()));
     }
 
     #[test]
     fn a_second_diff_against_the_stored_state_is_empty() {
-        let p = plan();
-        let c = creds();
-        let desired = desired_state(
-            &SyncTarget {
-                release: "demo",
-                upstream: "http://api:8000",
-                plan: &p,
-            },
-            &c,
-        );
+        let (desired, _) = demo_desired();
         let current = current_state(&as_kong_would_store(&desired));
         let d = diff(&desired, &current);
         assert!(d.is_empty(), "{:?}", d.lines());
@@ -1018,16 +1013,7 @@ mod tests {
 
     #[test]
     fn changes_and_removals_are_found() {
-        let p = plan();
-        let c = creds();
-        let desired = desired_state(
-            &SyncTarget {
-                release: "demo",
-                upstream: "http://api:8000",
-                plan: &p,
-            },
-            &c,
-        );
+        let (desired, _) = demo_desired();
         let mut raw = as_kong_would_store(&desired);
         raw.get_mut(&EntityKind::Route).unwrap()[0]["regex_priority"] = json!(5);
         raw.get_mut(&EntityKind::Route)
