@@ -10,6 +10,7 @@ pub mod detect;
 pub mod dockerfile;
 pub mod error;
 pub mod image;
+pub mod input;
 pub mod kong;
 pub mod kube;
 pub mod output;
