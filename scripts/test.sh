@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): on a fresh Debian machine with the Rust toolchain it
-# installs what the tests need (idempotently), builds, and runs every tier:
+# installs what the tests need (idempotently), checks formatting and lints (cargo fmt --check,
+# cargo clippy --all-targets -D warnings; either failing stops the run), builds, and runs every tier:
 #   1. cargo tests (pure units, snapshots, CLI against the real binary)
 #   2. chart checks against real Helm (helm-python-sdk), Kubernetes 1.30 schemas, Kong CRDs,
 #      checkov, and renderer parity with Helm for our chart and Kong's official chart; shellcheck
@@ -27,6 +28,15 @@ fi
 mkdir -p .cache
 step "Python tools for chart checks"
 bash scripts/setup-python.sh || { echo "error: python setup failed" >&2; exit 1; }
+
+# Formatting and lints gate everything else: a submission that is not fmt- and clippy-clean
+# fails here, before any test runs.
+step "Gate: cargo fmt --check and cargo clippy --all-targets -- -D warnings"
+cargo fmt --check || { echo "error: cargo fmt --check failed: run cargo fmt" >&2; exit 1; }
+cargo clippy --locked --all-targets -- -D warnings || {
+  echo "error: clippy found warnings: fix them (cargo clippy --all-targets -- -D warnings)" >&2
+  exit 1
+}
 
 # One debug build serves every tier: a release build would add minutes of compiling on CI's two
 # cores for no test value (the benchmarks build their own release binary).
