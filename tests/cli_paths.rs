@@ -1,0 +1,80 @@
+//! Paths a project names, through the real binary: a `justpush.yaml` path that leaves the
+//! project stops `up` before anything is built, a spec that symlinks out of the project is
+//! refused without its content showing, a chart template that symlinks out is not rendered,
+//! and a broken kubeconfig never prints its token.
+
+use std::path::Path;
+use std::process::{Command, Output};
+
+const BIN: &str = env!("CARGO_BIN_EXE_kubectl-justpush");
+/// Stands for a secret: it must never appear in anything the binary prints.
+const CANARY: &str = "CANARY-7d1e-secret-material";
+
+fn run(args: &[&str], home: &Path) -> Output {
+    Command::new(BIN)
+        .args(args)
+        .env("NO_COLOR", "1")
+        .env("HOME", home)
+        .env("JUSTPUSH_STATE_DIR", home.join("state"))
+        .env("JUSTPUSH_CACHE_DIR", home.join("cache"))
+        .env("KUBECONFIG", home.join("no-kubeconfig"))
+        .env("PATH", home.join("bin"))
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap()
+}
+
+fn text(b: &[u8]) -> String {
+    String::from_utf8_lossy(b).into_owned()
+}
+
+/// A deployable project (an existing Dockerfile) with the given justpush.yaml component line.
+fn project_with(dir: &Path, component_field: &str) {
+    std::fs::write(
+        dir.join("Dockerfile"),
+        "FROM scratch\nEXPOSE 8080\nCMD [\"/app\"]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("justpush.yaml"),
+        format!("name: shop\ncomponents:\n  - name: api\n    path: .\n    port: 8080\n    {component_field}\n"),
+    )
+    .unwrap();
+}
+
+#[test]
+fn up_refuses_a_config_path_outside_the_project_before_anything_runs() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    project_with(project.path(), "openapi: {file: /etc/passwd}");
+    let out = run(
+        &["up", "--dry-run", project.path().to_str().unwrap()],
+        home.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("components.api.openapi.file"), "{stderr}");
+    assert!(stderr.contains("absolute path"), "{stderr}");
+    assert!(!stderr.contains("root:"), "{stderr}");
+    assert!(text(&out.stdout).is_empty());
+}
+
+#[test]
+fn routes_refuses_a_project_spec_that_symlinks_out_and_never_prints_it() {
+    let home = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("secret.yaml"), format!("token: {CANARY}\n")).unwrap();
+    let project = tempfile::tempdir().unwrap();
+    project_with(project.path(), "openapi: {file: openapi.yaml}");
+    std::os::unix::fs::symlink(
+        outside.path().join("secret.yaml"),
+        project.path().join("openapi.yaml"),
+    )
+    .unwrap();
+    let out = run(&["routes", project.path().to_str().unwrap()], home.path());
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("outside the project"), "{stderr}");
+    assert!(stderr.contains("openapi.yaml"), "{stderr}");
+    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY), "{stdout}{stderr}");
+}
