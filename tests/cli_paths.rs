@@ -63,7 +63,11 @@ fn up_refuses_a_config_path_outside_the_project_before_anything_runs() {
 fn routes_refuses_a_project_spec_that_symlinks_out_and_never_prints_it() {
     let home = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("secret.yaml"), format!("token: {CANARY}\n")).unwrap();
+    std::fs::write(
+        outside.path().join("secret.yaml"),
+        format!("token: {CANARY}\n"),
+    )
+    .unwrap();
     let project = tempfile::tempdir().unwrap();
     project_with(project.path(), "openapi: {file: openapi.yaml}");
     std::os::unix::fs::symlink(
@@ -76,5 +80,33 @@ fn routes_refuses_a_project_spec_that_symlinks_out_and_never_prints_it() {
     assert_eq!(out.status.code(), Some(2), "{stderr}");
     assert!(stderr.contains("outside the project"), "{stderr}");
     assert!(stderr.contains("openapi.yaml"), "{stderr}");
-    assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY), "{stdout}{stderr}");
+    assert!(
+        !stdout.contains(CANARY) && !stderr.contains(CANARY),
+        "{stdout}{stderr}"
+    );
+}
+
+#[test]
+fn render_refuses_a_chart_template_that_symlinks_out_of_the_chart() {
+    let home = tempfile::tempdir().unwrap();
+    let outside = tempfile::tempdir().unwrap();
+    std::fs::write(outside.path().join("passwd"), format!("root:{CANARY}:0:0\n")).unwrap();
+    let chart = tempfile::tempdir().unwrap();
+    std::fs::create_dir(chart.path().join("templates")).unwrap();
+    std::fs::write(
+        chart.path().join("Chart.yaml"),
+        "apiVersion: v2\nname: t\nversion: 0.1.0\n",
+    )
+    .unwrap();
+    std::os::unix::fs::symlink(
+        outside.path().join("passwd"),
+        chart.path().join("templates/cm.yaml"),
+    )
+    .unwrap();
+    let out = run(&["render", chart.path().to_str().unwrap()], home.path());
+    let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
+    assert!(stderr.contains("templates/cm.yaml"), "{stderr}");
+    assert!(stdout.is_empty(), "{stdout}");
+    assert!(!stderr.contains(CANARY), "{stderr}");
 }
