@@ -90,7 +90,11 @@ fn routes_refuses_a_project_spec_that_symlinks_out_and_never_prints_it() {
 fn render_refuses_a_chart_template_that_symlinks_out_of_the_chart() {
     let home = tempfile::tempdir().unwrap();
     let outside = tempfile::tempdir().unwrap();
-    std::fs::write(outside.path().join("passwd"), format!("root:{CANARY}:0:0\n")).unwrap();
+    std::fs::write(
+        outside.path().join("passwd"),
+        format!("root:{CANARY}:0:0\n"),
+    )
+    .unwrap();
     let chart = tempfile::tempdir().unwrap();
     std::fs::create_dir(chart.path().join("templates")).unwrap();
     std::fs::write(
@@ -109,4 +113,44 @@ fn render_refuses_a_chart_template_that_symlinks_out_of_the_chart() {
     assert!(stderr.contains("templates/cm.yaml"), "{stderr}");
     assert!(stdout.is_empty(), "{stdout}");
     assert!(!stderr.contains(CANARY), "{stderr}");
+}
+
+#[test]
+fn a_broken_kubeconfig_never_prints_its_token() {
+    let home = tempfile::tempdir().unwrap();
+    for (name, broken) in [
+        ("unclosed.yaml", format!("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: \"{CANARY}\n    client-key-data: x\n")),
+        ("wrong-type.yaml", format!("apiVersion: v1\nkind: Config\nusers: {CANARY}\n")),
+        ("flow.yaml", format!("apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    client-key-data: [{CANARY}: {{\n")),
+    ] {
+        let file = home.path().join(name);
+        std::fs::write(&file, broken).unwrap();
+        for command in [&["status"][..], &["credentials"][..]] {
+            let mut args = command.to_vec();
+            args.extend(["--kubeconfig", file.to_str().unwrap()]);
+            let out = run(&args, home.path());
+            let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+            assert!(matches!(out.status.code(), Some(1 | 2)), "{args:?}: {stderr}");
+            assert!(!stdout.contains(CANARY) && !stderr.contains(CANARY), "{args:?}: {stderr}");
+            assert!(stderr.contains(name) && stderr.contains("line"), "{args:?}: {stderr}");
+        }
+    }
+}
+
+#[test]
+fn a_kubeconfig_that_is_a_fifo_is_refused_without_blocking() {
+    let home = tempfile::tempdir().unwrap();
+    let fifo = home.path().join("kubeconfig");
+    assert!(Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .unwrap()
+        .success());
+    let out = run(
+        &["status", "--kubeconfig", fifo.to_str().unwrap()],
+        home.path(),
+    );
+    let stderr = text(&out.stderr);
+    assert!(matches!(out.status.code(), Some(1 | 2)), "{stderr}");
+    assert!(stderr.contains("FIFO"), "{stderr}");
 }
