@@ -96,7 +96,10 @@ pub fn resolve_credentials(
         )));
     }
     if let Some(path) = config {
-        if let Ok(text) = std::fs::read_to_string(path) {
+        // The user's own file, wherever it is; but never a blocking or unbounded read.
+        if let Ok(text) =
+            crate::input::read_text(path, "Docker config", crate::input::MAX_CONFIG_BYTES)
+        {
             if let Some(auth) = credentials_from_config(&text, registry) {
                 return Ok(auth);
             }
