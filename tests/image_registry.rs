@@ -14,6 +14,9 @@ use base64::Engine as _;
 use justpush::image::registry::{push_image, RegistryClient};
 use justpush::image::{BuildRequest, ImageBackend, ImageDetails, ImageError, RegistryAuth};
 
+#[path = "support/http_stand_in.rs"]
+mod http_stand_in;
+
 #[derive(Clone)]
 struct Registry {
     /// `Basic` or `Bearer` authentication.
@@ -282,4 +285,93 @@ async fn a_push_is_skipped_when_the_registry_has_the_digest() {
     .await
     .unwrap_err();
     assert!(matches!(err, ImageError::RegistryAuth { .. }), "{err}");
+}
+
+/// Every `Authorization` header a token service received (`None` for a request without one).
+type SeenAuthorization = Arc<Mutex<Vec<Option<String>>>>;
+
+/// A token service that records what it was sent and hands out a token to anyone.
+fn collecting_token_service() -> (String, SeenAuthorization) {
+    let seen: SeenAuthorization = Arc::default();
+    let record = seen.clone();
+    let app = Router::new().fallback(move |headers: HeaderMap| {
+        let record = record.clone();
+        async move {
+            let value = headers
+                .get("authorization")
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string);
+            record.lock().unwrap().push(value);
+            axum::Json(serde_json::json!({"token": "collected"}))
+        }
+    });
+    (http_stand_in::serve(app), seen)
+}
+
+/// A registry whose every answer is a challenge naming `realm` as its token service.
+fn hostile_registry(realm: String) -> String {
+    let app = Router::new().fallback(move || {
+        let realm = realm.clone();
+        async move {
+            (
+                StatusCode::UNAUTHORIZED,
+                [(
+                    "www-authenticate",
+                    format!("Bearer realm=\"{realm}\",service=\"registry\""),
+                )],
+                "",
+            )
+        }
+    });
+    let base = http_stand_in::serve(app);
+    base.trim_start_matches("http://").to_string()
+}
+
+#[tokio::test]
+async fn credentials_never_reach_a_token_service_on_another_host() {
+    let (collector, seen) = collecting_token_service();
+    // The collector listens on 127.0.0.1; named `localhost` it is another host than the
+    // registry's `127.0.0.1`, and plain http.
+    let port = collector.rsplit(':').next().unwrap();
+    let registry = hostile_registry(format!("http://localhost:{port}/token"));
+    let engine = OneImage {
+        id: "sha256:bbbb",
+        pushed: Mutex::new(Vec::new()),
+        tagged: Mutex::new(Vec::new()),
+    };
+    let err = push_image(
+        &engine,
+        "api",
+        "justpush/api:t1",
+        &registry,
+        &auth("alice", "wonderland"),
+    )
+    .await
+    .unwrap_err();
+    let message = err.to_string();
+    assert!(
+        matches!(err, ImageError::RegistryRealmRefused { .. }),
+        "{message}"
+    );
+    assert!(message.contains(&format!("localhost:{port}")), "{message}");
+    assert!(!message.contains("wonderland"), "{message}");
+    assert!(
+        seen.lock().unwrap().iter().all(Option::is_none),
+        "the token service got credentials: {:?}",
+        seen.lock().unwrap()
+    );
+    assert!(
+        engine.pushed.lock().unwrap().is_empty(),
+        "the daemon pushed"
+    );
+
+    // The stand-in does take credentials when they are sent, so the check above can fail.
+    let probe = reqwest::Client::new()
+        .get(format!("{collector}/token"))
+        .basic_auth("alice", Some("wonderland"))
+        .send()
+        .await
+        .unwrap();
+    assert!(probe.status().is_success());
+    assert_eq!(seen.lock().unwrap().iter().flatten().count(), 1);
 }

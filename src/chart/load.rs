@@ -35,6 +35,14 @@ pub enum LoadError {
     NoChartYaml { chart: String },
     #[error("chart {chart}: Chart.yaml: {message}")]
     BadMetadata { chart: String, message: String },
+    /// A file of a chart directory was refused unread: a symlink leading out of the chart, a
+    /// FIFO or device, or a file over the size limit.
+    #[error("chart {chart}: {source}")]
+    Refused {
+        chart: PathBuf,
+        #[source]
+        source: crate::input::InputError,
+    },
 }
 
 /// A dependency declared in Chart.yaml.
@@ -238,10 +246,23 @@ fn collect_embedded(dir: &include_dir::Dir<'static>, out: &mut ChartFiles) {
     }
 }
 
+/// Reads every file under a chart directory. Symlinks are followed only while they stay in
+/// the chart: a template linked to `/etc/passwd` or `~/.kube/config` would otherwise be
+/// rendered (or quoted in a template error) into the output. Each directory is read once, so
+/// a link back up the tree cannot loop.
 fn read_dir_files(root: &Path) -> Result<ChartFiles, LoadError> {
+    let refused = |source| LoadError::Refused {
+        chart: root.to_path_buf(),
+        source,
+    };
     let mut out = ChartFiles::new();
+    let mut seen = std::collections::HashSet::new();
     let mut stack = vec![root.to_path_buf()];
     while let Some(dir) = stack.pop() {
+        let real = crate::input::resolve_inside(root, &dir, "chart directory").map_err(refused)?;
+        if !seen.insert(real) {
+            continue;
+        }
         let entries = std::fs::read_dir(&dir).map_err(|e| LoadError::Io {
             path: dir.clone(),
             what: "directory".into(),
@@ -254,21 +275,21 @@ fn read_dir_files(root: &Path) -> Result<ChartFiles, LoadError> {
                 source: e,
             })?;
             let p = entry.path();
-            if p.is_dir() {
+            let rel = p
+                .strip_prefix(root)
+                .unwrap_or(&p)
+                .to_string_lossy()
+                .replace('\\', "/");
+            let what = format!("chart file {rel}");
+            let resolved = crate::input::resolve_inside(root, &p, &what).map_err(refused)?;
+            if resolved.is_dir() {
                 stack.push(p);
-            } else {
-                let rel = p
-                    .strip_prefix(root)
-                    .unwrap_or(&p)
-                    .to_string_lossy()
-                    .replace('\\', "/");
-                let data = std::fs::read(&p).map_err(|e| LoadError::Io {
-                    path: p.clone(),
-                    what: "file".into(),
-                    source: e,
-                })?;
-                out.insert(rel, data);
+                continue;
             }
+            let data =
+                crate::input::read_bytes(&resolved, &what, crate::input::MAX_CHART_FILE_BYTES)
+                    .map_err(refused)?;
+            out.insert(rel, data);
         }
     }
     Ok(out)
@@ -396,6 +417,74 @@ mod tests {
         );
         let kept: Vec<String> = apply_helmignore(f).into_keys().collect();
         assert_eq!(kept, vec!["Chart.yaml", "templates/d.yaml"]);
+    }
+
+    fn chart_dir() -> tempfile::TempDir {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("templates")).unwrap();
+        std::fs::write(
+            dir.path().join("Chart.yaml"),
+            "apiVersion: v2\nname: t\nversion: 0.1.0\n",
+        )
+        .unwrap();
+        dir
+    }
+
+    #[test]
+    fn a_chart_file_that_links_out_of_the_chart_is_refused_unread() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("passwd"), "root:CANARY-hash:0:0\n").unwrap();
+        for link in ["templates/leak.yaml", "files/leak.txt"] {
+            let chart = chart_dir();
+            let path = chart.path().join(link);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::os::unix::fs::symlink(outside.path().join("passwd"), &path).unwrap();
+            let err = Chart::load(chart.path()).unwrap_err();
+            let message = err.to_string();
+            assert!(matches!(err, LoadError::Refused { .. }), "{message}");
+            assert!(message.contains(link), "{message}");
+            assert!(message.contains("outside the project"), "{message}");
+            assert!(!message.contains("CANARY"), "{message}");
+        }
+    }
+
+    #[test]
+    fn a_chart_directory_that_links_out_of_the_chart_is_refused() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("x.yaml"), "kind: CANARY").unwrap();
+        let chart = chart_dir();
+        std::os::unix::fs::symlink(outside.path(), chart.path().join("templates/more")).unwrap();
+        let err = Chart::load(chart.path()).unwrap_err();
+        assert!(err.to_string().contains("templates/more"), "{err}");
+        assert!(!err.to_string().contains("CANARY"), "{err}");
+    }
+
+    #[test]
+    fn links_inside_the_chart_are_followed_and_a_loop_ends() {
+        let chart = chart_dir();
+        std::fs::write(chart.path().join("templates/_real.tpl"), "{{/* x */}}").unwrap();
+        std::os::unix::fs::symlink("_real.tpl", chart.path().join("templates/_alias.tpl")).unwrap();
+        // A directory link back up the tree: read once, not forever.
+        std::os::unix::fs::symlink("..", chart.path().join("templates/up")).unwrap();
+        let loaded = Chart::load(chart.path()).unwrap();
+        let names: Vec<&str> = loaded.templates.iter().map(|(n, _)| n.as_str()).collect();
+        assert!(
+            names.iter().any(|n| n.ends_with("templates/_alias.tpl")),
+            "{names:?}"
+        );
+    }
+
+    #[test]
+    fn a_fifo_in_a_chart_is_refused_without_blocking() {
+        let chart = chart_dir();
+        let fifo = chart.path().join("templates/pipe.yaml");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = Chart::load(chart.path()).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
     }
 
     #[test]

@@ -52,15 +52,16 @@ pub async fn kube_client(global: &GlobalFlags) -> Result<kube::Client, CliError>
         context: global.context.clone(),
         ..Default::default()
     };
-    let config = match &global.kubeconfig {
-        Some(path) => {
-            let kc = kube::config::Kubeconfig::read_from(path)
-                .map_err(|e| CliError::usage(format!("reading kubeconfig {}: {e}", path.display())))?;
-            kube::Config::from_custom_kubeconfig(kc, &options).await
-        }
-        None => kube::Config::from_kubeconfig(&options).await,
-    }
-    .map_err(|e| CliError::failed(format!("loading the kubeconfig: {e}; is a cluster configured (`kubectl config current-context`)?")))?;
+    let kc =
+        crate::kube::kubeconfig::read(global.kubeconfig.as_deref()).map_err(|e| {
+            match &global.kubeconfig {
+                Some(_) => CliError::usage(e.to_string()),
+                None => CliError::failed(e.to_string()),
+            }
+        })?;
+    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+        .await
+        .map_err(|e| CliError::failed(format!("loading the kubeconfig: {e}; is a cluster configured (`kubectl config current-context`)?")))?;
     kube::Client::try_from(config)
         .map_err(|e| CliError::failed(format!("creating the Kubernetes client: {e}")))
 }

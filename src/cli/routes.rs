@@ -154,7 +154,8 @@ pub fn load_plan(args: &SpecArgs, shell: &mut Shell) -> Result<LoadedSpec, CliEr
                 )
                 .ok();
             (
-                ApiSpec::load(&file).map_err(|e| CliError::usage(e.to_string()))?,
+                ApiSpec::load_in_project(path, &file)
+                    .map_err(|e| CliError::usage(e.to_string()))?,
                 Some(component),
             )
         }

@@ -89,6 +89,16 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             )));
         }
     }
+    let config_file = dir.join(crate::detect::config::CONFIG_FILE);
+    // An invalid justpush.yaml (a path leaving the project, a bad field) stops the run here,
+    // before anything is built, instead of surfacing at the Deploy stage.
+    let release = if config_file.is_file() {
+        crate::detect::config::AppConfig::load(&config_file)
+            .map_err(|e| CliError::usage(e.to_string()))?
+            .name
+    } else {
+        plan::release_name(&dir, args.source.demo)
+    };
     let mut build_options = args.build.build_options(&dir)?;
     let app = detect_app(&dir)?;
     let rt = runtime()?;
@@ -98,11 +108,6 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         global.context.as_deref(),
     ));
     let (target, problems) = preflight::decide(args.cluster, args.registry.as_deref(), &findings);
-    let config_file = dir.join(crate::detect::config::CONFIG_FILE);
-    let release = match crate::detect::config::AppConfig::load(&config_file) {
-        Ok(c) if config_file.is_file() => c.name,
-        _ => plan::release_name(&dir, args.source.demo),
-    };
     let namespace = global.namespace.clone().unwrap_or_else(|| release.clone());
     let target_for_plan = target.clone().unwrap_or(Target::Kind);
     let app_plan = plan::app_plan(&dir, &app, &release, &namespace, &target_for_plan);

@@ -273,6 +273,13 @@ pub enum ConfigError {
     /// The values are inconsistent.
     #[error("{path}: {problem}")]
     Invalid { path: PathBuf, problem: String },
+    /// A path in the file leaves the project (absolute, or climbing with `..`).
+    #[error("{path}: {source}")]
+    PathOutside {
+        path: PathBuf,
+        #[source]
+        source: crate::input::InputError,
+    },
 }
 
 impl AppConfig {
@@ -365,7 +372,25 @@ impl AppConfig {
             path: path.to_path_buf(),
             source,
         })?;
-        AppConfig::from_yaml(&text, path)
+        let config = AppConfig::from_yaml(&text, path)?;
+        config.check_links(path)?;
+        Ok(config)
+    }
+
+    /// The files the settings name that exist must not resolve (through symlinks) out of the
+    /// project; checked at load so that `up` stops before building, not when the spec is read.
+    fn check_links(&self, file: &Path) -> Result<(), ConfigError> {
+        let root = project_root(file);
+        for c in &self.components {
+            if let Some(OpenApi::File(f)) = &c.openapi {
+                crate::input::resolve_inside(root, &root.join(f), "OpenAPI spec (openapi.file)")
+                    .map_err(|source| ConfigError::PathOutside {
+                        path: file.to_path_buf(),
+                        source,
+                    })?;
+            }
+        }
+        Ok(())
     }
 
     /// The file's text, with a header saying what it is.
@@ -431,6 +456,7 @@ impl AppConfig {
                     )));
                 }
             }
+            check_component_paths(c, path)?;
             for e in &c.env {
                 if e.secret && e.value.is_some() {
                     return Err(invalid(format!(
@@ -442,6 +468,86 @@ impl AppConfig {
         }
         Ok(())
     }
+}
+
+/// The directory the settings file's paths are relative to.
+fn project_root(file: &Path) -> &Path {
+    match file.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    }
+}
+
+/// Every file path a component names must stay inside the project, because justpush reads
+/// (and builds from) them on the project's behalf: a project handed to justpush must not be
+/// able to point it at `~/.ssh` or `/etc`. Symlinks are checked when a file is read.
+fn check_component_paths(c: &ComponentConfig, file: &Path) -> Result<(), ConfigError> {
+    let root = project_root(file);
+    let outside = |source| ConfigError::PathOutside {
+        path: file.to_path_buf(),
+        source,
+    };
+    let field = |name: &str| format!("components.{}.{name}", c.name);
+    crate::input::config_path(root, &field("path"), &c.path).map_err(outside)?;
+    // Relative to `path`, but the rule is the same: no way out, not even back in.
+    crate::input::config_path(root, &field("dockerfile"), &c.dockerfile).map_err(outside)?;
+    match &c.openapi {
+        Some(OpenApi::File(f)) => {
+            crate::input::config_path(root, &field("openapi.file"), f).map_err(outside)?;
+        }
+        Some(OpenApi::Runtime(p)) => {
+            if let Some(problem) = url_path_problem(p) {
+                return Err(ConfigError::Invalid {
+                    path: file.to_path_buf(),
+                    problem: format!(
+                        "{}: `{}` {problem}; write the URL path the service serves its spec on, e.g. `/openapi.json`",
+                        field("openapi.runtime"),
+                        p.escape_debug()
+                    ),
+                });
+            }
+        }
+        None => {}
+    }
+    Ok(())
+}
+
+/// Why `value` is not a plain URL path (`/openapi.json`, `/v3/api-docs?group=public`), or
+/// `None` when it is. The path is appended to the API server's service-proxy URL, so a `..`
+/// segment (also written `%2e%2e`) would climb out of the service into the cluster's API with
+/// the user's credentials; a scheme, `//host` or a fragment would point somewhere else.
+pub fn url_path_problem(value: &str) -> Option<&'static str> {
+    if !value.starts_with('/') {
+        return Some("is not a URL path: it must start with `/`");
+    }
+    if value.starts_with("//") {
+        return Some("starts with `//`, which names a host, not a path");
+    }
+    let allowed = |ch: char| ch.is_ascii_alphanumeric() || "-._~!$&'()*+,;=:@/%?".contains(ch);
+    if !value.chars().all(allowed) {
+        return Some(
+            "holds a character that has no place in a URL path (space, control character, `#`, `\\`, `\"` or non-ASCII); percent-encode it",
+        );
+    }
+    let path = value.split('?').next().unwrap_or(value);
+    for (i, _) in path.match_indices('%') {
+        let Some(byte) = path
+            .get(i + 1..i + 3)
+            .and_then(|h| u8::from_str_radix(h, 16).ok())
+        else {
+            return Some("has a `%` that is not followed by two hex digits");
+        };
+        // Encoded separators and dots would turn into `/`, `..` once a server decodes them.
+        if matches!(byte, b'/' | b'\\' | b'.') || byte < 0x20 {
+            return Some(
+                "percent-encodes `/`, `\\`, `.` or a control character, which could change the path once decoded",
+            );
+        }
+    }
+    if path.split('/').any(|seg| seg == ".." || seg == ".") {
+        return Some("has a `.` or `..` segment, which would leave the service's own URL space");
+    }
+    None
 }
 
 /// True when a backend's own routes live under `/api` (so the gateway keeps the prefix).
@@ -501,5 +607,110 @@ mod tests {
         let again = AppConfig::from_yaml(&config.to_yaml(), Path::new("x")).unwrap();
         assert_eq!(config, again);
         assert!(again.components[0].route.as_ref().unwrap().auth);
+    }
+
+    fn with_component_field(field: &str) -> String {
+        format!(
+            "name: shop\ncomponents:\n  - name: api\n    path: api\n    port: 8080\n    {field}\n"
+        )
+    }
+
+    #[test]
+    fn every_file_path_must_stay_inside_the_project() {
+        for (field, yaml) in [
+            ("components.api.path", "path: /etc"),
+            ("components.api.path", "path: ../elsewhere"),
+            ("components.api.dockerfile", "dockerfile: /etc/passwd"),
+            ("components.api.dockerfile", "dockerfile: ../../Dockerfile"),
+            (
+                "components.api.openapi.file",
+                "openapi: {file: /home/u/.ssh/id_rsa}",
+            ),
+            (
+                "components.api.openapi.file",
+                "openapi: {file: api/../../../secret.yaml}",
+            ),
+        ] {
+            // `path: api` comes first; a second `path` key would be a YAML error, so replace it.
+            let text = if yaml.starts_with("path:") {
+                with_component_field("dockerfile: Dockerfile").replace("path: api", yaml)
+            } else {
+                with_component_field(yaml)
+            };
+            let err = AppConfig::from_yaml(&text, Path::new("proj/justpush.yaml")).unwrap_err();
+            let message = err.to_string();
+            assert!(
+                matches!(err, ConfigError::PathOutside { .. }),
+                "{yaml}: {message}"
+            );
+            assert!(message.contains(field), "{yaml}: {message}");
+            assert!(
+                message.contains("absolute") || message.contains("`..`"),
+                "{yaml}: {message}"
+            );
+            assert!(message.starts_with("proj/justpush.yaml"), "{message}");
+        }
+    }
+
+    #[test]
+    fn paths_inside_the_project_are_accepted() {
+        let text = with_component_field("openapi: {file: api/spec/openapi.yaml}")
+            .replace("path: api", "path: ./api");
+        AppConfig::from_yaml(&text, Path::new("justpush.yaml")).unwrap();
+    }
+
+    #[test]
+    fn a_runtime_spec_path_must_be_a_plain_url_path() {
+        for good in [
+            "/openapi.json",
+            "/api/v3/api-docs?group=public",
+            "/docs/%7Euser/spec",
+        ] {
+            assert_eq!(url_path_problem(good), None, "{good}");
+        }
+        for bad in [
+            "openapi.json",
+            "//evil.example/openapi.json",
+            "/../../../api/v1/namespaces/default/secrets",
+            "/a/%2e%2e/%2E%2E/secrets",
+            "/a%2fb",
+            "/spec.json#x",
+            "/spec json",
+            "/spec\njson",
+            "/a/./b",
+            "/bad%zz",
+        ] {
+            assert!(url_path_problem(bad).is_some(), "{bad} accepted");
+        }
+        let text = with_component_field("openapi: {runtime: /../../secrets}");
+        let err = AppConfig::from_yaml(&text, Path::new("justpush.yaml")).unwrap_err();
+        assert!(
+            err.to_string().contains("components.api.openapi.runtime"),
+            "{err}"
+        );
+        assert!(err.to_string().contains("`..`"), "{err}");
+    }
+
+    #[test]
+    fn loading_refuses_a_spec_file_that_links_out_of_the_project() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "CANARY-key-material").unwrap();
+        let project = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("id_rsa"),
+            project.path().join("openapi.yaml"),
+        )
+        .unwrap();
+        let file = project.path().join(CONFIG_FILE);
+        std::fs::write(
+            &file,
+            with_component_field("openapi: {file: openapi.yaml}").replace("path: api", "path: ."),
+        )
+        .unwrap();
+        let err = AppConfig::load(&file).unwrap_err();
+        let message = err.to_string();
+        assert!(matches!(err, ConfigError::PathOutside { .. }), "{message}");
+        assert!(message.contains("openapi.file") && message.contains("outside the project"));
+        assert!(!message.contains("CANARY"), "{message}");
     }
 }

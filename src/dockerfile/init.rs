@@ -108,9 +108,14 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
         match component.dockerfile {
             DockerfileSource::Generated => {
                 let text = render(component, &options.dockerfile)?;
-                let ours = std::fs::read_to_string(dir.join(&dockerfile))
-                    .map(|t| t.starts_with(GENERATED_MARKER))
-                    .unwrap_or(false);
+                // Regular files only: a FIFO named Dockerfile must not hang `init`.
+                let ours = crate::input::read_text(
+                    &dir.join(&dockerfile),
+                    "Dockerfile",
+                    crate::input::MAX_CONFIG_BYTES,
+                )
+                .map(|t| t.starts_with(GENERATED_MARKER))
+                .unwrap_or(false);
                 out.write(dockerfile, &text, options.force && ours)?;
             }
             DockerfileSource::Existing => out.skipped.push(SkippedFile {

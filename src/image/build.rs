@@ -125,8 +125,18 @@ pub fn prepare_dockerfile(
                     dir: dir.to_path_buf(),
                     message: "detection found a Dockerfile here, but there is none now; run `kubectl justpush detect` again".into(),
                 })?;
-            let text = std::fs::read_to_string(dir.join(name))
-                .map_err(|e| ImageError::io(format!("reading {}", dir.join(name).display()), e))?;
+            // The Dockerfile is sent to the daemon and quoted in build errors: a symlink out
+            // of the context (to a key, say) must not get it read.
+            let text = crate::input::read_text_inside(
+                dir,
+                &dir.join(name),
+                "Dockerfile",
+                crate::input::MAX_CONFIG_BYTES,
+            )
+            .map_err(|e| ImageError::Context {
+                dir: dir.to_path_buf(),
+                message: e.to_string(),
+            })?;
             if options.ca_bundle.is_some() {
                 warnings.push(format!(
                     "--ca-bundle is not applied: {} uses its own {name}; copy the bundle into its builder stage yourself",
@@ -185,7 +195,13 @@ pub fn prepare_dockerfile(
 /// A uv project whose `[tool.uv] find-links` names a directory of the project installs from
 /// it inside the build: a missing or empty directory would only fail deep in the build log.
 fn check_local_wheels(component: &Component, dir: &Path) -> Result<(), ImageError> {
-    let Ok(text) = std::fs::read_to_string(dir.join("pyproject.toml")) else {
+    // Bounded and regular-file-only: a FIFO named pyproject.toml must not hang the build.
+    let Ok(text) = crate::input::read_text_inside(
+        dir,
+        &dir.join("pyproject.toml"),
+        "pyproject.toml",
+        crate::input::MAX_CONFIG_BYTES,
+    ) else {
         return Ok(());
     };
     let Ok(value) = toml::from_str::<toml::Value>(&text) else {
@@ -507,6 +523,25 @@ mod tests {
         .unwrap();
         let components = crate::detect::detect(d.path()).unwrap().components;
         (d, components)
+    }
+
+    #[test]
+    fn an_existing_dockerfile_that_links_out_of_the_context_is_refused_unread() {
+        let (d, components) = project();
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("id_rsa"), "CANARY-private-key").unwrap();
+        let api = d.path().join("api");
+        std::fs::remove_file(api.join("Dockerfile")).unwrap();
+        std::os::unix::fs::symlink(outside.path().join("id_rsa"), api.join("Dockerfile")).unwrap();
+        let err = match prepare_dockerfile(&components[0], &api, &BuildOptions::for_dir(d.path())) {
+            Err(e) => e.to_string(),
+            Ok(p) => panic!("read through the link: {}", p.dockerfile),
+        };
+        assert!(
+            err.contains("Dockerfile") && err.contains("outside the project"),
+            "{err}"
+        );
+        assert!(!err.contains("CANARY"), "{err}");
     }
 
     fn quiet() -> Arc<dyn Fn(ProgressEvent) + Send + Sync> {

@@ -58,6 +58,13 @@ pub enum ImageError {
         user: Option<String>,
         message: String,
     },
+    /// The registry's challenge named a token service its credentials must not go to.
+    #[error("registry {registry} asked for the credentials to be sent to the token service {realm}; they were not sent and nothing was pushed: {reason}")]
+    RegistryRealmRefused {
+        registry: String,
+        realm: String,
+        reason: String,
+    },
     /// The registry cannot be reached.
     #[error("registry {registry} is unreachable: {message}; check the address and that the registry is running")]
     RegistryUnreachable { registry: String, message: String },

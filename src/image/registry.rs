@@ -96,7 +96,10 @@ pub fn resolve_credentials(
         )));
     }
     if let Some(path) = config {
-        if let Ok(text) = std::fs::read_to_string(path) {
+        // The user's own file, wherever it is; but never a blocking or unbounded read.
+        if let Ok(text) =
+            crate::input::read_text(path, "Docker config", crate::input::MAX_CONFIG_BYTES)
+        {
             if let Some(auth) = credentials_from_config(&text, registry) {
                 return Ok(auth);
             }
@@ -127,6 +130,67 @@ pub fn registry_base_url(host: &str) -> String {
     let bare = host.split(':').next().unwrap_or(host);
     let loopback = bare == "localhost" || bare.starts_with("127.") || host.starts_with("[::1]");
     format!("{}://{host}", if loopback { "http" } else { "https" })
+}
+
+/// Environment variable listing token-service hosts (comma-separated) trusted with registry
+/// credentials although they are not the registry's own host, e.g. `auth.docker.io` for
+/// Docker Hub. Only over https.
+pub const TRUSTED_TOKEN_HOSTS_ENV: &str = "JUSTPUSH_REGISTRY_TOKEN_HOSTS";
+
+/// Whether the credentials for `registry` (`host[:port]`) may be sent to a token `realm` a
+/// registry's challenge named. The challenge comes from the registry, so a hostile or
+/// compromised one could name any URL and collect the user's password: credentials go only
+/// to the registry's own host over https, to a loopback host over http (a local registry,
+/// insecure by Docker's default too), or to a host the user listed in `trusted`. `Err` says
+/// why not.
+pub fn credentials_may_go_to(
+    registry: &str,
+    realm: &str,
+    trusted: &[String],
+) -> Result<(), String> {
+    let url = reqwest::Url::parse(realm)
+        .map_err(|e| format!("the realm `{realm}` is not a URL ({e})"))?;
+    let realm_host = url
+        .host_str()
+        .ok_or_else(|| format!("the realm `{realm}` names no host"))?
+        .trim_start_matches('[')
+        .trim_end_matches(']')
+        .to_ascii_lowercase();
+    let registry_host = reqwest::Url::parse(&format!("https://{registry}"))
+        .ok()
+        .and_then(|u| u.host_str().map(str::to_ascii_lowercase))
+        .unwrap_or_default();
+    let registry_host = registry_host.trim_start_matches('[').trim_end_matches(']');
+    let same_host = realm_host == registry_host;
+    let loopback = realm_host == "localhost"
+        || realm_host
+            .parse::<std::net::IpAddr>()
+            .is_ok_and(|ip| ip.is_loopback());
+    match url.scheme() {
+        "https" if same_host => Ok(()),
+        "https" if trusted.iter().any(|t| t.eq_ignore_ascii_case(&realm_host)) => Ok(()),
+        "https" => Err(format!(
+            "the token service {realm_host} is not the registry's host {registry_host}; \
+             if you trust it with these credentials, list it in {TRUSTED_TOKEN_HOSTS_ENV}"
+        )),
+        "http" if same_host && loopback => Ok(()),
+        "http" => Err(format!(
+            "the token service {realm} is plain http{}; credentials are sent in clear only to the registry's own loopback host",
+            if same_host { "" } else { " on another host" }
+        )),
+        other => Err(format!("the realm `{realm}` uses the scheme {other}, not https")),
+    }
+}
+
+/// The hosts of [`TRUSTED_TOKEN_HOSTS_ENV`].
+pub fn trusted_token_hosts() -> Vec<String> {
+    std::env::var(TRUSTED_TOKEN_HOSTS_ENV)
+        .unwrap_or_default()
+        .split(',')
+        .map(str::trim)
+        .filter(|h| !h.is_empty())
+        .map(str::to_string)
+        .collect()
 }
 
 /// The reference an image gets in a registry: `REGISTRY/justpush/NAME:TAG`.
@@ -180,6 +244,8 @@ pub struct RegistryClient {
     base: String,
     http: reqwest::Client,
     auth: RegistryAuth,
+    /// Token-service hosts trusted besides the registry's own.
+    trusted_token_hosts: Vec<String>,
 }
 
 impl RegistryClient {
@@ -193,6 +259,7 @@ impl RegistryClient {
                 .build()
                 .unwrap_or_default(),
             auth,
+            trusted_token_hosts: trusted_token_hosts(),
         }
     }
 
@@ -259,6 +326,15 @@ impl RegistryClient {
         let get = |k: &str| params.iter().find(|(a, _)| a == k).map(|(_, v)| v.clone());
         let realm =
             get("realm").ok_or_else(|| self.auth_failed("challenge without realm".into()))?;
+        // Refused rather than asked anonymously: the daemon's push would send the same
+        // credentials to the same realm, so the whole push stops here.
+        credentials_may_go_to(&self.registry, &realm, &self.trusted_token_hosts).map_err(
+            |reason| ImageError::RegistryRealmRefused {
+                registry: self.registry.clone(),
+                realm: realm.clone(),
+                reason,
+            },
+        )?;
         let mut req = self
             .http
             .get(&realm)
@@ -426,6 +502,78 @@ pub async fn push_image(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn credentials_go_only_to_the_registrys_own_host_over_https_or_loopback_http() {
+        let none: &[String] = &[];
+        for (registry, realm) in [
+            ("ghcr.io", "https://ghcr.io/token"),
+            (
+                "Registry.Example.com:443",
+                "https://registry.example.com:5001/auth",
+            ),
+            ("127.0.0.1:5000", "http://127.0.0.1:5000/token"),
+            ("localhost:5000", "http://localhost:5001/token"),
+            ("[::1]:5000", "http://[::1]:5000/token"),
+        ] {
+            assert_eq!(
+                credentials_may_go_to(registry, realm, none),
+                Ok(()),
+                "{realm}"
+            );
+        }
+        for (registry, realm, why) in [
+            (
+                "registry.example.com",
+                "https://collector.evil.test/token",
+                "not the registry's host",
+            ),
+            (
+                "registry.example.com",
+                "http://registry.example.com/token",
+                "plain http",
+            ),
+            (
+                "registry.example.com",
+                "http://127.0.0.1/token",
+                "another host",
+            ),
+            (
+                "127.0.0.1:5000",
+                "http://localhost:5001/token",
+                "another host",
+            ),
+            ("127.0.0.1:5000", "http://10.0.0.9/token", "another host"),
+            (
+                "registry.example.com",
+                "ftp://registry.example.com/token",
+                "scheme",
+            ),
+            ("registry.example.com", "/token", "not a URL"),
+        ] {
+            let err = credentials_may_go_to(registry, realm, none).unwrap_err();
+            assert!(err.contains(why), "{realm}: {err}");
+        }
+    }
+
+    #[test]
+    fn a_token_host_the_user_trusts_gets_credentials_over_https_only() {
+        let trusted = vec!["auth.docker.io".to_string()];
+        assert_eq!(
+            credentials_may_go_to(
+                "registry-1.docker.io",
+                "https://auth.docker.io/token",
+                &trusted
+            ),
+            Ok(())
+        );
+        assert!(credentials_may_go_to(
+            "registry-1.docker.io",
+            "http://auth.docker.io/token",
+            &trusted
+        )
+        .is_err());
+    }
 
     #[test]
     fn config_auths_decode_base64_user_and_password() {

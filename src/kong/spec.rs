@@ -120,8 +120,6 @@ pub struct Diagnostic {
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]
 pub enum SpecError {
-    #[error("cannot read OpenAPI spec {source_name}: {error}; check the path")]
-    Read { source_name: String, error: String },
     #[error("{source_name}:{line}:{column}: invalid {format}: {message}; fix the syntax at that position")]
     Syntax {
         source_name: String,
@@ -143,15 +141,30 @@ pub enum SpecError {
     },
     #[error("fetching the OpenAPI spec from {url}: {message}")]
     Fetch { url: String, message: String },
+    /// The file was refused before parsing: not a regular file, too large, or (for a project's
+    /// spec) a symlink leading out of the project.
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
 }
 
 impl ApiSpec {
-    /// Reads and parses a spec file.
+    /// Reads and parses a spec file the user named (on the command line): it may live
+    /// anywhere, but must be a regular file within [`crate::input::MAX_SPEC_BYTES`].
     pub fn load(path: &Path) -> Result<ApiSpec, SpecError> {
-        let text = std::fs::read_to_string(path).map_err(|e| SpecError::Read {
-            source_name: path.display().to_string(),
-            error: e.to_string(),
-        })?;
+        let text = crate::input::read_text(path, "OpenAPI spec", crate::input::MAX_SPEC_BYTES)?;
+        ApiSpec::parse(&text, &path.display().to_string())
+    }
+
+    /// Reads and parses a spec file a project names (`openapi.file`, or found by detection):
+    /// it must resolve inside `root`, so a project cannot make justpush read, and quote in
+    /// its errors, a file of the user's through a symlink.
+    pub fn load_in_project(root: &Path, path: &Path) -> Result<ApiSpec, SpecError> {
+        let text = crate::input::read_text_inside(
+            root,
+            path,
+            "OpenAPI spec",
+            crate::input::MAX_SPEC_BYTES,
+        )?;
         ApiSpec::parse(&text, &path.display().to_string())
     }
 
@@ -807,6 +820,55 @@ mod tests {
     use super::*;
 
     const MINIMAL: &str = "openapi: 3.0.3\ninfo: {title: Pets, version: '1'}\npaths:\n  /pets:\n    get:\n      responses:\n        200: {description: ok}\n";
+
+    #[test]
+    fn a_project_spec_that_links_out_of_the_project_is_refused_unread() {
+        let outside = tempfile::tempdir().unwrap();
+        // Would parse as YAML and show up in a syntax or structure error if it were read.
+        std::fs::write(outside.path().join("creds"), "token: CANARY-outside-7f3\n").unwrap();
+        let project = tempfile::tempdir().unwrap();
+        let link = project.path().join("openapi.yaml");
+        std::os::unix::fs::symlink(outside.path().join("creds"), &link).unwrap();
+        let err = ApiSpec::load_in_project(project.path(), &link).unwrap_err();
+        let message = err.to_string();
+        assert!(
+            matches!(
+                err,
+                SpecError::Input(crate::input::InputError::OutsideProject { .. })
+            ),
+            "{message}"
+        );
+        assert!(message.contains("openapi.yaml") && message.contains("outside the project"));
+        assert!(!message.contains("CANARY"), "{message}");
+
+        // The same file named on the command line is the user's own choice, and is read.
+        let err = ApiSpec::load(&link).unwrap_err();
+        assert!(matches!(err, SpecError::Unsupported { .. }), "{err}");
+    }
+
+    #[test]
+    fn a_project_spec_inside_the_project_loads_even_through_a_link() {
+        let project = tempfile::tempdir().unwrap();
+        std::fs::create_dir(project.path().join("api")).unwrap();
+        std::fs::write(project.path().join("api/spec.yaml"), MINIMAL).unwrap();
+        std::os::unix::fs::symlink("api/spec.yaml", project.path().join("openapi.yaml")).unwrap();
+        let spec =
+            ApiSpec::load_in_project(project.path(), &project.path().join("openapi.yaml")).unwrap();
+        assert_eq!(spec.title, "Pets");
+    }
+
+    #[test]
+    fn a_spec_that_is_a_fifo_is_refused_without_blocking() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("openapi.yaml");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let err = ApiSpec::load(&fifo).unwrap_err();
+        assert!(err.to_string().contains("FIFO"), "{err}");
+    }
 
     #[test]
     fn yaml_and_json_give_the_same_model() {

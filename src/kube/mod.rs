@@ -7,6 +7,7 @@
 pub mod apply;
 pub mod deploy;
 pub mod doctor;
+pub mod kubeconfig;
 pub mod lease;
 pub mod manage;
 pub mod record;
@@ -99,25 +100,21 @@ pub struct Target {
     pub namespace: Option<String>,
 }
 
-fn default_kubeconfig() -> PathBuf {
-    std::env::var_os("HOME")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| PathBuf::from("/"))
-        .join(".kube/config")
-}
-
 /// Connects using the kubeconfig and checks that the API server answers (within seconds).
 pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
-    let path = target.kubeconfig.clone().unwrap_or_else(default_kubeconfig);
+    let path = target
+        .kubeconfig
+        .clone()
+        .unwrap_or_else(kubeconfig::default_path);
     let shown = path.display().to_string();
-    if !Path::new(&path).is_file() {
+    // `exists`, not `is_file`: a FIFO or a directory gets its own error from the reader.
+    if !Path::new(&path).exists() {
         return Err(KubeError::Config(format!(
             "kubeconfig {shown} does not exist; pass --kubeconfig FILE, set KUBECONFIG, or create a cluster with `kubectl justpush up`"
         )));
     }
     // A kubeconfig path list (a:b) is not supported here: take the first.
-    let kc = kube::config::Kubeconfig::read_from(&path)
-        .map_err(|e| KubeError::Config(format!("kubeconfig {shown} cannot be read: {e}")))?;
+    let kc = kubeconfig::read_file(&path).map_err(|e| KubeError::Config(e.to_string()))?;
     let context = target
         .context
         .clone()
@@ -135,7 +132,7 @@ pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
             ))
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
-    let server = config.cluster_url.to_string();
+    let server = kubeconfig::shown_server(&config.cluster_url.to_string());
     let namespace = target
         .namespace
         .clone()

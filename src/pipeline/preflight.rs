@@ -231,7 +231,7 @@ fn tool_version(tools: &dyn ToolRunner, program: &str, args: &[&str]) -> Option<
 
 /// Reads the kubeconfig (never writes it) and asks the context's API server for its version.
 pub async fn probe_context(kubeconfig: Option<&PathBuf>, context: Option<&str>) -> ContextProbe {
-    use kube::config::{KubeConfigOptions, Kubeconfig};
+    use kube::config::KubeConfigOptions;
     let kc = match kubeconfig {
         Some(p) if !p.as_os_str().is_empty() => {
             if !p.exists() {
@@ -240,9 +240,9 @@ pub async fn probe_context(kubeconfig: Option<&PathBuf>, context: Option<&str>) 
                     ..Default::default()
                 };
             }
-            Kubeconfig::read_from(p)
+            crate::kube::kubeconfig::read_file(p)
         }
-        _ => Kubeconfig::read(),
+        _ => crate::kube::kubeconfig::read_default(),
     };
     let kc = match kc {
         Ok(k) => k,

@@ -39,12 +39,9 @@ impl KubeApi {
     pub async fn client(&self) -> Result<kube::Client, StageError> {
         self.client
             .get_or_try_init(|| async {
-                use kube::config::{KubeConfigOptions, Kubeconfig};
-                let kc = match &self.kubeconfig {
-                    Some(p) => Kubeconfig::read_from(p),
-                    None => Kubeconfig::read(),
-                }
-                .map_err(|e| StageError::new(format!("reading the kubeconfig: {e}")))?;
+                use kube::config::KubeConfigOptions;
+                let kc = crate::kube::kubeconfig::read(self.kubeconfig.as_deref())
+                    .map_err(|e| StageError::new(format!("reading the kubeconfig: {e}")))?;
                 let opts = KubeConfigOptions {
                     context: self.context.clone(),
                     ..Default::default()

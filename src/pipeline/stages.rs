@@ -233,7 +233,10 @@ pub fn openapi_route_values(
     let settings = crate::kong::derive::GatewaySettings::from_config(&app.kong, &app.name);
     for c in &app.components {
         let loaded = match &c.openapi {
-            Some(OpenApi::File(f)) => Some(crate::kong::spec::ApiSpec::load(&root.join(f))),
+            Some(OpenApi::File(f)) => Some(crate::kong::spec::ApiSpec::load_in_project(
+                root,
+                &root.join(f),
+            )),
             Some(OpenApi::Runtime(p)) => runtime
                 .get(&c.name)
                 .map(|text| crate::kong::spec::ApiSpec::parse(text, &format!("{}{p}", c.name))),
