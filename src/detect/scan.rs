@@ -247,6 +247,21 @@ pub fn dotenv_port(text: &str) -> Option<u16> {
     PORT.captures(text).and_then(|c| parse_port(&c[1]))
 }
 
+/// Whether an `.npmrc` carries registry credentials (`_authToken`, `_auth`, `_password`,
+/// scoped `//host/:_authToken` lines included). Such a file stays out of build contexts: an
+/// image layer would keep the token for anyone who pulls it.
+pub fn npmrc_has_credentials(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim();
+        if line.starts_with(';') || line.starts_with('#') {
+            return false;
+        }
+        let key = line.split('=').next().unwrap_or("").trim();
+        let key = key.rsplit(':').next().unwrap_or(key);
+        matches!(key, "_authToken" | "_auth" | "_password" | "password")
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ports
 

@@ -497,24 +497,59 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
     Ok(())
 }
 
+/// `.dockerignore` lines that keep secrets and justpush's own files out of every generated
+/// build. They are part of the generated `.dockerignore`, and justpush appends them to a
+/// project's own `.dockerignore` when it generates the Dockerfile (last, so that no `!` line
+/// of the project re-includes them). `.pem` files are not listed: a public CA bundle may be
+/// what the app needs at run time, so those (and private keys under any name ending `.pem` or
+/// `.key`) are judged by content when the context is made (`image::secret_files`).
+pub const SECRET_IGNORE_PATTERNS: [&str; 19] = [
+    "**/justpush.yaml",
+    ".justpush",
+    "**/.git",
+    "**/.env*",
+    "**/*.key",
+    "**/id_rsa*",
+    "**/id_dsa*",
+    "**/id_ecdsa*",
+    "**/id_ed25519*",
+    "**/*.p12",
+    "**/*.pfx",
+    "**/.pypirc",
+    "**/.netrc",
+    "**/.git-credentials",
+    "**/.docker/config.json",
+    "**/.ssh",
+    "**/.aws",
+    "**/.kube",
+    "**/.npmrc",
+];
+
+/// [`SECRET_IGNORE_PATTERNS`] for a component: `.npmrc` stays when its build copies it (it
+/// holds no credentials: detection leaves a token-carrying one out of the manifests).
+pub fn secret_ignore_lines(component: &Component) -> Vec<String> {
+    let copies_npmrc = component
+        .build
+        .as_ref()
+        .is_some_and(|b| b.manifests.iter().any(|m| m == ".npmrc"));
+    SECRET_IGNORE_PATTERNS
+        .iter()
+        .filter(|p| !(copies_npmrc && p.ends_with(".npmrc")))
+        .map(|p| p.to_string())
+        .collect()
+}
+
 /// The `.dockerignore` for a component: VCS data, local environments and secrets, dependency
 /// and build output directories of its language. The CA bundle file is deliberately kept.
 pub fn dockerignore(component: &Component) -> String {
     let mut lines = vec![
         format!("{GENERATED_MARKER} for component `{}`.", component.name),
         "# Keep the build context small and free of secrets and local state.".into(),
-        ".git".into(),
         ".gitignore".into(),
         ".dockerignore".into(),
         "**/.DS_Store".into(),
         ".idea".into(),
         ".vscode".into(),
-        "# Local environment files hold secrets; examples are documentation.".into(),
-        ".env".into(),
-        ".env.*".into(),
-        "!.env.example".into(),
-        "!.env.sample".into(),
-        "!.env.template".into(),
         "*.log".into(),
         "coverage".into(),
     ];
@@ -548,6 +583,14 @@ pub fn dockerignore(component: &Component) -> String {
         Some(Language::Static) | None => &["node_modules"],
     };
     lines.extend(extra.iter().map(|s| s.to_string()));
+    lines.push(
+        "# Secrets and justpush's own files never go into an image: settings (justpush.yaml \
+         may hold kong.adminToken), local environment files, keys, registry and cloud \
+         credentials. Private keys in .pem files are left out by content."
+            .into(),
+    );
+    lines.push("**/*.pem".into());
+    lines.extend(secret_ignore_lines(component));
     lines.join("\n") + "\n"
 }
 
@@ -581,6 +624,29 @@ mod tests {
         for bad in ["", "python:3.12\nRUN rm -rf /", "a b", "${X}"] {
             assert!(!valid_image(bad), "{bad}");
         }
+    }
+
+    #[test]
+    fn an_npmrc_the_build_copies_is_not_ignored_and_any_other_is() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        let mut c = Component {
+            name: "web".into(),
+            path: ".".into(),
+            language: Some(Language::Node),
+            framework: None,
+            port: 3000,
+            dockerfile: DockerfileSource::Generated,
+            start: "node server.js".into(),
+            health: "/".into(),
+            openapi: None,
+            env: vec![],
+            build: Some(plan.clone()),
+        };
+        assert!(dockerignore(&c).contains("\n**/.npmrc\n"));
+        plan.manifests = vec!["package.json".into(), ".npmrc".into()];
+        c.build = Some(plan);
+        assert!(!dockerignore(&c).contains(".npmrc"));
+        assert!(dockerignore(&c).contains("\n**/justpush.yaml\n"));
     }
 
     #[test]

@@ -360,7 +360,7 @@ impl PackageManager {
     }
 
     fn manifests(&self, dir: &ProjectDir<'_>) -> Vec<String> {
-        existing(
+        let mut files = existing(
             dir,
             &[
                 "package.json",
@@ -371,7 +371,16 @@ impl PackageManager {
                 "pnpm-lock.yaml",
                 ".npmrc",
             ],
-        )
+        );
+        // An .npmrc with a registry token stays out of the build context (the generated
+        // .dockerignore excludes it), so it cannot be copied either.
+        if dir
+            .read(".npmrc")
+            .is_some_and(|t| scan::npmrc_has_credentials(&t))
+        {
+            files.retain(|f| f != ".npmrc");
+        }
+        files
     }
 
     fn setup(&self) -> Vec<String> {
@@ -492,6 +501,18 @@ mod tests {
         ]);
         assert_eq!(p.health.as_deref(), Some("/api/health"));
         assert_eq!(p.port, 3100);
+    }
+
+    #[test]
+    fn an_npmrc_with_a_token_is_not_copied_and_one_without_is() {
+        let pkg = r#"{"scripts":{"start":"node server.js"}}"#;
+        let p = plan(&[
+            ("package.json", pkg),
+            (".npmrc", "//registry.npmjs.org/:_authToken=npm_secret\n"),
+        ]);
+        assert_eq!(p.build.manifests, ["package.json"]);
+        let p = plan(&[("package.json", pkg), (".npmrc", "legacy-peer-deps=true\n")]);
+        assert_eq!(p.build.manifests, ["package.json", ".npmrc"]);
     }
 
     #[test]
