@@ -43,7 +43,7 @@ pub fn by_name(rel: &str, is_dir: bool) -> Option<&'static str> {
         return None;
     }
     if name == crate::detect::config::CONFIG_FILE {
-        return Some("justpush's settings (may hold kong.adminToken and other secrets)");
+        return Some("justpush's settings, which may hold kong.adminToken");
     }
     if (name == ".env" || name.starts_with(".env.") || name == ".envrc")
         && !ENV_EXAMPLES.contains(&name)
@@ -74,7 +74,13 @@ pub fn by_name(rel: &str, is_dir: bool) -> Option<&'static str> {
 pub fn needs_content(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let lower = name.to_ascii_lowercase();
-    name == ".npmrc" || lower.ends_with(".pem") || lower.ends_with(".key")
+    name == ".npmrc" || is_git_config(rel) || lower.ends_with(".pem") || lower.ends_with(".key")
+}
+
+/// A repository's `.git/config`: kept (some builds read the history), unless a remote URL
+/// carries a password or token (`https://user:token@host/...`).
+fn is_git_config(rel: &str) -> bool {
+    rel == ".git/config" || rel.ends_with("/.git/config")
 }
 
 /// Why a file whose name [`needs_content`] is a secret, judged by its text.
@@ -82,10 +88,27 @@ pub fn by_content(rel: &str, text: &str) -> Option<&'static str> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     if name == ".npmrc" {
         return crate::detect::scan::npmrc_has_credentials(text)
-            .then_some("npm registry credentials (_authToken, _auth or _password)");
+            .then_some("npm registry credentials: _authToken, _auth or _password");
+    }
+    if is_git_config(rel) {
+        return url_with_credentials(text).then_some("a Git remote URL with a password or token");
     }
     text.contains("PRIVATE KEY-----")
-        .then_some("a private key (PEM `PRIVATE KEY` block)")
+        .then_some("a private key: a PEM PRIVATE KEY block")
+}
+
+/// Whether text holds a URL whose user part has a password (`scheme://user:secret@host`).
+fn url_with_credentials(text: &str) -> bool {
+    text.match_indices("://").any(|(i, _)| {
+        let rest = &text[i + 3..];
+        let authority = rest
+            .split(|c: char| c == '/' || c.is_whitespace())
+            .next()
+            .unwrap_or("");
+        authority
+            .rsplit_once('@')
+            .is_some_and(|(user, _)| user.contains(':'))
+    })
 }
 
 /// Reads a regular file of the context (never blocking: see [`crate::input::read_bytes`]) and
@@ -143,6 +166,16 @@ mod tests {
         let key = "-----BEGIN RSA PRIVATE KEY-----\nMIIE\n-----END RSA PRIVATE KEY-----\n";
         assert!(by_content("certs/server.pem", key).is_some());
         assert!(by_content("tls.key", "-----BEGIN OPENSSH PRIVATE KEY-----").is_some());
+    }
+
+    #[test]
+    fn a_git_config_is_a_secret_only_with_a_token_in_a_remote_url() {
+        assert!(needs_content(".git/config") && needs_content("lib/.git/config"));
+        let token = "[remote \"origin\"]\n\turl = https://x-access-token:ghs_abc@github.com/a/b\n";
+        assert!(by_content(".git/config", token).is_some());
+        let plain =
+            "[remote \"origin\"]\n\turl = https://github.com/a/b\n\turl = git@github.com:a/b\n";
+        assert_eq!(by_content(".git/config", plain), None);
     }
 
     #[test]
