@@ -456,6 +456,14 @@ pub fn health_routes(text: &str) -> Vec<String> {
                 .map(|c| c[1].trim_end_matches('/').to_string())
         })
         .unwrap_or_default();
+    // The route goes into the image's HEALTHCHECK: a prefix that is not a plain URL path
+    // (spaces, quotes, newlines) is not a health route justpush can use.
+    if !prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c))
+    {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for cap in ROUTE_LITERAL.captures_iter(text) {
         let route = &cap[1];
@@ -777,6 +785,11 @@ def health(): ...
             ["/api/health"]
         );
         assert!(health_routes(r#"fetch("/api/users")"#).is_empty());
+        // A prefix that is no URL path cannot reach a HEALTHCHECK line.
+        assert!(health_routes(
+            "router = APIRouter(prefix=\"/x\nHEALTHCHECK NONE\")\n@router.get(\"/health\")"
+        )
+        .is_empty());
         assert_eq!(
             health_routes("@Controller('health')\nexport class H {}"),
             ["/health"]

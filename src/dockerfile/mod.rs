@@ -119,7 +119,7 @@ pub enum DockerfileError {
     #[error("component `{component}` has no build recipe: it did not come from detection; run `justpush::detect::detect` on the source directory and render the component it returns")]
     NoBuildPlan { component: String },
     /// A value would not be safe to write into a Dockerfile.
-    #[error("component `{component}`: {what} `{value}` cannot go into a Dockerfile: {reason}; fix it in justpush.yaml or the project")]
+    #[error("component `{component}`: {what} {value:?} cannot go into a Dockerfile: {reason}; fix it in the project")]
     UnsafeValue {
         component: String,
         what: &'static str,
@@ -479,6 +479,25 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
         return Err(unsafe_value("port", "0", "the port must be 1-65535"));
     }
     if let Some(plan) = &c.build {
+        // The last line of defence behind detection's grammar (detect::value_rules): RUN
+        // fragments are joined into one instruction and CMD is one line, so a control
+        // character anywhere would start an instruction of its own.
+        let commands = plan
+            .setup
+            .iter()
+            .chain(&plan.install)
+            .chain(&plan.build)
+            .chain(&plan.prune)
+            .chain(&plan.cmd);
+        for command in commands {
+            if command.chars().any(char::is_control) {
+                return Err(unsafe_value(
+                    "command",
+                    command,
+                    "commands are one line without newlines or other control characters",
+                ));
+            }
+        }
         let files = plan.manifests.iter().chain(plan.artifact.iter());
         for f in files {
             let ok = !f.split('/').any(|seg| seg == "..")
@@ -647,6 +666,43 @@ mod tests {
         c.build = Some(plan);
         assert!(!dockerignore(&c).contains(".npmrc"));
         assert!(dockerignore(&c).contains("\n**/justpush.yaml\n"));
+    }
+
+    #[test]
+    fn a_control_character_in_any_build_command_is_refused() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        plan.cmd = vec!["node".into(), "server.js".into()];
+        let c = |plan: crate::detect::BuildPlan| Component {
+            name: "web".into(),
+            path: ".".into(),
+            language: Some(Language::Node),
+            framework: None,
+            port: 3000,
+            dockerfile: DockerfileSource::Generated,
+            start: "node server.js".into(),
+            health: "/".into(),
+            openapi: None,
+            env: vec![],
+            build: Some(plan),
+        };
+        assert!(render(&c(plan.clone()), &DockerfileOptions::default()).is_ok());
+        for field in 0..5 {
+            let mut bad = plan.clone();
+            let injected = "true\nCOPY / /host".to_string();
+            match field {
+                0 => bad.setup.push(injected),
+                1 => bad.install.push(injected),
+                2 => bad.build.push(injected),
+                3 => bad.prune.push(injected),
+                _ => bad.cmd.push(injected),
+            }
+            let err = render(&c(bad), &DockerfileOptions::default()).unwrap_err();
+            assert!(
+                err.to_string().contains(r#""true\nCOPY / /host""#)
+                    && err.to_string().contains("without newlines"),
+                "{err}"
+            );
+        }
     }
 
     #[test]
