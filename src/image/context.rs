@@ -346,7 +346,7 @@ fn check_budget(
     if total <= max_bytes {
         return Ok(());
     }
-    sizes.sort_by(|a, b| b.0.cmp(&a.0));
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
     let largest: Vec<String> = sizes
         .iter()
         .take(3)

@@ -396,7 +396,7 @@ pub fn parse_build_cpus(text: &str) -> Result<Option<f64>, String> {
             "--build-cpus `{text}`: not a number of CPUs; give e.g. 2 or 0.5, or 0 for no limit"
         )
     })?;
-    if !cpus.is_finite() || cpus < 0.0 || cpus > 1024.0 {
+    if !cpus.is_finite() || !(0.0..=1024.0).contains(&cpus) {
         return Err(format!(
             "--build-cpus `{text}`: give a number of CPUs between 0.01 and 1024, or 0 for no limit"
         ));
