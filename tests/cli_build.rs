@@ -152,3 +152,59 @@ fn demo_wheel_fetch_failure_names_the_script_and_what_it_needs() {
     assert!(stderr.contains("python3 with pip"), "{stderr}");
     assert!(out.stdout.is_empty());
 }
+
+/// Every path under a directory, sorted.
+fn listing(dir: &std::path::Path) -> Vec<String> {
+    let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+        .into_iter()
+        .map(|e| e.unwrap().path().display().to_string())
+        .collect();
+    out.sort();
+    out
+}
+
+#[test]
+fn init_on_a_project_with_an_injected_run_line_fails_and_writes_nothing() {
+    let d = tempfile::tempdir().unwrap();
+    std::fs::write(
+        d.path().join("package.json"),
+        r#"{"packageManager":"pnpm@8\nRUN curl x|sh","scripts":{"start":"node a.js"},"dependencies":{"express":"4"}}"#,
+    )
+    .unwrap();
+    std::fs::write(d.path().join("a.js"), "").unwrap();
+    let before = listing(d.path());
+    let out = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .arg("init")
+        .arg(d.path())
+        .env("NO_COLOR", "1")
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains(r#"package.json: packageManager "pnpm@8\nRUN curl x|sh" is refused"#)
+            && stderr.contains("change packageManager in"),
+        "{stderr}"
+    );
+    assert_eq!(listing(d.path()), before, "init wrote files");
+}
+
+#[test]
+fn build_limits_out_of_range_are_usage_errors_before_any_daemon_is_asked() {
+    let d = project();
+    for (flag, value, needle) in [
+        ("--build-memory", "4GiB", "at most 2GiB"),
+        ("--build-cpus", "lots", "not a number of CPUs"),
+        ("--max-context", "lots", "--max-context"),
+    ] {
+        let out = build(
+            &[d.path().to_str().unwrap(), flag, value],
+            "unix:///nonexistent.sock",
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{flag} {value}: {stderr}");
+        assert!(stderr.contains(needle), "{flag} {value}: {stderr}");
+        assert!(!stderr.contains("Docker daemon"), "{stderr}");
+    }
+}

@@ -216,7 +216,18 @@ fn every_template_follows_the_image_rules() {
             );
         }
         let ignore = dockerignore(&c);
-        assert!(ignore.contains("\n.env\n") && ignore.contains("\n.git\n"));
+        for secret in [
+            "**/.env*",
+            "**/.git",
+            "**/justpush.yaml",
+            ".justpush",
+            "**/*.pem",
+        ] {
+            assert!(
+                ignore.contains(&format!("\n{secret}\n")),
+                "{template}: {secret}"
+            );
+        }
         assert!(!ignore.contains(".justpush-ca.crt"));
     }
 }

@@ -494,3 +494,181 @@ async fn escaping_symlink_is_refused() {
     );
     assert!(tags_of(&docker(), "justpush/leaky-app").await.is_empty());
 }
+
+/// `docker save` of an image, read whole: the outer tar and every layer tar in it. Returns the
+/// number of layers and whether `needle` occurs in any of them (or in the image's config and
+/// history). Layers of `docker save` are uncompressed tars; gzip ones are inflated first.
+async fn saved_image_contains(image: &str, needle: &str) -> (usize, bool) {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("image.tar");
+    let engine = DockerEngine::connect().unwrap();
+    justpush::image::ImageBackend::export(&engine, image, &path)
+        .await
+        .unwrap();
+    let bytes = std::fs::read(&path).unwrap();
+    let contains = |data: &[u8]| data.windows(needle.len()).any(|w| w == needle.as_bytes());
+    let mut layers = 0;
+    let mut found = contains(&bytes);
+    let mut outer = tar::Archive::new(bytes.as_slice());
+    for entry in outer.entries().unwrap() {
+        let mut entry = entry.unwrap();
+        let name = entry.path().unwrap().to_string_lossy().into_owned();
+        let mut data = Vec::new();
+        std::io::Read::read_to_end(&mut entry, &mut data).unwrap();
+        if data.starts_with(&[0x1f, 0x8b]) {
+            let mut inflated = Vec::new();
+            std::io::Read::read_to_end(
+                &mut flate2::read::GzDecoder::new(data.as_slice()),
+                &mut inflated,
+            )
+            .unwrap();
+            data = inflated;
+        }
+        if name.ends_with("layer.tar") || name.starts_with("blobs/") {
+            layers += 1;
+            // Every file of the layer, one by one (a tar stores contents verbatim, but this
+            // does not rely on it).
+            if let Ok(entries) = tar::Archive::new(data.as_slice()).entries() {
+                for file in entries.flatten() {
+                    let mut file = file;
+                    let mut text = Vec::new();
+                    if std::io::Read::read_to_end(&mut file, &mut text).is_ok() && contains(&text) {
+                        found = true;
+                    }
+                }
+            }
+        }
+        if contains(&data) {
+            found = true;
+        }
+    }
+    (layers, found)
+}
+
+/// A project carrying every kind of secret, each holding the canary.
+fn project_with_secrets(dir: &Path, canary: &str) {
+    let write = |rel: &str, text: &str| {
+        let path = dir.join(rel);
+        std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+        std::fs::write(path, text).unwrap();
+    };
+    write(
+        "justpush.yaml",
+        &format!("version: 1\nname: leaky\nkong:\n  adminUrl: http://127.0.0.1:8001\n  adminToken: {canary}\n"),
+    );
+    write(".env", &format!("API_KEY={canary}\n"));
+    write(".env.production", &format!("DB_PASSWORD={canary}\n"));
+    write(
+        "deploy/id_rsa",
+        &format!("-----BEGIN OPENSSH PRIVATE KEY-----\n{canary}\n"),
+    );
+    write(
+        "certs/tls.pem",
+        &format!("-----BEGIN PRIVATE KEY-----\n{canary}\n"),
+    );
+    write(
+        ".npmrc",
+        &format!("//registry.npmjs.org/:_authToken={canary}\n"),
+    );
+    write(
+        ".docker/config.json",
+        &format!("{{\"auths\":{{\"x\":{{\"auth\":\"{canary}\"}}}}}}\n"),
+    );
+    write(
+        ".git/config",
+        &format!("[remote \"origin\"]\n\turl = https://x:{canary}@example.invalid/r\n"),
+    );
+}
+
+#[tokio::test]
+#[ignore = "needs a Docker engine and the bookworm base images (scripts/test-docker.sh)"]
+async fn secrets_reach_no_layer_of_an_image_built_with_the_projects_own_dockerfile() {
+    let canary = "canary-admin-token-5f1e2d";
+    let dir = tempfile::tempdir().unwrap();
+    let app = fixture(
+        dir.path(),
+        "own-dockerfile-app",
+        &format!("FROM {}\nCOPY . /app\nCMD [\"true\"]\n", debian_base()),
+    );
+    std::fs::write(app.join("index.html"), "<p>kept</p>\n").unwrap();
+    project_with_secrets(&app, canary);
+    // A .dockerignore that re-includes the settings file, as a careless one might.
+    std::fs::write(app.join(".dockerignore"), "*.log\n!justpush.yaml\n").unwrap();
+    let out = justpush(&[
+        "build".into(),
+        app.display().to_string(),
+        "-o".into(),
+        "json".into(),
+    ]);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let images = images_json(&out);
+    assert!(
+        stderr.contains("SECRETS LEFT OUT of the build context")
+            && stderr.contains("justpush.yaml (justpush's settings")
+            && stderr.contains("deploy/id_rsa"),
+        "{stderr}"
+    );
+    assert!(!stderr.contains(canary), "{stderr}");
+    let image = images[0]["image"].as_str().unwrap().to_string();
+    let paths = filesystem_paths(&docker(), &image).await;
+    assert!(paths.iter().any(|p| p == "app/index.html"), "{paths:?}");
+    let (layers, found) = saved_image_contains(&image, canary).await;
+    assert!(layers >= 2, "docker save gave {layers} layers");
+    assert!(!found, "the canary is in a layer of {image}");
+    let _ = docker()
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+}
+
+#[tokio::test]
+#[ignore = "needs a Docker engine and the bookworm base images (scripts/test-docker.sh)"]
+async fn secrets_reach_no_layer_of_an_image_built_with_a_generated_dockerfile() {
+    let canary = "canary-admin-token-9c4b7a";
+    let dir = tempfile::tempdir().unwrap();
+    let app = dir.path().join("generated-app");
+    std::fs::create_dir_all(&app).unwrap();
+    std::fs::write(
+        app.join("package.json"),
+        r#"{"name":"generated-app","version":"1.0.0","scripts":{"start":"node server.js"}}"#,
+    )
+    .unwrap();
+    std::fs::write(
+        app.join("server.js"),
+        "require('http').createServer((q, s) => s.end('ok')).listen(process.env.PORT || 3000)\n",
+    )
+    .unwrap();
+    project_with_secrets(&app, canary);
+    std::fs::write(
+        app.join(".dockerignore"),
+        "node_modules\n!justpush.yaml\n!.env\n",
+    )
+    .unwrap();
+    let mut args = vec![
+        "build".to_string(),
+        app.display().to_string(),
+        "-o".into(),
+        "json".into(),
+    ];
+    args.extend(base_args());
+    let out = justpush(&args);
+    let stderr = String::from_utf8_lossy(&out.stderr).to_string();
+    let images = images_json(&out);
+    assert!(!stderr.contains(canary), "{stderr}");
+    let image = images[0]["image"].as_str().unwrap().to_string();
+    let paths = filesystem_paths(&docker(), &image).await;
+    assert!(paths.iter().any(|p| p == "app/server.js"), "{paths:?}");
+    let (layers, found) = saved_image_contains(&image, canary).await;
+    assert!(layers >= 2, "docker save gave {layers} layers");
+    assert!(!found, "the canary is in a layer of {image}");
+    let _ = docker()
+        .remove_image(
+            &image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+}

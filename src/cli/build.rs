@@ -72,6 +72,15 @@ pub struct BuildInputArgs {
     /// Build argument K=V (repeatable).
     #[arg(long = "build-arg", value_name = "K=V")]
     pub build_args: Vec<String>,
+    /// Memory of each build container, swap included (at most 2GiB; 0 for no limit).
+    #[arg(long, value_name = "SIZE", default_value = "2GiB")]
+    pub build_memory: String,
+    /// CPUs of each build container (e.g. 0.5; 0 for no limit).
+    #[arg(long, value_name = "N", default_value = "2")]
+    pub build_cpus: String,
+    /// Refuse a build context whose files add up to more than this (e.g. 2GiB, 500MB).
+    #[arg(long, value_name = "SIZE", default_value = "2GiB")]
+    pub max_context: String,
 }
 
 impl BuildInputArgs {
@@ -82,15 +91,25 @@ impl BuildInputArgs {
             parse_base_images(&self.base_images).map_err(CliError::usage)?;
         options.build_args = parse_build_args(&self.build_args).map_err(CliError::usage)?;
         options.ca_bundle = self.ca_bundle.as_deref().map(read_ca_bundle).transpose()?;
+        options.limits = image::BuildLimits {
+            memory_bytes: image::parse_build_memory(&self.build_memory).map_err(CliError::usage)?,
+            cpus: image::parse_build_cpus(&self.build_cpus).map_err(CliError::usage)?,
+        };
+        options.max_context = parse_size(&self.max_context)
+            .map_err(|m| CliError::usage(format!("--max-context {m}")))?;
         Ok(options)
     }
 }
 
 /// Reads a `--ca-bundle` file and checks that it is PEM.
 fn read_ca_bundle(path: &std::path::Path) -> Result<Vec<u8>, CliError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        CliError::usage(format!("--ca-bundle {}: cannot read it ({e}); give a PEM file such as /etc/ssl/certs/ca-certificates.crt", path.display()))
-    })?;
+    // Through input::read_bytes: a FIFO or device given here is refused, never read.
+    let bytes = crate::input::read_bytes(path, "--ca-bundle", crate::input::MAX_CONFIG_BYTES)
+        .map_err(|e| {
+            CliError::usage(format!(
+                "{e} (give a PEM file such as /etc/ssl/certs/ca-certificates.crt)"
+            ))
+        })?;
     if !String::from_utf8_lossy(&bytes).contains("-----BEGIN CERTIFICATE-----") {
         return Err(CliError::usage(format!(
             "--ca-bundle {}: not a PEM bundle (no BEGIN CERTIFICATE line)",

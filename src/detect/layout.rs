@@ -151,7 +151,12 @@ fn component_at(
     let hints = Hints {
         port: compose.port.or(facts.as_ref().and_then(|f| f.port)),
     };
-    let plan = plan_dir(&dir, &hints)?;
+    let plan = match plan_dir(&dir, &hints) {
+        // The values that failed only matter for a generated Dockerfile; the project's own
+        // is used as it is.
+        Err(DetectError::UnsafeValue { .. }) if facts.is_some() => None,
+        other => other?,
+    };
     if plan.is_none() && facts.is_none() {
         return Ok(None);
     }

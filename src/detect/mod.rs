@@ -33,6 +33,7 @@ mod layout;
 pub mod providers;
 pub mod scan;
 mod tree;
+pub mod value_rules;
 
 use std::path::{Path, PathBuf};
 
@@ -480,6 +481,15 @@ pub enum DetectError {
         path: PathBuf,
         service: String,
         context: String,
+    },
+    /// A value from a project file would reach a generated Dockerfile but breaks its grammar
+    /// (see [`value_rules`]); the value is shown escaped, so a newline reads as `\n`.
+    #[error("{file}: {field} {value:?} is refused: {rule}; change {field} in {file}")]
+    UnsafeValue {
+        file: String,
+        field: String,
+        value: String,
+        rule: value_rules::Rule,
     },
     /// A manifest (package.json, pyproject.toml, ...) is malformed.
     #[error("cannot parse {path}: {message}; fix the file so that it parses")]

@@ -247,6 +247,21 @@ pub fn dotenv_port(text: &str) -> Option<u16> {
     PORT.captures(text).and_then(|c| parse_port(&c[1]))
 }
 
+/// Whether an `.npmrc` carries registry credentials (`_authToken`, `_auth`, `_password`,
+/// scoped `//host/:_authToken` lines included). Such a file stays out of build contexts: an
+/// image layer would keep the token for anyone who pulls it.
+pub fn npmrc_has_credentials(text: &str) -> bool {
+    text.lines().any(|line| {
+        let line = line.trim();
+        if line.starts_with(';') || line.starts_with('#') {
+            return false;
+        }
+        let key = line.split('=').next().unwrap_or("").trim();
+        let key = key.rsplit(':').next().unwrap_or(key);
+        matches!(key, "_authToken" | "_auth" | "_password" | "password")
+    })
+}
+
 // ---------------------------------------------------------------------------------------------
 // Ports
 
@@ -441,6 +456,14 @@ pub fn health_routes(text: &str) -> Vec<String> {
                 .map(|c| c[1].trim_end_matches('/').to_string())
         })
         .unwrap_or_default();
+    // The route goes into the image's HEALTHCHECK: a prefix that is not a plain URL path
+    // (spaces, quotes, newlines) is not a health route justpush can use.
+    if !prefix
+        .chars()
+        .all(|c| c.is_ascii_alphanumeric() || "/-._~".contains(c))
+    {
+        return Vec::new();
+    }
     let mut out = Vec::new();
     for cap in ROUTE_LITERAL.captures_iter(text) {
         let route = &cap[1];
@@ -762,6 +785,11 @@ def health(): ...
             ["/api/health"]
         );
         assert!(health_routes(r#"fetch("/api/users")"#).is_empty());
+        // A prefix that is no URL path cannot reach a HEALTHCHECK line.
+        assert!(health_routes(
+            "router = APIRouter(prefix=\"/x\nHEALTHCHECK NONE\")\n@router.get(\"/health\")"
+        )
+        .is_empty());
         assert_eq!(
             health_routes("@Controller('health')\nexport class H {}"),
             ["/health"]

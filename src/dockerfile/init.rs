@@ -98,6 +98,9 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
         written: Vec::new(),
         skipped: Vec::new(),
     };
+    // Everything is rendered before anything is written: a component that cannot be
+    // rendered leaves the project as it was.
+    let mut files: Vec<(PathBuf, String, bool)> = Vec::new();
     for component in &app.components {
         let base = if component.path == "." {
             PathBuf::new()
@@ -116,18 +119,21 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
                 )
                 .map(|t| t.starts_with(GENERATED_MARKER))
                 .unwrap_or(false);
-                out.write(dockerfile, &text, options.force && ours)?;
+                files.push((dockerfile, text, options.force && ours));
             }
             DockerfileSource::Existing => out.skipped.push(SkippedFile {
                 path: dockerfile,
                 reason: SkipReason::OwnDockerfile,
             }),
         }
-        out.write(
+        files.push((
             base.join(".dockerignore"),
-            &dockerignore(component),
+            dockerignore(component),
             options.force,
-        )?;
+        ));
+    }
+    for (path, text, overwrite) in files {
+        out.write(path, &text, overwrite)?;
     }
 
     let name = options.app_name.clone().unwrap_or_else(|| {
@@ -174,5 +180,221 @@ impl Writer<'_> {
         })?;
         self.written.push(rel);
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Writes `files` into a fresh project, runs `init`, and checks that it fails naming
+    /// `file`, `field` and `rule`, and that nothing at all was written.
+    fn refused(files: &[(&str, &str)], file: &str, field: &str, rule: &str) {
+        let d = tempfile::tempdir().unwrap();
+        for (rel, text) in files {
+            let path = d.path().join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        }
+        let before = listing(d.path());
+        let err = init(d.path(), &InitOptions::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains(file), "file `{file}` not named: {text}");
+        assert!(text.contains(field), "field `{field}` not named: {text}");
+        assert!(text.contains(rule), "rule `{rule}` not stated: {text}");
+        assert!(
+            !text.contains('\n'),
+            "the value must be shown escaped: {text}"
+        );
+        assert_eq!(listing(d.path()), before, "init wrote files: {text}");
+    }
+
+    fn listing(dir: &Path) -> Vec<String> {
+        let mut out: Vec<String> = walkdir::WalkDir::new(dir)
+            .into_iter()
+            .map(|e| e.unwrap().path().display().to_string())
+            .collect();
+        out.sort();
+        out
+    }
+
+    const EXPRESS: &str = r#""dependencies":{"express":"4"}"#;
+
+    #[test]
+    fn package_manager_with_a_run_line() {
+        let pkg = format!(
+            r#"{{"packageManager":"pnpm@8\nRUN curl x|sh","scripts":{{"start":"node a.js"}},{EXPRESS}}}"#
+        );
+        refused(
+            &[("package.json", &pkg), ("a.js", "")],
+            "package.json",
+            "packageManager",
+            "a package manager and its version",
+        );
+    }
+
+    #[test]
+    fn start_script_with_a_copy_line() {
+        let pkg = format!(r#"{{"scripts":{{"start":"node a.js\nCOPY / /host"}},{EXPRESS}}}"#);
+        refused(
+            &[("package.json", &pkg), ("a.js", "")],
+            "package.json",
+            "scripts.start",
+            "without newlines",
+        );
+    }
+
+    #[test]
+    fn build_script_with_a_run_line() {
+        let pkg =
+            r#"{"scripts":{"build":"vite build\nRUN curl x|sh"},"devDependencies":{"vite":"5"}}"#;
+        refused(
+            &[("package.json", pkg), ("index.html", "")],
+            "package.json",
+            "scripts.build",
+            "without newlines",
+        );
+    }
+
+    #[test]
+    fn main_with_a_copy_line() {
+        let pkg = format!(r#"{{"main":"a.js\nCOPY / /host",{EXPRESS}}}"#);
+        refused(
+            &[("package.json", &pkg), ("a.js", "")],
+            "package.json",
+            "main",
+            "a relative path inside the project",
+        );
+    }
+
+    #[test]
+    fn vite_out_dir_with_a_copy_line() {
+        let pkg = r#"{"scripts":{"build":"vite build"},"devDependencies":{"vite":"5"}}"#;
+        refused(
+            &[
+                ("package.json", pkg),
+                (
+                    "vite.config.ts",
+                    "export default { build: { outDir: 'dist\nCOPY / /host' } }",
+                ),
+            ],
+            "vite.config.ts",
+            "build.outDir",
+            "a relative path inside the project",
+        );
+    }
+
+    #[test]
+    fn python_application_module_with_a_shell_command() {
+        refused(
+            &[
+                ("requirements.txt", "fastapi\n"),
+                (
+                    "app;rm -rf x/main.py",
+                    "from fastapi import FastAPI\napp = FastAPI()\n",
+                ),
+            ],
+            "app;rm -rf x/main.py",
+            "application module",
+            "module:attribute",
+        );
+    }
+
+    #[test]
+    fn python_main_module_with_a_shell_command() {
+        refused(
+            &[
+                ("requirements.txt", "requests\n"),
+                ("app;rm -rf x/__main__.py", "print(1)\n"),
+            ],
+            "app;rm -rf x/__main__.py",
+            "module",
+            "a dotted Python module name",
+        );
+    }
+
+    #[test]
+    fn console_script_with_a_run_line() {
+        refused(
+            &[(
+                "pyproject.toml",
+                "[project]\nname = 'svc'\ndependencies = []\n[project.scripts]\n\"serve\\nRUN curl x|sh\" = \"svc:main\"\n",
+            )],
+            "pyproject.toml",
+            "project.scripts",
+            "a program name",
+        );
+    }
+
+    #[test]
+    fn procfile_command_with_a_carriage_return() {
+        refused(
+            &[
+                ("requirements.txt", "flask\n"),
+                ("Procfile", "web: gunicorn app:app\rRUN curl x|sh\n"),
+            ],
+            "Procfile",
+            "web",
+            "without newlines or other control characters",
+        );
+    }
+
+    #[test]
+    fn django_project_package_with_a_shell_command() {
+        refused(
+            &[
+                ("requirements.txt", "django\n"),
+                ("manage.py", "import os\n"),
+                ("site;sh/wsgi.py", "application = None\n"),
+            ],
+            "site;sh/wsgi.py",
+            "Django project package",
+            "module:attribute",
+        );
+    }
+
+    #[test]
+    fn go_package_directory_with_a_shell_command() {
+        refused(
+            &[
+                ("go.mod", "module example.com/api\n"),
+                (
+                    "cmd/api;curl x|sh/main.go",
+                    "package main\nfunc main() {}\n",
+                ),
+            ],
+            "cmd/api;curl x|sh",
+            "main package directory",
+            "a relative path inside the project",
+        );
+    }
+
+    #[test]
+    fn cargo_binary_name_with_a_shell_command() {
+        refused(
+            &[
+                (
+                    "Cargo.toml",
+                    "[package]\nname = \"api\"\nversion = \"0.1.0\"\n[[bin]]\nname = \"api;curl x|sh\"\npath = \"src/main.rs\"\n",
+                ),
+                ("src/main.rs", "fn main() {}\n"),
+            ],
+            "Cargo.toml",
+            "binary name",
+            "a program name",
+        );
+    }
+
+    #[test]
+    fn a_project_with_its_own_dockerfile_is_not_refused_for_values_it_does_not_use() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("package.json"),
+            r#"{"packageManager":"pnpm@8\nRUN curl x|sh","scripts":{"start":"node a.js"}}"#,
+        )
+        .unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM scratch\n").unwrap();
+        let report = init(d.path(), &InitOptions::default()).unwrap();
+        assert_eq!(report.app.components.len(), 1);
     }
 }

@@ -119,7 +119,7 @@ pub enum DockerfileError {
     #[error("component `{component}` has no build recipe: it did not come from detection; run `justpush::detect::detect` on the source directory and render the component it returns")]
     NoBuildPlan { component: String },
     /// A value would not be safe to write into a Dockerfile.
-    #[error("component `{component}`: {what} `{value}` cannot go into a Dockerfile: {reason}; fix it in justpush.yaml or the project")]
+    #[error("component `{component}`: {what} {value:?} cannot go into a Dockerfile: {reason}; fix it in the project")]
     UnsafeValue {
         component: String,
         what: &'static str,
@@ -479,6 +479,25 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
         return Err(unsafe_value("port", "0", "the port must be 1-65535"));
     }
     if let Some(plan) = &c.build {
+        // The last line of defence behind detection's grammar (detect::value_rules): RUN
+        // fragments are joined into one instruction and CMD is one line, so a control
+        // character anywhere would start an instruction of its own.
+        let commands = plan
+            .setup
+            .iter()
+            .chain(&plan.install)
+            .chain(&plan.build)
+            .chain(&plan.prune)
+            .chain(&plan.cmd);
+        for command in commands {
+            if command.chars().any(char::is_control) {
+                return Err(unsafe_value(
+                    "command",
+                    command,
+                    "commands are one line without newlines or other control characters",
+                ));
+            }
+        }
         let files = plan.manifests.iter().chain(plan.artifact.iter());
         for f in files {
             let ok = !f.split('/').any(|seg| seg == "..")
@@ -497,24 +516,59 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
     Ok(())
 }
 
+/// `.dockerignore` lines that keep secrets and justpush's own files out of every generated
+/// build. They are part of the generated `.dockerignore`, and justpush appends them to a
+/// project's own `.dockerignore` when it generates the Dockerfile (last, so that no `!` line
+/// of the project re-includes them). `.pem` files are not listed: a public CA bundle may be
+/// what the app needs at run time, so those (and private keys under any name ending `.pem` or
+/// `.key`) are judged by content when the context is made (`image::secret_files`).
+pub const SECRET_IGNORE_PATTERNS: [&str; 19] = [
+    "**/justpush.yaml",
+    ".justpush",
+    "**/.git",
+    "**/.env*",
+    "**/*.key",
+    "**/id_rsa*",
+    "**/id_dsa*",
+    "**/id_ecdsa*",
+    "**/id_ed25519*",
+    "**/*.p12",
+    "**/*.pfx",
+    "**/.pypirc",
+    "**/.netrc",
+    "**/.git-credentials",
+    "**/.docker/config.json",
+    "**/.ssh",
+    "**/.aws",
+    "**/.kube",
+    "**/.npmrc",
+];
+
+/// [`SECRET_IGNORE_PATTERNS`] for a component: `.npmrc` stays when its build copies it (it
+/// holds no credentials: detection leaves a token-carrying one out of the manifests).
+pub fn secret_ignore_lines(component: &Component) -> Vec<String> {
+    let copies_npmrc = component
+        .build
+        .as_ref()
+        .is_some_and(|b| b.manifests.iter().any(|m| m == ".npmrc"));
+    SECRET_IGNORE_PATTERNS
+        .iter()
+        .filter(|p| !(copies_npmrc && p.ends_with(".npmrc")))
+        .map(|p| p.to_string())
+        .collect()
+}
+
 /// The `.dockerignore` for a component: VCS data, local environments and secrets, dependency
 /// and build output directories of its language. The CA bundle file is deliberately kept.
 pub fn dockerignore(component: &Component) -> String {
     let mut lines = vec![
         format!("{GENERATED_MARKER} for component `{}`.", component.name),
         "# Keep the build context small and free of secrets and local state.".into(),
-        ".git".into(),
         ".gitignore".into(),
         ".dockerignore".into(),
         "**/.DS_Store".into(),
         ".idea".into(),
         ".vscode".into(),
-        "# Local environment files hold secrets; examples are documentation.".into(),
-        ".env".into(),
-        ".env.*".into(),
-        "!.env.example".into(),
-        "!.env.sample".into(),
-        "!.env.template".into(),
         "*.log".into(),
         "coverage".into(),
     ];
@@ -548,6 +602,14 @@ pub fn dockerignore(component: &Component) -> String {
         Some(Language::Static) | None => &["node_modules"],
     };
     lines.extend(extra.iter().map(|s| s.to_string()));
+    lines.push(
+        "# Secrets and justpush's own files never go into an image: settings (justpush.yaml \
+         may hold kong.adminToken), local environment files, keys, registry and cloud \
+         credentials. Private keys in .pem files are left out by content."
+            .into(),
+    );
+    lines.push("**/*.pem".into());
+    lines.extend(secret_ignore_lines(component));
     lines.join("\n") + "\n"
 }
 
@@ -580,6 +642,66 @@ mod tests {
         }
         for bad in ["", "python:3.12\nRUN rm -rf /", "a b", "${X}"] {
             assert!(!valid_image(bad), "{bad}");
+        }
+    }
+
+    #[test]
+    fn an_npmrc_the_build_copies_is_not_ignored_and_any_other_is() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        let mut c = Component {
+            name: "web".into(),
+            path: ".".into(),
+            language: Some(Language::Node),
+            framework: None,
+            port: 3000,
+            dockerfile: DockerfileSource::Generated,
+            start: "node server.js".into(),
+            health: "/".into(),
+            openapi: None,
+            env: vec![],
+            build: Some(plan.clone()),
+        };
+        assert!(dockerignore(&c).contains("\n**/.npmrc\n"));
+        plan.manifests = vec!["package.json".into(), ".npmrc".into()];
+        c.build = Some(plan);
+        assert!(!dockerignore(&c).contains(".npmrc"));
+        assert!(dockerignore(&c).contains("\n**/justpush.yaml\n"));
+    }
+
+    #[test]
+    fn a_control_character_in_any_build_command_is_refused() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        plan.cmd = vec!["node".into(), "server.js".into()];
+        let c = |plan: crate::detect::BuildPlan| Component {
+            name: "web".into(),
+            path: ".".into(),
+            language: Some(Language::Node),
+            framework: None,
+            port: 3000,
+            dockerfile: DockerfileSource::Generated,
+            start: "node server.js".into(),
+            health: "/".into(),
+            openapi: None,
+            env: vec![],
+            build: Some(plan),
+        };
+        assert!(render(&c(plan.clone()), &DockerfileOptions::default()).is_ok());
+        for field in 0..5 {
+            let mut bad = plan.clone();
+            let injected = "true\nCOPY / /host".to_string();
+            match field {
+                0 => bad.setup.push(injected),
+                1 => bad.install.push(injected),
+                2 => bad.build.push(injected),
+                3 => bad.prune.push(injected),
+                _ => bad.cmd.push(injected),
+            }
+            let err = render(&c(bad), &DockerfileOptions::default()).unwrap_err();
+            assert!(
+                err.to_string().contains(r#""true\nCOPY / /host""#)
+                    && err.to_string().contains("without newlines"),
+                "{err}"
+            );
         }
     }
 

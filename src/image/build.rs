@@ -9,11 +9,12 @@ use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
 use super::context::{
-    component_dir, generated_dockerignore, BuildContext, ExtraFile, GENERATED_DOCKERFILE, STATE_DIR,
+    component_dir, generated_dockerignore, read_dockerignore, BuildContext, ExtraFile, LeftOut,
+    DEFAULT_MAX_CONTEXT_BYTES, GENERATED_DOCKERFILE, STATE_DIR,
 };
 use super::{
-    base_images, check_size, content_tag, log_tail, parse_step, validate_tag, BuildRequest,
-    ImageBackend, ImageError, Step, REPOSITORY_PREFIX,
+    base_images, check_size, content_tag, log_tail, parse_step, validate_tag, BuildLimits,
+    BuildRequest, ImageBackend, ImageError, Step, REPOSITORY_PREFIX,
 };
 use crate::detect::{Component, DockerfileSource};
 use crate::dockerfile::{self, DockerfileOptions, CA_BUNDLE_FILE};
@@ -37,6 +38,10 @@ pub struct BuildOptions {
     pub max_size: u64,
     /// Where build logs go (`DIR/.justpush/logs` by default).
     pub log_dir: PathBuf,
+    /// Memory and CPU of the build containers (`--build-memory`, `--build-cpus`).
+    pub limits: BuildLimits,
+    /// Budget for a build context's files in bytes (`--max-context`).
+    pub max_context: u64,
 }
 
 impl BuildOptions {
@@ -51,6 +56,8 @@ impl BuildOptions {
             tag: None,
             max_size: super::DEFAULT_MAX_SIZE,
             log_dir: default_log_dir(root),
+            limits: BuildLimits::default(),
+            max_context: DEFAULT_MAX_CONTEXT_BYTES,
         }
     }
 }
@@ -125,25 +132,19 @@ pub fn prepare_dockerfile(
                     dir: dir.to_path_buf(),
                     message: "detection found a Dockerfile here, but there is none now; run `kubectl justpush detect` again".into(),
                 })?;
-            // The Dockerfile is sent to the daemon and quoted in build errors: a symlink out
-            // of the context (to a key, say) must not get it read.
             let text = crate::input::read_text_inside(
                 dir,
                 &dir.join(name),
-                "Dockerfile",
+                name,
                 crate::input::MAX_CONFIG_BYTES,
-            )
-            .map_err(|e| ImageError::Context {
-                dir: dir.to_path_buf(),
-                message: e.to_string(),
-            })?;
+            )?;
             if options.ca_bundle.is_some() {
                 warnings.push(format!(
                     "--ca-bundle is not applied: {} uses its own {name}; copy the bundle into its builder stage yourself",
                     component.name
                 ));
             }
-            let ignore = std::fs::read_to_string(dir.join(".dockerignore")).unwrap_or_default();
+            let ignore = read_dockerignore(dir)?.unwrap_or_default();
             Ok(PreparedBuild {
                 dockerfile: text,
                 dockerfile_path: name.to_string(),
@@ -161,10 +162,16 @@ pub fn prepare_dockerfile(
                     dir: dir.to_path_buf(),
                     message: e.to_string(),
                 })?;
-            let project_ignore = match std::fs::read_to_string(dir.join(".dockerignore")) {
-                Ok(t) => t,
-                Err(_) => dockerfile::dockerignore(component),
+            let project_ignore = match read_dockerignore(dir)? {
+                Some(t) => t,
+                None => dockerfile::dockerignore(component),
             };
+            // The context is made with the same patterns the daemon is sent, so secrets are
+            // not even uploaded.
+            let ignore = generated_dockerignore(
+                &project_ignore,
+                &dockerfile::secret_ignore_lines(component),
+            );
             let mut extra = vec![
                 ExtraFile {
                     path: GENERATED_DOCKERFILE.into(),
@@ -172,7 +179,7 @@ pub fn prepare_dockerfile(
                 },
                 ExtraFile {
                     path: ".dockerignore".into(),
-                    contents: generated_dockerignore(&project_ignore).into_bytes(),
+                    contents: ignore.clone().into_bytes(),
                 },
             ];
             if let Some(ca) = &options.ca_bundle {
@@ -184,12 +191,28 @@ pub fn prepare_dockerfile(
             Ok(PreparedBuild {
                 dockerfile: text,
                 dockerfile_path: GENERATED_DOCKERFILE.to_string(),
-                ignore: project_ignore,
+                ignore,
                 extra,
                 warnings,
             })
         }
     }
+}
+
+/// The loud warning for secrets a context's `.dockerignore` let through and justpush left
+/// out anyway, with the fix; `None` when nothing was left out.
+pub fn left_out_warning(left_out: &[LeftOut]) -> Option<String> {
+    if left_out.is_empty() {
+        return None;
+    }
+    let files: Vec<String> = left_out
+        .iter()
+        .map(|l| format!("{} ({})", l.path, l.reason))
+        .collect();
+    Some(format!(
+        "SECRETS LEFT OUT of the build context, never sent to Docker: {}. The .dockerignore does not exclude them (it is missing, or re-includes them with `!`); add them to .dockerignore to silence this. If the app needs one at run time, give it as a Kubernetes Secret (justpush.yaml `env:` with `secret: true`), not in the image",
+        files.join(", ")
+    ))
 }
 
 /// A uv project whose `[tool.uv] find-links` names a directory of the project installs from
@@ -311,11 +334,18 @@ async fn build_one(
         });
     }
     let ctx_dir = dir.clone();
+    let max_context = options.max_context;
     let context = tokio::task::spawn_blocking(move || {
-        BuildContext::create_with_ignore(&ctx_dir, &ignore, &extra)
+        BuildContext::create_within(&ctx_dir, &ignore, &extra, max_context)
     })
     .await
     .map_err(|e| ImageError::engine("making the build context", e))??;
+    if let Some(message) = left_out_warning(&context.left_out) {
+        progress(ProgressEvent::Warning {
+            component: name.clone(),
+            message,
+        });
+    }
 
     let mut bases = Vec::new();
     for image in base_images(&dockerfile_text, &options.build_args) {
@@ -377,6 +407,7 @@ async fn build_one(
         build_args: options.build_args.clone(),
         labels: oci_labels(component, &tag, &context.digest),
         no_cache: options.no_cache,
+        limits: options.limits,
     };
     let on_line = {
         let log = log.clone();
@@ -457,6 +488,7 @@ mod tests {
     struct FakeEngine {
         images: Mutex<HashMap<String, ImageDetails>>,
         built: Mutex<Vec<BuildRequest>>,
+        contexts: Mutex<Vec<Vec<u8>>>,
         removed: Mutex<Vec<String>>,
         /// Lines to emit, and the error to end with (None: success).
         script: Vec<String>,
@@ -480,6 +512,7 @@ mod tests {
         ) -> Result<(), String> {
             assert!(!context.is_empty());
             self.built.lock().unwrap().push(request.clone());
+            self.contexts.lock().unwrap().push(context);
             for l in &self.script {
                 on_line(l);
             }
@@ -659,6 +692,83 @@ mod tests {
         std::fs::write(app.join("wheelhouse/x-1-py3-none-any.whl"), "").unwrap();
         let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
         assert!(results[0].is_ok(), "{:?}", results[0]);
+    }
+
+    fn tar_paths(tar: &[u8]) -> Vec<String> {
+        tar::Archive::new(tar)
+            .entries()
+            .unwrap()
+            .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn an_own_dockerfile_build_leaves_secrets_out_and_warns_loudly() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("Dockerfile"), "FROM scratch\nCOPY . /app\n").unwrap();
+        std::fs::write(
+            d.path().join("justpush.yaml"),
+            "kong:\n  adminToken: canary-admin-token\n",
+        )
+        .unwrap();
+        std::fs::write(d.path().join(".env"), "API_KEY=canary\n").unwrap();
+        std::fs::write(d.path().join("index.html"), "<p>hi</p>\n").unwrap();
+        let components = crate::detect::detect(d.path()).unwrap().components;
+        assert_eq!(components[0].dockerfile, DockerfileSource::Existing);
+        let engine = FakeEngine::default();
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let seen = warnings.clone();
+        let progress: Arc<dyn Fn(ProgressEvent) + Send + Sync> = Arc::new(move |e| {
+            if let ProgressEvent::Warning { message, .. } = e {
+                seen.lock().unwrap().push(message);
+            }
+        });
+        let options = BuildOptions::for_dir(d.path());
+        let results = build_all(&engine, d.path(), &components, &options, progress).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let paths = tar_paths(&engine.contexts.lock().unwrap()[0]);
+        assert!(paths.contains(&"index.html".to_string()), "{paths:?}");
+        assert!(
+            !paths.iter().any(|p| p == "justpush.yaml" || p == ".env"),
+            "{paths:?}"
+        );
+        let warnings = warnings.lock().unwrap();
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        assert!(
+            warnings[0].contains("SECRETS LEFT OUT")
+                && warnings[0].contains("justpush.yaml (justpush's settings")
+                && warnings[0].contains(".env (a local environment file)")
+                && warnings[0].contains("add them to .dockerignore"),
+            "{}",
+            warnings[0]
+        );
+        assert!(!warnings[0].contains("canary"));
+    }
+
+    #[tokio::test]
+    async fn a_generated_build_does_not_even_upload_secrets() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("package.json"),
+            r#"{"name":"web","scripts":{"start":"node server.js"}}"#,
+        )
+        .unwrap();
+        std::fs::write(d.path().join("server.js"), "require('http')\n").unwrap();
+        std::fs::write(d.path().join("justpush.yaml"), "kong:\n  adminToken: x\n").unwrap();
+        // The project's own .dockerignore re-includes it: justpush's additions come last.
+        std::fs::write(d.path().join(".dockerignore"), "!justpush.yaml\n").unwrap();
+        let components = crate::detect::detect(d.path()).unwrap().components;
+        let engine = FakeEngine::default();
+        let options = BuildOptions::for_dir(d.path());
+        let results = build_all(&engine, d.path(), &components, &options, quiet()).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let paths = tar_paths(&engine.contexts.lock().unwrap()[0]);
+        assert!(paths.contains(&"server.js".to_string()), "{paths:?}");
+        assert!(!paths.contains(&"justpush.yaml".to_string()), "{paths:?}");
+        assert_eq!(
+            engine.built.lock().unwrap()[0].limits,
+            BuildLimits::default()
+        );
     }
 
     #[tokio::test]

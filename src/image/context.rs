@@ -6,7 +6,8 @@ use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::path::{Component as PathPart, Path, PathBuf};
 
-use super::ImageError;
+use super::{secret_files, ImageError};
+use crate::input::{self, MAX_IGNORE_BYTES};
 
 /// Where justpush keeps its own state inside a project (build logs); never sent to the daemon.
 pub const STATE_DIR: &str = ".justpush";
@@ -165,6 +166,19 @@ pub struct ExtraFile {
     pub contents: Vec<u8>,
 }
 
+/// The default budget for a build context's files (`--max-context`): far above a real
+/// project's sources, low enough that the in-memory tar cannot exhaust memory.
+pub const DEFAULT_MAX_CONTEXT_BYTES: u64 = 2 * 1024 * 1024 * 1024;
+
+/// A file kept out of the context although no `.dockerignore` line excluded it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct LeftOut {
+    /// `/`-separated path relative to the context root.
+    pub path: String,
+    /// Why (see [`super::secret_files`]).
+    pub reason: &'static str,
+}
+
 /// The tar sent to the daemon and the digest of what is in it.
 #[derive(Debug, Clone)]
 pub struct BuildContext {
@@ -175,22 +189,25 @@ pub struct BuildContext {
     pub digest: String,
     /// Number of regular files in the tar.
     pub files: usize,
+    /// Secrets the `.dockerignore` let through, left out anyway (the caller warns).
+    pub left_out: Vec<LeftOut>,
+    /// Sockets, FIFOs and devices skipped (never opened), as `docker build` skips them.
+    pub skipped_special: Vec<String>,
+}
+
+/// What a walk of the context directory found.
+#[derive(Default)]
+struct Walk {
+    entries: Vec<String>,
+    left_out: Vec<LeftOut>,
+    skipped_special: Vec<String>,
 }
 
 impl BuildContext {
     /// Tars `dir`, honouring its `.dockerignore`, refusing symlinks that escape it, and adding
     /// `extra` files (replacing files of the same path).
     pub fn create(dir: &Path, extra: &[ExtraFile]) -> Result<BuildContext, ImageError> {
-        let ignore_text = match std::fs::read_to_string(dir.join(".dockerignore")) {
-            Ok(t) => t,
-            Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-            Err(e) => {
-                return Err(ImageError::io(
-                    format!("reading {}/.dockerignore", dir.display()),
-                    e,
-                ))
-            }
-        };
+        let ignore_text = read_dockerignore(dir)?.unwrap_or_default();
         BuildContext::create_with_ignore(dir, &ignore_text, extra)
     }
 
@@ -201,18 +218,31 @@ impl BuildContext {
         ignore_text: &str,
         extra: &[ExtraFile],
     ) -> Result<BuildContext, ImageError> {
+        BuildContext::create_within(dir, ignore_text, extra, DEFAULT_MAX_CONTEXT_BYTES)
+    }
+
+    /// [`BuildContext::create_with_ignore`] with a budget for the files' total size, checked
+    /// from their sizes before any is read: a 5 GiB (even sparse) file is refused, never read
+    /// into memory.
+    pub fn create_within(
+        dir: &Path,
+        ignore_text: &str,
+        extra: &[ExtraFile],
+        max_bytes: u64,
+    ) -> Result<BuildContext, ImageError> {
         let ignore = DockerIgnore::parse(ignore_text).map_err(|message| ImageError::Context {
             dir: dir.to_path_buf(),
             message: format!("{message}; fix the pattern"),
         })?;
-        let mut entries = Vec::new();
-        walk(dir, dir, "", &ignore, extra, &mut entries)?;
-        entries.sort();
+        let mut found = Walk::default();
+        walk(dir, dir, "", &ignore, extra, &mut found)?;
+        found.entries.sort();
+        check_budget(dir, &found.entries, extra, max_bytes)?;
 
         let mut builder = tar::Builder::new(Vec::new());
         let mut hasher = Sha256::new();
         let mut files = 0;
-        for rel in &entries {
+        for rel in &found.entries {
             let full = dir.join(rel);
             let meta = std::fs::symlink_metadata(&full)
                 .map_err(|e| ImageError::io(format!("reading {}", full.display()), e))?;
@@ -255,8 +285,9 @@ impl BuildContext {
                     .append_data(&mut header, format!("{rel}/"), std::io::empty())
                     .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
             } else if ft.is_file() {
-                let data = std::fs::read(&full)
-                    .map_err(|e| ImageError::io(format!("reading {}", full.display()), e))?;
+                // Opened non-blocking and checked again once open: a file swapped for a FIFO
+                // since the walk is refused instead of blocking the build.
+                let data = input::read_bytes(&full, rel, meta.len().min(max_bytes))?;
                 header.set_entry_type(tar::EntryType::Regular);
                 header.set_size(data.len() as u64);
                 hash_entry(&mut hasher, 'f', rel, mode, &data);
@@ -265,7 +296,6 @@ impl BuildContext {
                     .map_err(|e| ImageError::io("writing the context tar".into(), e))?;
                 files += 1;
             }
-            // Sockets, FIFOs and devices are skipped, as `docker build` does.
         }
         for file in extra {
             let mut header = tar::Header::new_gnu();
@@ -288,8 +318,49 @@ impl BuildContext {
             tar,
             digest: hex(&hasher.finalize()),
             files,
+            left_out: found.left_out,
+            skipped_special: found.skipped_special,
         })
     }
+}
+
+/// Refuses a context whose regular files (by their sizes on disk: nothing is read) exceed
+/// `max_bytes`, naming the largest files.
+fn check_budget(
+    dir: &Path,
+    entries: &[String],
+    extra: &[ExtraFile],
+    max_bytes: u64,
+) -> Result<(), ImageError> {
+    let mut sizes: Vec<(u64, &str)> = Vec::new();
+    for rel in entries {
+        let full = dir.join(rel);
+        let meta = std::fs::symlink_metadata(&full)
+            .map_err(|e| ImageError::io(format!("reading {}", full.display()), e))?;
+        if meta.is_file() {
+            sizes.push((meta.len(), rel));
+        }
+    }
+    let total: u64 = sizes.iter().map(|(n, _)| *n).sum::<u64>()
+        + extra.iter().map(|x| x.contents.len() as u64).sum::<u64>();
+    if total <= max_bytes {
+        return Ok(());
+    }
+    sizes.sort_by_key(|s| std::cmp::Reverse(s.0));
+    let largest: Vec<String> = sizes
+        .iter()
+        .take(3)
+        .map(|(n, rel)| format!("{rel} ({})", super::human_size(*n)))
+        .collect();
+    Err(ImageError::Context {
+        dir: dir.to_path_buf(),
+        message: format!(
+            "its files add up to {} ({total} bytes), over the build context budget of {} (--max-context); the largest: {}. List what the image does not need in .dockerignore, or raise --max-context",
+            super::human_size(total),
+            super::human_size(max_bytes),
+            largest.join(", ")
+        ),
+    })
 }
 
 fn hash_entry(hasher: &mut Sha256, kind: char, path: &str, mode: u32, data: &[u8]) {
@@ -312,7 +383,7 @@ fn walk(
     prefix: &str,
     ignore: &DockerIgnore,
     extra: &[ExtraFile],
-    out: &mut Vec<String>,
+    out: &mut Walk,
 ) -> Result<(), ImageError> {
     let read = std::fs::read_dir(dir)
         .map_err(|e| ImageError::io(format!("reading directory {}", dir.display()), e))?;
@@ -342,7 +413,11 @@ fn walk(
                 continue;
             }
             if !excluded {
-                out.push(rel.clone());
+                if let Some(reason) = secret_files::by_name(&rel, true) {
+                    out.left_out.push(LeftOut { path: rel, reason });
+                    continue;
+                }
+                out.entries.push(rel.clone());
             }
             walk(root, &entry.path(), &rel, ignore, extra, out)?;
             continue;
@@ -363,8 +438,24 @@ fn walk(
                     ),
                 });
             }
+        } else if !ft.is_file() {
+            // Sockets, FIFOs and devices: skipped, as `docker build` does, and never opened
+            // (a read of a FIFO blocks; one of /dev/zero never ends).
+            out.skipped_special.push(rel);
+            continue;
         }
-        out.push(rel);
+        if !always {
+            let reason = secret_files::by_name(&rel, false).or_else(|| {
+                (ft.is_file() && secret_files::needs_content(&rel))
+                    .then(|| secret_files::inspect(&rel, &entry.path()))
+                    .flatten()
+            });
+            if let Some(reason) = reason {
+                out.left_out.push(LeftOut { path: rel, reason });
+                continue;
+            }
+        }
+        out.entries.push(rel);
     }
     Ok(())
 }
@@ -392,16 +483,39 @@ pub fn link_stays_inside(rel: &str, target: &Path) -> bool {
     true
 }
 
-/// The `.dockerignore` sent with a generated Dockerfile: the project's own patterns plus the
-/// generated Dockerfile and the ignore file itself, which the classic builder then drops from
-/// the context after reading them (so `COPY . .` does not copy them into the image).
-pub fn generated_dockerignore(project: &str) -> String {
+/// The `.dockerignore` sent with a generated Dockerfile: the project's own patterns, then the
+/// generated Dockerfile and the ignore file itself, which the classic builder drops from the
+/// context after reading them (so `COPY . .` does not copy them into the image), then
+/// `secret_lines` ([`crate::dockerfile::secret_ignore_lines`]). Last, because the last
+/// matching line decides: a project's `!justpush.yaml` cannot bring the file back.
+pub fn generated_dockerignore(project: &str, secret_lines: &[String]) -> String {
     let mut text = project.to_string();
     if !text.is_empty() && !text.ends_with('\n') {
         text.push('\n');
     }
     text.push_str(&format!("{GENERATED_DOCKERFILE}\n.dockerignore\n"));
+    text.push_str(
+        "# Added by justpush: secrets and justpush's own files never go into an image.\n",
+    );
+    for line in secret_lines {
+        text.push_str(line);
+        text.push('\n');
+    }
     text
+}
+
+/// Reads a context's `.dockerignore`, if it has one: a regular file of at most
+/// [`MAX_IGNORE_BYTES`] that stays inside the context (a FIFO, a device, a huge file or a
+/// symlink out of the directory is refused, never read).
+pub fn read_dockerignore(dir: &Path) -> Result<Option<String>, ImageError> {
+    let path = dir.join(".dockerignore");
+    match std::fs::symlink_metadata(&path) {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(ImageError::io(format!("reading {}", path.display()), e)),
+        Ok(_) => {}
+    }
+    let text = input::read_text_inside(dir, &path, ".dockerignore", MAX_IGNORE_BYTES)?;
+    Ok(Some(text))
 }
 
 /// The directory a component's context is made from.
@@ -589,10 +703,163 @@ mod tests {
     }
 
     #[test]
-    fn generated_dockerignore_drops_justpush_files() {
-        let t = generated_dockerignore("node_modules");
-        assert_eq!(t, "node_modules\n.justpush.Dockerfile\n.dockerignore\n");
+    fn generated_dockerignore_drops_justpush_files_and_secrets_last() {
+        let secrets: Vec<String> = crate::dockerfile::SECRET_IGNORE_PATTERNS
+            .iter()
+            .map(|p| p.to_string())
+            .collect();
+        // A project that re-includes justpush.yaml and .env: the additions come after and win.
+        let t = generated_dockerignore("node_modules\n!justpush.yaml\n!.env", &secrets);
+        assert!(t.starts_with(
+            "node_modules\n!justpush.yaml\n!.env\n.justpush.Dockerfile\n.dockerignore\n"
+        ));
         let i = ig(&t);
         assert!(i.excludes(GENERATED_DOCKERFILE) && i.excludes(".dockerignore"));
+        for path in [
+            "justpush.yaml",
+            ".justpush/logs/build-api.log",
+            ".env",
+            ".env.production",
+            ".git/config",
+            "deploy/id_rsa",
+            "tls/server.key",
+            ".npmrc",
+            ".pypirc",
+            ".docker/config.json",
+            "home/.aws/credentials",
+        ] {
+            assert!(i.excludes(path), "{path} must be excluded:\n{t}");
+        }
+        assert!(!i.excludes("src/main.py"));
+    }
+
+    fn mkfifo(path: &Path) {
+        let status = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .unwrap();
+        assert!(status.success());
+    }
+
+    #[test]
+    fn a_dockerignore_that_is_a_fifo_is_refused_without_blocking() {
+        let d = tempfile::tempdir().unwrap();
+        mkfifo(&d.path().join(".dockerignore"));
+        let err = BuildContext::create(d.path(), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains(".dockerignore") && err.contains("FIFO"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_huge_dockerignore_is_refused_by_its_size() {
+        let d = tempfile::tempdir().unwrap();
+        let f = std::fs::File::create(d.path().join(".dockerignore")).unwrap();
+        f.set_len(5 << 30).unwrap();
+        let err = BuildContext::create(d.path(), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains(".dockerignore") && err.contains("over the limit"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_dockerignore_linking_out_of_the_context_is_refused_unread() {
+        let outside = tempfile::tempdir().unwrap();
+        std::fs::write(outside.path().join("secret"), "canary-4711\n").unwrap();
+        let d = tempfile::tempdir().unwrap();
+        std::os::unix::fs::symlink(
+            outside.path().join("secret"),
+            d.path().join(".dockerignore"),
+        )
+        .unwrap();
+        let err = BuildContext::create(d.path(), &[]).unwrap_err().to_string();
+        assert!(err.contains("outside the project"), "{err}");
+        assert!(!err.contains("canary-4711"), "{err}");
+        // /dev/zero through a link: outside too, never read.
+        std::fs::remove_file(d.path().join(".dockerignore")).unwrap();
+        std::os::unix::fs::symlink("/dev/zero", d.path().join(".dockerignore")).unwrap();
+        assert!(BuildContext::create(d.path(), &[]).is_err());
+    }
+
+    #[test]
+    fn fifos_and_sockets_in_a_context_are_skipped_never_opened() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("main.py"), "print(1)\n").unwrap();
+        mkfifo(&d.path().join("pipe"));
+        let _socket = std::os::unix::net::UnixListener::bind(d.path().join("sock")).unwrap();
+        let ctx = BuildContext::create(d.path(), &[]).unwrap();
+        assert_eq!(tar_names(&ctx), ["main.py"]);
+        let mut skipped = ctx.skipped_special.clone();
+        skipped.sort();
+        assert_eq!(skipped, ["pipe", "sock"]);
+    }
+
+    #[test]
+    fn a_5_gib_sparse_file_is_refused_by_the_budget_before_it_is_read() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(d.path().join("main.py"), "print(1)\n").unwrap();
+        let f = std::fs::File::create(d.path().join("disk.img")).unwrap();
+        f.set_len(5 << 30).unwrap();
+        let err = BuildContext::create(d.path(), &[]).unwrap_err().to_string();
+        assert!(
+            err.contains("over the build context budget of")
+                && err.contains("disk.img (5.37GB)")
+                && err.contains("--max-context"),
+            "{err}"
+        );
+        // Within a budget that allows it, small files still go through.
+        std::fs::remove_file(d.path().join("disk.img")).unwrap();
+        assert!(BuildContext::create_within(d.path(), "", &[], 100).is_ok());
+        assert!(BuildContext::create_within(d.path(), "", &[], 5).is_err());
+    }
+
+    #[test]
+    fn secrets_are_left_out_whatever_the_dockerignore_says() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        let write = |rel: &str, text: &str| {
+            let path = p.join(rel);
+            std::fs::create_dir_all(path.parent().unwrap()).unwrap();
+            std::fs::write(path, text).unwrap();
+        };
+        write("main.py", "print(1)\n");
+        write("justpush.yaml", "kong:\n  adminToken: canary\n");
+        write(".env", "API_KEY=canary\n");
+        write(".env.example", "API_KEY=\n");
+        write("deploy/id_rsa", "-----BEGIN OPENSSH PRIVATE KEY-----\n");
+        write("deploy/id_rsa.pub", "ssh-ed25519 AAAA\n");
+        write(".npmrc", "//registry.npmjs.org/:_authToken=npm_canary\n");
+        write("certs/ca.pem", "-----BEGIN CERTIFICATE-----\nMIIB\n");
+        write("certs/tls.pem", "-----BEGIN PRIVATE KEY-----\nMIIE\n");
+        write(".ssh/config", "Host x\n");
+        // A .dockerignore that re-includes them changes nothing.
+        write(".dockerignore", "!justpush.yaml\n!.env\n");
+        let ctx = BuildContext::create(p, &[]).unwrap();
+        let names = tar_names(&ctx);
+        for kept in [
+            "main.py",
+            ".env.example",
+            "deploy/id_rsa.pub",
+            "certs/ca.pem",
+        ] {
+            assert!(names.iter().any(|n| n == kept), "{kept}: {names:?}");
+        }
+        let mut left: Vec<&str> = ctx.left_out.iter().map(|l| l.path.as_str()).collect();
+        left.sort();
+        assert_eq!(
+            left,
+            [
+                ".env",
+                ".npmrc",
+                ".ssh",
+                "certs/tls.pem",
+                "deploy/id_rsa",
+                "justpush.yaml"
+            ]
+        );
+        let tar = String::from_utf8_lossy(&ctx.tar);
+        assert!(!tar.contains("canary"), "a secret reached the tar");
     }
 }

@@ -122,17 +122,7 @@ impl ImageBackend for DockerEngine {
         context: Vec<u8>,
         on_line: &(dyn for<'l> Fn(&'l str) + Send + Sync),
     ) -> Result<(), String> {
-        let args: HashMap<String, String> = request.build_args.clone().into_iter().collect();
-        let labels: HashMap<String, String> = request.labels.clone().into_iter().collect();
-        let options = BuildImageOptionsBuilder::default()
-            .dockerfile(&request.dockerfile)
-            .t(&request.reference)
-            .nocache(request.no_cache)
-            .rm(true)
-            .forcerm(true)
-            .buildargs(&args)
-            .labels(&labels)
-            .build();
+        let options = build_image_options(request);
         let mut stream = self.docker.build_image(
             options,
             None,
@@ -264,6 +254,37 @@ impl ImageBackend for DockerEngine {
     }
 }
 
+/// The CFS period CPU quotas are expressed in (Docker's default, 100 ms).
+const CPU_PERIOD_MICROS: i32 = 100_000;
+
+/// The query of a build: the Dockerfile, tag, labels and build arguments, and the sandbox the
+/// classic builder allows: memory (swap included, so none beyond it) and CPU limits on every
+/// `RUN` container, intermediate containers always removed. The build API offers no
+/// privileged mode, no host mounts and no pids limit; the network is the engine's default.
+pub fn build_image_options(request: &BuildRequest) -> bollard::query_parameters::BuildImageOptions {
+    let args: HashMap<String, String> = request.build_args.clone().into_iter().collect();
+    let labels: HashMap<String, String> = request.labels.clone().into_iter().collect();
+    let mut builder = BuildImageOptionsBuilder::default()
+        .dockerfile(&request.dockerfile)
+        .t(&request.reference)
+        .nocache(request.no_cache)
+        .rm(true)
+        .forcerm(true)
+        .buildargs(&args)
+        .labels(&labels);
+    if let Some(bytes) = request.limits.memory_bytes {
+        let bytes = bytes.min(super::MAX_BUILD_MEMORY) as i32;
+        builder = builder.memory(bytes).memswap(bytes);
+    }
+    if let Some(cpus) = request.limits.cpus {
+        let quota = (cpus * f64::from(CPU_PERIOD_MICROS)).round() as i32;
+        builder = builder
+            .cpuperiod(CPU_PERIOD_MICROS)
+            .cpuquota(quota.max(1000));
+    }
+    builder.build()
+}
+
 /// Splits `repo[:tag]` at the tag colon (not a registry port's colon).
 pub fn split_reference(reference: &str) -> (&str, &str) {
     match reference.rfind(':') {
@@ -274,7 +295,57 @@ pub fn split_reference(reference: &str) -> (&str, &str) {
 
 #[cfg(test)]
 mod tests {
-    use super::split_reference;
+    use super::{build_image_options, split_reference};
+    use crate::image::{BuildLimits, BuildRequest};
+
+    fn request(limits: BuildLimits) -> BuildRequest {
+        BuildRequest {
+            reference: "justpush/api:abc".into(),
+            dockerfile: "Dockerfile".into(),
+            build_args: Default::default(),
+            labels: Default::default(),
+            no_cache: false,
+            limits,
+        }
+    }
+
+    #[test]
+    fn builds_are_sent_with_memory_and_cpu_limits_by_default() {
+        let o = build_image_options(&request(BuildLimits::default()));
+        assert_eq!(
+            o.memory,
+            Some(i32::MAX),
+            "2 GiB, the most the client can send"
+        );
+        assert_eq!(o.memswap, Some(i32::MAX), "no swap beyond the memory limit");
+        assert_eq!(o.cpuperiod, Some(100_000));
+        assert_eq!(o.cpuquota, Some(200_000), "2 CPUs");
+        assert!(
+            o.rm && o.forcerm,
+            "intermediate containers are always removed"
+        );
+        assert_eq!(
+            o.networkmode, None,
+            "the engine's default network (package installs)"
+        );
+        assert_eq!(o.extrahosts, None);
+    }
+
+    #[test]
+    fn chosen_limits_reach_the_query_and_none_means_unlimited() {
+        let o = build_image_options(&request(BuildLimits {
+            memory_bytes: Some(1 << 30),
+            cpus: Some(0.5),
+        }));
+        assert_eq!(o.memory, Some(1 << 30));
+        assert_eq!(o.memswap, Some(1 << 30));
+        assert_eq!(o.cpuquota, Some(50_000));
+        let o = build_image_options(&request(BuildLimits {
+            memory_bytes: None,
+            cpus: None,
+        }));
+        assert_eq!((o.memory, o.memswap, o.cpuquota), (None, None, None));
+    }
 
     #[test]
     fn references_split_at_the_tag_not_the_port() {

@@ -10,6 +10,7 @@ pub mod context;
 pub mod docker;
 pub mod load;
 pub mod registry;
+pub mod secret_files;
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
@@ -74,6 +75,9 @@ pub enum ImageError {
     /// The engine refused a request.
     #[error("{action}: {message}")]
     Engine { action: String, message: String },
+    /// A project file was refused unread (FIFO, device, over its limit, outside the context).
+    #[error(transparent)]
+    Input(#[from] crate::input::InputError),
     /// A local file operation failed.
     #[error("{action}: {source}")]
     Io {
@@ -330,6 +334,89 @@ pub struct BuildRequest {
     pub build_args: BTreeMap<String, String>,
     pub labels: BTreeMap<String, String>,
     pub no_cache: bool,
+    /// Resources the build's containers may use.
+    pub limits: BuildLimits,
+}
+
+/// Resource limits for the containers the classic builder runs `RUN` steps in. The Engine
+/// API's build endpoint has no privileged mode, no host mounts and no pids limit, so these
+/// (memory, swap, CPU) are what can be bounded; the network stays the engine's default,
+/// which package installs need.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct BuildLimits {
+    /// Memory in bytes (swap included: none beyond it); `None` for no limit.
+    pub memory_bytes: Option<u64>,
+    /// CPUs (1.5 = one and a half); `None` for no limit.
+    pub cpus: Option<f64>,
+}
+
+/// Default memory of a build container: 2 GiB, the most the Docker client library (bollard
+/// 0.21) can send, as it types the limit as a 32-bit number.
+pub const DEFAULT_BUILD_MEMORY: u64 = MAX_BUILD_MEMORY;
+/// The largest memory limit that can be sent: `i32::MAX` bytes (2 GiB less one byte).
+pub const MAX_BUILD_MEMORY: u64 = i32::MAX as u64;
+/// Default CPUs of a build container.
+pub const DEFAULT_BUILD_CPUS: f64 = 2.0;
+
+impl Default for BuildLimits {
+    fn default() -> Self {
+        BuildLimits {
+            memory_bytes: Some(DEFAULT_BUILD_MEMORY),
+            cpus: Some(DEFAULT_BUILD_CPUS),
+        }
+    }
+}
+
+/// Parses `--build-memory` (`2GiB`, `1500MB`; `0` or `none` for no limit).
+pub fn parse_build_memory(text: &str) -> Result<Option<u64>, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let bytes = parse_size(text).map_err(|m| format!("--build-memory {m}"))?;
+    if bytes == 0 {
+        return Ok(None);
+    }
+    if bytes < 64 * 1024 * 1024 {
+        return Err(format!(
+            "--build-memory `{text}`: below 64MiB no package manager runs; give e.g. 1GiB, or 0 for no limit"
+        ));
+    }
+    // 2GiB written by a user means "the most": it is one byte over what can be sent.
+    if bytes == MAX_BUILD_MEMORY + 1 {
+        return Ok(Some(MAX_BUILD_MEMORY));
+    }
+    if bytes > MAX_BUILD_MEMORY {
+        return Err(format!(
+            "--build-memory `{text}`: at most 2GiB can be set (the Docker client library sends the limit as a 32-bit number); give 2GiB or less, or 0 for no limit"
+        ));
+    }
+    Ok(Some(bytes))
+}
+
+/// Parses `--build-cpus` (`2`, `0.5`; `0` or `none` for no limit).
+pub fn parse_build_cpus(text: &str) -> Result<Option<f64>, String> {
+    if text.trim().eq_ignore_ascii_case("none") {
+        return Ok(None);
+    }
+    let cpus: f64 = text.trim().parse().map_err(|_| {
+        format!(
+            "--build-cpus `{text}`: not a number of CPUs; give e.g. 2 or 0.5, or 0 for no limit"
+        )
+    })?;
+    if !cpus.is_finite() || !(0.0..=1024.0).contains(&cpus) {
+        return Err(format!(
+            "--build-cpus `{text}`: give a number of CPUs between 0.01 and 1024, or 0 for no limit"
+        ));
+    }
+    if cpus == 0.0 {
+        return Ok(None);
+    }
+    if cpus < 0.01 {
+        return Err(format!(
+            "--build-cpus `{text}`: at least 0.01 CPUs; give e.g. 0.5, or 0 for no limit"
+        ));
+    }
+    Ok(Some(cpus))
 }
 
 /// Credentials for a registry (never printed: Debug hides the password).
@@ -462,6 +549,27 @@ mod tests {
     fn log_tail_keeps_the_last_lines() {
         assert_eq!(log_tail("a\n\nb\nc\nd\n", 2), "c\nd");
         assert_eq!(log_tail("a", 5), "a");
+    }
+
+    #[test]
+    fn build_limits_parse_with_none_and_the_client_maximum() {
+        assert_eq!(parse_build_memory("2GiB").unwrap(), Some(MAX_BUILD_MEMORY));
+        assert_eq!(parse_build_memory("1GiB").unwrap(), Some(1 << 30));
+        assert_eq!(parse_build_memory("0").unwrap(), None);
+        assert_eq!(parse_build_memory("none").unwrap(), None);
+        assert!(parse_build_memory("4GiB")
+            .unwrap_err()
+            .contains("at most 2GiB"));
+        assert!(parse_build_memory("1MB")
+            .unwrap_err()
+            .contains("below 64MiB"));
+        assert_eq!(parse_build_cpus("1.5").unwrap(), Some(1.5));
+        assert_eq!(parse_build_cpus("0").unwrap(), None);
+        assert!(parse_build_cpus("-1").is_err());
+        assert!(parse_build_cpus("NaN").is_err());
+        assert!(parse_build_cpus("lots")
+            .unwrap_err()
+            .contains("--build-cpus"));
     }
 
     #[test]

@@ -7,7 +7,7 @@ use regex::Regex;
 
 use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    conventional_port, scan, BuildPlan, DetectError, Framework, Language, Template,
+    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language, Template,
 };
 
 /// Detects and plans Go modules.
@@ -78,6 +78,12 @@ impl Provider for GoProvider {
             .or_else(|| dir.dotenv_port())
             .unwrap_or_else(|| conventional_port(Language::Go, framework));
         let package = main_package(dir);
+        // The directory name goes into `RUN go build ... ./cmd/<name>`.
+        value_rules::relative_path(
+            &dir.full(package.trim_start_matches("./")),
+            "main package directory",
+            &package,
+        )?;
         let mut build = BuildPlan::new(Template::Go);
         build.manifests = existing(dir, &["go.mod", "go.sum"]);
         // A vendored module needs its sources for everything, so download nothing up front.

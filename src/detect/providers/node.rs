@@ -10,7 +10,7 @@ use serde_json::Value;
 
 use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    conventional_port, scan, BuildPlan, DetectError, Framework, Language, Template,
+    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language, Template,
 };
 
 /// Pinned package managers installed in the builder when a project uses them (Node 18-ready).
@@ -50,7 +50,7 @@ fn manifest(dir: &ProjectDir<'_>) -> Result<Manifest, DetectError> {
     };
     let mut deps: BTreeSet<String> = strings("dependencies").into_keys().collect();
     deps.extend(strings("devDependencies").into_keys());
-    Ok(Manifest {
+    let m = Manifest {
         name: value
             .get("name")
             .and_then(Value::as_str)
@@ -65,7 +65,26 @@ fn manifest(dir: &ProjectDir<'_>) -> Result<Manifest, DetectError> {
             .get("packageManager")
             .and_then(Value::as_str)
             .map(str::to_string),
-    })
+    };
+    check_manifest(&dir.full("package.json"), &m)?;
+    Ok(m)
+}
+
+/// The package.json values that reach a generated Dockerfile: `packageManager` (a `RUN npm
+/// install -g` line), `main` (`CMD`), and the scripts justpush runs or turns into `CMD`.
+fn check_manifest(file: &str, m: &Manifest) -> Result<(), DetectError> {
+    if let Some(pm) = &m.package_manager {
+        value_rules::package_manager(file, pm)?;
+    }
+    if let Some(main) = &m.main {
+        value_rules::relative_path(file, "main", main)?;
+    }
+    for name in ["start", "start:prod", "build"] {
+        if let Some(script) = m.scripts.get(name) {
+            value_rules::one_line_command(file, &format!("scripts.{name}"), script)?;
+        }
+    }
+    Ok(())
 }
 
 fn framework(m: &Manifest) -> Option<Framework> {
@@ -159,7 +178,7 @@ impl Provider for NodeProvider {
                 (Template::NodeNextjs, port, next_health_route(dir))
             }
             Some(Framework::Nextjs | Framework::Vite | Framework::CreateReactApp) => {
-                build.artifact = Some(static_output_dir(dir, framework, static_export));
+                build.artifact = Some(static_output_dir(dir, framework, static_export)?);
                 build.cmd = argv(["node", "/srv/server.js"]);
                 // The static server's port, not the dev server's.
                 let port = hints.port.unwrap_or(8080);
@@ -276,14 +295,14 @@ fn static_output_dir(
     dir: &ProjectDir<'_>,
     framework: Option<Framework>,
     static_export: bool,
-) -> String {
+) -> Result<String, DetectError> {
     static OUT_DIR: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r#"outDir\s*:\s*['"`]([^'"`]+)['"`]"#).unwrap());
     if static_export {
-        return "out".to_string();
+        return Ok("out".to_string());
     }
     if framework == Some(Framework::CreateReactApp) {
-        return "build".to_string();
+        return Ok("build".to_string());
     }
     for f in [
         "vite.config.ts",
@@ -292,13 +311,12 @@ fn static_output_dir(
         "vite.config.mts",
     ] {
         if let Some(cap) = dir.read(f).as_deref().and_then(|t| OUT_DIR.captures(t)) {
-            return cap[1]
-                .trim_start_matches("./")
-                .trim_end_matches('/')
-                .to_string();
+            let out = cap[1].trim_start_matches("./").trim_end_matches('/');
+            value_rules::relative_path(&dir.full(f), "build.outDir", out)?;
+            return Ok(out.to_string());
         }
     }
-    "dist".to_string()
+    Ok("dist".to_string())
 }
 
 /// Health routes of a Next.js app are route files: `app/api/health/route.ts`,
@@ -360,7 +378,7 @@ impl PackageManager {
     }
 
     fn manifests(&self, dir: &ProjectDir<'_>) -> Vec<String> {
-        existing(
+        let mut files = existing(
             dir,
             &[
                 "package.json",
@@ -371,7 +389,16 @@ impl PackageManager {
                 "pnpm-lock.yaml",
                 ".npmrc",
             ],
-        )
+        );
+        // An .npmrc with a registry token stays out of the build context (the generated
+        // .dockerignore excludes it), so it cannot be copied either.
+        if dir
+            .read(".npmrc")
+            .is_some_and(|t| scan::npmrc_has_credentials(&t))
+        {
+            files.retain(|f| f != ".npmrc");
+        }
+        files
     }
 
     fn setup(&self) -> Vec<String> {
@@ -492,6 +519,18 @@ mod tests {
         ]);
         assert_eq!(p.health.as_deref(), Some("/api/health"));
         assert_eq!(p.port, 3100);
+    }
+
+    #[test]
+    fn an_npmrc_with_a_token_is_not_copied_and_one_without_is() {
+        let pkg = r#"{"scripts":{"start":"node server.js"}}"#;
+        let p = plan(&[
+            ("package.json", pkg),
+            (".npmrc", "//registry.npmjs.org/:_authToken=npm_secret\n"),
+        ]);
+        assert_eq!(p.build.manifests, ["package.json"]);
+        let p = plan(&[("package.json", pkg), (".npmrc", "legacy-peer-deps=true\n")]);
+        assert_eq!(p.build.manifests, ["package.json", ".npmrc"]);
     }
 
     #[test]

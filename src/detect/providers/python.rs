@@ -9,7 +9,7 @@ use regex::Regex;
 
 use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    conventional_port, scan, BuildPlan, DetectError, Framework, Language, Template,
+    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language, Template,
 };
 
 /// Pinned tools installed in builder stages.
@@ -128,8 +128,8 @@ fn module_path(file: &str) -> (String, Option<String>) {
     (module, app_dir)
 }
 
-/// The ASGI/WSGI application object: (`module:attr`, app dir).
-fn find_app(dir: &ProjectDir<'_>, class: &str) -> Option<(String, Option<String>)> {
+/// The ASGI/WSGI application object: `module:attr`, app dir and the file it is in.
+fn find_app(dir: &ProjectDir<'_>, class: &str) -> Option<CheckedApp> {
     let assign = Regex::new(&format!(
         r"(?m)^([A-Za-z_][A-Za-z0-9_]*)\s*(?::\s*\w+\s*)?=\s*{class}\("
     ))
@@ -169,11 +169,35 @@ fn find_app(dir: &ProjectDir<'_>, class: &str) -> Option<(String, Option<String>
             .flatten()
     })?;
     let (module, app_dir) = module_path(&found.0);
-    Some((format!("{module}:{}", found.1), app_dir))
+    Some(CheckedApp {
+        file: dir.full(&found.0),
+        app: format!("{module}:{}", found.1),
+        app_dir,
+    })
 }
 
-/// The Django project package, from `manage.py`'s `DJANGO_SETTINGS_MODULE` default.
-fn django_project(dir: &ProjectDir<'_>) -> Option<String> {
+/// An application object found in a source file, with the file it came from.
+struct CheckedApp {
+    file: String,
+    app: String,
+    app_dir: Option<String>,
+}
+
+impl CheckedApp {
+    /// `(module:attr, app dir)`, once the module (from the file's path) passes the grammar.
+    fn checked(self) -> Result<(String, Option<String>), DetectError> {
+        value_rules::python_app(
+            &self.file,
+            "application module (from the file's path)",
+            &self.app,
+        )?;
+        Ok((self.app, self.app_dir))
+    }
+}
+
+/// The Django project package, from `manage.py`'s `DJANGO_SETTINGS_MODULE` default, and the
+/// file that said so.
+fn django_project(dir: &ProjectDir<'_>) -> Option<(String, String)> {
     static SETTINGS: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r#"DJANGO_SETTINGS_MODULE['"]\s*,\s*['"]([A-Za-z0-9_.]+)\.settings"#).unwrap()
     });
@@ -182,11 +206,11 @@ fn django_project(dir: &ProjectDir<'_>) -> Option<String> {
         .as_deref()
         .and_then(|t| SETTINGS.captures(t))
     {
-        return Some(cap[1].to_string());
+        return Some((cap[1].to_string(), "manage.py".to_string()));
     }
     dir.files()
         .find(|f| f.ends_with("/wsgi.py") && f.matches('/').count() == 1)
-        .map(|f| f.trim_end_matches("/wsgi.py").to_string())
+        .map(|f| (f.trim_end_matches("/wsgi.py").to_string(), f.to_string()))
 }
 
 /// A Procfile `web:` command as an argument vector, `$PORT` replaced by the port.
@@ -243,6 +267,7 @@ impl Provider for PythonProvider {
         };
         let mut server_package = None;
         let cmd = if let Some(procfile) = &procfile {
+            value_rules::one_line_command(&dir.full("Procfile"), "web", procfile)?;
             procfile_command(procfile, port)
         } else {
             match framework {
@@ -250,8 +275,10 @@ impl Provider for PythonProvider {
                     if !has("uvicorn") && !m.deps.contains("fastapi[standard]") {
                         server_package = Some(UVICORN);
                     }
-                    let (app, app_dir) =
-                        find_app(dir, "FastAPI").unwrap_or_else(|| ("main:app".to_string(), None));
+                    let (app, app_dir) = match find_app(dir, "FastAPI") {
+                        Some(found) => found.checked()?,
+                        None => ("main:app".to_string(), None),
+                    };
                     let mut cmd = argv(["uvicorn", app.as_str(), "--host", "0.0.0.0"]);
                     cmd.extend(argv(["--port".to_string(), port.to_string()]));
                     if let Some(app_dir) = app_dir {
@@ -264,10 +291,16 @@ impl Provider for PythonProvider {
                         server_package = Some(GUNICORN);
                     }
                     let (app, app_dir) = if framework == Some(Framework::Django) {
-                        let project = django_project(dir).unwrap_or_else(|| "config".into());
-                        (format!("{project}.wsgi:application"), None)
+                        let (project, file) = django_project(dir)
+                            .unwrap_or_else(|| ("config".into(), "manage.py".into()));
+                        let app = format!("{project}.wsgi:application");
+                        value_rules::python_app(&dir.full(&file), "Django project package", &app)?;
+                        (app, None)
                     } else {
-                        find_app(dir, "Flask").unwrap_or_else(|| ("app:app".to_string(), None))
+                        match find_app(dir, "Flask") {
+                            Some(found) => found.checked()?,
+                            None => ("app:app".to_string(), None),
+                        }
                     };
                     let mut cmd = argv(["gunicorn", "--bind"]);
                     cmd.push(format!("0.0.0.0:{port}"));
@@ -277,7 +310,7 @@ impl Provider for PythonProvider {
                     cmd.push(app);
                     cmd
                 }
-                _ => plain_command(dir, &m),
+                _ => plain_command(dir, &m)?,
             }
         };
 
@@ -309,10 +342,10 @@ impl Provider for PythonProvider {
 }
 
 /// `python3 main.py`, `python3 -m pkg`, or the project's first console script.
-fn plain_command(dir: &ProjectDir<'_>, m: &Manifest) -> Vec<String> {
+fn plain_command(dir: &ProjectDir<'_>, m: &Manifest) -> Result<Vec<String>, DetectError> {
     for file in ["main.py", "app.py", "server.py", "run.py", "wsgi.py"] {
         if dir.exists(file) {
-            return argv(["python3", file]);
+            return Ok(argv(["python3", file]));
         }
     }
     if let Some(pkg) = dir
@@ -320,12 +353,14 @@ fn plain_command(dir: &ProjectDir<'_>, m: &Manifest) -> Vec<String> {
         .find(|f| f.ends_with("/__main__.py") && f.matches('/').count() <= 2)
     {
         let (module, _) = module_path(pkg.trim_end_matches("/__main__.py"));
-        return argv(["python3", "-m", module.as_str()]);
+        value_rules::python_module(&dir.full(pkg), "module (from the file's path)", &module)?;
+        return Ok(argv(["python3", "-m", module.as_str()]));
     }
     if let Some(script) = m.scripts.first() {
-        return argv([script.as_str()]);
+        value_rules::program_name(&dir.full("pyproject.toml"), "project.scripts", script)?;
+        return Ok(argv([script.as_str()]));
     }
-    argv(["python3", "main.py"])
+    Ok(argv(["python3", "main.py"]))
 }
 
 /// How dependencies get into `/app/.venv`: `uv sync --frozen` with a uv.lock, Poetry with a

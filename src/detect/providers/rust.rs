@@ -3,7 +3,7 @@
 
 use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    conventional_port, scan, BuildPlan, DetectError, Framework, Language, Template,
+    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language, Template,
 };
 
 /// Detects and plans Rust binary crates.
@@ -96,6 +96,12 @@ impl Provider for RustProvider {
             .or(m.bins.first())
             .cloned()
             .unwrap_or_else(|| "app".to_string());
+        // The name goes into `RUN cargo build --bin <name>`.
+        value_rules::program_name(
+            &dir.full("Cargo.toml"),
+            "binary name ([[bin]] or [package] name)",
+            &bin,
+        )?;
         let mut build = BuildPlan::new(Template::Rust);
         build.manifests = existing(dir, &["Cargo.toml", "Cargo.lock"]);
         let locked = if dir.exists("Cargo.lock") {
