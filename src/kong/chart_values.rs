@@ -327,6 +327,10 @@ mod tests {
             request_transformer: None,
             response_transformer: None,
             anonymous_consumer: "demo-anonymous".into(),
+            security: Default::default(),
+            allow_public: false,
+            hide_credentials: true,
+            allow_plugins: Default::default(),
         }
     }
 
