@@ -563,6 +563,35 @@ mod tests {
     }
 
     #[test]
+    fn kong_security_settings_parse_and_are_checked() {
+        let config = AppConfig::from_yaml(
+            "name: shop\ncomponents: [{name: api, path: ., port: 80}]\nkong:\n  security: {sso: jwt, partner: key-auth, internal: public}\n  allowPublic: true\n  hideCredentials: false\n  allowPlugins: [http-log]\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        assert_eq!(config.kong.security["sso"], SchemeEnforcement::Jwt);
+        assert_eq!(config.kong.security["internal"], SchemeEnforcement::Public);
+        assert!(config.kong.allow_public && !config.kong.hide_credentials);
+        assert_eq!(config.kong.allow_plugins, ["http-log"]);
+        let defaults = KongConfig::default();
+        assert!(!defaults.allow_public && defaults.hide_credentials);
+        let err = AppConfig::from_yaml(
+            "name: shop\ncomponents: [{name: api, path: ., port: 80}]\nkong: {security: {sso: oauth2}}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("oauth2") && err.contains("key-auth"), "{err}");
+        let err = AppConfig::from_yaml(
+            "name: shop\ncomponents: [{name: api, path: ., port: 80}]\nkong: {allowPlugins: ['Pre Function']}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("kong.allowPlugins: `Pre Function`"), "{err}");
+    }
+
+    #[test]
     fn round_trip() {
         let config = AppConfig::from_yaml(
             "name: shop\ncomponents:\n  - name: api\n    path: api\n    port: 8080\n    openapi: {file: api/openapi.yaml}\n    env: [{name: DB_PASSWORD, secret: true}, {name: LOG_LEVEL, value: info}]\n    route: {path: /api}\n",
