@@ -380,7 +380,12 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
             );
             let explicit_auth: Vec<String> = op_plugins
                 .iter()
-                .filter(|p| p.enabled && AUTH_PLUGINS.contains(&p.name.as_str()))
+                .filter(|p| {
+                    p.enabled
+                        && super::plugin_rules::facts()
+                            .authentication
+                            .contains(&p.name)
+                })
                 .map(|p| p.name.clone())
                 .collect();
             let (auth, security_plugins) = security_plugins(
@@ -635,6 +640,23 @@ fn extension_plugins(
             }
         };
         let enabled = obj.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        if let Err(p) =
+            super::plugin_rules::check_plugin(&name, &config, &cx.settings.allow_plugins)
+        {
+            let pointer = format!("{at}{}", p.at);
+            return Err(if p.not_allowed {
+                cx.refuse(&pointer, p.message)
+            } else {
+                cx.err(
+                    &pointer,
+                    format!(
+                        "{}; fix the extension (Kong {} would refuse this config)",
+                        p.message,
+                        super::plugin_rules::facts().kong_version
+                    ),
+                )
+            });
+        }
         out.push(Plugin {
             name,
             config,
@@ -874,22 +896,6 @@ impl AuthNeed {
         }
     }
 }
-
-/// Plugins that authenticate (an `x-kong-plugin-*` of one of these on an operation is how the
-/// spec author says how the gateway checks its security).
-pub const AUTH_PLUGINS: [&str; 11] = [
-    "basic-auth",
-    "hmac-auth",
-    "jwt",
-    "jwt-signer",
-    "key-auth",
-    "key-auth-enc",
-    "ldap-auth",
-    "mtls-auth",
-    "oauth2",
-    "oauth2-introspection",
-    "openid-connect",
-];
 
 /// What one scheme of a requirement asks of the gateway.
 enum SchemeOutcome {
@@ -1679,6 +1685,37 @@ mod tests {
             );
         }
         assert_eq!(s.anonymous_consumer, "shop-anonymous");
+    }
+
+    #[test]
+    fn plugins_are_refused_or_checked_where_the_spec_names_them() {
+        let spec = format!("{HEAD}components:\n  x-kong:\n    rl: {{config: {{minute: 5, second: 10}}}}\npaths:\n  /a:\n    get:\n      x-kong-plugin-post-function: {{config: {{access: ['kong.log(1)']}}}}\n");
+        let err = derive(&ApiSpec::parse(&spec, "api.yaml").unwrap(), &settings()).unwrap_err();
+        assert!(err.refused_by_policy);
+        assert_eq!(err.pointer, "/paths/~1a/get/x-kong-plugin-post-function");
+        assert!(err.to_string().starts_with("api.yaml: at /paths/~1a/get/x-kong-plugin-post-function: `post-function` runs the Lua code"), "{err}");
+        // kong.allowPlugins lets it through, unchecked.
+        let mut s = settings();
+        s.allow_plugins.insert("post-function".into());
+        let p = derive(&ApiSpec::parse(&spec, "api.yaml").unwrap(), &s).unwrap();
+        assert!(p.routes[0]
+            .plugins
+            .iter()
+            .any(|p| p.name == "post-function"));
+        // A known plugin's config is checked, through decK's $ref too.
+        let err = derive_err(&format!("{HEAD}components:\n  x-kong:\n    rl: {{config: {{minute: 5, second: 10}}}}\npaths:\n  /a:\n    x-kong-plugin-rate-limiting: {{$ref: '#/components/x-kong/rl'}}\n    get: {{}}\n"));
+        assert!(
+            err.contains("at /paths/~1a/x-kong-plugin-rate-limiting/config/minute: rate-limiting: the limit for minute (5) cannot be lower than the limit for second (10)"),
+            "{err}"
+        );
+        // Enterprise-only plugins say so, also at the document level.
+        let err = derive_err(&format!("{HEAD}x-kong-plugin-openid-connect: {{config: {{issuer: 'https://id'}}}}\npaths:\n  /a: {{get: {{}}}}\n"));
+        assert!(
+            err.contains(
+                "at /x-kong-plugin-openid-connect: `openid-connect` is a Kong Enterprise plugin"
+            ),
+            "{err}"
+        );
     }
 
     #[test]
