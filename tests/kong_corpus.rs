@@ -156,3 +156,113 @@ fn unenforceable_security_is_refused_by_default_and_derives_once_mapped() {
     );
     insta::assert_yaml_snapshot!("routes__security-oauth2-oidc-yaml", plan);
 }
+
+/// A spec with `n` paths of two operations each, with long and similar path names (the way
+/// large real specs look: `/repos/{owner}/{repo}/actions/runners/...`).
+fn big_spec(n: usize) -> String {
+    let mut out = String::from("openapi: 3.0.3\ninfo: {title: Inventory, version: '1'}\npaths:\n");
+    for i in 0..n {
+        out.push_str(&format!(
+            "  /warehouses/{{warehouseId}}/inventory-adjustments/section-{}/items-{i}:\n    get: {{}}\n    post: {{}}\n",
+            i % 7
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_operation_of_a_big_spec_keeps_its_own_ingress_with_a_long_release_name() {
+    use justpush::chart::render::{Capabilities, ReleaseInfo};
+    let release = "inventory-api-production-eu-west-1-blue1";
+    assert_eq!(release.len(), 40);
+    let spec = ApiSpec::parse(&big_spec(1100), "big.yaml").unwrap();
+    let s = GatewaySettings::from_config(&KongConfig::default(), release);
+    let plan = derive(&spec, &s).unwrap();
+    let operations = plan.routes.iter().filter(|r| !r.preflight).count();
+    assert_eq!(operations, 2200);
+    let (values, _) = chart_values(&plan, &s, "backend");
+    let rendered = justpush::chart::render_release(
+        &justpush::chart::load::Chart::bundled().unwrap(),
+        values.as_object().unwrap(),
+        &ReleaseInfo {
+            name: release.into(),
+            namespace: "shop".into(),
+            revision: 1,
+            is_upgrade: false,
+        },
+        &Capabilities::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let label = regex::Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    let mut routed = std::collections::BTreeSet::new();
+    for m in rendered.manifests.iter().filter(|m| m.kind == "Ingress") {
+        assert!(
+            m.name.len() <= 63 && label.is_match(&m.name),
+            "not a DNS-1123 label: {}",
+            m.name
+        );
+        assert!(names.insert(m.name.clone()), "{} twice", m.name);
+        let doc: serde_json::Value = serde_yaml::from_str(&m.text).unwrap();
+        let methods = doc["metadata"]["annotations"]["konghq.com/methods"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for p in doc["spec"]["rules"][0]["http"]["paths"].as_array().unwrap() {
+            routed.insert((p["path"].as_str().unwrap().to_string(), methods.clone()));
+        }
+    }
+    for r in &plan.routes {
+        let path = format!("/~{}", r.paths[0].trim_start_matches('~'));
+        assert!(
+            routed.contains(&(path.clone(), r.methods.join(","))),
+            "{} {path} has no Ingress",
+            r.operation
+        );
+    }
+    // Every route, plus the frontend's prefix route.
+    assert_eq!(names.len(), plan.routes.len() + 1);
+}
+
+#[test]
+fn long_release_names_keep_credential_secrets_apart_and_justpush_finds_them_by_name() {
+    use justpush::chart::render::{Capabilities, ReleaseInfo};
+    use justpush::kong::derive::CredentialKind;
+    // 50 characters: "<release>-justpush-consumer-<type>" is over 63 for every type.
+    let release = "payments-gateway-settlement-reconciliation-eu-prod";
+    assert_eq!(release.len(), 50);
+    let values: serde_json::Value = serde_json::json!({"kong": {"consumer": {
+        "extraCredentials": ["jwt", "basic-auth"]}}});
+    let rendered = justpush::chart::render_release(
+        &justpush::chart::load::Chart::bundled().unwrap(),
+        values.as_object().unwrap(),
+        &ReleaseInfo {
+            name: release.into(),
+            namespace: "shop".into(),
+            revision: 1,
+            is_upgrade: false,
+        },
+        &Capabilities::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let secrets: Vec<&str> = rendered
+        .manifests
+        .iter()
+        .filter(|m| m.kind == "Secret" && m.text.contains("konghq.com/credential"))
+        .map(|m| m.name.as_str())
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> = secrets.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "{secrets:?}");
+    for kind in [
+        CredentialKind::KeyAuth,
+        CredentialKind::Jwt,
+        CredentialKind::BasicAuth,
+    ] {
+        let name = justpush::kong::credentials::secret_name(release, kind);
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            secrets.contains(&name.as_str()),
+            "{name} not in {secrets:?}"
+        );
+    }
+}

@@ -1212,8 +1212,14 @@ fn anonymous_termination() -> Plugin {
     }
 }
 
+/// Longest `k8s_name`: the chart puts it after `<fullname>-route-` and shortens the whole
+/// keeping a hash, so this only keeps names readable.
+pub const MAX_K8S_NAME: usize = 40;
+
 /// Short DNS-label names for Kubernetes objects: the route name without the API prefix, at
-/// most 40 characters (a hash keeps long or colliding names unique).
+/// most [`MAX_K8S_NAME`] characters. A long name keeps its start and gets 10 hex digits of the
+/// route name's sha256 (40 bits: thousands of routes sharing a prefix still get distinct
+/// names); a name already taken gets a counter, so names are unique within the plan always.
 fn assign_k8s_names(routes: &mut [Route], api: &str) {
     let mut used = BTreeSet::new();
     for r in routes.iter_mut() {
@@ -1222,23 +1228,27 @@ fn assign_k8s_names(routes: &mut [Route], api: &str) {
         if base.is_empty() {
             base = "route".into();
         }
-        let hash = {
-            let d = sha2::Sha256::digest(r.name.as_bytes());
-            d.iter()
-                .take(3)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+        let hash: String = sha2::Sha256::digest(r.name.as_bytes())
+            .iter()
+            .take(5)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let shortened = |room: usize, suffix: &str| {
+            format!(
+                "{}-{suffix}",
+                base[..base.len().min(room)].trim_end_matches('-')
+            )
         };
-        let mut name = if base.len() > 40 {
-            format!("{}-{hash}", base[..33].trim_end_matches('-'))
-        } else {
+        let mut name = if base.len() <= MAX_K8S_NAME && !used.contains(&base) {
             base.clone()
+        } else {
+            shortened(MAX_K8S_NAME - 11, &hash)
         };
-        if used.contains(&name) {
-            name = format!(
-                "{}-{hash}",
-                base[..base.len().min(33)].trim_end_matches('-')
-            );
+        let mut n = 2;
+        while used.contains(&name) {
+            let suffix = format!("{hash}-{n}");
+            name = shortened(MAX_K8S_NAME - 1 - suffix.len(), &suffix);
+            n += 1;
         }
         used.insert(name.clone());
         r.k8s_name = name;
