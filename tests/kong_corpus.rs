@@ -266,3 +266,115 @@ fn long_release_names_keep_credential_secrets_apart_and_justpush_finds_them_by_n
         );
     }
 }
+
+#[test]
+fn consumer_scoped_plugins_keep_their_consumer_in_the_rendered_objects() {
+    use justpush::chart::render::{Capabilities, ReleaseInfo};
+    let spec = ApiSpec::load(&Path::new(DIR).join("consumer-scoped-plugin.yaml")).unwrap();
+    let s = settings();
+    let plan = derive(&spec, &s).unwrap();
+    let reports = plan
+        .routes
+        .iter()
+        .find(|r| r.operation == "GET /reports")
+        .unwrap();
+    let limits: Vec<(Option<&str>, &serde_json::Value)> = reports
+        .plugins
+        .iter()
+        .filter(|p| p.name == "rate-limiting")
+        .map(|p| (p.consumer.as_deref(), &p.config["minute"]))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (None, &serde_json::json!(10)),
+            (Some("demo-developer"), &serde_json::json!(1000))
+        ]
+    );
+    let (values, _) = chart_values(&plan, &s, "backend");
+    let rendered = justpush::chart::render_release(
+        &justpush::chart::load::Chart::bundled().unwrap(),
+        values.as_object().unwrap(),
+        &ReleaseInfo {
+            name: "demo".into(),
+            namespace: "apps".into(),
+            revision: 1,
+            is_upgrade: false,
+        },
+        &Capabilities::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let doc = |m: &justpush::chart::manifest::Manifest| -> serde_json::Value {
+        serde_yaml::from_str(&m.text).unwrap()
+    };
+    let plugin_list = |d: &serde_json::Value| -> Vec<String> {
+        d["metadata"]["annotations"]["konghq.com/plugins"]
+            .as_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let minute_of = |name: &str| -> serde_json::Value {
+        let m = rendered
+            .manifests
+            .iter()
+            .find(|m| m.kind == "KongPlugin" && m.name == name)
+            .unwrap_or_else(|| panic!("no KongPlugin {name}"));
+        doc(m)["config"]["minute"].clone()
+    };
+    let consumer = rendered
+        .manifests
+        .iter()
+        .find(|m| m.kind == "KongConsumer" && doc(m)["username"] == "demo-developer")
+        .expect("the developer KongConsumer");
+    let on_consumer = plugin_list(&doc(consumer));
+    assert_eq!(on_consumer.len(), 1, "{on_consumer:?}");
+    assert_eq!(minute_of(&on_consumer[0]), serde_json::json!(1000));
+    let ingress = rendered
+        .manifests
+        .iter()
+        .map(doc)
+        .find(|d| {
+            d["kind"] == "Ingress"
+                && d["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/~/reports$"
+                && d["metadata"]["annotations"]["konghq.com/methods"] == "GET"
+        })
+        .expect("the GET /reports Ingress");
+    let on_route = plugin_list(&ingress);
+    // The route refers to both limits; only the scoped one is also on the consumer.
+    assert!(on_route.contains(&on_consumer[0]), "{on_route:?}");
+    let minutes: Vec<serde_json::Value> = on_route
+        .iter()
+        .filter(|n| n.contains("rate-limiting"))
+        .map(|n| minute_of(n))
+        .collect();
+    assert_eq!(minutes.len(), 2, "{on_route:?}");
+    assert!(minutes.contains(&serde_json::json!(10)));
+}
+
+#[test]
+fn a_consumer_scope_the_release_cannot_keep_is_refused() {
+    let spec = |consumer: &str, plugin: &str| {
+        ApiSpec::parse(
+            &format!("openapi: 3.0.3\ninfo: {{title: x, version: '1'}}\npaths:\n  /a:\n    get:\n      x-kong-plugin-{plugin}: {{consumer: {consumer}, config: {{}}}}\n"),
+            "scoped.yaml",
+        )
+        .unwrap()
+    };
+    let err = derive(&spec("partner", "correlation-id"), &settings()).unwrap_err();
+    assert!(err.refused_by_policy);
+    let message = err.to_string();
+    assert!(
+        message.starts_with("scoped.yaml: at /paths/~1a/get/x-kong-plugin-correlation-id/consumer: consumer `partner` is not one this release creates (demo-developer, demo-anonymous)"),
+        "{message}"
+    );
+    let err = derive(&spec("demo-developer", "key-auth"), &settings())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not scope `key-auth` to a consumer"),
+        "{err}"
+    );
+}

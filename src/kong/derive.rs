@@ -48,6 +48,8 @@ pub struct GatewaySettings {
     pub hide_credentials: bool,
     /// Plugins `x-kong-plugin-*` may use beyond the safe ones (`kong.allowPlugins`).
     pub allow_plugins: BTreeSet<String>,
+    /// Username of the developer consumer (consumer-scoped plugins may name it).
+    pub developer_consumer: String,
 }
 
 /// Requests allowed per window.
@@ -94,6 +96,7 @@ impl GatewaySettings {
             allow_public: kong.allow_public,
             hide_credentials: kong.hide_credentials,
             allow_plugins: kong.allow_plugins.iter().cloned().collect(),
+            developer_consumer: super::credentials::consumer_username(release),
         }
     }
 }
@@ -129,6 +132,10 @@ pub struct Plugin {
     #[serde(skip_serializing_if = "is_true")]
     pub enabled: bool,
     pub source: PluginSource,
+    /// Username of the consumer the plugin is scoped to (`consumer` of an
+    /// `x-kong-plugin-*`): it then applies to that consumer's requests on the route only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -640,6 +647,7 @@ fn extension_plugins(
             }
         };
         let enabled = obj.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        let consumer = plugin_consumer(cx, &obj, &name, &at)?;
         if let Err(p) =
             super::plugin_rules::check_plugin(&name, &config, &cx.settings.allow_plugins)
         {
@@ -663,16 +671,71 @@ fn extension_plugins(
             protocols,
             enabled,
             source,
+            consumer,
         });
     }
     Ok(out)
 }
 
-/// `upper` plugins replace same-named ones of `base`.
+/// The consumer an `x-kong-plugin-*` is scoped to: decK's `consumer` (a username, or
+/// `{username: ...}` / `{id: ...}`). Only consumers this release creates can carry the scope
+/// in the Kubernetes way (the KongConsumer is annotated with the plugin too), so any other is
+/// refused rather than the plugin silently applying to everyone.
+fn plugin_consumer(
+    cx: &Ctx,
+    obj: &Map<String, Value>,
+    plugin: &str,
+    at: &str,
+) -> Result<Option<String>, DeriveError> {
+    let Some(v) = obj.get("consumer") else {
+        return Ok(None);
+    };
+    let here = format!("{at}/consumer");
+    let name = match v {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => match o
+            .get("username")
+            .or_else(|| o.get("name"))
+            .or_else(|| o.get("id"))
+        {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(cx.err(&here, "consumer must be a username or {username: NAME}")),
+        },
+        Value::Null => return Ok(None),
+        _ => return Err(cx.err(&here, "consumer must be a username or {username: NAME}")),
+    };
+    if super::plugin_rules::facts().no_consumer.contains(plugin) {
+        return Err(cx.err(
+            &here,
+            format!("Kong does not scope `{plugin}` to a consumer (it runs before a consumer is known, or applies to all of them); remove `consumer`"),
+        ));
+    }
+    let managed = [
+        cx.settings.developer_consumer.as_str(),
+        cx.settings.anonymous_consumer.as_str(),
+    ];
+    if !managed.contains(&name.as_str()) {
+        return Err(cx.refuse(
+            &here,
+            format!(
+                "consumer `{name}` is not one this release creates ({}); a consumer-scoped plugin needs a consumer justpush manages, or its scope would be lost: name one of those, or remove `consumer` to apply the plugin to every request",
+                managed.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(name))
+}
+
+/// `upper` plugins replace same-named ones of `base` (a consumer-scoped plugin only replaces
+/// one scoped to the same consumer).
 fn merge_by_name(base: &[Plugin], upper: &[Plugin]) -> Vec<Plugin> {
     let mut out: Vec<Plugin> = base
         .iter()
-        .filter(|p| !upper.iter().any(|u| u.name == p.name))
+        .filter(|p| {
+            !upper
+                .iter()
+                .any(|u| u.name == p.name && u.consumer == p.consumer)
+        })
         .cloned()
         .collect();
     out.extend(upper.iter().cloned());
@@ -804,6 +867,7 @@ fn cors_plugin(cx: &Ctx) -> Option<Plugin> {
         protocols: Vec::new(),
         enabled: true,
         source: PluginSource::Global,
+        consumer: None,
     })
 }
 
@@ -820,6 +884,7 @@ fn rate_limit_plugin(w: RateWindows, source: PluginSource) -> Option<Plugin> {
         protocols: Vec::new(),
         enabled: true,
         source,
+        consumer: None,
     })
 }
 
@@ -847,6 +912,7 @@ fn route_plugins(
                 protocols: Vec::new(),
                 enabled: true,
                 source: PluginSource::Global,
+                consumer: None,
             });
         }
     }
@@ -1166,6 +1232,7 @@ fn security_plugins(
             protocols: Vec::new(),
             enabled: true,
             source: PluginSource::Security,
+            consumer: None,
         });
     }
     Ok((summary, plugins))
@@ -1209,6 +1276,7 @@ fn anonymous_termination() -> Plugin {
         protocols: Vec::new(),
         enabled: true,
         source: PluginSource::AnonymousConsumer,
+        consumer: None,
     }
 }
 
@@ -1274,6 +1342,7 @@ mod tests {
             allow_public: false,
             hide_credentials: true,
             allow_plugins: BTreeSet::new(),
+            developer_consumer: "demo-developer".into(),
         }
     }
 

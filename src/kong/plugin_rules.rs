@@ -21,6 +21,8 @@ pub struct PluginFacts {
     pub runs_code: BTreeMap<String, String>,
     /// Kong Enterprise plugins.
     pub enterprise: BTreeSet<String>,
+    /// Plugins Kong does not let be scoped to a consumer.
+    pub no_consumer: BTreeSet<String>,
     /// The plugins justpush knows and checks.
     pub plugins: BTreeMap<String, PluginSchema>,
 }
