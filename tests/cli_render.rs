@@ -256,7 +256,8 @@ fn two_objects_with_one_name_fail_the_render_naming_both() {
     ]);
     assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
     assert!(
-        text(&out.stderr).contains("two Ingress objects (networking.k8s.io/v1) are named `justpush-route-r`"),
+        text(&out.stderr)
+            .contains("two Ingress objects (networking.k8s.io/v1) are named `justpush-route-r`"),
         "{}",
         text(&out.stderr)
     );
