@@ -228,3 +228,37 @@ fn json_output_lists_documents_with_their_source() {
     assert!(docs.iter().any(|d| d["object"]["kind"] == "Deployment"
         && d["source"] == "justpush/templates/deployment.yaml"));
 }
+
+#[test]
+fn two_objects_with_one_name_fail_the_render_naming_both() {
+    // Any chart: two ConfigMaps that a template names alike.
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(
+        dir.path(),
+        "{{- range .Values.names }}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: {{ . | trunc 5 }}\n{{- end }}\n",
+        "names: [orders-a, orders-b]\n",
+    );
+    let out = run(&["render", dir.path().to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(out.stdout.is_empty());
+    let e = text(&out.stderr);
+    assert!(
+        e.contains("two ConfigMap objects (v1) are named `order`")
+            && e.contains("t/templates/cm.yaml (document 1)")
+            && e.contains("t/templates/cm.yaml (document 2)"),
+        "{e}"
+    );
+    // The bundled chart: explicit routes that share a name.
+    let out = run(&[
+        "render",
+        "--set",
+        "kong.routes[0].name=r,kong.routes[0].component=backend,kong.routes[0].paths={/a},kong.routes[1].name=r,kong.routes[1].component=backend,kong.routes[1].paths={/b}",
+    ]);
+    assert_eq!(out.status.code(), Some(1), "{}", text(&out.stdout));
+    assert!(
+        text(&out.stderr)
+            .contains("two Ingress objects (networking.k8s.io/v1) are named `justpush-route-r`"),
+        "{}",
+        text(&out.stderr)
+    );
+}

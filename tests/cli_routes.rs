@@ -208,3 +208,50 @@ fn the_release_name_defaults_to_the_one_in_justpush_yaml() {
     let v: serde_json::Value = serde_json::from_slice(&flagged.stdout).unwrap();
     assert_eq!(v["anonymousConsumer"]["username"], "other-anonymous");
 }
+
+#[test]
+fn unenforceable_security_exits_2_unless_public_routes_are_allowed() {
+    let spec = "tests/fixtures/openapi/security-oauth2-oidc.yaml";
+    let out = run(&["routes", spec], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    let stderr = text(&out.stderr);
+    assert!(
+        stderr.contains(spec)
+            && stderr.contains("GET /profile")
+            && stderr.contains("oidc (openIdConnect)")
+            && stderr.contains("--allow-public"),
+        "{stderr}"
+    );
+    assert!(out.stdout.is_empty(), "{}", text(&out.stdout));
+
+    let out = run(&["routes", spec, "--allow-public", "-o", "json"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+    let plan: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(plan["routes"][0]["auth"], "public");
+    assert!(
+        text(&out.stderr).contains("PUBLIC at the gateway"),
+        "{}",
+        text(&out.stderr)
+    );
+
+    // `render --openapi` refuses alike, before rendering anything.
+    let out = run(&["render", "--openapi", spec], None);
+    assert_eq!(out.status.code(), Some(2), "{}", text(&out.stderr));
+    assert!(out.stdout.is_empty());
+    let out = run(&["render", "--openapi", spec, "--allow-public"], None);
+    assert!(out.status.success(), "{}", text(&out.stderr));
+
+    // justpush.yaml's kong.allowPublic does the same as the flag.
+    let dir = tempfile::tempdir().unwrap();
+    let config = dir.path().join("justpush.yaml");
+    std::fs::write(
+        &config,
+        "name: idp\ncomponents: [{name: api, path: ., port: 8000}]\nkong: {allowPublic: true}\n",
+    )
+    .unwrap();
+    let out = run(
+        &["routes", spec, "--config", config.to_str().unwrap()],
+        None,
+    );
+    assert!(out.status.success(), "{}", text(&out.stderr));
+}

@@ -42,6 +42,11 @@ fn app() -> AppConfig {
 /// A server standing for the api pods: the spec at SPEC_PATH, a health answer at /api/health,
 /// 404 elsewhere; counts requests.
 fn pods_server() -> (String, Arc<AtomicUsize>) {
+    pods_serving(SPEC)
+}
+
+/// [`pods_server`] serving `spec` as its OpenAPI document.
+fn pods_serving(spec: &'static str) -> (String, Arc<AtomicUsize>) {
     let hits = Arc::new(AtomicUsize::new(0));
     let counted = hits.clone();
     let app = axum::Router::new().fallback(move |req: axum::http::Request<axum::body::Body>| {
@@ -55,7 +60,7 @@ fn pods_server() -> (String, Arc<AtomicUsize>) {
                     .unwrap()
             };
             if req.uri().path() == SPEC_PATH {
-                ok(SPEC)
+                ok(spec)
             } else if req.uri().path() == "/api/health" {
                 ok("{\"status\":\"ok\"}")
             } else {
@@ -378,4 +383,44 @@ async fn the_gateway_check_and_doctor_name_what_kong_refused() {
     assert_eq!(kong.len(), 1, "{findings:#}");
     assert_eq!(kong[0]["object"], format!("KongPlugin/{plugin}"));
     assert_eq!(kong[0]["severity"], "critical");
+}
+
+/// A runtime spec the running app serves, asking Kong to run its code and leaving an
+/// oidc-only operation Kong cannot check.
+const HOSTILE_SPEC: &str = r#"{"openapi": "3.0.3", "info": {"title": "todo", "version": "1"},
+  "paths": {"/api/tasks": {"get": {"operationId": "tasks",
+    "x-kong-plugin-pre-function": {"config": {"access": ["os.execute('id')"]}},
+    "responses": {"200": {"description": "ok"}}}}}}"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_runtime_spec_asking_for_code_plugins_is_refused_and_nothing_of_it_is_applied() {
+    let f = Fixture::new();
+    let (upstream, hits) = pods_serving(HOSTILE_SPEC);
+    f.server.proxy_service(NS, SERVICE, &upstream);
+    let mut log = Lines(vec![]);
+    let err = f
+        .deployer(Some(SPEC_PATH))
+        .deploy(&plan(f.src.path()), &images("todo/api:1"), &[], &mut log)
+        .await
+        .expect_err("the hostile runtime spec is refused");
+    let message = format!("{:?}", err.error);
+    assert!(
+        message.contains("x-kong-plugin-pre-function")
+            && message.contains("kong.allowPlugins")
+            && message.contains("keeps revision 1"),
+        "{message}"
+    );
+    assert_eq!(hits.load(Ordering::SeqCst), 1);
+    // Revision 1 (the prefix routes) only; no KongPlugin runs the spec's code.
+    assert_eq!(revisions(&f.server), 1);
+    assert!(ingress_paths(&f.server)
+        .iter()
+        .all(|p| !p.contains("/api/tasks")));
+    let plugins = f
+        .server
+        .objects_in("configuration.konghq.com/v1", "KongPlugin", NS);
+    assert!(
+        plugins.iter().all(|p| p["plugin"] != "pre-function"),
+        "{plugins:?}"
+    );
 }

@@ -50,9 +50,16 @@ fn corpus_has_the_required_variety() {
     assert_eq!(versions.len(), 3, "{versions:?}");
 }
 
+/// Good specs that justpush.yaml's defaults refuse on purpose: their security cannot be
+/// enforced by open-source Kong, so they need a `kong.security` mapping (or allowPublic).
+const REFUSED_BY_DEFAULT: [&str; 1] = ["security-oauth2-oidc-yaml"];
+
 #[test]
 fn every_good_spec_derives_routes_as_snapshotted() {
-    for path in specs().iter().filter(|p| !stem(p).starts_with("bad-")) {
+    for path in specs()
+        .iter()
+        .filter(|p| !stem(p).starts_with("bad-") && !REFUSED_BY_DEFAULT.contains(&stem(p).as_str()))
+    {
         let spec = ApiSpec::load(path).unwrap_or_else(|e| panic!("{e}"));
         let plan = derive(&spec, &settings()).unwrap_or_else(|e| panic!("{e}"));
         assert!(!plan.routes.is_empty(), "{}", path.display());
@@ -116,4 +123,258 @@ fn the_chart_ci_value_set_is_generated_from_its_spec() {
     let (values, _) = chart_values(&plan, &s, "backend");
     let on_disk: serde_json::Value = serde_yaml::from_str(&ci).unwrap();
     assert_eq!(on_disk, values, "regenerate with: kubectl justpush routes {spec_path} --name demo --chart-values > chart/ci/openapi-routes-values.yaml");
+}
+
+#[test]
+fn unenforceable_security_is_refused_by_default_and_derives_once_mapped() {
+    let path = Path::new(DIR).join("security-oauth2-oidc.yaml");
+    let spec = ApiSpec::load(&path).unwrap();
+    let message = derive(&spec, &settings()).unwrap_err().to_string();
+    assert!(
+        message.starts_with(&path.display().to_string()),
+        "{message}"
+    );
+    insta::assert_snapshot!("error__security-oauth2-oidc-yaml", message);
+
+    // Mapped in justpush.yaml: `kong.security: {oidc: jwt}`; the OR with the API key keeps
+    // enforcing the key alternative (the oauth2 one is refused at the gateway).
+    let mut kong = KongConfig::default();
+    kong.security.insert(
+        "oidc".into(),
+        justpush::detect::config::SchemeEnforcement::Jwt,
+    );
+    let plan = derive(&spec, &GatewaySettings::from_config(&kong, "demo")).unwrap();
+    let auth: Vec<(&str, &str)> = plan
+        .routes
+        .iter()
+        .filter(|r| !r.preflight)
+        .map(|r| (r.operation.as_str(), r.auth.as_str()))
+        .collect();
+    assert_eq!(
+        auth,
+        [("GET /profile", "jwt"), ("GET /records", "key-auth")]
+    );
+    insta::assert_yaml_snapshot!("routes__security-oauth2-oidc-yaml", plan);
+}
+
+/// A spec with `n` paths of two operations each, with long and similar path names (the way
+/// large real specs look: `/repos/{owner}/{repo}/actions/runners/...`).
+fn big_spec(n: usize) -> String {
+    let mut out = String::from("openapi: 3.0.3\ninfo: {title: Inventory, version: '1'}\npaths:\n");
+    for i in 0..n {
+        out.push_str(&format!(
+            "  /warehouses/{{warehouseId}}/inventory-adjustments/section-{}/items-{i}:\n    get: {{}}\n    post: {{}}\n",
+            i % 7
+        ));
+    }
+    out
+}
+
+#[test]
+fn every_operation_of_a_big_spec_keeps_its_own_ingress_with_a_long_release_name() {
+    use justpush::chart::render::{Capabilities, ReleaseInfo};
+    let release = "inventory-api-production-eu-west-1-blue1";
+    assert_eq!(release.len(), 40);
+    let spec = ApiSpec::parse(&big_spec(1100), "big.yaml").unwrap();
+    let s = GatewaySettings::from_config(&KongConfig::default(), release);
+    let plan = derive(&spec, &s).unwrap();
+    let operations = plan.routes.iter().filter(|r| !r.preflight).count();
+    assert_eq!(operations, 2200);
+    let (values, _) = chart_values(&plan, &s, "backend");
+    let rendered = justpush::chart::render_release(
+        &justpush::chart::load::Chart::bundled().unwrap(),
+        values.as_object().unwrap(),
+        &ReleaseInfo {
+            name: release.into(),
+            namespace: "shop".into(),
+            revision: 1,
+            is_upgrade: false,
+        },
+        &Capabilities::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let label = regex::Regex::new("^[a-z0-9]([-a-z0-9]*[a-z0-9])?$").unwrap();
+    let mut names = std::collections::BTreeSet::new();
+    let mut routed = std::collections::BTreeSet::new();
+    for m in rendered.manifests.iter().filter(|m| m.kind == "Ingress") {
+        assert!(
+            m.name.len() <= 63 && label.is_match(&m.name),
+            "not a DNS-1123 label: {}",
+            m.name
+        );
+        assert!(names.insert(m.name.clone()), "{} twice", m.name);
+        let doc: serde_json::Value = serde_yaml::from_str(&m.text).unwrap();
+        let methods = doc["metadata"]["annotations"]["konghq.com/methods"]
+            .as_str()
+            .unwrap_or_default()
+            .to_string();
+        for p in doc["spec"]["rules"][0]["http"]["paths"].as_array().unwrap() {
+            routed.insert((p["path"].as_str().unwrap().to_string(), methods.clone()));
+        }
+    }
+    for r in &plan.routes {
+        let path = format!("/~{}", r.paths[0].trim_start_matches('~'));
+        assert!(
+            routed.contains(&(path.clone(), r.methods.join(","))),
+            "{} {path} has no Ingress",
+            r.operation
+        );
+    }
+    // Every route, plus the frontend's prefix route.
+    assert_eq!(names.len(), plan.routes.len() + 1);
+}
+
+#[test]
+fn long_release_names_keep_credential_secrets_apart_and_justpush_finds_them_by_name() {
+    use justpush::chart::render::{Capabilities, ReleaseInfo};
+    use justpush::kong::derive::CredentialKind;
+    // 50 characters: "<release>-justpush-consumer-<type>" is over 63 for every type.
+    let release = "payments-gateway-settlement-reconciliation-eu-prod";
+    assert_eq!(release.len(), 50);
+    let values: serde_json::Value = serde_json::json!({"kong": {"consumer": {
+        "extraCredentials": ["jwt", "basic-auth"]}}});
+    let rendered = justpush::chart::render_release(
+        &justpush::chart::load::Chart::bundled().unwrap(),
+        values.as_object().unwrap(),
+        &ReleaseInfo {
+            name: release.into(),
+            namespace: "shop".into(),
+            revision: 1,
+            is_upgrade: false,
+        },
+        &Capabilities::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let secrets: Vec<&str> = rendered
+        .manifests
+        .iter()
+        .filter(|m| m.kind == "Secret" && m.text.contains("konghq.com/credential"))
+        .map(|m| m.name.as_str())
+        .collect();
+    let distinct: std::collections::BTreeSet<&str> = secrets.iter().copied().collect();
+    assert_eq!(distinct.len(), 3, "{secrets:?}");
+    for kind in [
+        CredentialKind::KeyAuth,
+        CredentialKind::Jwt,
+        CredentialKind::BasicAuth,
+    ] {
+        let name = justpush::kong::credentials::secret_name(release, kind);
+        assert!(name.len() <= 63, "{name}");
+        assert!(
+            secrets.contains(&name.as_str()),
+            "{name} not in {secrets:?}"
+        );
+    }
+}
+
+#[test]
+fn consumer_scoped_plugins_keep_their_consumer_in_the_rendered_objects() {
+    use justpush::chart::render::{Capabilities, ReleaseInfo};
+    let spec = ApiSpec::load(&Path::new(DIR).join("consumer-scoped-plugin.yaml")).unwrap();
+    let s = settings();
+    let plan = derive(&spec, &s).unwrap();
+    let reports = plan
+        .routes
+        .iter()
+        .find(|r| r.operation == "GET /reports")
+        .unwrap();
+    let limits: Vec<(Option<&str>, &serde_json::Value)> = reports
+        .plugins
+        .iter()
+        .filter(|p| p.name == "rate-limiting")
+        .map(|p| (p.consumer.as_deref(), &p.config["minute"]))
+        .collect();
+    assert_eq!(
+        limits,
+        [
+            (None, &serde_json::json!(10)),
+            (Some("demo-developer"), &serde_json::json!(1000))
+        ]
+    );
+    let (values, _) = chart_values(&plan, &s, "backend");
+    let rendered = justpush::chart::render_release(
+        &justpush::chart::load::Chart::bundled().unwrap(),
+        values.as_object().unwrap(),
+        &ReleaseInfo {
+            name: "demo".into(),
+            namespace: "apps".into(),
+            revision: 1,
+            is_upgrade: false,
+        },
+        &Capabilities::default(),
+    )
+    .unwrap_or_else(|e| panic!("{e}"));
+    let doc = |m: &justpush::chart::manifest::Manifest| -> serde_json::Value {
+        serde_yaml::from_str(&m.text).unwrap()
+    };
+    let plugin_list = |d: &serde_json::Value| -> Vec<String> {
+        d["metadata"]["annotations"]["konghq.com/plugins"]
+            .as_str()
+            .unwrap_or_default()
+            .split(',')
+            .filter(|s| !s.is_empty())
+            .map(String::from)
+            .collect()
+    };
+    let minute_of = |name: &str| -> serde_json::Value {
+        let m = rendered
+            .manifests
+            .iter()
+            .find(|m| m.kind == "KongPlugin" && m.name == name)
+            .unwrap_or_else(|| panic!("no KongPlugin {name}"));
+        doc(m)["config"]["minute"].clone()
+    };
+    let consumer = rendered
+        .manifests
+        .iter()
+        .find(|m| m.kind == "KongConsumer" && doc(m)["username"] == "demo-developer")
+        .expect("the developer KongConsumer");
+    let on_consumer = plugin_list(&doc(consumer));
+    assert_eq!(on_consumer.len(), 1, "{on_consumer:?}");
+    assert_eq!(minute_of(&on_consumer[0]), serde_json::json!(1000));
+    let ingress = rendered
+        .manifests
+        .iter()
+        .map(doc)
+        .find(|d| {
+            d["kind"] == "Ingress"
+                && d["spec"]["rules"][0]["http"]["paths"][0]["path"] == "/~/reports$"
+                && d["metadata"]["annotations"]["konghq.com/methods"] == "GET"
+        })
+        .expect("the GET /reports Ingress");
+    let on_route = plugin_list(&ingress);
+    // The route refers to both limits; only the scoped one is also on the consumer.
+    assert!(on_route.contains(&on_consumer[0]), "{on_route:?}");
+    let minutes: Vec<serde_json::Value> = on_route
+        .iter()
+        .filter(|n| n.contains("rate-limiting"))
+        .map(|n| minute_of(n))
+        .collect();
+    assert_eq!(minutes.len(), 2, "{on_route:?}");
+    assert!(minutes.contains(&serde_json::json!(10)));
+}
+
+#[test]
+fn a_consumer_scope_the_release_cannot_keep_is_refused() {
+    let spec = |consumer: &str, plugin: &str| {
+        ApiSpec::parse(
+            &format!("openapi: 3.0.3\ninfo: {{title: x, version: '1'}}\npaths:\n  /a:\n    get:\n      x-kong-plugin-{plugin}: {{consumer: {consumer}, config: {{}}}}\n"),
+            "scoped.yaml",
+        )
+        .unwrap()
+    };
+    let err = derive(&spec("partner", "correlation-id"), &settings()).unwrap_err();
+    assert!(err.refused_by_policy);
+    let message = err.to_string();
+    assert!(
+        message.starts_with("scoped.yaml: at /paths/~1a/get/x-kong-plugin-correlation-id/consumer: consumer `partner` is not one this release creates (demo-developer, demo-anonymous)"),
+        "{message}"
+    );
+    let err = derive(&spec("demo-developer", "key-auth"), &settings())
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.contains("does not scope `key-auth` to a consumer"),
+        "{err}"
+    );
 }

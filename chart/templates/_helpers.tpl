@@ -29,9 +29,24 @@ docs): the chart is also rendered by justpush's in-process engine, which impleme
 {{- printf "%s-%s" .Chart.Name .Chart.Version | replace "+" "_" | trunc 63 | trimSuffix "-" -}}
 {{- end -}}
 
+{{/*
+An object name of at most 63 characters (a DNS-1123 label) from NAME: NAME itself when it fits,
+else its first 52 characters and the first 10 hex digits of its sha256. Cutting a long name at
+63 would cut off what tells two names apart (the end, where a route's own hash is), so two
+long names share a prefix but never a name. justpush mirrors this in src/chart/names.rs.
+Context: NAME.
+*/}}
+{{- define "justpush.dnsName" -}}
+{{- if le (len .) 63 -}}
+{{- . -}}
+{{- else -}}
+{{- printf "%s-%s" (trunc 52 . | trimSuffix "-") (sha256sum . | trunc 10) -}}
+{{- end -}}
+{{- end -}}
+
 {{/* Name of a component's objects. Context: dict "root" $ "name" COMPONENT. */}}
 {{- define "justpush.componentName" -}}
-{{- printf "%s-%s" (include "justpush.fullname" .root) .name | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-%s" (include "justpush.fullname" .root) .name) -}}
 {{- end -}}
 
 {{/*
@@ -136,7 +151,7 @@ keys. Context: dict "root" $ "name" NAME. Use with fromYaml.
 
 {{/* Name of the Secret the External Secrets Operator writes. Context: dict "root" $ "name" NAME. */}}
 {{- define "justpush.externalSecretName" -}}
-{{- printf "%s-external" (include "justpush.componentName" .) | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-external" (include "justpush.componentName" .)) -}}
 {{- end -}}
 
 {{/* Whether a component gets an ExternalSecret ("true" or ""). Context: dict "root" $ "c" COMPONENT. */}}
@@ -148,11 +163,11 @@ true
 
 {{/* Database object names. Context: $. */}}
 {{- define "justpush.databaseName" -}}
-{{- printf "%s-database" (include "justpush.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-database" (include "justpush.fullname" .)) -}}
 {{- end -}}
 
 {{- define "justpush.backupName" -}}
-{{- printf "%s-backup" (include "justpush.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-backup" (include "justpush.fullname" .)) -}}
 {{- end -}}
 
 {{/* Environment variable name for a component, e.g. "user-api" -> "USER_API". */}}
@@ -198,19 +213,19 @@ Context: $.
 
 {{/* Kong plugin object names. Context: $. */}}
 {{- define "justpush.kongPluginRateLimiting" -}}
-{{- printf "%s-rate-limiting" (include "justpush.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-rate-limiting" (include "justpush.fullname" .)) -}}
 {{- end -}}
 {{- define "justpush.kongPluginCors" -}}
-{{- printf "%s-cors" (include "justpush.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-cors" (include "justpush.fullname" .)) -}}
 {{- end -}}
 {{- define "justpush.kongPluginAuth" -}}
-{{- printf "%s-%s" (include "justpush.fullname" .) .Values.kong.auth.type | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-%s" (include "justpush.fullname" .) .Values.kong.auth.type) -}}
 {{- end -}}
 {{- define "justpush.kongConsumerName" -}}
-{{- printf "%s-consumer" (include "justpush.fullname" .) | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-consumer" (include "justpush.fullname" .)) -}}
 {{- end -}}
 {{- define "justpush.kongCredentialName" -}}
-{{- printf "%s-consumer-%s" (include "justpush.fullname" .) .Values.kong.auth.type | trunc 63 | trimSuffix "-" -}}
+{{- include "justpush.dnsName" (printf "%s-consumer-%s" (include "justpush.fullname" .) .Values.kong.auth.type) -}}
 {{- end -}}
 {{/* Name of the KongPlugin rendered from kong.plugins.<key>: "<fullname>-<key>", the fullname
 shortened so the whole stays within 63 characters. Context: dict "root" $ "key" KEY. */}}

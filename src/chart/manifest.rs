@@ -102,6 +102,65 @@ pub fn split_manifests(rendered: &Rendered) -> Result<Vec<Manifest>, String> {
     Ok(out)
 }
 
+#[derive(serde::Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Identity {
+    api_version: Option<String>,
+    kind: Option<String>,
+    metadata: Option<IdentityMeta>,
+}
+
+#[derive(serde::Deserialize, Default)]
+struct IdentityMeta {
+    name: Option<String>,
+    namespace: Option<String>,
+}
+
+/// Fails when two documents are the same Kubernetes object (same apiVersion, kind, namespace
+/// and name): applying both would silently keep only the last, so a render that produces a
+/// name twice is wrong whatever made it. Documents without a namespace are in
+/// `default_namespace` (the release's).
+pub fn check_unique_objects(manifests: &[Manifest], default_namespace: &str) -> Result<(), String> {
+    let mut seen: std::collections::HashMap<(String, String, String, String), usize> =
+        std::collections::HashMap::new();
+    // "file (document N)": one template often renders many objects.
+    let mut per_source: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+    let origin: Vec<String> = manifests
+        .iter()
+        .map(|m| {
+            let n = per_source.entry(m.source.as_str()).or_insert(0);
+            *n += 1;
+            format!("{} (document {n})", m.source)
+        })
+        .collect();
+    for (i, m) in manifests.iter().enumerate() {
+        let id: Identity = match serde_yaml::from_str(&m.text) {
+            Ok(id) => id,
+            // split_manifests parsed every document already; nothing else to say here.
+            Err(_) => continue,
+        };
+        let meta = id.metadata.unwrap_or_default();
+        let Some(name) = meta.name.filter(|n| !n.is_empty()) else {
+            continue;
+        };
+        let api_version = id.api_version.unwrap_or_default();
+        let kind = id.kind.unwrap_or_default();
+        let namespace = meta
+            .namespace
+            .filter(|n| !n.is_empty())
+            .unwrap_or_else(|| default_namespace.to_string());
+        let key = (api_version, kind, namespace, name);
+        if let Some(first) = seen.insert(key.clone(), i) {
+            let (api_version, kind, namespace, name) = key;
+            return Err(format!(
+                "two {kind} objects ({api_version}) are named `{name}` in namespace {namespace}: one from {}, one from {}; Kubernetes would keep only one of them. Give them different names (for generated names: shorten what makes them, e.g. the release name)",
+                origin[first], origin[i]
+            ));
+        }
+    }
+    Ok(())
+}
+
 /// Splits a multi-document YAML text on `---` lines.
 pub fn split_documents(text: &str) -> Vec<String> {
     let mut docs = Vec::new();
@@ -171,5 +230,46 @@ mod tests {
         let kinds: Vec<&str> = m.iter().map(|x| x.kind.as_str()).collect();
         assert_eq!(kinds, vec!["Service", "Deployment", "Widget"]);
         assert!(to_multidoc(&m).starts_with("---\n# Source: c/templates/b.yaml\nkind: Service"));
+    }
+
+    fn manifests(docs: &[(&str, &str)]) -> Vec<Manifest> {
+        let mut r = Rendered::new();
+        for (path, text) in docs {
+            r.insert((*path).into(), (*text).into());
+        }
+        split_manifests(&r).unwrap()
+    }
+
+    #[test]
+    fn two_objects_of_one_kind_and_name_are_an_error_naming_both_sources() {
+        let ingress = "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: x\n";
+        let m = manifests(&[
+            ("c/templates/a.yaml", ingress),
+            (
+                "c/templates/b.yaml",
+                "apiVersion: networking.k8s.io/v1\nkind: Ingress\nmetadata:\n  name: x\n  namespace: shop\n",
+            ),
+        ]);
+        let err = check_unique_objects(&m, "shop").unwrap_err();
+        assert!(
+            err.contains(
+                "two Ingress objects (networking.k8s.io/v1) are named `x` in namespace shop"
+            ) && err.contains("c/templates/a.yaml")
+                && err.contains("c/templates/b.yaml"),
+            "{err}"
+        );
+        // Another namespace, kind or API group is another object.
+        assert!(check_unique_objects(&m, "other").is_ok());
+        let m = manifests(&[
+            ("c/templates/a.yaml", ingress),
+            (
+                "c/templates/b.yaml",
+                "apiVersion: v1\nkind: Service\nmetadata:\n  name: x\n---\napiVersion: configuration.konghq.com/v1\nkind: KongPlugin\nmetadata:\n  name: x\n",
+            ),
+        ]);
+        assert!(check_unique_objects(&m, "shop").is_ok());
+        // Within one template file too.
+        let m = manifests(&[("c/templates/a.yaml", &format!("{ingress}---\n{ingress}"))]);
+        assert!(check_unique_objects(&m, "shop").is_err());
     }
 }

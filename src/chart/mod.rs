@@ -2,6 +2,7 @@
 pub mod app_values;
 pub mod load;
 pub mod manifest;
+pub mod names;
 pub mod render;
 pub mod strvals;
 pub mod template;
@@ -163,8 +164,9 @@ pub fn render_release_with(
     let notes = rendered
         .get(&format!("{}/templates/NOTES.txt", chart.name))
         .cloned();
-    let manifests =
-        manifest::split_manifests(&rendered).map_err(|message| ChartError::Manifest {
+    let manifests = manifest::split_manifests(&rendered)
+        .and_then(|m| manifest::check_unique_objects(&m, &release.namespace).map(|()| m))
+        .map_err(|message| ChartError::Manifest {
             chart: chart.name.clone(),
             message,
         })?;

@@ -146,6 +146,26 @@ pub fn run(args: &KongArgs, shell: &mut Shell) -> Result<(), CliError> {
 fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
     let loaded = load_plan(&args.spec, shell)?;
     let (plan, spec) = (&loaded.plan, &loaded.spec);
+    // The Admin API mode has no way yet to give a route's plugin a consumer as well; applying
+    // it to the route alone would widen it to every consumer, so it is refused instead.
+    let scoped: Vec<String> = plan
+        .routes
+        .iter()
+        .flat_map(|r| {
+            r.plugins.iter().filter_map(move |p| {
+                p.consumer
+                    .as_ref()
+                    .map(|c| format!("{} on {} (consumer {c})", p.name, r.operation))
+            })
+        })
+        .collect();
+    if !scoped.is_empty() {
+        return Err(CliError::usage(format!(
+            "{}: consumer-scoped plugins are not supported by `kong sync` yet: {}; deploy with `up` (the Kubernetes way keeps the scope), or remove `consumer` from those x-kong-plugin-* to apply them to every request",
+            spec.source,
+            scoped.join(", ")
+        )));
+    }
     let upstream = args.upstream.clone().or(spec.server_origin.clone()).ok_or_else(|| {
         CliError::usage("no upstream for the Kong service: pass --upstream http://HOST:PORT (the spec has no absolute server URL)")
     })?;

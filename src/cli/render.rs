@@ -88,6 +88,10 @@ pub struct RenderArgs {
     /// justpush.yaml with the gateway settings for --openapi (default: ./justpush.yaml if any).
     #[arg(long, value_name = "FILE", requires = "openapi")]
     pub config: Option<PathBuf>,
+    /// With --openapi: operations whose security Kong cannot enforce become public routes
+    /// (warned about) instead of an error.
+    #[arg(long, requires = "openapi")]
+    pub allow_public: bool,
 }
 
 pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<(), CliError> {
@@ -103,6 +107,7 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
             url: None,
             config: args.config.clone(),
             name: Some(args.name.clone()),
+            allow_public: args.allow_public,
         };
         let loaded = super::routes::load_plan(&spec_args, shell)?;
         let component = args

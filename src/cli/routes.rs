@@ -27,6 +27,11 @@ pub struct SpecArgs {
     /// `name` in justpush.yaml, else justpush).
     #[arg(long)]
     pub name: Option<String>,
+    /// Make operations whose security Kong cannot enforce (oauth2, openIdConnect, mutualTLS,
+    /// ...) public routes, with a warning, instead of refusing the spec (as
+    /// `kong.allowPublic: true` in justpush.yaml).
+    #[arg(long)]
+    pub allow_public: bool,
 }
 
 #[derive(Debug, Args)]
@@ -130,7 +135,8 @@ fn project_spec(dir: &Path) -> Result<(PathBuf, String), CliError> {
 pub fn load_plan(args: &SpecArgs, shell: &mut Shell) -> Result<LoadedSpec, CliError> {
     let kong = kong_config(args.config.as_deref())?;
     let release = release_name(args.name.as_deref(), args.config.as_deref())?;
-    let settings = GatewaySettings::from_config(&kong, &release);
+    let mut settings = GatewaySettings::from_config(&kong, &release);
+    settings.allow_public |= args.allow_public;
     let (spec, component) = match (&args.spec, &args.url) {
         (_, Some(url)) => {
             let runtime = tokio::runtime::Builder::new_current_thread()

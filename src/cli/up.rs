@@ -44,6 +44,11 @@ pub struct UpArgs {
     /// Print the plan by stage and change nothing.
     #[arg(long)]
     pub dry_run: bool,
+    /// Operations whose OpenAPI security Kong cannot enforce (oauth2, openIdConnect, ...)
+    /// become public routes, with a warning, instead of failing the deploy (as
+    /// `kong.allowPublic: true` in justpush.yaml).
+    #[arg(long)]
+    pub allow_public: bool,
 }
 
 /// Writes progress through the shell: JSON lines to stdout, status to stderr.
@@ -176,8 +181,12 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
         let settings = crate::pipeline::wiring::RunSettings {
             kong_chart: args.kong_chart.clone(),
             build_options,
-            app: crate::pipeline::stages::app_config(&dir, &release, &app)
-                .map_err(CliError::usage)?,
+            app: {
+                let mut config = crate::pipeline::stages::app_config(&dir, &release, &app)
+                    .map_err(CliError::usage)?;
+                config.kong.allow_public |= args.allow_public;
+                config
+            },
             deploy_timeout: args.timeout,
             gateway_url: args.gateway.clone(),
             gateway_timeout: args.gateway_timeout,

@@ -1,6 +1,7 @@
 //! `justpush.yaml`: the app's deployment settings, seeded from detection by `init` and edited
 //! by the user. It never holds secret values, only the names of the variables that are secret.
 
+use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use serde::{Deserialize, Serialize};
@@ -48,6 +49,11 @@ pub const CONFIG_FILE: &str = "justpush.yaml";
 ///   requestTransformer: {add: {headers: ["X-Via:kong"]}}   # optional, Kong plugin config
 ///   responseTransformer: {remove: {headers: [Server]}}     # optional
 ///   adminUrl: http://kong-admin:8001   # optional: sync an external Kong's Admin API
+///   security:                     # optional: how the gateway enforces a spec's schemes
+///     corporateSSO: jwt           # key-auth | jwt | basic-auth | public
+///   allowPublic: false            # true: unenforceable security becomes a public route
+///   hideCredentials: true         # strip key-auth / basic-auth credentials before the backend
+///   allowPlugins: [http-log]      # x-kong-plugin-* beyond the safe ones justpush checks
 /// ```
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
@@ -147,7 +153,7 @@ pub struct RouteConfig {
 }
 
 /// Gateway-wide settings.
-#[derive(Debug, Clone, PartialEq, Eq, Default, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "camelCase", deny_unknown_fields)]
 pub struct KongConfig {
     #[serde(default)]
@@ -169,6 +175,52 @@ pub struct KongConfig {
     /// variable wins over this, so the token can stay out of the file.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub admin_token: Option<String>,
+    /// How the gateway enforces a spec's security scheme, by scheme name; replaces what
+    /// justpush would derive (and is the way to accept schemes Kong OSS cannot check).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub security: BTreeMap<String, SchemeEnforcement>,
+    /// Let operations whose security Kong cannot enforce become public routes (warned about)
+    /// instead of refusing the spec.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_public: bool,
+    /// `hide_credentials` of the derived key-auth and basic-auth plugins: strip the credential
+    /// before the request reaches the backend.
+    #[serde(default = "default_true", skip_serializing_if = "is_true")]
+    pub hide_credentials: bool,
+    /// Plugins a spec's `x-kong-plugin-*` may use beyond the ones justpush knows to be safe
+    /// (code-running ones like pre-function included: only name plugins you trust the spec
+    /// author with).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub allow_plugins: Vec<String>,
+}
+
+impl Default for KongConfig {
+    fn default() -> Self {
+        KongConfig {
+            auth: AuthType::default(),
+            rate_limit: RateLimit::default(),
+            cors: Cors::default(),
+            request_transformer: None,
+            response_transformer: None,
+            admin_url: None,
+            admin_token: None,
+            security: BTreeMap::new(),
+            allow_public: false,
+            hide_credentials: true,
+            allow_plugins: Vec::new(),
+        }
+    }
+}
+
+/// What the gateway does for one security scheme (`kong.security` values).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum SchemeEnforcement {
+    KeyAuth,
+    Jwt,
+    BasicAuth,
+    /// Not checked by the gateway: requests need no credential for this scheme.
+    Public,
 }
 
 /// The credential Kong requires on authenticated routes.
@@ -254,6 +306,9 @@ fn default_true() -> bool {
 }
 fn is_false(b: &bool) -> bool {
     !*b
+}
+fn is_true(b: &bool) -> bool {
+    *b
 }
 
 /// Errors reading or validating `justpush.yaml`.
@@ -466,6 +521,22 @@ impl AppConfig {
                 }
             }
         }
+        for name in &self.kong.allow_plugins {
+            let plugin_name = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-');
+            if !plugin_name {
+                return Err(invalid(format!(
+                    "kong.allowPlugins: `{name}` is not a Kong plugin name; use the plugin's name as Kong spells it (lower-case letters, digits and `-`, e.g. `http-log`)"
+                )));
+            }
+        }
+        if let Some(name) = self.kong.security.keys().find(|k| k.trim().is_empty()) {
+            return Err(invalid(format!(
+                "kong.security: `{name}` is not a security scheme name; use the name under the spec's components.securitySchemes"
+            )));
+        }
         Ok(())
     }
 }
@@ -595,6 +666,35 @@ mod tests {
         )
         .unwrap_err();
         assert!(err.to_string().contains("ratelimit"), "{err}");
+    }
+
+    #[test]
+    fn kong_security_settings_parse_and_are_checked() {
+        let config = AppConfig::from_yaml(
+            "name: shop\ncomponents: [{name: api, path: ., port: 80}]\nkong:\n  security: {sso: jwt, partner: key-auth, internal: public}\n  allowPublic: true\n  hideCredentials: false\n  allowPlugins: [http-log]\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        assert_eq!(config.kong.security["sso"], SchemeEnforcement::Jwt);
+        assert_eq!(config.kong.security["internal"], SchemeEnforcement::Public);
+        assert!(config.kong.allow_public && !config.kong.hide_credentials);
+        assert_eq!(config.kong.allow_plugins, ["http-log"]);
+        let defaults = KongConfig::default();
+        assert!(!defaults.allow_public && defaults.hide_credentials);
+        let err = AppConfig::from_yaml(
+            "name: shop\ncomponents: [{name: api, path: ., port: 80}]\nkong: {security: {sso: oauth2}}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("oauth2") && err.contains("key-auth"), "{err}");
+        let err = AppConfig::from_yaml(
+            "name: shop\ncomponents: [{name: api, path: ., port: 80}]\nkong: {allowPlugins: ['Pre Function']}\n",
+            Path::new("justpush.yaml"),
+        )
+        .unwrap_err()
+        .to_string();
+        assert!(err.contains("kong.allowPlugins: `Pre Function`"), "{err}");
     }
 
     #[test]

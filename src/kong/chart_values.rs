@@ -35,6 +35,9 @@ pub fn chart_values(
     let service = service_values(plan, &mut warnings);
     let mut plugins = Map::new();
     let mut routes = Vec::new();
+    // Consumer-scoped plugins, by consumer username: KIC applies a KongPlugin referenced by
+    // both an Ingress and a KongConsumer to that consumer's requests on that route only.
+    let mut scoped: std::collections::BTreeMap<String, Vec<String>> = Default::default();
     for r in &plan.routes {
         let mut refs = Vec::new();
         for p in r
@@ -42,7 +45,14 @@ pub fn chart_values(
             .iter()
             .filter(|p| p.source != PluginSource::AnonymousConsumer)
         {
-            refs.push(json!(register(&mut plugins, p)));
+            let key = register(&mut plugins, p);
+            if let Some(c) = &p.consumer {
+                let keys = scoped.entry(c.clone()).or_default();
+                if !keys.contains(&key) {
+                    keys.push(key.clone());
+                }
+            }
+            refs.push(json!(key));
         }
         let mut annotations = Map::new();
         for (field, value) in &r.route_fields {
@@ -89,14 +99,32 @@ pub fn chart_values(
             None => json!({"enabled": false}),
         },
     });
+    let mut anonymous_refs: Vec<String> = Vec::new();
     if let Some(anon) = &plan.anonymous_consumer {
-        let refs: Vec<String> = anon
+        anonymous_refs = anon
             .plugins
             .iter()
             .map(|p| register(&mut plugins, p))
             .collect();
-        kong["anonymousConsumer"] =
-            json!({"enabled": true, "username": anon.username, "plugins": refs});
+    }
+    if let Some(keys) = scoped.remove(&settings.anonymous_consumer) {
+        anonymous_refs.extend(keys);
+    }
+    if plan.anonymous_consumer.is_some() || !anonymous_refs.is_empty() {
+        kong["anonymousConsumer"] = json!({"enabled": true, "username": settings.anonymous_consumer, "plugins": anonymous_refs});
+    }
+    if let Some(keys) = scoped.remove(&settings.developer_consumer) {
+        kong["consumer"]["plugins"] = json!(keys);
+    }
+    for (consumer, keys) in scoped {
+        // derive only lets the release's own consumers be named; say so if that ever changes.
+        warnings.push(format!(
+            "plugins {} are scoped to consumer {consumer}, which this chart does not render; they are left out",
+            keys.join(", ")
+        ));
+        for k in keys {
+            plugins.remove(&k);
+        }
     }
     kong["plugins"] = Value::Object(plugins);
     if !service.is_empty() {
@@ -275,7 +303,14 @@ fn register(plugins: &mut Map<String, Value>, p: &Plugin) -> String {
     if !p.enabled {
         body["disabled"] = json!(true);
     }
-    let digest = sha2::Sha256::digest(body.to_string().as_bytes());
+    // A consumer-scoped plugin needs its own KongPlugin: one shared with unscoped routes would
+    // become consumer-scoped on them too.
+    let mut hashed = body.to_string();
+    if let Some(c) = &p.consumer {
+        hashed.push_str("\nconsumer:");
+        hashed.push_str(c);
+    }
+    let digest = sha2::Sha256::digest(hashed.as_bytes());
     let hash: String = digest.iter().take(3).map(|b| format!("{b:02x}")).collect();
     let mut base: String = p
         .name
@@ -289,7 +324,13 @@ fn register(plugins: &mut Map<String, Value>, p: &Plugin) -> String {
         })
         .collect();
     base.truncate(40);
-    let key = format!("{}-{hash}", base.trim_end_matches('-'));
+    let mut key = format!("{}-{hash}", base.trim_end_matches('-'));
+    if plugins.get(&key).is_some_and(|existing| *existing != body) {
+        // Two configurations whose 24-bit hashes meet: the second gets a longer one rather
+        // than replacing the first (which routes already refer to).
+        let long: String = digest.iter().take(8).map(|b| format!("{b:02x}")).collect();
+        key = format!("{}-{long}", base.trim_end_matches('-'));
+    }
     plugins.insert(key.clone(), body);
     key
 }
@@ -327,6 +368,11 @@ mod tests {
             request_transformer: None,
             response_transformer: None,
             anonymous_consumer: "demo-anonymous".into(),
+            security: Default::default(),
+            allow_public: false,
+            hide_credentials: true,
+            allow_plugins: Default::default(),
+            developer_consumer: "demo-developer".into(),
         }
     }
 

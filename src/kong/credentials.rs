@@ -143,9 +143,7 @@ pub fn plan_credential(
 
 /// The credential Secret's name, as the bundled chart names it.
 pub fn secret_name(release: &str, kind: CredentialKind) -> String {
-    let mut name = format!("{}-consumer-{}", fullname(release), kind.plugin());
-    name.truncate(63);
-    name.trim_end_matches('-').to_string()
+    crate::chart::names::dns_name(&format!("{}-consumer-{}", fullname(release), kind.plugin()))
 }
 
 /// The chart's `justpush.fullname` without overrides.

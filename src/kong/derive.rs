@@ -14,7 +14,7 @@ use serde_json::{json, Map, Value};
 use sha2::Digest;
 
 use super::spec::{ApiSpec, Diagnostic, KeyLocation, Operation, PathItem, SecurityScheme};
-use crate::detect::config::KongConfig;
+use crate::detect::config::{KongConfig, SchemeEnforcement};
 
 /// Regex priority of routes without path parameters (decK's value).
 pub const PRIORITY_PLAIN: i64 = 200;
@@ -39,6 +39,17 @@ pub struct GatewaySettings {
     pub response_transformer: Option<Value>,
     /// Username of the anonymous consumer used by OR-combined authentication.
     pub anonymous_consumer: String,
+    /// `kong.security`: how each named scheme is enforced, replacing the derived plugin.
+    pub security: BTreeMap<String, SchemeEnforcement>,
+    /// Operations whose security Kong cannot check become public routes (warned about)
+    /// instead of refusing the spec.
+    pub allow_public: bool,
+    /// `hide_credentials` of derived key-auth and basic-auth plugins.
+    pub hide_credentials: bool,
+    /// Plugins `x-kong-plugin-*` may use beyond the safe ones (`kong.allowPlugins`).
+    pub allow_plugins: BTreeSet<String>,
+    /// Username of the developer consumer (consumer-scoped plugins may name it).
+    pub developer_consumer: String,
 }
 
 /// Requests allowed per window.
@@ -81,6 +92,11 @@ impl GatewaySettings {
             request_transformer: kong.request_transformer.clone(),
             response_transformer: kong.response_transformer.clone(),
             anonymous_consumer: format!("{release}-anonymous"),
+            security: kong.security.clone(),
+            allow_public: kong.allow_public,
+            hide_credentials: kong.hide_credentials,
+            allow_plugins: kong.allow_plugins.iter().cloned().collect(),
+            developer_consumer: super::credentials::consumer_username(release),
         }
     }
 }
@@ -116,6 +132,10 @@ pub struct Plugin {
     #[serde(skip_serializing_if = "is_true")]
     pub enabled: bool,
     pub source: PluginSource,
+    /// Username of the consumer the plugin is scoped to (`consumer` of an
+    /// `x-kong-plugin-*`): it then applies to that consumer's requests on the route only.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub consumer: Option<String>,
 }
 
 fn is_true(b: &bool) -> bool {
@@ -205,6 +225,9 @@ pub struct DeriveError {
     pub source_name: String,
     pub pointer: String,
     pub message: String,
+    /// The spec is well-formed but asks for something justpush refuses on safety grounds
+    /// (security Kong cannot enforce, plugins not allowed): never fall back to other routes.
+    pub refused_by_policy: bool,
 }
 
 struct Ctx<'a> {
@@ -213,6 +236,8 @@ struct Ctx<'a> {
     warnings: Vec<Diagnostic>,
     needs_anonymous: bool,
     credentials: BTreeSet<CredentialKind>,
+    /// Operations whose security cannot be enforced, reported together at the end.
+    refused: Vec<RefusedOperation>,
 }
 
 impl Ctx<'_> {
@@ -221,6 +246,14 @@ impl Ctx<'_> {
             source_name: self.spec.source.clone(),
             pointer: pointer.to_string(),
             message: message.into(),
+            refused_by_policy: false,
+        }
+    }
+    /// An error for what the spec may say but justpush will not do.
+    fn refuse(&self, pointer: &str, message: impl Into<String>) -> DeriveError {
+        DeriveError {
+            refused_by_policy: true,
+            ..self.err(pointer, message)
         }
     }
     fn warn(&mut self, pointer: &str, message: impl Into<String>) {
@@ -242,6 +275,7 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
         warnings: spec.warnings.clone(),
         needs_anonymous: false,
         credentials: BTreeSet::new(),
+        refused: Vec::new(),
     };
     let api = match kong_name(&cx, &spec.extensions, "")? {
         Some(n) => slugify(&n),
@@ -347,12 +381,26 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
                     .or_else(|| path_route_defaults.clone());
             let (regex_priority, strip_path, route_fields) =
                 route_settings(&cx, route_defaults, has_params, &op.pointer)?;
-            let (auth, security_plugins) =
-                security_plugins(&mut cx, op, &format!("{} {}", op.method, item.path))?;
             let op_plugins = merge_by_name(
                 &path_plugins,
                 &extension_plugins(&cx, &op.extensions, &op.pointer, PluginSource::Operation)?,
             );
+            let explicit_auth: Vec<String> = op_plugins
+                .iter()
+                .filter(|p| {
+                    p.enabled
+                        && super::plugin_rules::facts()
+                            .authentication
+                            .contains(&p.name)
+                })
+                .map(|p| p.name.clone())
+                .collect();
+            let (auth, security_plugins) = security_plugins(
+                &mut cx,
+                op,
+                &format!("{} {}", op.method, item.path),
+                &explicit_auth,
+            )?;
             let rate = rate_override(&cx, &op.extensions, &op.pointer)?.or(path_rate);
             let plugins = route_plugins(&cx, rate, security_plugins, op_plugins);
             path_regex = Some((regex.clone(), regex_priority, route_fields.clone()));
@@ -392,6 +440,9 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
                 preflight: true,
             });
         }
+    }
+    if !cx.refused.is_empty() {
+        return Err(refusal_error(&cx));
     }
     assign_k8s_names(&mut routes, &api);
     let anonymous_consumer = cx.needs_anonymous.then(|| AnonymousConsumer {
@@ -596,22 +647,95 @@ fn extension_plugins(
             }
         };
         let enabled = obj.get("enabled").and_then(Value::as_bool).unwrap_or(true);
+        let consumer = plugin_consumer(cx, &obj, &name, &at)?;
+        if let Err(p) =
+            super::plugin_rules::check_plugin(&name, &config, &cx.settings.allow_plugins)
+        {
+            let pointer = format!("{at}{}", p.at);
+            return Err(if p.not_allowed {
+                cx.refuse(&pointer, p.message)
+            } else {
+                cx.err(
+                    &pointer,
+                    format!(
+                        "{}; fix the extension (Kong {} would refuse this config)",
+                        p.message,
+                        super::plugin_rules::facts().kong_version
+                    ),
+                )
+            });
+        }
         out.push(Plugin {
             name,
             config,
             protocols,
             enabled,
             source,
+            consumer,
         });
     }
     Ok(out)
 }
 
-/// `upper` plugins replace same-named ones of `base`.
+/// The consumer an `x-kong-plugin-*` is scoped to: decK's `consumer` (a username, or
+/// `{username: ...}` / `{id: ...}`). Only consumers this release creates can carry the scope
+/// in the Kubernetes way (the KongConsumer is annotated with the plugin too), so any other is
+/// refused rather than the plugin silently applying to everyone.
+fn plugin_consumer(
+    cx: &Ctx,
+    obj: &Map<String, Value>,
+    plugin: &str,
+    at: &str,
+) -> Result<Option<String>, DeriveError> {
+    let Some(v) = obj.get("consumer") else {
+        return Ok(None);
+    };
+    let here = format!("{at}/consumer");
+    let name = match v {
+        Value::String(s) => s.clone(),
+        Value::Object(o) => match o
+            .get("username")
+            .or_else(|| o.get("name"))
+            .or_else(|| o.get("id"))
+        {
+            Some(Value::String(s)) => s.clone(),
+            _ => return Err(cx.err(&here, "consumer must be a username or {username: NAME}")),
+        },
+        Value::Null => return Ok(None),
+        _ => return Err(cx.err(&here, "consumer must be a username or {username: NAME}")),
+    };
+    if super::plugin_rules::facts().no_consumer.contains(plugin) {
+        return Err(cx.err(
+            &here,
+            format!("Kong does not scope `{plugin}` to a consumer (it runs before a consumer is known, or applies to all of them); remove `consumer`"),
+        ));
+    }
+    let managed = [
+        cx.settings.developer_consumer.as_str(),
+        cx.settings.anonymous_consumer.as_str(),
+    ];
+    if !managed.contains(&name.as_str()) {
+        return Err(cx.refuse(
+            &here,
+            format!(
+                "consumer `{name}` is not one this release creates ({}); a consumer-scoped plugin needs a consumer justpush manages, or its scope would be lost: name one of those, or remove `consumer` to apply the plugin to every request",
+                managed.join(", ")
+            ),
+        ));
+    }
+    Ok(Some(name))
+}
+
+/// `upper` plugins replace same-named ones of `base` (a consumer-scoped plugin only replaces
+/// one scoped to the same consumer).
 fn merge_by_name(base: &[Plugin], upper: &[Plugin]) -> Vec<Plugin> {
     let mut out: Vec<Plugin> = base
         .iter()
-        .filter(|p| !upper.iter().any(|u| u.name == p.name))
+        .filter(|p| {
+            !upper
+                .iter()
+                .any(|u| u.name == p.name && u.consumer == p.consumer)
+        })
         .cloned()
         .collect();
     out.extend(upper.iter().cloned());
@@ -743,6 +867,7 @@ fn cors_plugin(cx: &Ctx) -> Option<Plugin> {
         protocols: Vec::new(),
         enabled: true,
         source: PluginSource::Global,
+        consumer: None,
     })
 }
 
@@ -759,6 +884,7 @@ fn rate_limit_plugin(w: RateWindows, source: PluginSource) -> Option<Plugin> {
         protocols: Vec::new(),
         enabled: true,
         source,
+        consumer: None,
     })
 }
 
@@ -786,6 +912,7 @@ fn route_plugins(
                 protocols: Vec::new(),
                 enabled: true,
                 source: PluginSource::Global,
+                consumer: None,
             });
         }
     }
@@ -836,10 +963,112 @@ impl AuthNeed {
     }
 }
 
+/// What one scheme of a requirement asks of the gateway.
+enum SchemeOutcome {
+    Need(AuthNeed),
+    /// Mapped to `public` in `kong.security`: nothing to check.
+    Public,
+    /// Nothing in open-source Kong checks it; the text says what the scheme is.
+    Unenforceable(String),
+}
+
+/// An operation refused because no alternative of its security can be enforced.
+#[derive(Debug, Clone)]
+struct RefusedOperation {
+    operation: String,
+    pointer: String,
+    /// `name (type)` of every scheme the operation asks for.
+    schemes: Vec<String>,
+}
+
+/// Where a scheme is defined, for warnings about the scheme itself.
+fn scheme_pointer(spec: &ApiSpec, name: &str) -> String {
+    let home = match spec.version {
+        super::spec::SpecVersion::Swagger2 => "/securityDefinitions",
+        _ => "/components/securitySchemes",
+    };
+    format!("{home}/{}", super::spec::pointer_segment(name))
+}
+
+fn scheme_outcome(cx: &mut Ctx, name: &str, req_pointer: &str) -> SchemeOutcome {
+    let scheme = cx.spec.schemes[name].clone();
+    let api_key = match &scheme {
+        SecurityScheme::ApiKey { name, location } => Some((name.clone(), *location)),
+        _ => None,
+    };
+    if let Some(mapping) = cx.settings.security.get(name) {
+        return match mapping {
+            SchemeEnforcement::KeyAuth => {
+                // An apiKey scheme keeps its key name; anything else uses Kong's default
+                // header `apikey` (the header the chart's consumer key is sent in).
+                let (key, location) =
+                    api_key.unwrap_or_else(|| ("apikey".to_string(), KeyLocation::Header));
+                SchemeOutcome::Need(AuthNeed::Key {
+                    names: BTreeSet::from([key]),
+                    header: location != KeyLocation::Query,
+                    query: location == KeyLocation::Query,
+                })
+            }
+            SchemeEnforcement::Jwt => SchemeOutcome::Need(AuthNeed::Jwt),
+            SchemeEnforcement::BasicAuth => SchemeOutcome::Need(AuthNeed::Basic),
+            SchemeEnforcement::Public => SchemeOutcome::Public,
+        };
+    }
+    match scheme {
+        SecurityScheme::ApiKey {
+            name: key,
+            location,
+        } => {
+            let (header, query) = match location {
+                KeyLocation::Header => (true, false),
+                KeyLocation::Query => (false, true),
+                KeyLocation::Cookie => {
+                    cx.warn(
+                        req_pointer,
+                        format!("apiKey scheme `{name}` sends the key in cookie `{key}`, which Kong's key-auth plugin cannot read (it reads headers, query parameters and bodies); the route requires the key in a `{key}` header or query parameter instead"),
+                    );
+                    (true, true)
+                }
+            };
+            SchemeOutcome::Need(AuthNeed::Key {
+                names: BTreeSet::from([key]),
+                header,
+                query,
+            })
+        }
+        SecurityScheme::HttpBearer { bearer_format } => {
+            let jwt = bearer_format
+                .as_deref()
+                .is_some_and(|f| f.eq_ignore_ascii_case("jwt"));
+            if !jwt {
+                let said = match &bearer_format {
+                    Some(f) => format!("`bearerFormat: {f}`"),
+                    None => "no `bearerFormat`".to_string(),
+                };
+                let at = scheme_pointer(cx.spec, name);
+                cx.warn(
+                    &at,
+                    format!("http bearer scheme `{name}` has {said}, not JWT; justpush enforces it with Kong's jwt plugin, so only JWTs signed with a consumer's jwt credential pass (opaque tokens get 401); confirm with `kong.security: {{{name}: jwt}}` in justpush.yaml, or map it to key-auth, basic-auth or public"),
+                );
+            }
+            SchemeOutcome::Need(AuthNeed::Jwt)
+        }
+        SecurityScheme::HttpBasic => SchemeOutcome::Need(AuthNeed::Basic),
+        SecurityScheme::OAuth2 => SchemeOutcome::Unenforceable("oauth2".into()),
+        SecurityScheme::OpenIdConnect => SchemeOutcome::Unenforceable("openIdConnect".into()),
+        SecurityScheme::Unsupported(what) => SchemeOutcome::Unenforceable(what),
+    }
+}
+
+/// The authentication of one operation: a summary (`public`, `key-auth`, `jwt | key-auth`,
+/// ...) and the plugins. `explicit_auth` names the auth plugins the spec puts on the
+/// operation itself (`x-kong-plugin-jwt`, ...), which then answer for schemes Kong cannot
+/// check.
 fn security_plugins(
     cx: &mut Ctx,
     op: &Operation,
     what: &str,
+    explicit_auth: &[String],
 ) -> Result<(String, Vec<Plugin>), DeriveError> {
     let (reqs, inherited) = match (&op.security, &cx.spec.security) {
         (Some(r), _) => (r.clone(), false),
@@ -864,44 +1093,20 @@ fn security_plugins(
     // Each alternative (OR) as the list of what it needs (AND).
     let mut alternatives: Vec<Vec<AuthNeed>> = Vec::new();
     let mut dropped = Vec::new();
+    let mut unenforceable_schemes: Vec<String> = Vec::new();
+    let mut public_alternative = None;
     for req in &reqs {
         let mut needs: Vec<AuthNeed> = Vec::new();
         let mut unenforceable = Vec::new();
         for name in req.schemes.keys() {
-            let need = match &cx.spec.schemes[name] {
-                SecurityScheme::ApiKey {
-                    name: key,
-                    location,
-                } => {
-                    let (header, query) = match location {
-                        KeyLocation::Header => (true, false),
-                        KeyLocation::Query => (false, true),
-                        KeyLocation::Cookie => {
-                            cx.warn(
-                                &req.pointer,
-                                format!("apiKey scheme `{name}` sends the key in cookie `{key}`, which Kong's key-auth plugin cannot read (it reads headers, query parameters and bodies); the route requires the key in a `{key}` header or query parameter instead"),
-                            );
-                            (true, true)
-                        }
-                    };
-                    AuthNeed::Key {
-                        names: BTreeSet::from([key.clone()]),
-                        header,
-                        query,
+            let need = match scheme_outcome(cx, name, &req.pointer) {
+                SchemeOutcome::Need(n) => n,
+                SchemeOutcome::Public => continue,
+                SchemeOutcome::Unenforceable(kind) => {
+                    let described = format!("{name} ({kind})");
+                    if !unenforceable_schemes.contains(&described) {
+                        unenforceable_schemes.push(described);
                     }
-                }
-                SecurityScheme::HttpBearer => AuthNeed::Jwt,
-                SecurityScheme::HttpBasic => AuthNeed::Basic,
-                SecurityScheme::OAuth2 | SecurityScheme::OpenIdConnect => {
-                    cx.warn(
-                        &req.pointer,
-                        format!("security scheme `{name}` ({}) has no plugin in open-source Kong (openid-connect is Enterprise-only); the gateway cannot check it, so the backend must", match &cx.spec.schemes[name] { SecurityScheme::OAuth2 => "oauth2", _ => "openIdConnect" }),
-                    );
-                    unenforceable.push(name.clone());
-                    continue;
-                }
-                SecurityScheme::Unsupported(what) => {
-                    cx.warn(&req.pointer, format!("security scheme `{name}` ({what}) has no Kong OSS plugin; the gateway cannot check it"));
                     unenforceable.push(name.clone());
                     continue;
                 }
@@ -917,30 +1122,59 @@ fn security_plugins(
                 None => needs.push(need),
             }
         }
+        if needs.is_empty() && unenforceable.is_empty() {
+            // Every scheme of this alternative is mapped to `public`.
+            public_alternative
+                .get_or_insert_with(|| req.schemes.keys().cloned().collect::<Vec<_>>().join(", "));
+            continue;
+        }
         if needs.is_empty() {
-            dropped.push(req.pointer.clone());
+            dropped.push((req.pointer.clone(), unenforceable.join(", ")));
             continue;
         }
         if !unenforceable.is_empty() {
+            // AND with a scheme Kong cannot check: the checkable part is still enforced, so
+            // the route is never public; the rest is the backend's.
             cx.warn(
                 &req.pointer,
                 format!(
-                    "only part of this requirement is checked by Kong (not: {})",
+                    "only part of this requirement is checked by Kong (not: {}; the backend must check it, or map it in kong.security)",
                     unenforceable.join(", ")
                 ),
             );
         }
         alternatives.push(needs);
     }
-    if alternatives.is_empty() {
+    if let Some(schemes) = public_alternative {
         cx.warn(
             &at,
-            format!("{what}: no security requirement Kong can check; the route is public at the gateway (the backend must check it)"),
+            format!("{what}: kong.security maps {schemes} to public, so this alternative needs no credential and the route is public at the gateway"),
         );
         return Ok(("public".into(), Vec::new()));
     }
-    for d in dropped {
-        cx.warn(&d, format!("{what}: Kong cannot check this alternative, so requests using only it are refused at the gateway; the other alternatives still work"));
+    if alternatives.is_empty() {
+        if !explicit_auth.is_empty() {
+            // The spec's own x-kong-plugin-* authenticates the operation.
+            return Ok((explicit_auth.join(" + "), Vec::new()));
+        }
+        if cx.settings.allow_public {
+            cx.warn(
+                &at,
+                format!("{what}: Kong cannot check {} and allowPublic is set, so the route is PUBLIC at the gateway (the backend must check it)", unenforceable_schemes.join(", ")),
+            );
+            return Ok(("public".into(), Vec::new()));
+        }
+        cx.refused.push(RefusedOperation {
+            operation: what.to_string(),
+            pointer: at,
+            schemes: unenforceable_schemes,
+        });
+        return Ok(("refused".into(), Vec::new()));
+    }
+    for (d, schemes) in dropped {
+        // OR with an alternative Kong cannot check: enforce the others (failing closed for
+        // clients that only have the unchecked credential).
+        cx.warn(&d, format!("{what}: Kong cannot check this alternative ({schemes}), so requests using only it are refused at the gateway; the other alternatives still work"));
     }
     let (needs, or_combined) = if alternatives.len() == 1 {
         (alternatives.remove(0), false)
@@ -969,6 +1203,7 @@ fn security_plugins(
     if or_combined {
         cx.needs_anonymous = true;
     }
+    let hide = cx.settings.hide_credentials;
     let mut plugins = Vec::new();
     for need in needs {
         cx.credentials.insert(need.kind());
@@ -982,10 +1217,11 @@ fn security_plugins(
                 "key_in_header": header,
                 "key_in_query": query,
                 "key_in_body": false,
-                "hide_credentials": true,
+                "hide_credentials": hide,
             }),
+            // Kong's jwt plugin has no hide_credentials.
             AuthNeed::Jwt => json!({"claims_to_verify": ["exp"], "key_claim_name": "iss"}),
-            AuthNeed::Basic => json!({"hide_credentials": true}),
+            AuthNeed::Basic => json!({"hide_credentials": hide}),
         };
         if let Some(a) = &anonymous {
             config["anonymous"] = json!(a);
@@ -996,9 +1232,40 @@ fn security_plugins(
             protocols: Vec::new(),
             enabled: true,
             source: PluginSource::Security,
+            consumer: None,
         });
     }
     Ok((summary, plugins))
+}
+
+/// The error for operations whose security no gateway plugin can enforce.
+fn refusal_error(cx: &Ctx) -> DeriveError {
+    let list: Vec<String> = cx
+        .refused
+        .iter()
+        .map(|r| {
+            format!(
+                "  {} (at {}): {}",
+                r.operation,
+                r.pointer,
+                r.schemes.join(", ")
+            )
+        })
+        .collect();
+    let first = &cx.refused[0];
+    let example = first
+        .schemes
+        .first()
+        .and_then(|s| s.split(' ').next())
+        .unwrap_or("scheme");
+    cx.refuse(
+        &first.pointer,
+        format!(
+            "{} operation(s) require security that open-source Kong cannot enforce, and justpush does not turn them into public routes:\n{}\nfix one of: put an auth plugin on the operation (`x-kong-plugin-jwt`, `x-kong-plugin-key-auth`, ...; Enterprise-only ones such as openid-connect also need kong.allowPlugins); map the scheme in justpush.yaml (`kong.security: {{{example}: jwt}}`, one of key-auth, jwt, basic-auth, public); or accept public routes with --allow-public (or `kong.allowPublic: true`)",
+            cx.refused.len(),
+            list.join("\n")
+        ),
+    )
 }
 
 /// Kong's multiple-authentication pattern: the anonymous consumer is refused.
@@ -1009,11 +1276,18 @@ fn anonymous_termination() -> Plugin {
         protocols: Vec::new(),
         enabled: true,
         source: PluginSource::AnonymousConsumer,
+        consumer: None,
     }
 }
 
+/// Longest `k8s_name`: the chart puts it after `<fullname>-route-` and shortens the whole
+/// keeping a hash, so this only keeps names readable.
+pub const MAX_K8S_NAME: usize = 40;
+
 /// Short DNS-label names for Kubernetes objects: the route name without the API prefix, at
-/// most 40 characters (a hash keeps long or colliding names unique).
+/// most [`MAX_K8S_NAME`] characters. A long name keeps its start and gets 10 hex digits of the
+/// route name's sha256 (40 bits: thousands of routes sharing a prefix still get distinct
+/// names); a name already taken gets a counter, so names are unique within the plan always.
 fn assign_k8s_names(routes: &mut [Route], api: &str) {
     let mut used = BTreeSet::new();
     for r in routes.iter_mut() {
@@ -1022,23 +1296,27 @@ fn assign_k8s_names(routes: &mut [Route], api: &str) {
         if base.is_empty() {
             base = "route".into();
         }
-        let hash = {
-            let d = sha2::Sha256::digest(r.name.as_bytes());
-            d.iter()
-                .take(3)
-                .map(|b| format!("{b:02x}"))
-                .collect::<String>()
+        let hash: String = sha2::Sha256::digest(r.name.as_bytes())
+            .iter()
+            .take(5)
+            .map(|b| format!("{b:02x}"))
+            .collect();
+        let shortened = |room: usize, suffix: &str| {
+            format!(
+                "{}-{suffix}",
+                base[..base.len().min(room)].trim_end_matches('-')
+            )
         };
-        let mut name = if base.len() > 40 {
-            format!("{}-{hash}", base[..33].trim_end_matches('-'))
-        } else {
+        let mut name = if base.len() <= MAX_K8S_NAME && !used.contains(&base) {
             base.clone()
+        } else {
+            shortened(MAX_K8S_NAME - 11, &hash)
         };
-        if used.contains(&name) {
-            name = format!(
-                "{}-{hash}",
-                base[..base.len().min(33)].trim_end_matches('-')
-            );
+        let mut n = 2;
+        while used.contains(&name) {
+            let suffix = format!("{hash}-{n}");
+            name = shortened(MAX_K8S_NAME - 1 - suffix.len(), &suffix);
+            n += 1;
         }
         used.insert(name.clone());
         r.k8s_name = name;
@@ -1060,6 +1338,11 @@ mod tests {
             request_transformer: None,
             response_transformer: None,
             anonymous_consumer: "demo-anonymous".into(),
+            security: BTreeMap::new(),
+            allow_public: false,
+            hide_credentials: true,
+            allow_plugins: BTreeSet::new(),
+            developer_consumer: "demo-developer".into(),
         }
     }
 
@@ -1205,20 +1488,159 @@ mod tests {
     }
 
     #[test]
-    fn mixed_and_or_is_an_error_and_oidc_a_warning() {
+    fn mixed_and_or_is_an_error() {
         let err = derive_err(&format!("{HEAD}{SCHEMES}paths:\n  /a:\n    get:\n      security: [{{key: [], bearer: []}}, {{q: []}}]\n"));
         assert!(
             err.contains("mixes AND and OR") && err.contains("/paths/~1a/get/security"),
             "{err}"
         );
-        let (auth, _, p) = auth_of("[{oidc: []}]");
-        assert_eq!(auth, "public");
+    }
+
+    fn derive_with(yaml: &str, s: &GatewaySettings) -> Result<RoutePlan, String> {
+        derive(&ApiSpec::parse(yaml, "t.yaml").unwrap(), s).map_err(|e| e.to_string())
+    }
+
+    const OIDC_OPS: &str = "paths:\n  /a:\n    get:\n      security: [{oidc: []}]\n  /b:\n    post:\n      security: [{oidc: []}]\n  /c:\n    get:\n      security: [{key: []}]\n";
+
+    #[test]
+    fn unenforceable_security_is_refused_naming_every_operation_and_the_fixes() {
+        let err = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &settings()).unwrap_err();
+        for part in [
+            "t.yaml: at /paths/~1a/get/security",
+            "2 operation(s)",
+            "GET /a (at /paths/~1a/get/security): oidc (openIdConnect)",
+            "POST /b (at /paths/~1b/post/security)",
+            "x-kong-plugin-jwt",
+            "kong.security: {oidc: jwt}",
+            "--allow-public",
+            "kong.allowPublic: true",
+        ] {
+            assert!(err.contains(part), "{part} not in: {err}");
+        }
+        // Document-level security is refused at the document's pointer.
+        let err = derive_with(
+            &format!("{HEAD}{SCHEMES}security: [{{oidc: []}}]\npaths:\n  /a: {{get: {{}}}}\n"),
+            &settings(),
+        )
+        .unwrap_err();
+        assert!(err.contains("GET /a (at /security)"), "{err}");
+        // mutualTLS and unknown http schemes fail closed too.
+        let err = derive_with(&format!("{HEAD}components:\n  securitySchemes:\n    m: {{type: mutualTLS}}\n    d: {{type: http, scheme: digest}}\npaths:\n  /a: {{get: {{security: [{{m: []}}]}}, put: {{security: [{{d: []}}]}}}}\n"), &settings()).unwrap_err();
+        assert!(
+            err.contains("m (type `mutualTLS`)") && err.contains("d (http scheme `digest`)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn allow_public_makes_unenforceable_operations_public_with_a_warning() {
+        let mut s = settings();
+        s.allow_public = true;
+        let p = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &s).unwrap();
+        let auth: Vec<_> = p.routes.iter().map(|r| r.auth.as_str()).collect();
+        assert_eq!(auth, ["public", "public", "key-auth"]);
         assert!(
             p.warnings
                 .iter()
-                .any(|w| w.message.contains("no plugin in open-source Kong")),
+                .any(|w| w.pointer == "/paths/~1a/get/security"
+                    && w.message.contains("PUBLIC at the gateway")),
             "{:?}",
             p.warnings
+        );
+    }
+
+    #[test]
+    fn kong_security_maps_schemes_to_plugins_or_public() {
+        let mut s = settings();
+        s.security.insert("oidc".into(), SchemeEnforcement::Jwt);
+        let p = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &s).unwrap();
+        assert_eq!(p.routes[0].auth, "jwt");
+        assert!(p.credentials.contains(&CredentialKind::Jwt));
+        s.security.insert("oidc".into(), SchemeEnforcement::KeyAuth);
+        let p = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &s).unwrap();
+        let ka = p.routes[0]
+            .plugins
+            .iter()
+            .find(|p| p.name == "key-auth")
+            .unwrap();
+        assert_eq!(ka.config["key_names"], json!(["apikey"]));
+        s.security.insert("oidc".into(), SchemeEnforcement::Public);
+        let p = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &s).unwrap();
+        assert_eq!(p.routes[0].auth, "public");
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("kong.security maps oidc to public")));
+        // A mapping replaces what would be derived for an enforceable scheme too.
+        s.security
+            .insert("key".into(), SchemeEnforcement::BasicAuth);
+        let p = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &s).unwrap();
+        assert_eq!(p.routes[2].auth, "basic-auth");
+    }
+
+    #[test]
+    fn an_auth_plugin_on_the_operation_answers_for_an_unenforceable_scheme() {
+        let p = plan(&format!("{HEAD}{SCHEMES}paths:\n  /a:\n    get:\n      security: [{{oidc: []}}]\n      x-kong-plugin-jwt: {{config: {{claims_to_verify: [exp]}}}}\n"));
+        assert_eq!(p.routes[0].auth, "jwt");
+        assert!(p.routes[0].plugins.iter().any(|p| p.name == "jwt"));
+    }
+
+    #[test]
+    fn or_with_an_unenforceable_alternative_enforces_the_other() {
+        let (auth, plugins, p) = auth_of("[{oidc: []}, {key: []}]");
+        assert_eq!(auth, "key-auth");
+        assert!(plugins.iter().any(|(n, _)| n == "key-auth"));
+        assert!(p
+            .warnings
+            .iter()
+            .any(|w| w.message.contains("requests using only it are refused")));
+    }
+
+    #[test]
+    fn bearer_without_jwt_format_is_jwt_with_a_warning_unless_mapped() {
+        let (auth, _, p) = auth_of("[{bearer: []}]");
+        assert_eq!(auth, "jwt");
+        let warned = |p: &RoutePlan| {
+            p.warnings.iter().any(|w| {
+                w.pointer == "/components/securitySchemes/bearer"
+                    && w.message.contains("not JWT")
+                    && w.message.contains("kong.security: {bearer: jwt}")
+            })
+        };
+        assert!(warned(&p), "{:?}", p.warnings);
+        let mut s = settings();
+        s.security.insert("bearer".into(), SchemeEnforcement::Jwt);
+        let p = derive_with(
+            &format!("{HEAD}{SCHEMES}paths:\n  /a: {{get: {{security: [{{bearer: []}}]}}}}\n"),
+            &s,
+        )
+        .unwrap();
+        assert!(!warned(&p));
+        let p = plan(&format!("{HEAD}components:\n  securitySchemes:\n    t: {{type: http, scheme: bearer, bearerFormat: JWT}}\npaths:\n  /a: {{get: {{security: [{{t: []}}]}}}}\n"));
+        assert_eq!(p.routes[0].auth, "jwt");
+        assert!(p.warnings.is_empty(), "{:?}", p.warnings);
+    }
+
+    #[test]
+    fn hide_credentials_follows_the_setting() {
+        let mut s = settings();
+        let yaml = format!("{HEAD}components:\n  securitySchemes:\n    key: {{type: apiKey, in: header, name: X-Key}}\n    basic: {{type: http, scheme: basic}}\npaths:\n  /a: {{get: {{security: [{{key: [], basic: []}}]}}}}\n");
+        let hidden = |p: &RoutePlan| -> Vec<Value> {
+            p.routes[0]
+                .plugins
+                .iter()
+                .filter(|p| p.source == PluginSource::Security)
+                .map(|p| p.config["hide_credentials"].clone())
+                .collect()
+        };
+        assert_eq!(
+            hidden(&derive_with(&yaml, &s).unwrap()),
+            [json!(true), json!(true)]
+        );
+        s.hide_credentials = false;
+        assert_eq!(
+            hidden(&derive_with(&yaml, &s).unwrap()),
+            [json!(false), json!(false)]
         );
     }
 
@@ -1342,6 +1764,37 @@ mod tests {
             );
         }
         assert_eq!(s.anonymous_consumer, "shop-anonymous");
+    }
+
+    #[test]
+    fn plugins_are_refused_or_checked_where_the_spec_names_them() {
+        let spec = format!("{HEAD}components:\n  x-kong:\n    rl: {{config: {{minute: 5, second: 10}}}}\npaths:\n  /a:\n    get:\n      x-kong-plugin-post-function: {{config: {{access: ['kong.log(1)']}}}}\n");
+        let err = derive(&ApiSpec::parse(&spec, "api.yaml").unwrap(), &settings()).unwrap_err();
+        assert!(err.refused_by_policy);
+        assert_eq!(err.pointer, "/paths/~1a/get/x-kong-plugin-post-function");
+        assert!(err.to_string().starts_with("api.yaml: at /paths/~1a/get/x-kong-plugin-post-function: `post-function` runs the Lua code"), "{err}");
+        // kong.allowPlugins lets it through, unchecked.
+        let mut s = settings();
+        s.allow_plugins.insert("post-function".into());
+        let p = derive(&ApiSpec::parse(&spec, "api.yaml").unwrap(), &s).unwrap();
+        assert!(p.routes[0]
+            .plugins
+            .iter()
+            .any(|p| p.name == "post-function"));
+        // A known plugin's config is checked, through decK's $ref too.
+        let err = derive_err(&format!("{HEAD}components:\n  x-kong:\n    rl: {{config: {{minute: 5, second: 10}}}}\npaths:\n  /a:\n    x-kong-plugin-rate-limiting: {{$ref: '#/components/x-kong/rl'}}\n    get: {{}}\n"));
+        assert!(
+            err.contains("at /paths/~1a/x-kong-plugin-rate-limiting/config/minute: rate-limiting: the limit for minute (5) cannot be lower than the limit for second (10)"),
+            "{err}"
+        );
+        // Enterprise-only plugins say so, also at the document level.
+        let err = derive_err(&format!("{HEAD}x-kong-plugin-openid-connect: {{config: {{issuer: 'https://id'}}}}\npaths:\n  /a: {{get: {{}}}}\n"));
+        assert!(
+            err.contains(
+                "at /x-kong-plugin-openid-connect: `openid-connect` is a Kong Enterprise plugin"
+            ),
+            "{err}"
+        );
     }
 
     #[test]

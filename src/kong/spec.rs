@@ -100,7 +100,10 @@ pub enum SecurityScheme {
         name: String,
         location: KeyLocation,
     },
-    HttpBearer,
+    /// `http` bearer, with its `bearerFormat` hint (`JWT` is what Kong's jwt plugin checks).
+    HttpBearer {
+        bearer_format: Option<String>,
+    },
     HttpBasic,
     OAuth2,
     OpenIdConnect,
@@ -741,7 +744,12 @@ fn read_schemes(
                 .map(str::to_ascii_lowercase)
                 .as_deref()
             {
-                Some("bearer") => SecurityScheme::HttpBearer,
+                Some("bearer") => SecurityScheme::HttpBearer {
+                    bearer_format: sm
+                        .get("bearerFormat")
+                        .and_then(Value::as_str)
+                        .map(String::from),
+                },
                 Some("basic") => SecurityScheme::HttpBasic,
                 Some(other) => SecurityScheme::Unsupported(format!("http scheme `{other}`")),
                 None => {
@@ -757,7 +765,7 @@ fn read_schemes(
             other => {
                 warnings.push(Diagnostic {
                     pointer: sat.clone(),
-                    message: format!("security scheme type `{other}` has no Kong OSS plugin; operations requiring only it are not protected by the gateway"),
+                    message: format!("security scheme type `{other}` has no Kong OSS plugin; operations requiring only it are refused unless kong.security maps it"),
                 });
                 SecurityScheme::Unsupported(format!("type `{other}`"))
             }
@@ -993,7 +1001,12 @@ mod tests {
                 location: KeyLocation::Cookie
             }
         );
-        assert_eq!(s.schemes["b"], SecurityScheme::HttpBearer);
+        assert_eq!(
+            s.schemes["b"],
+            SecurityScheme::HttpBearer {
+                bearer_format: None
+            }
+        );
         assert_eq!(s.schemes["o"], SecurityScheme::OpenIdConnect);
         let sw = "swagger: '2.0'\ninfo: {title: x, version: '1'}\nsecurityDefinitions:\n  k: {type: apiKey, in: query, name: key}\n  b: {type: basic}\npaths:\n  /a: {get: {responses: {}}}\n";
         let s = ApiSpec::parse(sw, "x").unwrap();

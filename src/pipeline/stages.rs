@@ -221,12 +221,14 @@ pub fn secrets_from_env(app: &AppConfig) -> BTreeMap<String, BTreeMap<String, St
 
 /// Kong route values from the components' OpenAPI documents: spec files, and the text of
 /// runtime specs already fetched (`runtime`: component → document). A runtime spec not yet
-/// fetched keeps the chart's prefix route.
+/// fetched keeps the chart's prefix route, and so does one that does not load or derive; one
+/// that justpush refuses on safety grounds (security Kong cannot enforce, plugins not allowed)
+/// is an error, so the deploy stops instead of exposing the component some other way.
 pub fn openapi_route_values(
     root: &std::path::Path,
     app: &AppConfig,
     runtime: &BTreeMap<String, String>,
-) -> (Map<String, J>, Vec<String>) {
+) -> Result<(Map<String, J>, Vec<String>), String> {
     use crate::detect::OpenApi;
     let mut values = Map::new();
     let mut notes = Vec::new();
@@ -259,6 +261,9 @@ pub fn openapi_route_values(
                             crate::kong::chart_values::merge_values(&mut values, o);
                         }
                     }
+                    Err(e) if e.refused_by_policy => {
+                        return Err(format!("{}: {e}", c.name));
+                    }
                     Err(e) => notes.push(format!("{}: routes from the chart's defaults: {e}", c.name)),
                 }
             }
@@ -269,7 +274,7 @@ pub fn openapi_route_values(
             _ => {}
         }
     }
-    (values, notes)
+    Ok((values, notes))
 }
 
 /// Deploys the bundled chart with the built images.
@@ -372,6 +377,14 @@ impl Deployer for KubeDeployer<'_> {
         }
         if runtime.is_empty() {
             return Ok(first);
+        }
+        if let Err(m) = openapi_route_values(&plan.source, &self.app, &runtime) {
+            // Revision 1 (the chart's prefix routes from justpush.yaml) stays; nothing the
+            // refused document asks for reaches Kong.
+            return Err(refused(format!(
+                "{m}\nthe release keeps revision {} (the chart's prefix routes from justpush.yaml); nothing from the OpenAPI document was applied",
+                first.revision
+            )));
         }
         log.line("deploying the routes from the OpenAPI document(s)");
         let mut second = self
@@ -542,7 +555,8 @@ impl KubeDeployer<'_> {
             crate::chart::app_values::app_values(&self.app, images, &secrets_from_env(&self.app))
                 .map_err(|e| refused(e.to_string()))?;
         // av.notes come back as the deploy's warnings; shown once, there.
-        let (mut values, notes) = openapi_route_values(&plan.source, &self.app, runtime);
+        let (mut values, notes) =
+            openapi_route_values(&plan.source, &self.app, runtime).map_err(refused)?;
         for n in notes {
             log.line(&n);
         }

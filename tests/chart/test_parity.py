@@ -61,9 +61,15 @@ def _kong_ci_files() -> list[Path]:
     return sorted(p for p in (KONG_CHART_DIR / "ci").glob("*.yaml") if not p.name.startswith("."))
 
 
+LONG_RELEASE = "payments-gateway-settlement-reconciliation-eu-prod"
+
 CASES = (
     [Case("justpush", CHART_DIR, None, RELEASE, NAMESPACE)]
     + [Case("justpush", CHART_DIR, path, RELEASE, NAMESPACE) for path in ci_files()]
+    # A 50-character release (Helm allows 53): every generated name is over 63 characters and
+    # must be shortened the same way by both engines (justpush.dnsName).
+    + [Case("justpush-long-release", CHART_DIR, CHART_DIR / "ci" / f, LONG_RELEASE, NAMESPACE)
+       for f in ("openapi-routes-values.yaml", "database-values.yaml", "external-secrets-values.yaml")]
     + [Case("kong", KONG_CHART_DIR, path, "kong", "kong") for path in _kong_ci_files()]
     # Subcharts: alias, condition, tags, globals, a parent define overriding a subchart's, .Files.
     + [Case("umbrella", UMBRELLA_DIR, None, RELEASE, NAMESPACE)]
