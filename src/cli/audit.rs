@@ -9,24 +9,31 @@ use crate::audit::{self, AuditRecord, AuditUser, Outcome};
 use crate::error::CliError;
 use crate::output::{table, Format, Shell};
 
-/// The action a command line performs when it changes something; None for read-only commands.
-fn action_of(m: &ArgMatches) -> Option<(String, &ArgMatches)> {
+/// The action a command line performs when it changes something (None for read-only
+/// commands), with the matches and definition of its innermost subcommand.
+fn action_of<'a>(
+    m: &'a ArgMatches,
+    cmd: &'a clap::Command,
+) -> Option<(String, &'a ArgMatches, &'a clap::Command)> {
     let (name, sub) = m.subcommand()?;
+    let sub_cmd = cmd.find_subcommand(name)?;
     match name {
         "build" | "deploy" | "redeploy" | "scale" | "rollback" | "delete" | "up" | "down" => {
-            Some((name.to_string(), sub))
+            Some((name.to_string(), sub, sub_cmd))
         }
-        "credentials" if sub.get_flag("rotate") => Some(("credentials rotate".into(), sub)),
+        "credentials" if sub.get_flag("rotate") => {
+            Some(("credentials rotate".into(), sub, sub_cmd))
+        }
         "kong" => {
             let (verb, leaf) = sub.subcommand()?;
-            Some((format!("kong {verb}"), leaf))
+            Some((format!("kong {verb}"), leaf, sub_cmd.find_subcommand(verb)?))
         }
         _ => None,
     }
 }
 
 /// Flags given on the command line (not defaults), globals left out: they are the target.
-fn inputs_of(m: &ArgMatches) -> BTreeMap<String, String> {
+fn inputs_of(m: &ArgMatches, cmd: &clap::Command) -> BTreeMap<String, String> {
     const GLOBAL: [&str; 6] = [
         "kubeconfig",
         "context",
@@ -38,6 +45,10 @@ fn inputs_of(m: &ArgMatches) -> BTreeMap<String, String> {
     let mut inputs = BTreeMap::new();
     for id in m.ids() {
         let id = id.as_str();
+        // Argument groups (one per derived struct) repeat their members' ids.
+        let Some(arg) = cmd.get_arguments().find(|a| a.get_id() == id) else {
+            continue;
+        };
         if GLOBAL.contains(&id)
             || m.value_source(id) != Some(clap::parser::ValueSource::CommandLine)
         {
@@ -45,7 +56,12 @@ fn inputs_of(m: &ArgMatches) -> BTreeMap<String, String> {
         }
         if let Ok(Some(raw)) = m.try_get_raw(id) {
             let values: Vec<String> = raw.map(|v| v.to_string_lossy().into_owned()).collect();
-            inputs.insert(id.replace('_', "-"), values.join(","));
+            // Keyed by the flag the user typed (`--secret`, not the field `secrets`).
+            let key = arg.get_long().map(str::to_string);
+            inputs.insert(
+                key.unwrap_or_else(|| id.replace('_', "-")),
+                values.join(","),
+            );
         }
     }
     inputs
@@ -76,10 +92,11 @@ pub fn record(g: &GlobalFlags, result: &Result<(), CliError>, shell: &mut Shell)
     let Ok(matches) = Cli::command().try_get_matches_from(std::env::args_os()) else {
         return;
     };
-    let Some((action, leaf)) = action_of(&matches) else {
+    let cmd = Cli::command();
+    let Some((action, leaf, leaf_cmd)) = action_of(&matches, &cmd) else {
         return;
     };
-    let inputs = inputs_of(leaf);
+    let inputs = inputs_of(leaf, leaf_cmd);
     let mut target = BTreeMap::new();
     let mut user = AuditUser {
         os: audit::os_user(),
@@ -204,7 +221,10 @@ pub fn run(args: &AuditArgs, shell: &mut Shell) -> Result<(), CliError> {
             target.join(" "),
             match &r.outcome {
                 Outcome::Ok => "ok".into(),
-                Outcome::Failed { message } => format!("failed: {message}"),
+                // One row per record: the first line of a multi-line error.
+                Outcome::Failed { message } => {
+                    format!("failed: {}", message.lines().next().unwrap_or(""))
+                }
                 Outcome::Interrupted { .. } => "interrupted".into(),
             },
         ]);
