@@ -3,6 +3,7 @@
 //! The binary (`kubectl-justpush`) is a thin shell over this library: `cli` turns flags into
 //! settings, the modules below do the work, and `output` is the only place that writes to the
 //! terminal.
+pub mod audit;
 pub mod chart;
 pub mod cli;
 pub mod cluster;

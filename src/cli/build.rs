@@ -211,6 +211,7 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
         std::io::stdin().read_to_string(&mut text).map_err(|e| {
             CliError::usage(format!("--registry-password-stdin: reading stdin: {e}"))
         })?;
+        crate::audit::note_secret(&text);
         Some(text.trim_end_matches(['\n', '\r']).to_string())
     } else {
         None

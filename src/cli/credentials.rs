@@ -132,6 +132,9 @@ async fn run_async(
     let io = |e: std::io::Error| CliError::failed(e.to_string());
     let mut records = Vec::new();
     for plan in &shown {
+        plan.data
+            .values()
+            .for_each(|v| crate::audit::note_secret(v));
         let secret = secret_name(&release, plan.kind);
         if plan.outcome == Outcome::Rotated {
             shell

@@ -445,6 +445,7 @@ fn read_secrets(args: &RedeployArgs) -> Result<BTreeMap<String, String>, CliErro
                 "the value given for secret {k} is empty"
             )));
         }
+        crate::audit::note_secret(&v);
         out.insert(k.clone(), v);
     }
     Ok(out)

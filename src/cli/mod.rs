@@ -1,6 +1,7 @@
 //! Command-line flags and dispatch: raw flags become settings here, commands run, and the
 //! exit code is decided once at the top.
 
+mod audit;
 mod build;
 mod cluster;
 mod credentials;
@@ -94,6 +95,8 @@ pub enum Command {
     Credentials(credentials::CredentialsArgs),
     /// Admin API mode for an external Kong: `kong sync SPEC`, `kong delete`.
     Kong(kong::KongArgs),
+    /// Show the audit log of changing commands (build, deploy, scale, ...).
+    Audit(audit::AuditArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -129,7 +132,9 @@ pub fn run() -> i32 {
         Command::Routes(args) => routes::run(args, &mut shell),
         Command::Credentials(args) => credentials::run(args, &cli.global, &mut shell),
         Command::Kong(args) => kong::run(args, &mut shell),
+        Command::Audit(args) => audit::run(args, &mut shell),
     };
+    audit::record(&cli.global, &result, &mut shell);
     match result {
         Ok(()) => 0,
         Err(e) => {
