@@ -137,6 +137,55 @@ fn a_broken_kubeconfig_never_prints_its_token() {
     }
 }
 
+/// An exec plugin's stdout is where it puts the token: kube-rs quotes it when it does not parse
+/// (and quotes stdout and the arguments when the plugin fails), so it must not reach the user.
+#[test]
+fn a_kubeconfig_exec_plugins_output_and_arguments_are_never_printed() {
+    let home = tempfile::tempdir().unwrap();
+    for (name, command, args) in [
+        // Prints the token as plain text instead of an ExecCredential.
+        ("exec-parse.yaml", "/bin/echo", format!("[{CANARY}]")),
+        // Prints the token, then fails; the token is also in its arguments.
+        (
+            "exec-fails.yaml",
+            "/bin/sh",
+            format!("[-c, 'echo {CANARY}; echo plugin broke >&2; exit 3', {CANARY}]"),
+        ),
+    ] {
+        let file = home.path().join(name);
+        let kubeconfig = format!(
+            "apiVersion: v1\nkind: Config\nclusters: [{{name: c, cluster: {{server: \"https://127.0.0.1:9\"}}}}]\n\
+             users: [{{name: u, user: {{exec: {{apiVersion: client.authentication.k8s.io/v1, command: {command}, args: {args}}}}}}}]\n\
+             contexts: [{{name: x, context: {{cluster: c, user: u}}}}]\ncurrent-context: x\n"
+        );
+        std::fs::write(&file, kubeconfig).unwrap();
+        let out = run(
+            &[
+                "status",
+                "--name",
+                "a",
+                "-vvv",
+                "--kubeconfig",
+                file.to_str().unwrap(),
+            ],
+            home.path(),
+        );
+        let (stdout, stderr) = (text(&out.stdout), text(&out.stderr));
+        assert!(matches!(out.status.code(), Some(1 | 2)), "{name}: {stderr}");
+        assert!(
+            !stdout.contains(CANARY) && !stderr.contains(CANARY),
+            "{name}: {stderr}"
+        );
+        assert!(stderr.contains("exec plugin"), "{name}: {stderr}");
+        if name == "exec-fails.yaml" {
+            assert!(
+                stderr.contains("plugin broke"),
+                "its stderr helps and is shown: {stderr}"
+            );
+        }
+    }
+}
+
 #[test]
 fn a_kubeconfig_that_is_a_fifo_is_refused_without_blocking() {
     let home = tempfile::tempdir().unwrap();

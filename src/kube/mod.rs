@@ -57,7 +57,7 @@ impl KubeError {
     pub fn api(context: impl Into<String>, e: kube::Error) -> KubeError {
         let (message, code) = match &e {
             kube::Error::Api(s) => (format!("{} ({})", s.message, s.code), Some(s.code)),
-            other => (other.to_string(), None),
+            other => (error_chain(other), None),
         };
         KubeError::Api {
             context: context.into(),
@@ -128,7 +128,8 @@ pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
         .await
         .map_err(|e| {
             KubeError::Config(format!(
-                "kubeconfig {shown}: {e}; check the context (`kubectl config get-contexts`) or pass --context"
+                "kubeconfig {shown}: {}; check the context (`kubectl config get-contexts`) or pass --context",
+                error_chain(&e)
             ))
         })?;
     config.connect_timeout = Some(CONNECT_TIMEOUT);
@@ -138,7 +139,10 @@ pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
         .clone()
         .unwrap_or_else(|| config.default_namespace.clone());
     let client = kube::Client::try_from(config).map_err(|e| {
-        KubeError::Config(format!("kubeconfig {shown}: cannot build a client: {e}"))
+        KubeError::Config(format!(
+            "kubeconfig {shown}: cannot build a client: {}",
+            error_chain(&e)
+        ))
     })?;
     let unreachable = |message: String| KubeError::Unreachable {
         server: server.clone(),
@@ -174,10 +178,22 @@ pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
 }
 
 /// An error with its causes, joined: hyper's "client error (Connect)" alone says little.
-pub fn error_chain(e: &dyn std::error::Error) -> String {
+///
+/// A failed kubeconfig exec plugin is described without what it printed on stdout and without
+/// its arguments: kube-rs quotes both (its parse error shows the output's first line with a caret,
+/// and a failed run shows the whole `Output`), and stdout is where the plugin puts the token.
+pub fn error_chain(e: &(dyn std::error::Error + 'static)) -> String {
+    if let Some(safe) = exec_plugin_failure(e) {
+        return safe;
+    }
     let mut out = e.to_string();
     let mut cur = e.source();
     while let Some(c) = cur {
+        if let Some(safe) = exec_plugin_failure(c) {
+            out.push_str(": ");
+            out.push_str(&safe);
+            return out;
+        }
         let s = c.to_string();
         if !out.contains(&s) {
             out.push_str(": ");
@@ -186,6 +202,39 @@ pub fn error_chain(e: &dyn std::error::Error) -> String {
         cur = c.source();
     }
     out
+}
+
+/// The words for an exec-plugin failure anywhere in an error chain, or None when `e` is not one.
+fn exec_plugin_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    use kube::client::AuthError;
+    let auth = match e.downcast_ref::<kube::Error>() {
+        Some(kube::Error::Auth(a)) => a,
+        Some(_) => return None,
+        None => e.downcast_ref::<AuthError>()?,
+    };
+    match auth {
+        AuthError::AuthExecParse(_) => Some(
+            "the kubeconfig's exec plugin printed something that is not an ExecCredential \
+             (not shown: it may hold a token); run the plugin's command yourself to see its output"
+                .into(),
+        ),
+        AuthError::AuthExecRun { out, .. } => {
+            let stderr = String::from_utf8_lossy(&out.stderr);
+            let last = stderr
+                .lines()
+                .rev()
+                .find(|l| !l.trim().is_empty())
+                .unwrap_or("");
+            let shown: String = last.chars().filter(|c| !c.is_control()).take(300).collect();
+            Some(format!(
+                "the kubeconfig's exec plugin failed ({}){}; its output and arguments are not shown \
+                 (they may hold a token): run the plugin's command yourself to see why",
+                out.status,
+                if shown.is_empty() { String::new() } else { format!(", its last error line: {shown}") }
+            ))
+        }
+        _ => None,
+    }
 }
 
 /// A tokio runtime for a command.
