@@ -59,6 +59,33 @@ fn up_refuses_a_config_path_outside_the_project_before_anything_runs() {
     assert!(text(&out.stdout).is_empty());
 }
 
+/// `detect` is where a project is checked before `up`: a justpush.yaml that `up` refuses (a
+/// path outside the project, or a justpush.yaml that is not a readable file) is refused here too
+/// instead of being ignored.
+#[test]
+fn detect_refuses_the_justpush_yaml_that_up_would_refuse() {
+    let home = tempfile::tempdir().unwrap();
+    let project = tempfile::tempdir().unwrap();
+    project_with(project.path(), "openapi: {file: ../../etc/passwd}");
+    let out = run(&["detect", project.path().to_str().unwrap()], home.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(2), "{stderr}");
+    assert!(stderr.contains("components.api.openapi.file"), "{stderr}");
+    assert!(text(&out.stdout).is_empty());
+
+    let odd = tempfile::tempdir().unwrap();
+    std::fs::write(odd.path().join("main.py"), "print(1)\n").unwrap();
+    std::fs::create_dir(odd.path().join("justpush.yaml")).unwrap();
+    let out = run(&["detect", odd.path().to_str().unwrap()], home.path());
+    let stderr = text(&out.stderr);
+    assert_eq!(
+        out.status.code(),
+        Some(2),
+        "a directory named justpush.yaml: {stderr}"
+    );
+    assert!(stderr.contains("justpush.yaml"), "{stderr}");
+}
+
 #[test]
 fn routes_refuses_a_project_spec_that_symlinks_out_and_never_prints_it() {
     let home = tempfile::tempdir().unwrap();

@@ -97,6 +97,11 @@ pub fn record(g: &GlobalFlags, result: &Result<(), CliError>, shell: &mut Shell)
         return;
     };
     let inputs = inputs_of(leaf, leaf_cmd);
+    // A dry run changes nothing (`up --dry-run` promises to touch nothing, the state directory
+    // included), so it is not an action to audit.
+    if inputs.contains_key("dry-run") {
+        return;
+    }
     let mut target = BTreeMap::new();
     let mut user = AuditUser {
         os: audit::os_user(),

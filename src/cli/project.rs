@@ -106,6 +106,9 @@ pub struct InitArgs {
 
 pub fn run_detect(args: &DetectArgs, shell: &mut Shell) -> Result<(), CliError> {
     let dir = args.source.resolve()?;
+    // Detection itself ignores justpush.yaml, but `detect` is where a user checks a project
+    // before `up`: a justpush.yaml that `up` would refuse is refused here too.
+    detect::config::AppConfig::load_if_present(&dir).map_err(|e| CliError::usage(e.to_string()))?;
     let app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
     match shell.format {
         Format::Text => shell.data(&detect_table(&app)),

@@ -94,15 +94,13 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             )));
         }
     }
-    let config_file = dir.join(crate::detect::config::CONFIG_FILE);
     // An invalid justpush.yaml (a path leaving the project, a bad field) stops the run here,
     // before anything is built, instead of surfacing at the Deploy stage.
-    let release = if config_file.is_file() {
-        crate::detect::config::AppConfig::load(&config_file)
-            .map_err(|e| CliError::usage(e.to_string()))?
-            .name
-    } else {
-        plan::release_name(&dir, args.source.demo)
+    let release = match crate::detect::config::AppConfig::load_if_present(&dir)
+        .map_err(|e| CliError::usage(e.to_string()))?
+    {
+        Some(config) => config.name,
+        None => plan::release_name(&dir, args.source.demo),
     };
     let mut build_options = args.build.build_options(&dir)?;
     let app = detect_app(&dir)?;

@@ -422,6 +422,17 @@ impl AppConfig {
     }
 
     /// Reads, parses and validates a settings file.
+    /// The project's justpush.yaml, when there is anything by that name in `dir`: a FIFO, a
+    /// device or a link counts as present (and `load` refuses it), so that a broken or hostile
+    /// file is an error instead of being skipped as if there were none.
+    pub fn load_if_present(dir: &Path) -> Result<Option<AppConfig>, ConfigError> {
+        let path = dir.join(CONFIG_FILE);
+        if std::fs::symlink_metadata(&path).is_err() {
+            return Ok(None);
+        }
+        AppConfig::load(&path).map(Some)
+    }
+
     pub fn load(path: &Path) -> Result<AppConfig, ConfigError> {
         let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
             path: path.to_path_buf(),
