@@ -2,7 +2,8 @@
 # The one test command (README, .ci/run): on a fresh Debian machine with the Rust toolchain it
 # installs what the tests need (idempotently), checks formatting and lints (cargo fmt --check,
 # cargo clippy --all-targets -D warnings; either failing stops the run), builds, and runs every tier:
-#   1. cargo tests (pure units, snapshots, CLI against the real binary)
+#   1. cargo tests (pure units, snapshots, CLI against the real binary, bounded property tests
+#      of the parsers), then the hostile-input campaign against the binary
 #   2. chart checks against real Helm (helm-python-sdk), Kubernetes 1.30 schemas, Kong CRDs,
 #      checkov, and renderer parity with Helm for our chart and Kong's official chart; shellcheck
 #      of every shell script and the GitHub Actions schema for the e2e workflow (tests/lint)
@@ -48,6 +49,11 @@ export HADOLINT="$ROOT/.venv/bin/hadolint"
 
 step "Tier 1: cargo test"
 if cargo test --locked 2>&1 | tee .cache/cargo-test.log; then passed+=("cargo"); else failed+=("cargo"); fi
+
+# The hostile-input campaign (issue 9): about 250 bad and edge inputs against the binary, each
+# classified; any panic, hang, crash, read outside the project, leak or wrong success fails it.
+step "Tier 1b: hostile-input campaign (scripts/hostile-inputs.sh)"
+if bash scripts/hostile-inputs.sh; then passed+=("hostile"); else failed+=("hostile"); fi
 
 step "Tier 2: chart checks with real Helm, schemas, checkov, parity; shellcheck and the workflow schema"
 if .venv/bin/python -m pytest -q tests/chart tests/lint; then passed+=("chart"); else failed+=("chart"); fi
