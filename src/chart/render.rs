@@ -4,6 +4,7 @@
 
 use super::load::Chart;
 use super::template::exec::FuncContext;
+use super::template::exec::MAX_OUTPUT_BYTES;
 use super::template::{funcs, Exec, TemplateError, TemplateObject, TemplateSet, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -150,6 +151,7 @@ pub fn render(
     set.check_functions(&funcs)?;
     let ctx = Rc::new(ctx);
     let mut out = Rendered::new();
+    let mut total = 0usize;
     for u in &units {
         let base = std::path::Path::new(&u.path)
             .file_name()
@@ -166,6 +168,10 @@ pub fn render(
         }
         let mut exec = Exec::new(&set, &funcs, ctx.clone());
         let text = exec.execute_named(&u.path, &u.top)?;
+        total += text.len();
+        if total > MAX_OUTPUT_BYTES {
+            return Err(TemplateError::render_too_large(&u.path, MAX_OUTPUT_BYTES));
+        }
         out.insert(u.path.clone(), text.replace("<no value>", ""));
     }
     Ok(out)
