@@ -51,7 +51,10 @@ pub fn validate_release_name(name: &str) -> Result<(), ReleaseNameError> {
     if name.is_empty() {
         return refuse("is empty");
     }
-    if let Some(c) = name.chars().find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-')) {
+    if let Some(c) = name
+        .chars()
+        .find(|c| !matches!(c, 'a'..='z' | '0'..='9' | '-'))
+    {
         return refuse(if c.is_ascii_uppercase() {
             "has upper-case letters"
         } else if c.is_control() {
@@ -115,7 +118,9 @@ mod tests {
             assert!(e.contains("e.g. `my-app`"), "{e}");
         }
         // Escaped, so a hostile name cannot forge lines of output.
-        let e = validate_release_name("a\nkind: Secret").unwrap_err().to_string();
+        let e = validate_release_name("a\nkind: Secret")
+            .unwrap_err()
+            .to_string();
         assert!(e.starts_with("release name \"a\\nkind: Secret\""), "{e}");
     }
 

@@ -402,6 +402,11 @@ impl TemplateObject for FilesObject {
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg0 = args.first().map(funcs::strval).unwrap_or_default();
+        if matches!(name, "Get" | "GetBytes" | "Lines" | "Glob") {
+            if let Err(e) = check_chart_file_path(name, &arg0) {
+                return Some(Err(e));
+            }
+        }
         let r = match name {
             "Get" => Value::from(
                 self.0
@@ -469,6 +474,22 @@ impl TemplateObject for FilesObject {
                 .collect(),
         )
     }
+}
+
+/// `.Files` only holds the chart's own files, so a path that leaves the chart (absolute, or with
+/// a `..` part) can never name one: Helm returns "" for it, which hides a template that tries
+/// to read outside the chart; it is an error here.
+fn check_chart_file_path(func: &str, path: &str) -> Result<(), String> {
+    let leaves = path.starts_with('/')
+        || path.starts_with('\\')
+        || path.split(['/', '\\']).any(|part| part == "..")
+        || path.as_bytes().get(1) == Some(&b':');
+    if leaves {
+        return Err(format!(
+            ".Files.{func} {path:?}: the path leaves the chart; .Files reads only the chart's own files, by paths relative to the chart directory without `..` (e.g. \"files/config.toml\")"
+        ));
+    }
+    Ok(())
 }
 
 /// Go's `path.Match` glob as used by `.Files.Glob` (with `**` crossing directories).

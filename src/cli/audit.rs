@@ -161,7 +161,10 @@ fn since_arg(s: &str) -> Result<i64, String> {
     match n.parse::<i64>() {
         Ok(n) if secs > 0 => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            Ok(now - n * secs)
+            // Checked: `--since 99999999999999999d` overflowed (a panic in debug builds).
+            n.checked_mul(secs)
+                .and_then(|back| now.checked_sub(back))
+                .ok_or_else(|| format!("`{s}` reaches too far back; give a shorter duration (e.g. 30d) or an RFC 3339 time"))
         }
         _ => Err(format!(
             "`{s}` is neither a duration (e.g. 30m, 1h, 2d) nor an RFC 3339 time (e.g. 2026-12-03T15:00:00Z)"
