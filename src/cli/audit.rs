@@ -234,3 +234,15 @@ pub fn run(args: &AuditArgs, shell: &mut Shell) -> Result<(), CliError> {
     }
     shell.data(&table(&rows)).map_err(io)
 }
+
+#[cfg(test)]
+mod since_tests {
+    use super::since_arg;
+
+    #[test]
+    fn a_since_reaching_past_the_clock_is_an_error_not_an_overflow() {
+        let e = since_arg("99999999999999999d").unwrap_err();
+        assert!(e.contains("reaches too far back"), "{e}");
+        assert!(since_arg("2d").is_ok());
+    }
+}

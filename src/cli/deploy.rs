@@ -597,6 +597,26 @@ mod tests {
     }
 
     #[test]
+    fn overflowing_durations_are_errors_not_panics() {
+        for d in [
+            "99999999999999999h",
+            "18446744073709551616s",
+            "9223372036854775807s",
+            "9223372036854775807",
+            "1e309s",
+            "99999999999999999999999999d",
+        ] {
+            assert!(parse_duration(d).is_err(), "{d}");
+        }
+        let e = parse_duration("99999999999999999h").unwrap_err();
+        assert!(e.contains("longest duration justpush accepts"), "{e}");
+        assert_eq!(
+            parse_duration("8760h").unwrap(),
+            Duration::from_secs(MAX_DURATION_SECS)
+        );
+    }
+
+    #[test]
     fn redeploy_changes() {
         let mut v = json!({"components": {"api": {"env": {"A": "1", "B": "2"}, "secretEnv": {"S": "redacted:sha256:ab"}}}})
             .as_object()
