@@ -262,3 +262,73 @@ fn two_objects_with_one_name_fail_the_render_naming_both() {
         text(&out.stderr)
     );
 }
+
+/// Issue 9 item 6: release names are refused with the flag, the rule and an example (exit 2),
+/// where a name of 40 `é` used to panic in `trunc 63` and the others rendered broken objects.
+#[test]
+fn invalid_release_names_are_usage_errors_naming_the_flag_and_rule() {
+    let e40 = "é".repeat(40);
+    let long = "a".repeat(80);
+    for name in [
+        e40.as_str(),
+        "UPPER",
+        "a..b",
+        long.as_str(),
+        "",
+        "../../x",
+        "a\nkind: Secret",
+        "-a",
+        "a\u{1}b",
+    ] {
+        let out = run(&["render", &format!("--name={name}")]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{name:?}: {err}");
+        assert!(err.contains("--name: release name"), "{name:?}: {err}");
+        assert!(err.contains("e.g. `my-app`"), "{name:?}: {err}");
+        assert!(!err.contains("panicked"), "{err}");
+        assert!(out.stdout.is_empty(), "{name:?}: nothing is rendered");
+    }
+    let out = run(&["render", "--set", &format!("fullnameOverride={e40}")]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("fullnameOverride"), "{err}");
+    assert!(run(&["render", "--name", "my-app"]).status.success());
+}
+
+#[test]
+fn files_paths_leaving_the_chart_are_named_errors() {
+    let dir = tempfile::tempdir().unwrap();
+    for call in [
+        ".Files.Get \"../x\"",
+        ".Files.GetBytes \"/etc/passwd\"",
+        ".Files.Lines \"sub/../../x\"",
+        ".Files.Glob \"../*\"",
+    ] {
+        let chart = dir.path().join(format!("c{}", call.len()));
+        write_chart(&chart, &format!("v: {{{{ {call} }}}}\n"), "");
+        let out = run(&["render", chart.to_str().unwrap()]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(1), "{call}: {err}");
+        assert!(err.contains("the path leaves the chart"), "{call}: {err}");
+    }
+}
+
+#[test]
+fn empty_set_keys_are_usage_errors() {
+    for expr in ["=1", "a=1,=2"] {
+        let out = run(&["render", "--set", expr]);
+        let err = text(&out.stderr);
+        assert_eq!(out.status.code(), Some(2), "{expr}: {err}");
+        assert!(err.contains("a key is empty"), "{err}");
+    }
+}
+
+#[test]
+fn repeat_with_a_huge_count_is_a_named_error() {
+    let dir = tempfile::tempdir().unwrap();
+    write_chart(dir.path(), "v: {{ repeat 99999999999 \"x\" }}\n", "");
+    let out = run(&["render", dir.path().to_str().unwrap()]);
+    let err = text(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{err}");
+    assert!(err.contains("over the 64 MiB limit"), "{err}");
+}

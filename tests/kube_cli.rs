@@ -955,3 +955,59 @@ fn doctor_names_a_crashing_pod_with_a_fix() {
         text(&o)
     );
 }
+
+/// Issue 9 item 6: an invalid release name (flag or justpush.yaml) and an overflowing
+/// `--timeout` are refused (exit 2) before the namespace is created or the lease taken.
+#[test]
+fn invalid_release_names_and_durations_are_refused_before_anything_is_created() {
+    let server = FakeApiServer::start();
+    let kc = server.kubeconfig_file();
+    let dir = project();
+    let e40 = "é".repeat(40);
+    for bad in [
+        e40.as_str(),
+        "UPPER",
+        "a..b",
+        "../../x",
+        "-a",
+        "a\nkind: Secret",
+    ] {
+        let flag = format!("--name={bad}");
+        let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &[&flag]);
+        assert_eq!(o.status.code(), Some(2), "{bad:?}: {}", text(&o));
+        assert!(text(&o).contains("--name: release name"), "{}", text(&o));
+    }
+    for d in ["99999999999999999h", "18446744073709551616s", "1e309s"] {
+        let o = deploy(kc.path(), dir.path(), "api=todo/api:1", &["--timeout", d]);
+        assert_eq!(o.status.code(), Some(2), "{d}: {}", text(&o));
+        assert!(!text(&o).contains("panicked"), "{}", text(&o));
+    }
+    let bad_yaml = tempfile::tempdir().unwrap();
+    std::fs::write(
+        bad_yaml.path().join("justpush.yaml"),
+        APP.replacen("name: todo", "name: Todo_App", 1),
+    )
+    .unwrap();
+    let o = deploy(kc.path(), bad_yaml.path(), "api=todo/api:1", &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", text(&o));
+    assert!(
+        text(&o).contains("`name`: release name \"Todo_App\""),
+        "{}",
+        text(&o)
+    );
+    for (rec_kind, what) in [("Namespace", "namespace"), ("Lease", "lease")] {
+        let made: Vec<_> = server
+            .requests()
+            .into_iter()
+            .filter(|r| r.method != "GET" && r.path.to_lowercase().contains(&format!("/{what}s")))
+            .collect();
+        assert!(made.is_empty(), "a {rec_kind} was written: {made:?}");
+    }
+    assert!(!server
+        .objects("v1", "Namespace")
+        .iter()
+        .any(|n| n["metadata"]["name"] == NS));
+    assert!(server
+        .objects_in("coordination.k8s.io/v1", "Lease", NS)
+        .is_empty());
+}

@@ -4,6 +4,7 @@
 
 use super::load::Chart;
 use super::template::exec::FuncContext;
+use super::template::exec::MAX_OUTPUT_BYTES;
 use super::template::{funcs, Exec, TemplateError, TemplateObject, TemplateSet, Value};
 use std::collections::BTreeMap;
 use std::rc::Rc;
@@ -150,6 +151,7 @@ pub fn render(
     set.check_functions(&funcs)?;
     let ctx = Rc::new(ctx);
     let mut out = Rendered::new();
+    let mut total = 0usize;
     for u in &units {
         let base = std::path::Path::new(&u.path)
             .file_name()
@@ -166,6 +168,10 @@ pub fn render(
         }
         let mut exec = Exec::new(&set, &funcs, ctx.clone());
         let text = exec.execute_named(&u.path, &u.top)?;
+        total += text.len();
+        if total > MAX_OUTPUT_BYTES {
+            return Err(TemplateError::render_too_large(&u.path, MAX_OUTPUT_BYTES));
+        }
         out.insert(u.path.clone(), text.replace("<no value>", ""));
     }
     Ok(out)
@@ -396,6 +402,11 @@ impl TemplateObject for FilesObject {
     }
     fn call(&self, name: &str, args: &[Value]) -> Option<Result<Value, String>> {
         let arg0 = args.first().map(funcs::strval).unwrap_or_default();
+        if matches!(name, "Get" | "GetBytes" | "Lines" | "Glob") {
+            if let Err(e) = check_chart_file_path(name, &arg0) {
+                return Some(Err(e));
+            }
+        }
         let r = match name {
             "Get" => Value::from(
                 self.0
@@ -463,6 +474,22 @@ impl TemplateObject for FilesObject {
                 .collect(),
         )
     }
+}
+
+/// `.Files` only holds the chart's own files, so a path that leaves the chart (absolute, or with
+/// a `..` part) can never name one: Helm returns "" for it, which hides a template that tries
+/// to read outside the chart; it is an error here.
+fn check_chart_file_path(func: &str, path: &str) -> Result<(), String> {
+    let leaves = path.starts_with('/')
+        || path.starts_with('\\')
+        || path.split(['/', '\\']).any(|part| part == "..")
+        || path.as_bytes().get(1) == Some(&b':');
+    if leaves {
+        return Err(format!(
+            ".Files.{func} {path:?}: the path leaves the chart; .Files reads only the chart's own files, by paths relative to the chart directory without `..` (e.g. \"files/config.toml\")"
+        ));
+    }
+    Ok(())
 }
 
 /// Go's `path.Match` glob as used by `.Files.Glob` (with `**` crossing directories).

@@ -148,6 +148,20 @@ pub fn apply_set(
         kind,
         files,
     };
+    // Helm silently drops an empty key (`--set =1` sets nothing and exits 0): a typo that
+    // deploys without the value the user meant, so it is refused here.
+    let empty_key = expr.starts_with('=')
+        || kind != SetKind::SetLiteral
+            && expr
+                .match_indices(",=")
+                .any(|(i, _)| !expr[..i].ends_with('\\'));
+    if empty_key {
+        return Err(ValuesError::InvalidSet {
+            kind,
+            expr: expr.to_owned(),
+            reason: "a key is empty (nothing before `=`); write the key, e.g. `a.b=1`".into(),
+        });
+    }
     let result = loop {
         match parser.key(dest, 0) {
             Ok(()) => continue,
@@ -837,7 +851,6 @@ mod tests {
             (Set, r#"a[0].b=1,a[0].c="#, r#"{"a":[{"b":1,"c":""}]}"#),
             (Set, r#"a[0][1"#, r#"{"a":[]}"#),
             (Set, r#".a=x"#, r#"{}"#),
-            (Set, r#"=x"#, r#"{}"#),
             (Set, r#"a[0]=x,[0]=y"#, r#"{"a":["x"]}"#),
             (Set, r#"a=1,b[0"#, r#"{"a":1}"#),
             (
@@ -886,7 +899,6 @@ mod tests {
             (SetLiteral, r#"a=null"#, r#"{"a":"null"}"#),
             (SetLiteral, r#"a=1"#, r#"{"a":"1"}"#),
             (SetLiteral, r#"a={a,b}"#, r#"{"a":"{a,b}"}"#),
-            (SetLiteral, r#"=x"#, r#"{}"#),
             (SetLiteral, r#"a,b=c"#, r#"{"a,b":"c"}"#),
             (SetLiteral, r#"a=b=c"#, r#"{"a":"b=c"}"#),
         ];
@@ -1003,6 +1015,11 @@ mod tests {
             (SetLiteral, "a[x]=1", r#"invalid list index "x""#),
             (SetLiteral, "a[0]x=1", r#"unexpected "x""#),
             (SetLiteral, "a[-1]=1", "negative list index -1"),
+            // Helm drops these silently (exit 0 without the value); refused here.
+            (Set, "=1", "a key is empty"),
+            (Set, "a=1,=2", "a key is empty"),
+            (SetString, "=x", "a key is empty"),
+            (SetLiteral, "=x", "a key is empty"),
         ];
         for (kind, expr, needle) in cases {
             let err = parse_set(*kind, expr).expect_err(expr).to_string();

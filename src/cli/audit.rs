@@ -166,7 +166,10 @@ fn since_arg(s: &str) -> Result<i64, String> {
     match n.parse::<i64>() {
         Ok(n) if secs > 0 => {
             let now = time::OffsetDateTime::now_utc().unix_timestamp();
-            Ok(now - n * secs)
+            // Checked: `--since 99999999999999999d` overflowed (a panic in debug builds).
+            n.checked_mul(secs)
+                .and_then(|back| now.checked_sub(back))
+                .ok_or_else(|| format!("`{s}` reaches too far back; give a shorter duration (e.g. 30d) or an RFC 3339 time"))
         }
         _ => Err(format!(
             "`{s}` is neither a duration (e.g. 30m, 1h, 2d) nor an RFC 3339 time (e.g. 2026-12-03T15:00:00Z)"
@@ -235,4 +238,16 @@ pub fn run(args: &AuditArgs, shell: &mut Shell) -> Result<(), CliError> {
         ]);
     }
     shell.data(&table(&rows)).map_err(io)
+}
+
+#[cfg(test)]
+mod since_tests {
+    use super::since_arg;
+
+    #[test]
+    fn a_since_reaching_past_the_clock_is_an_error_not_an_overflow() {
+        let e = since_arg("99999999999999999d").unwrap_err();
+        assert!(e.contains("reaches too far back"), "{e}");
+        assert!(since_arg("2d").is_ok());
+    }
 }

@@ -25,6 +25,11 @@ use crate::output::{Format, Shell};
 pub fn parse_duration(text: &str) -> Result<Duration, String> {
     let t = text.trim();
     if let Ok(secs) = t.parse::<u64>() {
+        if secs > MAX_DURATION_SECS {
+            return Err(format!(
+                "`{text}` is longer than the longest duration justpush accepts ({MAX_DURATION_SECS} s, one year); use e.g. 5m, 90s, 1m30s"
+            ));
+        }
         return Ok(Duration::from_secs(secs));
     }
     let mut total = 0f64;
@@ -63,8 +68,17 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
             "`{text}` is not a duration (use e.g. 5m, 90s, 1m30s)"
         ));
     }
+    // Durations past a year are typos or attacks; `from_secs_f64` would panic on overflow.
+    if !total.is_finite() || total > MAX_DURATION_SECS as f64 {
+        return Err(format!(
+            "`{text}` is longer than the longest duration justpush accepts ({MAX_DURATION_SECS} s, one year); use e.g. 5m, 90s, 1m30s"
+        ));
+    }
     Ok(Duration::from_secs_f64(total))
 }
+
+/// Longest duration a flag takes (one year): far beyond any wait, and safe to add to now.
+pub const MAX_DURATION_SECS: u64 = 365 * 24 * 3600;
 
 fn duration_arg(s: &str) -> Result<Duration, String> {
     parse_duration(s)
@@ -89,6 +103,9 @@ pub struct DeployArgs {
 
 /// The app's settings: justpush.yaml if present, else what detection finds.
 pub fn load_app(dir: &Path, name: Option<&str>) -> Result<AppConfig, CliError> {
+    if let Some(n) = name {
+        super::render::check_release_flag("--name", n)?;
+    }
     let file = dir.join(CONFIG_FILE);
     let mut app = if file.is_file() {
         AppConfig::load(&file).map_err(|e| CliError::usage(e.to_string()))?
@@ -104,7 +121,7 @@ pub fn load_app(dir: &Path, name: Option<&str>) -> Result<AppConfig, CliError> {
         } else {
             base
         };
-        AppConfig::from_detected(&crate::detect::dns_label(&base), &detected)
+        AppConfig::from_detected(&crate::chart::names::release_name_from(&base), &detected)
     };
     if let Some(n) = name {
         app.name = n.to_string();
@@ -296,6 +313,7 @@ pub fn release_name(
     name: Option<&str>,
 ) -> Result<String, CliError> {
     if let Some(n) = name {
+        super::render::check_release_flag("--name", n)?;
         return Ok(n.to_string());
     }
     if let Ok(app) = AppConfig::load(Path::new(CONFIG_FILE)) {
@@ -576,6 +594,26 @@ mod tests {
         assert!(parse_duration("5 minutes").is_err());
         assert!(parse_duration("m").is_err());
         assert!(parse_duration("5").is_ok());
+    }
+
+    #[test]
+    fn overflowing_durations_are_errors_not_panics() {
+        for d in [
+            "99999999999999999h",
+            "18446744073709551616s",
+            "9223372036854775807s",
+            "9223372036854775807",
+            "1e309s",
+            "99999999999999999999999999d",
+        ] {
+            assert!(parse_duration(d).is_err(), "{d}");
+        }
+        let e = parse_duration("99999999999999999h").unwrap_err();
+        assert!(e.contains("longest duration justpush accepts"), "{e}");
+        assert_eq!(
+            parse_duration("8760h").unwrap(),
+            Duration::from_secs(MAX_DURATION_SECS)
+        );
     }
 
     #[test]

@@ -59,6 +59,13 @@ impl ValueFlags {
     }
 }
 
+/// Refuses an invalid release name given by `flag`, as a usage error (exit 2) that names the
+/// flag; every command checks its release flag with this before it touches anything.
+pub fn check_release_flag(flag: &str, name: &str) -> Result<(), CliError> {
+    crate::chart::names::validate_release_name(name)
+        .map_err(|e| CliError::usage(format!("{flag}: {e}")))
+}
+
 #[derive(Debug, Args)]
 pub struct RenderArgs {
     /// Chart directory or .tgz archive (default: the bundled justpush chart).
@@ -95,6 +102,7 @@ pub struct RenderArgs {
 }
 
 pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<(), CliError> {
+    check_release_flag("--name", &args.name)?;
     let chart = match &args.chart {
         Some(p) => Chart::load(p),
         None => Chart::bundled(),

@@ -51,6 +51,7 @@ pub struct RoutesArgs {
 /// else `justpush`.
 pub fn release_name(flag: Option<&str>, config: Option<&Path>) -> Result<String, CliError> {
     if let Some(n) = flag {
+        super::render::check_release_flag("--name", n)?;
         return Ok(n.to_string());
     }
     let path = config

@@ -487,6 +487,8 @@ impl AppConfig {
                 "`components` is empty; list at least one component (run `init --force` to detect them)".into(),
             ));
         }
+        crate::chart::names::validate_release_name(&self.name)
+            .map_err(|e| invalid(format!("`name`: {e}")))?;
         let mut names = std::collections::HashSet::new();
         for c in &self.components {
             if super::dns_label(&c.name) != c.name {

@@ -408,6 +408,9 @@ pub async fn deploy_release(
     req: DeployRequest,
     progress: &mut (dyn FnMut(DeployProgress) + Send),
 ) -> Result<DeployOutcome, DeployError> {
+    // Before the namespace or the lease: nothing is created for a name that cannot be deployed.
+    crate::chart::names::validate_release_name(&req.release)
+        .map_err(|e| DeployError::Refused(e.to_string()))?;
     let mut applier = Applier::new(client.clone());
     let ns = req.namespace.clone();
     let release = req.release.clone();

@@ -3,7 +3,7 @@
 
 use super::progress::Stage;
 use crate::cluster::{self, Provider};
-use crate::detect::{dns_label, Component, DetectedApp, DockerfileSource};
+use crate::detect::{Component, DetectedApp, DockerfileSource};
 use serde::Serialize;
 use std::path::{Path, PathBuf};
 
@@ -79,12 +79,7 @@ pub fn release_name(dir: &Path, demo: bool) -> String {
         .ok()
         .and_then(|p| p.file_name().map(|n| n.to_string_lossy().into_owned()))
         .unwrap_or_else(|| "app".into());
-    let label = dns_label(&name);
-    if label.is_empty() {
-        "app".into()
-    } else {
-        label
-    }
+    crate::chart::names::release_name_from(&name)
 }
 
 /// The plan for a detected app on a target.

@@ -70,6 +70,24 @@ impl std::fmt::Display for TemplateError {
 
 impl std::error::Error for TemplateError {}
 
+impl TemplateError {
+    /// A render stopped because all its templates together passed `limit` bytes.
+    pub fn render_too_large(file: &str, limit: usize) -> TemplateError {
+        TemplateError {
+            file: file.to_string(),
+            line: 1,
+            col: 1,
+            template: String::new(),
+            action: String::new(),
+            message: format!(
+                "the chart's rendered output passed {} MiB (the limit of a render) at this template; check the values that make it grow",
+                limit >> 20
+            ),
+            user_error: true,
+        }
+    }
+}
+
 /// Line and column (1-based) of a byte offset.
 pub fn line_col(src: &str, pos: usize) -> (usize, usize) {
     let pos = pos.min(src.len());
@@ -219,6 +237,11 @@ pub struct FuncContext {
     pub from_yaml_cache: std::cell::RefCell<HashMap<String, Value>>,
 }
 
+/// Most text one template execution, and one whole render, may produce: a chart's output must
+/// fit in Helm's release Secret (1 MiB compressed), so 64 MiB is far above any real chart and
+/// still stops a hostile template before it exhausts memory.
+pub const MAX_OUTPUT_BYTES: usize = 64 << 20;
+
 /// Helm's limit on nested `include`/`tpl`/`template` calls.
 const MAX_DEPTH: usize = 1000;
 
@@ -355,6 +378,23 @@ impl<'a> Exec<'a> {
         }
     }
 
+    /// Stops a template whose output passed [`MAX_OUTPUT_BYTES`] (a `range` over a huge list,
+    /// nested `include`s that multiply text), before it exhausts memory.
+    fn check_output_size(&self, out: &str, pos: usize) -> Result<(), TemplateError> {
+        if out.len() <= MAX_OUTPUT_BYTES {
+            return Ok(());
+        }
+        Err(self.error_at(
+            pos,
+            pos,
+            format!(
+                "the output of {} is over {} MiB, the limit of a rendered template; check the loop or repeat that makes it grow",
+                self.frame.name,
+                MAX_OUTPUT_BYTES >> 20
+            ),
+        ))
+    }
+
     fn walk(
         &mut self,
         nodes: &[Node],
@@ -363,11 +403,15 @@ impl<'a> Exec<'a> {
     ) -> Result<Flow, TemplateError> {
         for n in nodes {
             match n {
-                Node::Text(t) => out.push_str(t),
+                Node::Text(t) => {
+                    out.push_str(t);
+                    self.check_output_size(out, 0)?;
+                }
                 Node::Action(p) => {
                     let v = self.eval_pipeline(p, dot)?;
                     if p.decl.is_empty() {
                         print_value(&v, out);
+                        self.check_output_size(out, p.pos)?;
                     }
                 }
                 Node::If(b) => {
@@ -395,6 +439,7 @@ impl<'a> Exec<'a> {
                     };
                     let s = self.run_def(name, &def, &data)?;
                     out.push_str(&s);
+                    self.check_output_size(out, *pos)?;
                 }
                 Node::Break(_) => return Ok(Flow::Break),
                 Node::Continue(_) => return Ok(Flow::Continue),

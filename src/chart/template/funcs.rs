@@ -16,6 +16,14 @@ use std::rc::Rc;
 
 type R = Result<Value, String>;
 
+/// Longest string one function call may make (`repeat`, `indent`, `rand*`): far above any
+/// Kubernetes object (etcd stores at most 1.5 MiB) and low enough that a hostile count fails
+/// with an error instead of exhausting memory.
+pub const MAX_STRING_BYTES: usize = 64 << 20;
+
+/// Most items a list-making function (`until`, `untilStep`) may produce.
+pub const MAX_LIST_ITEMS: usize = 100_000;
+
 /// All functions available to templates.
 pub fn all() -> FuncMap {
     let table: &[(&'static str, Func)] = &[
@@ -151,11 +159,7 @@ pub fn all() -> FuncMap {
                 s(&a, 2)?.replace(s(&a, 0)?.as_str(), &s(&a, 1)?),
             ))
         }),
-        ("repeat", |_, a| {
-            Ok(Value::from(
-                s(&a, 1)?.repeat(int_of(arg(&a, 0)?)?.max(0) as usize),
-            ))
-        }),
+        ("repeat", f_repeat),
         ("substr", f_substr),
         ("nospace", |_, a| {
             Ok(Value::from(
@@ -167,31 +171,49 @@ pub fn all() -> FuncMap {
         }),
         ("trunc", f_trunc),
         ("abbrev", |_, a| {
-            let w = int_of(arg(&a, 0)?)? as usize;
+            let w = int_of(arg(&a, 0)?)?;
             let x = s(&a, 1)?;
-            Ok(Value::from(if x.len() <= w || w < 4 {
+            // Sprig returns the string unchanged below width 4 (goutils would fail).
+            Ok(Value::from(if w < 4 {
                 x
             } else {
-                format!("{}...", &x[..w - 3])
+                abbreviate_full(&x, 0, w)
             }))
         }),
+        ("abbrevboth", |_, a| {
+            let (left, right) = (int_of(arg(&a, 0)?)?, int_of(arg(&a, 1)?)?);
+            let x = s(&a, 2)?;
+            Ok(Value::from(if right < 4 || (left > 0 && right < 7) {
+                x
+            } else {
+                abbreviate_full(&x, left, right)
+            }))
+        }),
+        ("initials", |_, a| Ok(Value::from(initials(&s(&a, 0)?)))),
         ("indent", |_, a| {
-            Ok(Value::from(indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)))
+            Ok(Value::from(indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)?))
         }),
         ("nindent", |_, a| {
             Ok(Value::from(format!(
                 "\n{}",
-                indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)
+                indent(int_of(arg(&a, 0)?)?, &s(&a, 1)?)?
             )))
         }),
         ("wrap", |_, a| {
-            Ok(Value::from(wrap(&s(&a, 1)?, int_of(arg(&a, 0)?)?, "\n")))
+            Ok(Value::from(wrap(
+                &s(&a, 1)?,
+                int_of(arg(&a, 0)?)?,
+                "\n",
+                false,
+            )))
         }),
+        // Sprig's wrapWith splits words longer than the width (wrap does not).
         ("wrapWith", |_, a| {
             Ok(Value::from(wrap(
                 &s(&a, 2)?,
                 int_of(arg(&a, 0)?)?,
                 &s(&a, 1)?,
+                true,
             )))
         }),
         ("cat", |_, a| {
@@ -334,23 +356,23 @@ pub fn all() -> FuncMap {
             Ok(Value::from(random_string(
                 int_of(arg(&a, 0)?)?,
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789",
-            )))
+            )?))
         }),
         ("randAlpha", |_, a| {
             Ok(Value::from(random_string(
                 int_of(arg(&a, 0)?)?,
                 b"ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz",
-            )))
+            )?))
         }),
         ("randNumeric", |_, a| {
             Ok(Value::from(random_string(
                 int_of(arg(&a, 0)?)?,
                 b"0123456789",
-            )))
+            )?))
         }),
         ("randAscii", |_, a| {
             let chars: Vec<u8> = (32u8..127).collect();
-            Ok(Value::from(random_string(int_of(arg(&a, 0)?)?, &chars)))
+            Ok(Value::from(random_string(int_of(arg(&a, 0)?)?, &chars)?))
         }),
         ("uuidv4", |_, _| Ok(Value::from(uuid_v4()))),
         // Sprig: numbers
@@ -401,9 +423,13 @@ pub fn all() -> FuncMap {
             Ok(Value::Float(to_float64(arg(&a, 0)?).ceil()))
         }),
         ("until", |_, a| {
-            Ok(Value::list(
-                (0..to_int64(arg(&a, 0)?).max(0)).map(Value::Int).collect(),
-            ))
+            let n = to_int64(arg(&a, 0)?);
+            if n > MAX_LIST_ITEMS as i64 {
+                return Err(format!(
+                    "until {n}: the list would hold more than {MAX_LIST_ITEMS} items, the limit of a list made by a template function"
+                ));
+            }
+            Ok(Value::list((0..n.max(0)).map(Value::Int).collect()))
         }),
         ("untilStep", |_, a| {
             let (start, stop, step) = (
@@ -415,7 +441,7 @@ pub fn all() -> FuncMap {
             let mut i = start;
             while step != 0
                 && ((step > 0 && i < stop) || (step < 0 && i > stop))
-                && out.len() < 100_000
+                && out.len() < MAX_LIST_ITEMS
             {
                 out.push(Value::Int(i));
                 i += step;
@@ -986,31 +1012,128 @@ fn f_lookup(e: &mut Exec, a: Vec<Value>) -> R {
     }
 }
 
+/// Sprig's `substr` slices bytes as Go does, and fails where Go's slice would panic (Helm
+/// reports `error calling substr: runtime error: slice bounds out of range`).
 fn f_substr(_: &mut Exec, a: Vec<Value>) -> R {
     let (start, end, x) = (int_of(arg(&a, 0)?)?, int_of(arg(&a, 1)?)?, s(&a, 2)?);
     let len = x.len() as i64;
+    let out_of_range = |what: String| format!("runtime error: slice bounds out of range {what}");
     let r = if start < 0 {
-        &x[..end.clamp(0, len) as usize]
+        if end < 0 {
+            return Err(out_of_range(format!("[:{end}]")));
+        }
+        if end > len {
+            return Err(out_of_range(format!("[:{end}] with length {len}")));
+        }
+        go_byte_slice(&x, 0, end as usize)
     } else if end < 0 || end > len {
-        &x[start.min(len) as usize..]
+        if start > len {
+            return Err(out_of_range(format!("[{start}:{len}]")));
+        }
+        go_byte_slice(&x, start as usize, x.len())
     } else {
-        x.get(start as usize..end as usize).unwrap_or("")
+        if start > end {
+            return Err(out_of_range(format!("[{start}:{end}]")));
+        }
+        go_byte_slice(&x, start as usize, end as usize)
     };
     Ok(Value::from(r))
 }
 
+/// Sprig's `trunc`: the first `c` bytes, or the last `-c` bytes when `c` is negative.
 fn f_trunc(_: &mut Exec, a: Vec<Value>) -> R {
     let c = int_of(arg(&a, 0)?)?;
     let x = s(&a, 1)?;
     let len = x.len() as i64;
     let r = if c < 0 && len + c > 0 {
-        &x[(len + c) as usize..]
+        go_byte_slice(&x, (len + c) as usize, x.len())
     } else if c >= 0 && len > c {
-        &x[..c as usize]
+        go_byte_slice(&x, 0, c as usize)
     } else {
         &x[..]
     };
     Ok(Value::from(r))
+}
+
+/// Go's `strings.Repeat`, with Helm's error for a negative count and a bound on the result.
+fn f_repeat(_: &mut Exec, a: Vec<Value>) -> R {
+    let count = int_of(arg(&a, 0)?)?;
+    let x = s(&a, 1)?;
+    if count < 0 {
+        return Err("strings: negative Repeat count".into());
+    }
+    let size = (x.len() as u128) * (count as u128);
+    if size > MAX_STRING_BYTES as u128 {
+        return Err(format!(
+            "repeat {count}: the result would be {size} bytes, over the {} MiB limit of a string made by a template function",
+            MAX_STRING_BYTES >> 20
+        ));
+    }
+    Ok(Value::from(x.repeat(count as usize)))
+}
+
+/// `s[start:end]` as Go slices bytes, narrowed to whole characters: Go would cut a multi-byte
+/// character in half and produce invalid UTF-8 (Helm then prints `\xc3`-style escapes); here a
+/// character the cut falls inside is left out, so the result never exceeds Go's byte count.
+fn go_byte_slice(x: &str, start: usize, end: usize) -> &str {
+    let mut from = start.min(x.len());
+    while !x.is_char_boundary(from) {
+        from += 1;
+    }
+    let mut to = end.min(x.len()).max(from);
+    while !x.is_char_boundary(to) {
+        to -= 1;
+    }
+    &x[from..to.max(from)]
+}
+
+/// goutils' `AbbreviateFull` (Sprig's `abbrev` and `abbrevboth`): byte offsets as in Go,
+/// narrowed to whole characters by [`go_byte_slice`].
+fn abbreviate_full(x: &str, offset: i64, max_width: i64) -> String {
+    let len = x.len() as i64;
+    if x.is_empty() || len <= max_width {
+        return x.to_string();
+    }
+    let mut offset = offset.min(len);
+    if len - offset < max_width - 3 {
+        offset = len - (max_width - 3);
+    }
+    if offset <= 4 {
+        return format!("{}...", go_byte_slice(x, 0, (max_width - 3) as usize));
+    }
+    if max_width < 7 {
+        // goutils fails here ("Minimum abbreviation width with offset is 7") and Sprig
+        // prints the empty result.
+        return String::new();
+    }
+    if offset + max_width - 3 < len {
+        let rest = go_byte_slice(x, offset as usize, x.len());
+        return format!("...{}", abbreviate_full(rest, 0, max_width - 3));
+    }
+    format!(
+        "...{}",
+        go_byte_slice(x, (len - (max_width - 3)) as usize, x.len())
+    )
+}
+
+/// goutils' `Initials` as Sprig calls it: the first byte after each whitespace byte, read as
+/// a Latin-1 character (Go's `rune(str[i])`), so `é` gives `Ã` exactly as in Helm.
+fn initials(x: &str) -> String {
+    let mut out = String::new();
+    let mut last_was_gap = true;
+    for &b in x.as_bytes() {
+        let ch = char::from(b);
+        if matches!(
+            ch,
+            ' ' | '\t' | '\n' | '\u{b}' | '\u{c}' | '\r' | '\u{85}' | '\u{a0}'
+        ) {
+            last_was_gap = true;
+        } else if last_was_gap {
+            out.push(ch);
+            last_was_gap = false;
+        }
+    }
+    out
 }
 
 fn f_append(_: &mut Exec, a: Vec<Value>) -> R {
@@ -1058,17 +1181,29 @@ fn merge_into(dst: &super::value::MapRef, src: &BTreeMap<String, Value>, overwri
     }
 }
 
-fn indent(n: i64, s: &str) -> String {
+fn indent(n: i64, s: &str) -> Result<String, String> {
+    let lines = s.matches('\n').count() as u128 + 1;
+    let size = s.len() as u128 + lines * n.max(0) as u128;
+    if size > MAX_STRING_BYTES as u128 {
+        return Err(format!(
+            "indent {n}: the result would be {size} bytes, over the {} MiB limit of a string made by a template function",
+            MAX_STRING_BYTES >> 20
+        ));
+    }
     let pad = " ".repeat(n.max(0) as usize);
-    format!("{pad}{}", s.replace('\n', &format!("\n{pad}")))
+    Ok(format!("{pad}{}", s.replace('\n', &format!("\n{pad}"))))
 }
 
-/// Apache commons' WordUtils.wrap as Sprig ports it: break at the last space before the
-/// limit; long words are not split.
-fn wrap(text: &str, width: i64, newline: &str) -> String {
+/// goutils' `WrapCustom` (Apache commons' WordUtils.wrap) as Sprig calls it: break at the
+/// last space before the limit, counting bytes as Go does; long words are kept whole, or with
+/// `split_long_words` (wrapWith) cut every `width` bytes. Go would cut inside a multi-byte
+/// character there; this cut moves back to the character's start (or past it when the
+/// character alone is wider than the limit), so every line is valid UTF-8.
+fn wrap(text: &str, width: i64, newline: &str, split_long_words: bool) -> String {
     if text.is_empty() {
         return String::new();
     }
+    let newline = if newline.is_empty() { "\n" } else { newline };
     let width = width.max(1) as usize;
     let b = text.as_bytes();
     let mut out = String::new();
@@ -1079,13 +1214,30 @@ fn wrap(text: &str, width: i64, newline: &str) -> String {
             continue;
         }
         let end = (width + offset + 1).min(b.len());
-        match text[offset..end].rfind(' ') {
-            Some(i) => {
-                out.push_str(&text[offset..offset + i]);
-                out.push_str(newline);
-                offset += i + 1;
+        // Spaces are single bytes, so every cut at one falls on a character boundary.
+        if let Some(i) = b[offset..end].iter().rposition(|&c| c == b' ') {
+            out.push_str(&text[offset..offset + i]);
+            out.push_str(newline);
+            offset += i + 1;
+        } else if split_long_words {
+            let mut cut = offset + width;
+            while !text.is_char_boundary(cut) {
+                cut -= 1;
             }
-            None => match text[width + offset..].find(' ') {
+            if cut == offset {
+                cut = offset + width;
+                while !text.is_char_boundary(cut) {
+                    cut += 1;
+                }
+                if cut == b.len() {
+                    break;
+                }
+            }
+            out.push_str(&text[offset..cut]);
+            out.push_str(newline);
+            offset = cut;
+        } else {
+            match b[width + offset..].iter().position(|&c| c == b' ') {
                 None => {
                     out.push_str(&text[offset..]);
                     offset = b.len();
@@ -1096,7 +1248,7 @@ fn wrap(text: &str, width: i64, newline: &str) -> String {
                     out.push_str(newline);
                     offset = at + 1;
                 }
-            },
+            }
         }
     }
     out.push_str(&text[offset..]);
@@ -1158,11 +1310,17 @@ fn adler32(data: &[u8]) -> u32 {
     (b << 16) | a
 }
 
-fn random_string(n: i64, charset: &[u8]) -> String {
+fn random_string(n: i64, charset: &[u8]) -> Result<String, String> {
+    if n > MAX_STRING_BYTES as i64 {
+        return Err(format!(
+            "{n} random characters are over the {} MiB limit of a string made by a template function",
+            MAX_STRING_BYTES >> 20
+        ));
+    }
     let mut rng = rand::thread_rng();
-    (0..n.max(0))
+    Ok((0..n.max(0))
         .map(|_| charset[rng.gen_range(0..charset.len())] as char)
-        .collect()
+        .collect())
 }
 
 fn uuid_v4() -> String {

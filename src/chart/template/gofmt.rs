@@ -162,6 +162,9 @@ struct Spec {
     prec: Option<usize>,
 }
 
+/// Go's fmt limit on widths and precisions (`tooLarge` in fmt/print.go).
+const GO_MAX_WIDTH: usize = 1_000_000;
+
 /// `fmt.Sprintf` over template values, with Go's error markers for mismatched verbs.
 pub fn sprintf(format: &str, args: &[Value]) -> String {
     let mut out = String::new();
@@ -205,7 +208,19 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             num.push(chars[i]);
             i += 1;
         }
+        // Go's fmt gives up on a width or precision once the digits read so far pass 1e6 (it
+        // checks before adding each digit) and prints `%!(NOVERB)` for the rest of the format;
+        // following it also keeps `%99999999999d` from allocating the padding.
+        let too_large = |n: &str| {
+            let digits = n.trim_start_matches('0');
+            let head = &digits[..digits.len().saturating_sub(1)];
+            head.len() > 7 || head.parse::<usize>().is_ok_and(|v| v > GO_MAX_WIDTH)
+        };
         if !num.is_empty() {
+            if too_large(&num) {
+                out.push_str("%!(NOVERB)");
+                break;
+            }
             spec.width = num.parse().ok();
         }
         if i < chars.len() && chars[i] == '.' {
@@ -214,6 +229,10 @@ pub fn sprintf(format: &str, args: &[Value]) -> String {
             while i < chars.len() && chars[i].is_ascii_digit() {
                 p.push(chars[i]);
                 i += 1;
+            }
+            if !p.is_empty() && too_large(&p) {
+                out.push_str("%!(NOVERB)");
+                break;
             }
             spec.prec = Some(p.parse().unwrap_or(0));
         }

@@ -213,3 +213,136 @@ fn certificates_are_pem() {
     assert!(out.starts_with("-----BEGIN CERTIFICATE-----"), "{out}");
     assert!(out.contains("PRIVATE KEY-----"));
 }
+
+// Expected values below are real Helm's output (helm-python-sdk, Helm v4's engine). Where Go
+// slices bytes inside a multi-byte character, Helm's bytes are invalid UTF-8 (it prints them
+// as `\xc3`); ours leaves that partial character out (noted per case).
+#[test]
+fn byte_slicing_string_functions_follow_helm_on_multi_byte_text() {
+    let e40 = "é".repeat(40);
+    let ja = "日本語のテキストです";
+    let cases: &[(&str, &str, &str)] = &[
+        ("trunc 5", &e40, "éé"),             // Helm: "éé\xc3"
+        ("trunc -5", &e40, "éé"),            // Helm: "\xa9éé"
+        ("trunc 5", ja, "日"),               // Helm: "日\xe6\x9c"
+        ("trunc -5", ja, "す"),              // Helm: "\x81\xa7す"
+        ("trunc 63", &e40, &"é".repeat(31)), // Helm: 31 é and "\xc3"
+        ("substr 1 3", &e40, ""),            // Helm: "\xa9\xc3"
+        ("substr 2 6", &e40, "éé"),
+        ("abbrev 5", &e40, "é..."),
+        ("abbrev 5", ja, "..."), // Helm: "\xe6\x97..."
+        ("abbrev 3", ja, ja),
+        ("abbrevboth 2 5", &e40, &e40),
+        ("abbrevboth 5 10", "ééé ééé éééé éé", "... é..."), // Helm: "...\xa9 é..."
+        (
+            "abbrevboth 0 10",
+            "a b c d e f g hhhhhhhhhhhhh",
+            "a b c d...",
+        ),
+        (
+            "abbrevboth 5 10",
+            "a b c d e f g hhhhhhhhhhhhh",
+            "... d e...",
+        ),
+        ("wrap 3", &e40, &e40),
+        ("wrap 0", ja, ja),
+        ("wrap 5", "ééé ééé éééé éé", "ééé\nééé\néééé\néé"),
+        (
+            "wrap 5",
+            "日本語 のテキ ストです",
+            "日本語\nのテキ\nストです",
+        ),
+        ("wrapWith 2 \"\\n\"", "éééé", "é\né\né\né"),
+        ("wrapWith 2 \"|\"", "日本語", "日|本|語"), // Helm splits bytes: "\xe6\x97|\xa5\xe6|..."
+        ("initials", &e40, "Ã"),
+        ("initials", ja, "æ"),
+        ("initials", "ą ąą", "ÄÄÄ"), // ą's second byte 0x85 is a space (NEL) to Go
+        ("initials", "a b c", "abc"),
+        ("repeat 3", "é", "ééé"),
+        ("title", &e40, &format!("É{}", "é".repeat(39))),
+    ];
+    for (func, input, want) in cases {
+        let src = format!("{{{{ .s | {func} }}}}");
+        assert_eq!(&r(&src, json!({ "s": input })), want, "{func} on {input:?}");
+    }
+}
+
+#[test]
+fn go_slice_panics_are_errors_as_in_helm() {
+    for (src, want) in [
+        (
+            "{{ substr 3 1 \"abcdef\" }}",
+            "error calling substr: runtime error: slice bounds out of range [3:1]",
+        ),
+        (
+            "{{ substr -1 99 \"abc\" }}",
+            "error calling substr: runtime error: slice bounds out of range [:99] with length 3",
+        ),
+        (
+            "{{ substr 5 99 \"abc\" }}",
+            "error calling substr: runtime error: slice bounds out of range [5:3]",
+        ),
+        (
+            "{{ repeat -1 \"a\" }}",
+            "error calling repeat: strings: negative Repeat count",
+        ),
+    ] {
+        let e = err(src, json!({}));
+        assert!(e.contains(want), "{src}: {e}");
+    }
+    assert_eq!(r("{{ substr 1 3 \"a\" }}", json!({})), "");
+}
+
+#[test]
+fn huge_counts_are_named_errors_not_allocations() {
+    for (src, want) in [
+        (
+            "{{ repeat 99999999999 \"ab\" }}",
+            "repeat 99999999999: the result would be 199999999998 bytes, over the 64 MiB limit",
+        ),
+        (
+            "{{ indent 99999999999 \"a\" }}",
+            "indent 99999999999: the result would be",
+        ),
+        (
+            "{{ nindent 99999999999 \"a\" }}",
+            "indent 99999999999: the result would be",
+        ),
+        (
+            "{{ randAlpha 99999999999 }}",
+            "99999999999 random characters are over the 64 MiB limit",
+        ),
+        (
+            "{{ until 99999999999 }}",
+            "until 99999999999: the list would hold more than 100000 items",
+        ),
+    ] {
+        let e = err(src, json!({}));
+        assert!(e.contains(want), "{src}: {e}");
+    }
+    // Go's fmt refuses widths past 1e6 instead of padding.
+    assert_eq!(
+        r("{{ printf \"%99999999999d\" 1 }}", json!({})),
+        "%!(NOVERB)%!(EXTRA int=1)"
+    );
+    assert_eq!(
+        r("{{ printf \"%.10000010s\" \"a\" }}", json!({})),
+        "%!(NOVERB)%!(EXTRA string=a)"
+    );
+}
+
+#[test]
+fn a_template_whose_output_passes_the_limit_stops_with_an_error() {
+    // 65 × 1 MiB: each repeat is allowed, the template's total is not.
+    let src = "{{ range until 65 }}{{ repeat 1048576 \"x\" }}{{ end }}";
+    let e = err(src, json!({}));
+    assert!(
+        e.contains("over 64 MiB, the limit of a rendered template"),
+        "{e}"
+    );
+    let ok = r(
+        "{{ range until 3 }}{{ repeat 1048576 \"x\" }}{{ end }}",
+        json!({}),
+    );
+    assert_eq!(ok.len(), 3 << 20);
+}
