@@ -154,6 +154,15 @@ pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, InputErr
 
 /// Reads at most `limit` bytes from a reader (stdin, an HTTP body) as text.
 pub fn read_text_from(reader: impl Read, what: &str, limit: u64) -> Result<String, InputError> {
+    let data = read_bytes_from(reader, what, limit)?;
+    String::from_utf8(data).map_err(|_| InputError::NotUtf8 {
+        what: what.to_string(),
+        path: PathBuf::from(what),
+    })
+}
+
+/// Reads at most `limit` bytes from a reader (stdin, an HTTP body).
+pub fn read_bytes_from(reader: impl Read, what: &str, limit: u64) -> Result<Vec<u8>, InputError> {
     let path = PathBuf::from(what);
     let mut data = Vec::new();
     reader
@@ -172,10 +181,7 @@ pub fn read_text_from(reader: impl Read, what: &str, limit: u64) -> Result<Strin
             limit,
         });
     }
-    String::from_utf8(data).map_err(|_| InputError::NotUtf8 {
-        what: what.to_string(),
-        path,
-    })
+    Ok(data)
 }
 
 /// Checks that `path` (a file inside `root`, possibly through symlinks) resolves inside `root`,

@@ -17,3 +17,4 @@ pub mod kube;
 pub mod output;
 pub mod pipeline;
 pub mod verify;
+pub mod yaml_limits;

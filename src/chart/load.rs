@@ -98,12 +98,30 @@ impl Chart {
 
     /// Builds a chart from its files (paths relative to the chart root).
     pub fn from_files(origin: &str, files: ChartFiles) -> Result<Chart, LoadError> {
+        let mut unpack_budget = MAX_CHART_UNPACKED_BYTES;
+        Chart::from_files_within(origin, files, &mut unpack_budget)
+    }
+
+    /// [`Chart::from_files`], with the bytes that subchart archives may still unpack to: one
+    /// budget for the whole tree, so archives nested in archives cannot multiply it.
+    fn from_files_within(
+        origin: &str,
+        files: ChartFiles,
+        unpack_budget: &mut u64,
+    ) -> Result<Chart, LoadError> {
         let files = apply_helmignore(files);
         let chart_yaml = files
             .get("Chart.yaml")
             .ok_or_else(|| LoadError::NoChartYaml {
                 chart: origin.to_string(),
             })?;
+        crate::yaml_limits::check_yaml(&String::from_utf8_lossy(chart_yaml)).map_err(|e| {
+            LoadError::BadYaml {
+                chart: origin.to_string(),
+                file: "Chart.yaml".into(),
+                message: e.to_string(),
+            }
+        })?;
         let metadata: serde_json::Value =
             serde_yaml::from_slice(chart_yaml).map_err(|e| LoadError::BadYaml {
                 chart: origin.to_string(),
@@ -209,15 +227,23 @@ impl Chart {
         }
         let mut subcharts = Vec::new();
         for (dir, f) in sub_files {
-            subcharts.push(Chart::from_files(&format!("{name}/charts/{dir}"), f)?);
+            subcharts.push(Chart::from_files_within(
+                &format!("{name}/charts/{dir}"),
+                f,
+                unpack_budget,
+            )?);
         }
         for (file, data) in sub_archives {
-            let f = untar(&data).map_err(|e| LoadError::Io {
+            let f = untar(&data, unpack_budget).map_err(|e| LoadError::Io {
                 path: PathBuf::from(&file),
                 what: "subchart archive".into(),
                 source: e,
             })?;
-            subcharts.push(Chart::from_files(&format!("{name}/charts/{file}"), f)?);
+            subcharts.push(Chart::from_files_within(
+                &format!("{name}/charts/{file}"),
+                f,
+                unpack_budget,
+            )?);
         }
         Ok(Chart {
             metadata,
@@ -296,24 +322,43 @@ fn read_dir_files(root: &Path) -> Result<ChartFiles, LoadError> {
 }
 
 fn read_archive(path: &Path) -> Result<ChartFiles, LoadError> {
-    let data = std::fs::read(path).map_err(|e| LoadError::Io {
-        path: path.to_path_buf(),
-        what: "archive".into(),
-        source: e,
-    })?;
-    untar(&data).map_err(|e| LoadError::Io {
+    // Through input.rs: a FIFO or device given as the chart is refused, never read.
+    let data = crate::input::read_bytes(path, "chart archive", crate::input::MAX_CHART_FILE_BYTES)
+        .map_err(|source| LoadError::Refused {
+            chart: path.to_path_buf(),
+            source,
+        })?;
+    let mut unpack_budget = MAX_CHART_UNPACKED_BYTES;
+    untar(&data, &mut unpack_budget).map_err(|e| LoadError::Io {
         path: path.to_path_buf(),
         what: "archive (expected a gzipped tar of a chart directory)".into(),
         source: e,
     })
 }
 
+/// Most bytes the archives of one chart tree (the chart and its subchart archives) unpack to:
+/// a gzip bomb stops here instead of filling memory.
+pub const MAX_CHART_UNPACKED_BYTES: u64 = 64 * 1024 * 1024;
+/// Most entries one chart archive may hold.
+pub const MAX_CHART_ARCHIVE_ENTRIES: usize = 10_000;
+
+fn over_limit(message: String) -> std::io::Error {
+    std::io::Error::new(std::io::ErrorKind::InvalidData, message)
+}
+
 /// Unpacks a chart archive, dropping the top directory (`kong/templates/x` → `templates/x`).
-fn untar(data: &[u8]) -> std::io::Result<ChartFiles> {
+/// Every entry is read through a limit (the tar header's size is not trusted), each file at
+/// most [`crate::input::MAX_CHART_FILE_BYTES`], and `unpack_budget` shrinks by what is read.
+fn untar(data: &[u8], unpack_budget: &mut u64) -> std::io::Result<ChartFiles> {
     let mut out = ChartFiles::new();
     let mut ar = tar::Archive::new(GzDecoder::new(data));
-    for entry in ar.entries()? {
-        let mut entry = entry?;
+    for (count, entry) in ar.entries()?.enumerate() {
+        if count >= MAX_CHART_ARCHIVE_ENTRIES {
+            return Err(over_limit(format!(
+                "it holds more than {MAX_CHART_ARCHIVE_ENTRIES} entries; a chart needs far fewer"
+            )));
+        }
+        let entry = entry?;
         if !entry.header().entry_type().is_file() {
             continue;
         }
@@ -324,8 +369,17 @@ fn untar(data: &[u8]) -> std::io::Result<ChartFiles> {
         if rel.split('/').any(|c| c == "..") {
             continue;
         }
+        let limit = crate::input::MAX_CHART_FILE_BYTES.min(*unpack_budget);
         let mut buf = Vec::new();
-        entry.read_to_end(&mut buf)?;
+        entry.take(limit + 1).read_to_end(&mut buf)?;
+        if buf.len() as u64 > limit {
+            return Err(over_limit(format!(
+                "{rel} unpacks past the limit ({} bytes a file, {MAX_CHART_UNPACKED_BYTES} bytes \
+                 a chart tree); is it a gzip bomb?",
+                crate::input::MAX_CHART_FILE_BYTES
+            )));
+        }
+        *unpack_budget -= buf.len() as u64;
         out.insert(rel.to_string(), buf);
     }
     Ok(out)
@@ -492,5 +546,70 @@ mod tests {
         let c = Chart::bundled().expect("bundled chart");
         assert_eq!(c.name, "justpush");
         assert!(!c.templates.is_empty());
+    }
+
+    /// A gzipped tar of `files` under a top directory `c/`.
+    fn tgz(files: &[(&str, &[u8])]) -> Vec<u8> {
+        let gz = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+        let mut tar = tar::Builder::new(gz);
+        for (path, data) in files {
+            let mut header = tar::Header::new_gnu();
+            header.set_size(data.len() as u64);
+            header.set_mode(0o644);
+            header.set_cksum();
+            tar.append_data(&mut header, format!("c/{path}"), *data)
+                .unwrap();
+        }
+        tar.into_inner().unwrap().finish().unwrap()
+    }
+
+    #[test]
+    fn an_archive_entry_that_unpacks_past_the_file_limit_is_refused() {
+        // 17 MiB of zeros gzip to a few KiB: a small gzip bomb.
+        let zeros = vec![0u8; (crate::input::MAX_CHART_FILE_BYTES + (1 << 20)) as usize];
+        let data = tgz(&[("Chart.yaml", b"name: c\nversion: 1\n"), ("x.bin", &zeros)]);
+        assert!(data.len() < 1 << 20);
+        let mut budget = MAX_CHART_UNPACKED_BYTES;
+        let err = untar(&data, &mut budget).unwrap_err();
+        assert!(err.to_string().contains("gzip bomb"), "{err}");
+    }
+
+    #[test]
+    fn the_unpack_budget_is_shared_by_the_whole_tree() {
+        let data = tgz(&[("a", &[1u8; 600]), ("b", &[2u8; 600])]);
+        let mut budget = 1000;
+        assert!(untar(&data, &mut budget).is_err());
+        let mut budget = 1200;
+        assert_eq!(untar(&data, &mut budget).unwrap().len(), 2);
+        assert_eq!(budget, 0);
+    }
+
+    #[test]
+    fn a_chart_path_that_is_a_fifo_or_device_is_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("chart.tgz");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        for path in [fifo.as_path(), Path::new("/dev/zero")] {
+            let err = Chart::load(path).unwrap_err();
+            assert!(matches!(err, LoadError::Refused { .. }), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_alias_bomb_in_a_charts_values_is_refused() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=10 {
+            let items = vec![format!("*a{}", i - 1); 9].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        let mut files = ChartFiles::new();
+        files.insert("Chart.yaml".into(), b"name: c\nversion: 1.0.0\n".to_vec());
+        files.insert("values.yaml".into(), bomb.into_bytes());
+        let err = Chart::from_files("c", files).unwrap_err();
+        assert!(err.to_string().contains("alias bomb"), "{err}");
     }
 }

@@ -13,8 +13,21 @@ use super::values::ValuesError;
 /// Largest list index `--set` accepts (Helm's guard against `a[999999999]=x` eating memory).
 pub const MAX_LIST_INDEX: i64 = 65536;
 
-/// Deepest `a.b.c...` key path `--set` accepts.
+/// Deepest key path `--set` accepts, counting every `.` and every `[i]` that descends (Helm
+/// counts only `.`; a chain of `[0][0]...` or `[0].a[0].a...` recursed without a limit).
 pub const MAX_KEY_DEPTH: usize = 30;
+
+/// One level deeper in a key path, or the error once past [`MAX_KEY_DEPTH`].
+fn deeper(depth: usize) -> Result<usize, Halt> {
+    let depth = depth + 1;
+    if depth > MAX_KEY_DEPTH {
+        return Err(syntax(format!(
+            "key path is nested deeper than the maximum of {MAX_KEY_DEPTH} levels \
+             (each `.` and `[i]` is a level)"
+        )));
+    }
+    Ok(depth)
+}
 
 /// Which `--set`-family flag an expression came from; decides how the right-hand side is read.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -90,14 +103,38 @@ where
 #[derive(Debug, Clone, Copy, Default)]
 pub struct LocalFiles;
 
+/// Through [`crate::input`]: a FIFO, a device or a file over
+/// [`crate::input::MAX_CONFIG_BYTES`] is refused unread, with an
+/// [`crate::input::InputError`] inside the `io::Error` (see [`input_error`]).
 impl FileReader for LocalFiles {
     fn read_file(&self, path: &str) -> std::io::Result<Vec<u8>> {
+        let limit = crate::input::MAX_CONFIG_BYTES;
         if path.trim() == "-" {
-            let mut buf = Vec::new();
-            std::io::Read::read_to_end(&mut std::io::stdin(), &mut buf)?;
-            return Ok(buf);
+            return crate::input::read_bytes_from(std::io::stdin(), "standard input", limit)
+                .map_err(std::io::Error::other);
         }
-        std::fs::read(path)
+        crate::input::read_bytes(std::path::Path::new(path), "file", limit)
+            .map_err(std::io::Error::other)
+    }
+}
+
+/// The refusal [`LocalFiles`] wrapped in a read error, if that is what the error is: it already
+/// names the file, the rule and the fix.
+pub(crate) fn input_error(
+    error: std::io::Error,
+) -> Result<Box<crate::input::InputError>, std::io::Error> {
+    let is_refusal = error
+        .get_ref()
+        .is_some_and(|inner| inner.is::<crate::input::InputError>());
+    if !is_refusal {
+        return Err(error);
+    }
+    match error
+        .into_inner()
+        .map(|inner| inner.downcast::<crate::input::InputError>())
+    {
+        Some(Ok(refusal)) => Ok(refusal),
+        _ => unreachable!("checked to hold an InputError above"),
     }
 }
 
@@ -175,10 +212,16 @@ pub fn apply_set(
             expr: expr.to_owned(),
             reason,
         },
-        Fail::File { path, source } => ValuesError::SetFileRead {
-            expr: expr.to_owned(),
-            path,
-            source,
+        Fail::File { path, source } => match input_error(source) {
+            Ok(refusal) => ValuesError::SetFileRefused {
+                expr: expr.to_owned(),
+                source: refusal,
+            },
+            Err(source) => ValuesError::SetFileRead {
+                expr: expr.to_owned(),
+                path,
+                source,
+            },
         },
     })
 }
@@ -406,12 +449,7 @@ impl Parser<'_> {
             ))),
             Stop::At(_) => {
                 // '.': descend into (or create) the map under `key`.
-                let depth = depth + 1;
-                if depth > MAX_KEY_DEPTH {
-                    return Err(syntax(format!(
-                        "key path is nested deeper than the maximum of {MAX_KEY_DEPTH} levels"
-                    )));
-                }
+                let depth = deeper(depth)?;
                 match data.get_mut(&key) {
                     Some(Value::Object(inner)) => {
                         let result = self.key(inner, depth);
@@ -493,6 +531,7 @@ impl Parser<'_> {
                 ListRead::Fail(halt) => Err(halt),
             },
             Stop::At('[') => {
+                let depth = deeper(depth)?;
                 let next = self.list_index()?;
                 let slot = usize::try_from(index).ok().filter(|&i| i < list.len());
                 let mut inner = match slot.map(|i| &mut list[i]) {
@@ -521,6 +560,7 @@ impl Parser<'_> {
             }
             Stop::At(_) => {
                 // '.': a map inside the list. Helm replaces a non-map item rather than failing.
+                let depth = deeper(depth)?;
                 let slot = usize::try_from(index).ok().filter(|&i| i < list.len());
                 match slot {
                     Some(i) => {
@@ -1151,5 +1191,55 @@ mod tests {
         );
         let err = parse_set(SetFile, "a=x").unwrap_err();
         assert!(matches!(err, ValuesError::SetFileRead { .. }), "{err}");
+    }
+
+    #[test]
+    fn deep_key_paths_of_every_shape_are_refused_without_overflowing_the_stack() {
+        // On the default 2 MiB test thread: unbounded recursion over 20,000 levels overflows.
+        let dots = format!("{}x=1", "a.".repeat(20_000));
+        let lists = format!("a{}=1", "[0]".repeat(20_000));
+        let mixed = format!("{}x=1", "a[0].".repeat(20_000));
+        for expr in [dots, lists, mixed] {
+            let err = parse_set(Set, &expr).unwrap_err();
+            assert!(
+                err.to_string()
+                    .contains("nested deeper than the maximum of 30"),
+                "{}",
+                &err.to_string()[..200]
+            );
+        }
+        let at_limit = format!("a{}=1", "[0]".repeat(MAX_KEY_DEPTH));
+        parse_set(Set, &at_limit).unwrap();
+    }
+
+    #[test]
+    fn set_file_refuses_fifos_devices_and_huge_files_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let sparse = dir.path().join("sparse");
+        std::fs::File::create(&sparse)
+            .unwrap()
+            .set_len(5 << 30)
+            .unwrap();
+        for (path, why) in [
+            (fifo.display().to_string(), "FIFO"),
+            ("/dev/zero".to_string(), "character device"),
+            ("/dev/urandom".to_string(), "character device"),
+            (sparse.display().to_string(), "over the limit"),
+        ] {
+            let expr = format!("x={path}");
+            let err = apply_set(SetFile, &expr, &mut Map::new(), &LocalFiles).unwrap_err();
+            assert!(matches!(err, ValuesError::SetFileRefused { .. }), "{err}");
+            let message = err.to_string();
+            assert!(
+                message.contains(why) && message.contains(&path),
+                "{message}"
+            );
+        }
     }
 }

@@ -42,6 +42,19 @@ pub enum ValuesError {
         #[source]
         source: std::io::Error,
     },
+    /// A `--set-file` file was refused unread (a FIFO, a device, over the size limit).
+    #[error("--set-file \"{expr}\": {source}")]
+    SetFileRefused {
+        expr: String,
+        #[source]
+        source: Box<crate::input::InputError>,
+    },
+    /// A `-f`/`--values` file was refused unread (a FIFO, a device, over the size limit).
+    #[error("-f/--values: {source}")]
+    ValuesFileRefused {
+        #[source]
+        source: Box<crate::input::InputError>,
+    },
     /// A `-f`/`--values` file could not be read.
     #[error("cannot read values file {path:?}: {source}; check the path given to -f/--values")]
     ValuesFileRead {
@@ -487,11 +500,15 @@ impl ValueLayers {
     pub fn user_values(&self, files: &dyn FileReader) -> Result<Map<String, Value>, ValuesError> {
         let mut base = Map::new();
         for path in &self.files {
-            let bytes = files
-                .read_file(path)
-                .map_err(|source| ValuesError::ValuesFileRead {
-                    path: path.clone(),
-                    source,
+            let bytes =
+                files.read_file(path).map_err(|source| {
+                    match super::strvals::input_error(source) {
+                        Ok(refusal) => ValuesError::ValuesFileRefused { source: refusal },
+                        Err(source) => ValuesError::ValuesFileRead {
+                            path: path.clone(),
+                            source,
+                        },
+                    }
                 })?;
             let text = String::from_utf8_lossy(&bytes);
             let layer = parse_values_yaml(&text).map_err(|reason| ValuesError::ValuesFile {
@@ -533,7 +550,11 @@ impl ValueLayers {
 /// merged in order, an empty document is `{}`, a later duplicate key wins, and anything but a
 /// map is refused. Scalars resolve by YAML 1.1 rules as Helm's go-yaml does, so `yes`/`on`
 /// are booleans, `0644` is octal, `1_000` is 1000, and keys become strings (`y:` is `"true"`).
+///
+/// The document is first checked against [`crate::yaml_limits`] (depth and alias expansion),
+/// so an alias bomb or deep nesting is refused before anything is built.
 pub fn parse_values_yaml(text: &str) -> Result<Map<String, Value>, String> {
+    crate::yaml_limits::check_yaml(text).map_err(|e| e.to_string())?;
     let mut builder = YamlBuilder::default();
     let mut parser = yaml_rust2::parser::Parser::new_from_str(text);
     let mut values = Map::new();
@@ -1741,5 +1762,76 @@ mod tests {
         );
         let fine = map(json!({"name": "x", "db": {"port": 5432}}));
         assert!(validate_chart_values(&tree, &fine).is_ok());
+    }
+
+    /// `levels` levels of nine-fold aliases: 9^(levels+1) scalars once expanded.
+    fn alias_bomb(levels: usize) -> String {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=levels {
+            let items = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        text
+    }
+
+    #[test]
+    fn values_yaml_refuses_alias_bombs_and_deep_nesting_by_name() {
+        // Runs on the default 2 MiB test thread, so unbounded recursion would show.
+        let err = parse_values_yaml(&alias_bomb(10)).unwrap_err();
+        assert!(
+            err.contains("aliases") && err.contains("5000000 nodes"),
+            "{err}"
+        );
+        let flow = format!("a: {}{}\n", "[".repeat(100_000), "]".repeat(100_000));
+        let err = parse_values_yaml(&flow).unwrap_err();
+        assert!(err.contains("deeper than the limit of 128"), "{err}");
+        let block: String = (0..5000)
+            .map(|i| format!("{}k:\n", "  ".repeat(i)))
+            .collect();
+        let err = parse_values_yaml(&block).unwrap_err();
+        assert!(err.contains("deeper than the limit of 128"), "{err}");
+        // Aliases used as Helm users do still expand.
+        let ok = parse_values_yaml("base: &b {cpu: 1}\nweb: *b\napi: {<<: *b, mem: 2}\n").unwrap();
+        assert_eq!(ok["web"], json!({"cpu": 1}));
+        assert_eq!(ok["api"], json!({"cpu": 1, "mem": 2}));
+    }
+
+    #[test]
+    fn values_files_that_are_fifos_devices_or_too_big_are_refused_unread() {
+        let dir = tempfile::tempdir().unwrap();
+        let fifo = dir.path().join("pipe");
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let sparse = dir.path().join("big.yaml");
+        std::fs::File::create(&sparse)
+            .unwrap()
+            .set_len(200 << 20)
+            .unwrap();
+        for (path, why) in [
+            (fifo.display().to_string(), "FIFO"),
+            ("/dev/zero".to_string(), "character device"),
+            ("/dev/null".to_string(), "character device"),
+            (
+                sparse.display().to_string(),
+                "over the limit of 16777216 bytes",
+            ),
+        ] {
+            let err = ValueLayers::new()
+                .values_file(path.clone())
+                .user_values(&LocalFiles)
+                .unwrap_err();
+            assert!(
+                matches!(err, ValuesError::ValuesFileRefused { .. }),
+                "{err}"
+            );
+            let message = err.to_string();
+            assert!(
+                message.contains(why) && message.contains(&path),
+                "{message}"
+            );
+        }
     }
 }

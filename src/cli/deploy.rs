@@ -431,8 +431,8 @@ fn read_secrets(args: &RedeployArgs) -> Result<BTreeMap<String, String>, CliErro
         return Ok(out);
     }
     let text = match &args.secret_file {
-        Some(p) => std::fs::read_to_string(p)
-            .map_err(|e| CliError::usage(format!("--secret-file {}: {e}", p.display())))?,
+        Some(p) => crate::input::read_text(p, "--secret-file", crate::input::MAX_CONFIG_BYTES)
+            .map_err(|e| CliError::usage(e.to_string()))?,
         None => {
             let mut s = String::new();
             std::io::Read::read_to_string(&mut std::io::stdin(), &mut s)

@@ -68,12 +68,8 @@ fn read_last_run() -> Option<LastRun> {
 
 fn api_key(args: &VerifyArgs) -> Result<ApiKey, CliError> {
     if let Some(f) = &args.api_key_file {
-        let k = std::fs::read_to_string(f).map_err(|e| {
-            CliError::usage(format!(
-                "--api-key-file {}: {e}; pass a file that holds the key",
-                f.display()
-            ))
-        })?;
+        let k = crate::input::read_text(f, "--api-key-file", crate::input::MAX_CONFIG_BYTES)
+            .map_err(|e| CliError::usage(format!("{e}; pass a file that holds the key")))?;
         return Ok(ApiKey::new(k.trim()));
     }
     match std::env::var("JUSTPUSH_API_KEY") {
@@ -109,11 +105,12 @@ async fn load_spec(
             .await
             .map_err(|e| CliError::failed(e.to_string()))?
     } else {
-        std::fs::read_to_string(src).map_err(|e| {
-            CliError::usage(format!(
-                "--spec {src}: {e}; pass the OpenAPI file or its URL"
-            ))
-        })?
+        crate::input::read_text(
+            std::path::Path::new(src),
+            "--spec",
+            crate::input::MAX_SPEC_BYTES,
+        )
+        .map_err(|e| CliError::usage(format!("{e}; pass the OpenAPI file or its URL")))?
     };
     spec::parse_spec(&text).map_err(|e| CliError::usage(format!("--spec {src}: {e}")))
 }

@@ -322,6 +322,12 @@ pub enum ConfigError {
         #[source]
         source: std::io::Error,
     },
+    /// The file was refused unread: a FIFO, a device, or over the size limit.
+    #[error("{source}")]
+    Refused {
+        #[source]
+        source: crate::input::InputError,
+    },
     /// The file is not valid YAML for the schema.
     #[error("{path} does not match the justpush.yaml schema: {message}; fix the file (see `kubectl justpush init --help` for the format) or regenerate it with `init --force`")]
     Parse { path: PathBuf, message: String },
@@ -413,6 +419,10 @@ impl AppConfig {
 
     /// Parses and validates the YAML text of a settings file; `path` is for messages.
     pub fn from_yaml(text: &str, path: &Path) -> Result<AppConfig, ConfigError> {
+        crate::yaml_limits::check_yaml(text).map_err(|e| ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: e.to_string(),
+        })?;
         let config: AppConfig = serde_yaml::from_str(text).map_err(|e| ConfigError::Parse {
             path: path.to_path_buf(),
             message: e.to_string(),
@@ -434,9 +444,15 @@ impl AppConfig {
     }
 
     pub fn load(path: &Path) -> Result<AppConfig, ConfigError> {
-        let text = std::fs::read_to_string(path).map_err(|source| ConfigError::Read {
-            path: path.to_path_buf(),
-            source,
+        // Through input.rs: a FIFO or device named justpush.yaml (or --config) is refused
+        // unread instead of blocking.
+        let text = crate::input::read_text(path, "settings file", crate::input::MAX_CONFIG_BYTES)
+            .map_err(|source| match source {
+            crate::input::InputError::Io { source, .. } => ConfigError::Read {
+                path: path.to_path_buf(),
+                source,
+            },
+            refusal => ConfigError::Refused { source: refusal },
         })?;
         let config = AppConfig::from_yaml(&text, path)?;
         config.check_links(path)?;
@@ -825,5 +841,41 @@ mod tests {
         assert!(matches!(err, ConfigError::PathOutside { .. }), "{message}");
         assert!(message.contains("openapi.file") && message.contains("outside the project"));
         assert!(!message.contains("CANARY"), "{message}");
+    }
+
+    #[test]
+    fn loading_refuses_fifos_devices_and_huge_files_unread() {
+        let project = tempfile::tempdir().unwrap();
+        let fifo = project.path().join(CONFIG_FILE);
+        assert!(std::process::Command::new("mkfifo")
+            .arg(&fifo)
+            .status()
+            .unwrap()
+            .success());
+        let sparse = project.path().join("big.yaml");
+        std::fs::File::create(&sparse)
+            .unwrap()
+            .set_len(5 << 30)
+            .unwrap();
+        for (path, why) in [
+            (fifo.as_path(), "FIFO"),
+            (Path::new("/dev/zero"), "character device"),
+            (sparse.as_path(), "over the limit"),
+        ] {
+            let err = AppConfig::load(path).unwrap_err();
+            assert!(matches!(err, ConfigError::Refused { .. }), "{err}");
+            assert!(err.to_string().contains(why), "{err}");
+        }
+    }
+
+    #[test]
+    fn an_alias_bomb_in_the_settings_is_refused_by_name() {
+        let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=10 {
+            let items = vec![format!("*a{}", i - 1); 9].join(", ");
+            text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        let err = AppConfig::from_yaml(&text, Path::new("justpush.yaml")).unwrap_err();
+        assert!(err.to_string().contains("alias bomb"), "{err}");
     }
 }

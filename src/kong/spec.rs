@@ -142,6 +142,19 @@ pub enum SpecError {
         source_name: String,
         message: String,
     },
+    /// The document breaks a structural limit (depth, alias expansion).
+    #[error("{source_name}: {problem}")]
+    Limit {
+        source_name: String,
+        problem: crate::yaml_limits::YamlLimitError,
+    },
+    /// A `$ref` chain that never reaches a value, or a reference out of the document.
+    #[error("{source_name}: at {pointer}: {message}")]
+    Reference {
+        source_name: String,
+        pointer: String,
+        message: String,
+    },
     #[error("fetching the OpenAPI spec from {url}: {message}")]
     Fetch { url: String, message: String },
     /// The file was refused before parsing: not a regular file, too large, or (for a project's
@@ -225,6 +238,12 @@ pub fn parse_document(text: &str, source: &str) -> Result<Value, SpecError> {
             message: strip_position(&e.to_string()),
         });
     }
+    // serde_yaml caps aliases only relative to the document's size (100 times its events),
+    // which a 64 MiB spec turns into billions of nodes: check absolute limits first.
+    crate::yaml_limits::check_yaml(text).map_err(|e| SpecError::Limit {
+        source_name: source.to_string(),
+        problem: e,
+    })?;
     let mut yaml: serde_yaml::Value = serde_yaml::from_str(text).map_err(|e| {
         let (line, column) = e
             .location()
@@ -387,8 +406,77 @@ fn extensions_of(m: &Map<String, Value>) -> Map<String, Value> {
         .collect()
 }
 
+/// Checks every `$ref` of the document, wherever it is: a reference to another file or a URL
+/// is refused (justpush never reads outside the spec), and a chain of references that comes
+/// back to itself (`a -> b -> a`, or `a -> a`) is an error, since it names no value at all.
+/// A schema that contains a reference to itself further down (a tree type) is fine.
+fn check_refs(doc: &Value, source: &str) -> Result<(), SpecError> {
+    let fail = |pointer: &str, message: String| SpecError::Reference {
+        source_name: source.to_string(),
+        pointer: pointer.to_string(),
+        message,
+    };
+    let ref_of = |v: &Value| v.get("$ref").and_then(Value::as_str).map(str::to_string);
+    // Iterative walk (the document is at most yaml_limits::MAX_DEPTH deep, but there is no
+    // need to recurse at all).
+    let mut stack = vec![(doc, String::new())];
+    let mut good: std::collections::HashSet<String> = std::collections::HashSet::new();
+    while let Some((node, at)) = stack.pop() {
+        match node {
+            Value::Object(m) => {
+                if let Some(r) = ref_of(node) {
+                    let Some(local) = r.strip_prefix('#') else {
+                        return Err(fail(
+                            &format!("{at}/$ref"),
+                            format!("external reference `{r}` is not supported; justpush reads only the spec itself: bundle the spec into one file first (e.g. `redocly bundle`)"),
+                        ));
+                    };
+                    // Follow the chain while it lands on further references.
+                    let mut seen = vec![at.clone()];
+                    let mut target = local.to_string();
+                    while !good.contains(&target) {
+                        if seen.contains(&target) {
+                            seen.push(target);
+                            return Err(fail(
+                                &format!("{at}/$ref"),
+                                format!(
+                                    "reference cycle: {}; point one of these references at a real schema",
+                                    seen.iter()
+                                        .map(|p| format!("#{p}"))
+                                        .collect::<Vec<_>>()
+                                        .join(" -> ")
+                                ),
+                            ));
+                        }
+                        let Some(next) = doc.pointer(&target).and_then(ref_of) else {
+                            break;
+                        };
+                        seen.push(target);
+                        let Some(next_local) = next.strip_prefix('#') else {
+                            break; // reported where that reference is walked
+                        };
+                        target = next_local.to_string();
+                    }
+                    good.extend(seen);
+                }
+                for (k, v) in m {
+                    stack.push((v, format!("{at}/{}", pointer_segment(k))));
+                }
+            }
+            Value::Array(items) => {
+                for (i, v) in items.iter().enumerate() {
+                    stack.push((v, format!("{at}/{i}")));
+                }
+            }
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
 /// Builds the model from a parsed document.
 pub fn from_document(doc: &Value, source: &str) -> Result<ApiSpec, SpecError> {
+    check_refs(doc, source)?;
     let r = Reader { source, root: doc };
     let root = r.object(doc, "", "the document")?;
     let version = detect_version(&r, root)?;
@@ -1018,5 +1106,68 @@ mod tests {
             }
         );
         assert_eq!(s.schemes["b"], SecurityScheme::HttpBasic);
+    }
+
+    #[test]
+    fn reference_cycles_and_self_references_are_refused_by_name() {
+        let head = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses: {'200': {description: ok}}\n";
+        let cycle = format!("{head}components: {{schemas: {{a: {{$ref: '#/components/schemas/b'}}, b: {{$ref: '#/components/schemas/a'}}}}}}\n");
+        let err = ApiSpec::parse(&cycle, "s.yaml").unwrap_err();
+        assert!(matches!(err, SpecError::Reference { .. }), "{err}");
+        assert!(err.to_string().contains("reference cycle"), "{err}");
+        let own =
+            format!("{head}components: {{schemas: {{a: {{$ref: '#/components/schemas/a'}}}}}}\n");
+        let err = ApiSpec::parse(&own, "s.yaml").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("reference cycle: #/components/schemas/a -> #/components/schemas/a"),
+            "{err}"
+        );
+        // A recursive tree type is a real schema, not a cycle of references.
+        let tree = format!("{head}components: {{schemas: {{node: {{properties: {{kids: {{items: {{$ref: '#/components/schemas/node'}}}}}}}}}}}}\n");
+        ApiSpec::parse(&tree, "s.yaml").unwrap();
+    }
+
+    #[test]
+    fn external_references_anywhere_are_refused_unread() {
+        let text = "openapi: 3.0.0\ninfo: {title: t, version: '1'}\npaths:\n  /a:\n    get:\n      responses: {'200': {description: ok, content: {application/json: {schema: {$ref: '/etc/passwd#/x'}}}}}\n";
+        let err = ApiSpec::parse(text, "s.yaml").unwrap_err();
+        assert!(
+            err.to_string()
+                .contains("external reference `/etc/passwd#/x`"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn alias_bombs_and_deep_specs_are_refused_by_their_limit() {
+        let mut bomb = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
+        for i in 1..=10 {
+            let items = vec![format!("*a{}", i - 1); 9].join(", ");
+            bomb.push_str(&format!("a{i}: &a{i} [{items}]\n"));
+        }
+        bomb.push_str("openapi: 3.0.0\npaths: {}\n");
+        let err = ApiSpec::parse(&bomb, "s.yaml").unwrap_err();
+        assert!(matches!(err, SpecError::Limit { .. }), "{err}");
+        let deep = format!(
+            "openapi: 3.0.0\nx: {}{}\n",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = ApiSpec::parse(&deep, "s.yaml").unwrap_err();
+        assert!(
+            err.to_string().contains("deeper than the limit of 128"),
+            "{err}"
+        );
+        let json = format!(
+            "{{\"openapi\": \"3.0.0\", \"x\": {}{}}}",
+            "[".repeat(100_000),
+            "]".repeat(100_000)
+        );
+        let err = ApiSpec::parse(&json, "s.json").unwrap_err();
+        assert!(
+            err.to_string().contains("recursion limit exceeded"),
+            "{err}"
+        );
     }
 }

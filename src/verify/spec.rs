@@ -42,6 +42,7 @@ impl Operation {
 
 /// Reads a spec from JSON or YAML text.
 pub fn parse_spec(text: &str) -> Result<Vec<Operation>, String> {
+    crate::yaml_limits::check_yaml(text).map_err(|e| e.to_string())?;
     let v: Value = serde_json::from_str(text)
         .or_else(|_| serde_yaml::from_str::<Value>(text))
         .map_err(|e| format!("the spec is neither JSON nor YAML: {e}"))?;
