@@ -61,6 +61,14 @@ pub enum Arg {
     Nil,
 }
 
+/// Deepest nesting of blocks (`if`/`with`/`range`/`define`/`block`, each `else if` of a chain)
+/// and parenthesised pipelines a template may have. The parser and the executor recurse once
+/// per level, and a debug build spends about 10 KiB of stack per level, so without a limit a
+/// hostile `tpl` value (or a generated chart) of a few hundred levels overflows the stack.
+/// Real charts nest a handful of levels; Go's own parser stops parentheses at 10,000 only
+/// because its stacks grow.
+pub const MAX_NESTING: usize = 100;
+
 /// A parsed file: its main body and the templates it defines.
 pub struct Parsed {
     pub body: Vec<Node>,
@@ -93,6 +101,7 @@ struct Parser {
     toks: Vec<Token>,
     i: usize,
     defines: Vec<(String, Vec<Node>)>,
+    /// Current nesting, checked against [`MAX_NESTING`].
     depth: usize,
 }
 
@@ -100,6 +109,22 @@ struct Parser {
 type ListEnd = Option<(&'static str, usize)>;
 
 impl Parser {
+    /// Enters one level of nesting at `pos`, refusing to go past [`MAX_NESTING`]; every
+    /// successful call is paired with a `self.depth -= 1` once the level is parsed.
+    fn nest(&mut self, pos: usize) -> Result<(), SyntaxError> {
+        if self.depth >= MAX_NESTING {
+            return Err(SyntaxError {
+                pos,
+                message: format!(
+                    "template nests deeper than {MAX_NESTING} levels of blocks, `else if` \
+                     branches and parentheses; flatten it (e.g. move inner parts into a `define`)"
+                ),
+            });
+        }
+        self.depth += 1;
+        Ok(())
+    }
+
     fn peek(&self) -> Option<&Token> {
         self.toks.get(self.i)
     }
@@ -204,7 +229,10 @@ impl Parser {
                     Some(self.pipeline(pos, false)?)
                 };
                 if k == "block" {
-                    let (body, end) = self.list()?;
+                    self.nest(pos)?;
+                    let listed = self.list();
+                    self.depth -= 1;
+                    let (body, end) = listed?;
                     if end.map(|e| e.0) != Some("end") {
                         return Err(SyntaxError {
                             pos,
@@ -224,9 +252,10 @@ impl Parser {
                     });
                 };
                 self.expect_close("define clause")?;
-                self.depth += 1;
-                let (body, end) = self.list()?;
+                self.nest(pos)?;
+                let listed = self.list();
                 self.depth -= 1;
+                let (body, end) = listed?;
                 if end.map(|e| e.0) != Some("end") {
                     return Err(SyntaxError {
                         pos,
@@ -244,6 +273,13 @@ impl Parser {
     }
 
     fn branch(&mut self, k: &'static str, pos: usize) -> Result<Branch, SyntaxError> {
+        self.nest(pos)?;
+        let branch = self.branch_body(k, pos);
+        self.depth -= 1;
+        branch
+    }
+
+    fn branch_body(&mut self, k: &'static str, pos: usize) -> Result<Branch, SyntaxError> {
         let pipe = self.pipeline(pos, true)?;
         let (body, end) = self.list()?;
         let mut else_body = Vec::new();
@@ -400,8 +436,10 @@ impl Parser {
                 return Ok(Arg::Variable(v, chain));
             }
             Tok::LParen => {
-                let p = self.pipeline(t.pos, true)?;
-                Arg::Pipe(Box::new(p))
+                self.nest(t.pos)?;
+                let p = self.pipeline(t.pos, true);
+                self.depth -= 1;
+                Arg::Pipe(Box::new(p?))
             }
             Tok::Ident(name) => Arg::Ident(name),
             Tok::Str(s) => Arg::Str(Rc::from(s.as_str())),
@@ -488,5 +526,83 @@ fn describe(t: &Tok) -> String {
         Tok::Ident(i) => format!("{i:?}"),
         Tok::Text(_) => "text".into(),
         other => format!("{other:?}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::{parse, MAX_NESTING};
+    use crate::chart::template::{render_str, Value};
+
+    /// `n` levels of each nesting construct around `x`.
+    fn nested(construct: &str, n: usize) -> String {
+        match construct {
+            "if" | "with" | "range" => {
+                format!(
+                    "{}x{}",
+                    format!("{{{{ {construct} 1 }}}}").repeat(n),
+                    "{{ end }}".repeat(n)
+                )
+            }
+            // Distinct names: nested blocks of one name would recurse at execution, which
+            // is the executor's include limit, not nesting.
+            "define" | "block" => {
+                let open: String = (0..n)
+                    .map(|i| match construct {
+                        "define" => format!("{{{{ define \"d{i}\" }}}}"),
+                        _ => format!("{{{{ block \"b{i}\" . }}}}"),
+                    })
+                    .collect();
+                format!("{open}x{}", "{{ end }}".repeat(n))
+            }
+            "else if" => format!(
+                "{{{{ if 0 }}}}{}x{{{{ end }}}}",
+                "{{ else if 0 }}".repeat(n - 1)
+            ),
+            "paren" => format!("{{{{ {}1{} }}}}", "(".repeat(n), ")".repeat(n)),
+            other => unreachable!("{other}"),
+        }
+    }
+
+    const CONSTRUCTS: [&str; 7] = ["if", "with", "range", "define", "block", "else if", "paren"];
+
+    #[test]
+    fn nesting_up_to_the_limit_parses_and_renders() {
+        for construct in CONSTRUCTS {
+            let src = nested(construct, MAX_NESTING);
+            assert!(parse(&src).is_ok(), "{construct}");
+            render_str("t.yaml", &src, &Value::Nil).unwrap_or_else(|e| panic!("{construct}: {e}"));
+        }
+    }
+
+    #[test]
+    fn nesting_past_the_limit_is_a_syntax_error_naming_the_limit() {
+        for construct in CONSTRUCTS {
+            let err = parse(&nested(construct, MAX_NESTING + 1))
+                .err()
+                .unwrap_or_else(|| panic!("{construct} past the limit parsed"));
+            assert!(
+                err.message.contains("nests deeper than 100 levels"),
+                "{construct}: {}",
+                err.message
+            );
+        }
+    }
+
+    /// Before the limit, a few hundred levels overflowed a test thread's stack (a crash, not
+    /// an error): 200 nested `if`s in a debug build, thousands in a release one.
+    #[test]
+    fn hostile_nesting_fails_with_a_position_instead_of_overflowing_the_stack() {
+        for construct in CONSTRUCTS {
+            let src = nested(construct, 20_000);
+            let err = render_str("values.yaml", &src, &Value::Nil)
+                .err()
+                .unwrap_or_else(|| panic!("{construct} 20,000 deep rendered"));
+            assert!(
+                err.to_string()
+                    .starts_with("parse error at (values.yaml:1:"),
+                "{construct}: {err}"
+            );
+        }
     }
 }
