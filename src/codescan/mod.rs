@@ -229,7 +229,7 @@ pub enum ScanError {
     Context {
         dir: PathBuf,
         #[source]
-        source: ImageError,
+        source: Box<ImageError>,
     },
     #[error("scanning {dir}: {message}")]
     Settings { dir: PathBuf, message: String },
@@ -238,7 +238,7 @@ pub enum ScanError {
         dir: PathBuf,
         path: String,
         #[source]
-        source: crate::input::InputError,
+        source: Box<crate::input::InputError>,
     },
 }
 
@@ -252,7 +252,7 @@ pub fn scan_component(
 ) -> Result<ScanReport, ScanError> {
     let context = |source| ScanError::Context {
         dir: dir.to_path_buf(),
-        source,
+        source: Box::new(source),
     };
     let silencers = ScanConfig {
         mode: None,
@@ -289,11 +289,11 @@ pub fn scan_component(
         let meta = std::fs::symlink_metadata(&full).map_err(|e| ScanError::Read {
             dir: dir.to_path_buf(),
             path: rel.clone(),
-            source: crate::input::InputError::Io {
+            source: Box::new(crate::input::InputError::Io {
                 what: rel.clone(),
                 path: full.clone(),
                 source: e,
-            },
+            }),
         })?;
         if meta.is_dir() {
             continue;
@@ -340,7 +340,7 @@ pub fn scan_component(
                 return Err(ScanError::Read {
                     dir: dir.to_path_buf(),
                     path: rel.clone(),
-                    source,
+                    source: Box::new(source),
                 })
             }
         };
