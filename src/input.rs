@@ -143,6 +143,42 @@ pub fn read_bytes(path: &Path, what: &str, limit: u64) -> Result<Vec<u8>, InputE
     Ok(data)
 }
 
+/// Reads the first `limit` bytes of a regular file (with the same refusals as [`read_bytes`])
+/// and says whether the file was longer: for scanners that look at a bounded prefix of every
+/// file instead of refusing large ones.
+pub fn read_prefix(path: &Path, what: &str, limit: u64) -> Result<(Vec<u8>, bool), InputError> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let io = |source| InputError::Io {
+        what: what.to_string(),
+        path: path.to_path_buf(),
+        source,
+    };
+    let check = |meta: &std::fs::Metadata| -> Result<(), InputError> {
+        if meta.is_file() {
+            Ok(())
+        } else {
+            Err(InputError::NotRegular {
+                what: what.to_string(),
+                path: path.to_path_buf(),
+                kind: kind_of(meta),
+            })
+        }
+    };
+    // symlink_metadata: a scanner never follows links (the caller walks them as links).
+    check(&std::fs::symlink_metadata(path).map_err(io)?)?;
+    let file = std::fs::OpenOptions::new()
+        .read(true)
+        .custom_flags(libc::O_NONBLOCK | libc::O_NOFOLLOW)
+        .open(path)
+        .map_err(io)?;
+    check(&file.metadata().map_err(io)?)?;
+    let mut data = Vec::new();
+    file.take(limit + 1).read_to_end(&mut data).map_err(io)?;
+    let truncated = data.len() as u64 > limit;
+    data.truncate(limit as usize);
+    Ok((data, truncated))
+}
+
 /// Reads a regular UTF-8 text file of at most `limit` bytes.
 pub fn read_text(path: &Path, what: &str, limit: u64) -> Result<String, InputError> {
     let data = read_bytes(path, what, limit)?;

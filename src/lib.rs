@@ -7,6 +7,7 @@ pub mod audit;
 pub mod chart;
 pub mod cli;
 pub mod cluster;
+pub mod codescan;
 pub mod detect;
 pub mod dockerfile;
 pub mod error;

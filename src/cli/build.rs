@@ -57,6 +57,8 @@ pub struct BuildArgs {
     /// The kind cluster / Minikube profile to load into.
     #[arg(long, default_value = CLUSTER_NAME)]
     pub cluster: String,
+    #[command(flatten)]
+    pub scan: super::scan::ScanFlag,
 }
 
 /// What goes into every build, shared by `build` and `up`.
@@ -233,6 +235,9 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
         components.retain(|c| args.components.contains(&c.name));
     }
 
+    // Before the engine is even reached: strict stops here with nothing built.
+    let scan_reports = super::scan::gate(&dir, &components, &args.scan, shell)?;
+
     options.no_cache = args.no_cache;
     options.tag = args.tag.clone();
     options.max_size = max_size;
@@ -373,7 +378,7 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
                 }
                 shell.data(&crate::output::table(&table))
             }
-            _ => shell.structured(&serde_json::json!({ "images": rows })),
+            _ => shell.structured(&serde_json::json!({ "images": rows, "scan": scan_reports })),
         }
         .map_err(|e| CliError::failed(e.to_string()))
     })

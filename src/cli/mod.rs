@@ -11,6 +11,7 @@ mod manage;
 mod project;
 mod render;
 mod routes;
+mod scan;
 mod up;
 mod verify;
 
@@ -97,6 +98,8 @@ pub enum Command {
     Kong(kong::KongArgs),
     /// Show the audit log of changing commands (build, deploy, scale, ...).
     Audit(audit::AuditArgs),
+    /// Scan a project's build contexts for malicious code and committed secrets (docs/scan.md).
+    Scan(scan::ScanArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -133,6 +136,7 @@ pub fn run() -> i32 {
         Command::Credentials(args) => credentials::run(args, &cli.global, &mut shell),
         Command::Kong(args) => kong::run(args, &mut shell),
         Command::Audit(args) => audit::run(args, &mut shell),
+        Command::Scan(args) => scan::run(args, &mut shell),
     };
     audit::record(&cli.global, &result, &mut shell);
     match result {

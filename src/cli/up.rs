@@ -49,6 +49,8 @@ pub struct UpArgs {
     /// `kong.allowPublic: true` in justpush.yaml).
     #[arg(long)]
     pub allow_public: bool,
+    #[command(flatten)]
+    pub scan: super::scan::ScanFlag,
 }
 
 /// Writes progress through the shell: JSON lines to stdout, status to stderr.
@@ -104,6 +106,8 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
     };
     let mut build_options = args.build.build_options(&dir)?;
     let app = detect_app(&dir)?;
+    // Before preflight and any build: strict stops here with nothing created.
+    super::scan::gate(&dir, &app.components, &args.scan, shell)?;
     let rt = runtime()?;
     let findings: Findings = rt.block_on(preflight::probe(
         &SYSTEM_TOOLS,

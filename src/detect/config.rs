@@ -68,6 +68,12 @@ pub struct AppConfig {
     /// Gateway settings.
     #[serde(default)]
     pub kong: KongConfig,
+    /// The code scan before builds (`scan.mode`, `scan.ignore`; see docs/scan.md).
+    #[serde(
+        default,
+        skip_serializing_if = "crate::codescan::ScanConfig::is_default"
+    )]
+    pub scan: crate::codescan::ScanConfig,
 }
 
 /// One component's settings.
@@ -414,6 +420,7 @@ impl AppConfig {
             name: super::dns_label(name),
             components,
             kong: KongConfig::default(),
+            scan: Default::default(),
         }
     }
 
@@ -561,6 +568,7 @@ impl AppConfig {
                 )));
             }
         }
+        self.scan.validate().map_err(invalid)?;
         if let Some(name) = self.kong.security.keys().find(|k| k.trim().is_empty()) {
             return Err(invalid(format!(
                 "kong.security: `{name}` is not a security scheme name; use the name under the spec's components.securitySchemes"

@@ -116,6 +116,21 @@ pub struct PreparedBuild {
     pub warnings: Vec<String>,
 }
 
+/// The `.dockerignore` text a component's context is made with: the project's own for its own
+/// Dockerfile; for a generated one, the project's (or the one `init` would write) with
+/// justpush's additions, the same patterns the daemon is sent, so secrets are not even
+/// uploaded. The code scan lists the context with it too.
+pub fn context_ignore(component: &Component, dir: &Path) -> Result<String, ImageError> {
+    let project_ignore = read_dockerignore(dir)?;
+    Ok(match component.dockerfile {
+        DockerfileSource::Existing => project_ignore.unwrap_or_default(),
+        DockerfileSource::Generated => generated_dockerignore(
+            &project_ignore.unwrap_or_else(|| dockerfile::dockerignore(component)),
+            &dockerfile::secret_ignore_lines(component),
+        ),
+    })
+}
+
 /// Reads or generates the Dockerfile of a component and decides the context's extra files.
 pub fn prepare_dockerfile(
     component: &Component,
@@ -144,7 +159,7 @@ pub fn prepare_dockerfile(
                     component.name
                 ));
             }
-            let ignore = read_dockerignore(dir)?.unwrap_or_default();
+            let ignore = context_ignore(component, dir)?;
             Ok(PreparedBuild {
                 dockerfile: text,
                 dockerfile_path: name.to_string(),
@@ -162,16 +177,7 @@ pub fn prepare_dockerfile(
                     dir: dir.to_path_buf(),
                     message: e.to_string(),
                 })?;
-            let project_ignore = match read_dockerignore(dir)? {
-                Some(t) => t,
-                None => dockerfile::dockerignore(component),
-            };
-            // The context is made with the same patterns the daemon is sent, so secrets are
-            // not even uploaded.
-            let ignore = generated_dockerignore(
-                &project_ignore,
-                &dockerfile::secret_ignore_lines(component),
-            );
+            let ignore = context_ignore(component, dir)?;
             let mut extra = vec![
                 ExtraFile {
                     path: GENERATED_DOCKERFILE.into(),

@@ -324,6 +324,35 @@ impl BuildContext {
     }
 }
 
+/// The paths a build context made with `ignore_text` would carry, found by the same walk and
+/// without reading any file: what a scanner must look at to see exactly what the daemon gets.
+#[derive(Debug, Clone, Default)]
+pub struct ContextListing {
+    /// `/`-separated paths relative to the context root (directories, files, symlinks), sorted.
+    pub entries: Vec<String>,
+    /// Secrets left out by name or content (the build warns about them).
+    pub left_out: Vec<LeftOut>,
+    /// Sockets, FIFOs and devices, never opened.
+    pub skipped_special: Vec<String>,
+}
+
+/// Lists what [`BuildContext::create_with_ignore`] would put in the tar for `dir`, before
+/// justpush's own files are added.
+pub fn list_context(dir: &Path, ignore_text: &str) -> Result<ContextListing, ImageError> {
+    let ignore = DockerIgnore::parse(ignore_text).map_err(|message| ImageError::Context {
+        dir: dir.to_path_buf(),
+        message: format!("{message}; fix the pattern"),
+    })?;
+    let mut found = Walk::default();
+    walk(dir, dir, "", &ignore, &[], &mut found)?;
+    found.entries.sort();
+    Ok(ContextListing {
+        entries: found.entries,
+        left_out: found.left_out,
+        skipped_special: found.skipped_special,
+    })
+}
+
 /// Refuses a context whose regular files (by their sizes on disk: nothing is read) exceed
 /// `max_bytes`, naming the largest files.
 fn check_budget(
