@@ -7,7 +7,7 @@
 //! anything, keeping only a stack of open collections and one size per anchor, so it is
 //! itself bounded; every reader of user YAML (values files, chart values, OpenAPI specs,
 //! `justpush.yaml`, Chart.yaml) calls it before building a tree. The limits are listed in
-//! `docs/security-limits.md`.
+//! `docs/security.md`.
 
 use std::collections::HashMap;
 
