@@ -179,6 +179,9 @@ c="$T/sym-chart4"; cp -r "$CH" "$c"; rm "$c/values.yaml"; ln -s "$T/outside/cana
 run_case sym-chart-values error "$EMPTY" render "$c"
 c="$T/sym-chart5"; cp -r "$CH" "$c"; rm -r "$c/templates"; ln -s "$T/outside" "$c/templates"
 run_case sym-chart-templates-dir error "$EMPTY" render "$c"
+c="$T/self-include"; cp -r "$CH" "$c"
+printf '{{define "loop"}}{{include "loop" .}}{{end}}{{include "loop" .}}\n' >"$c/templates/t.yaml"
+run_case tpl-self-include error "$EMPTY" render "$c"
 # --output-dir is the user's own choice on the command line (like helm template --output-dir):
 # any directory is allowed; the check is that nothing panics and no canary is read.
 run_case render-output-dir-escape any "$EMPTY" render --output-dir "$T/outside/../outside"

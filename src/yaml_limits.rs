@@ -183,7 +183,7 @@ mod tests {
         let mut text = String::from("a0: &a0 [x, x, x, x, x, x, x, x, x]\n");
         for i in 1..=levels {
             let p = format!("*a{}", i - 1);
-            let items = vec![p.as_str(); 9].join(", ");
+            let items = [p.as_str(); 9].join(", ");
             text.push_str(&format!("a{i}: &a{i} [{items}]\n"));
         }
         text

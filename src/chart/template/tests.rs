@@ -346,3 +346,16 @@ fn a_template_whose_output_passes_the_limit_stops_with_an_error() {
     );
     assert_eq!(ok.len(), 3 << 20);
 }
+
+/// A template that includes itself (or a recursive `tpl`) stops at the call limit with Helm's
+/// error, on a test thread's 2 MiB stack: at Helm's limit of 1000 it overflowed the stack.
+#[test]
+fn a_template_that_includes_itself_stops_with_an_error_not_a_stack_overflow() {
+    let e = err(
+        r#"{{ define "loop" }}{{ include "loop" . }}{{ end }}{{ include "loop" . }}"#,
+        json!({}),
+    );
+    assert!(e.contains("nested reference name: loop"), "{e}");
+    let e = err(r#"{{ tpl .t . }}"#, json!({"t": "{{ tpl .t . }}"}));
+    assert!(e.contains("nested reference"), "{e}");
+}
