@@ -110,7 +110,13 @@ async fn up_without_kind_fails_fast_with_an_install_hint_and_leaves_nothing() {
         "kubeconfig unchanged"
     );
     assert_eq!(env.calls(), "", "no tool was run");
-    assert!(!env.state().exists(), "no state written");
+    // The only state is the audit record of the failed attempt (every changing command,
+    // failed ones included, is audited).
+    assert_eq!(
+        state_files(&env.state()),
+        ["audit.jsonl"],
+        "no state but the audit log"
+    );
     assert_eq!(
         justpush_containers().await,
         containers_before,
@@ -283,4 +289,17 @@ fn a_missing_kong_chart_path_is_bad_input() {
     );
     assert_eq!(out.status.code(), Some(2));
     assert!(text(&out.stderr).contains("--kong-chart /nonexistent/kong.tgz: no such file"));
+}
+
+/// The names of the files in a state directory (none when it does not exist).
+fn state_files(dir: &std::path::Path) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .map(|rd| {
+            rd.flatten()
+                .map(|e| e.file_name().to_string_lossy().into_owned())
+                .collect()
+        })
+        .unwrap_or_default();
+    names.sort();
+    names
 }

@@ -554,7 +554,8 @@ fn project_with_secrets(dir: &Path, canary: &str) {
     };
     write(
         "justpush.yaml",
-        &format!("version: 1\nname: leaky\nkong:\n  adminUrl: http://127.0.0.1:8001\n  adminToken: {canary}\n"),
+        // A valid file (build reads it for its scan settings), with the admin token in it.
+        &format!("version: 1\nname: leaky\ncomponents:\n  - name: app\n    path: .\n    port: 3000\nkong:\n  adminUrl: http://127.0.0.1:8001\n  adminToken: {canary}\n"),
     );
     write(".env", &format!("API_KEY={canary}\n"));
     write(".env.production", &format!("DB_PASSWORD={canary}\n"));
