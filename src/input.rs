@@ -347,12 +347,7 @@ mod tests {
     #[test]
     fn a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        let p = dir.path().join("pipe");
-        let status = std::process::Command::new("mkfifo")
-            .arg(&p)
-            .status()
-            .unwrap();
-        assert!(status.success());
+        let p = test_files::fifo(&dir.path().join("pipe"));
         let err = read_text(&p, "values file", 100).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
     }
@@ -418,5 +413,21 @@ mod tests {
         assert!(err.to_string().contains("absolute"), "{err}");
         let err = config_path(root, "openapi.file", "api/../../x").unwrap_err();
         assert!(err.to_string().contains("`..`"), "{err}");
+    }
+}
+
+/// Special files for the tests of every module that reads user input through this one.
+#[cfg(test)]
+pub(crate) mod test_files {
+    use std::path::{Path, PathBuf};
+
+    /// Makes a FIFO at `path` (with mkfifo, as a user would) and returns the path.
+    pub fn fifo(path: &Path) -> PathBuf {
+        let made = std::process::Command::new("mkfifo")
+            .arg(path)
+            .status()
+            .expect("mkfifo runs");
+        assert!(made.success(), "mkfifo {}", path.display());
+        path.to_path_buf()
     }
 }

@@ -531,12 +531,7 @@ mod tests {
     #[test]
     fn a_fifo_in_a_chart_is_refused_without_blocking() {
         let chart = chart_dir();
-        let fifo = chart.path().join("templates/pipe.yaml");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        crate::input::test_files::fifo(&chart.path().join("templates/pipe.yaml"));
         let err = Chart::load(chart.path()).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
     }
@@ -587,12 +582,7 @@ mod tests {
     #[test]
     fn a_chart_path_that_is_a_fifo_or_device_is_refused_unread() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("chart.tgz");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        let fifo = crate::input::test_files::fifo(&dir.path().join("chart.tgz"));
         for path in [fifo.as_path(), Path::new("/dev/zero")] {
             let err = Chart::load(path).unwrap_err();
             assert!(matches!(err, LoadError::Refused { .. }), "{err}");

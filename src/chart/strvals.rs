@@ -1215,12 +1215,7 @@ mod tests {
     #[test]
     fn set_file_refuses_fifos_devices_and_huge_files_unread() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        let fifo = crate::input::test_files::fifo(&dir.path().join("pipe"));
         let sparse = dir.path().join("sparse");
         std::fs::File::create(&sparse)
             .unwrap()

@@ -1799,12 +1799,7 @@ mod tests {
     #[test]
     fn values_files_that_are_fifos_devices_or_too_big_are_refused_unread() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        let fifo = crate::input::test_files::fifo(&dir.path().join("pipe"));
         let sparse = dir.path().join("big.yaml");
         std::fs::File::create(&sparse)
             .unwrap()

@@ -854,12 +854,7 @@ mod tests {
     #[test]
     fn loading_refuses_fifos_devices_and_huge_files_unread() {
         let project = tempfile::tempdir().unwrap();
-        let fifo = project.path().join(CONFIG_FILE);
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        let fifo = crate::input::test_files::fifo(&project.path().join(CONFIG_FILE));
         let sparse = project.path().join("big.yaml");
         std::fs::File::create(&sparse)
             .unwrap()

@@ -956,12 +956,7 @@ mod tests {
     #[test]
     fn a_spec_that_is_a_fifo_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("openapi.yaml");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        let fifo = crate::input::test_files::fifo(&dir.path().join("openapi.yaml"));
         let err = ApiSpec::load(&fifo).unwrap_err();
         assert!(err.to_string().contains("FIFO"), "{err}");
     }

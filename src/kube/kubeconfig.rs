@@ -205,12 +205,7 @@ mod tests {
     #[test]
     fn a_fifo_or_a_device_is_refused_without_blocking() {
         let dir = tempfile::tempdir().unwrap();
-        let fifo = dir.path().join("pipe");
-        assert!(std::process::Command::new("mkfifo")
-            .arg(&fifo)
-            .status()
-            .unwrap()
-            .success());
+        let fifo = crate::input::test_files::fifo(&dir.path().join("pipe"));
         assert!(read_file(&fifo).unwrap_err().to_string().contains("FIFO"));
         let err = read_file(Path::new("/dev/zero")).unwrap_err();
         assert!(err.to_string().contains("character device"), "{err}");
