@@ -545,6 +545,23 @@ async fn saved_image_contains(image: &str, needle: &str) -> (usize, bool) {
     (layers, found)
 }
 
+/// The image holds the app (`kept`, a path in its filesystem) but no layer holds the canary;
+/// the image is removed afterwards.
+async fn assert_no_layer_holds(image: &str, canary: &str, kept: &str) {
+    let paths = filesystem_paths(&docker(), image).await;
+    assert!(paths.iter().any(|p| p == kept), "{paths:?}");
+    let (layers, found) = saved_image_contains(image, canary).await;
+    assert!(layers >= 2, "docker save gave {layers} layers");
+    assert!(!found, "the canary is in a layer of {image}");
+    let _ = docker()
+        .remove_image(
+            image,
+            None::<bollard::query_parameters::RemoveImageOptions>,
+            None,
+        )
+        .await;
+}
+
 /// A project carrying every kind of secret, each holding the canary.
 fn project_with_secrets(dir: &Path, canary: &str) {
     let write = |rel: &str, text: &str| {
@@ -611,18 +628,7 @@ async fn secrets_reach_no_layer_of_an_image_built_with_the_projects_own_dockerfi
     );
     assert!(!stderr.contains(canary), "{stderr}");
     let image = images[0]["image"].as_str().unwrap().to_string();
-    let paths = filesystem_paths(&docker(), &image).await;
-    assert!(paths.iter().any(|p| p == "app/index.html"), "{paths:?}");
-    let (layers, found) = saved_image_contains(&image, canary).await;
-    assert!(layers >= 2, "docker save gave {layers} layers");
-    assert!(!found, "the canary is in a layer of {image}");
-    let _ = docker()
-        .remove_image(
-            &image,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
+    assert_no_layer_holds(&image, canary, "app/index.html").await;
 }
 
 #[tokio::test]
@@ -660,16 +666,5 @@ async fn secrets_reach_no_layer_of_an_image_built_with_a_generated_dockerfile() 
     let images = images_json(&out);
     assert!(!stderr.contains(canary), "{stderr}");
     let image = images[0]["image"].as_str().unwrap().to_string();
-    let paths = filesystem_paths(&docker(), &image).await;
-    assert!(paths.iter().any(|p| p == "app/server.js"), "{paths:?}");
-    let (layers, found) = saved_image_contains(&image, canary).await;
-    assert!(layers >= 2, "docker save gave {layers} layers");
-    assert!(!found, "the canary is in a layer of {image}");
-    let _ = docker()
-        .remove_image(
-            &image,
-            None::<bollard::query_parameters::RemoveImageOptions>,
-            None,
-        )
-        .await;
+    assert_no_layer_holds(&image, canary, "app/server.js").await;
 }

@@ -645,34 +645,9 @@ mod tests {
         }
     }
 
-    #[test]
-    fn an_npmrc_the_build_copies_is_not_ignored_and_any_other_is() {
-        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
-        let mut c = Component {
-            name: "web".into(),
-            path: ".".into(),
-            language: Some(Language::Node),
-            framework: None,
-            port: 3000,
-            dockerfile: DockerfileSource::Generated,
-            start: "node server.js".into(),
-            health: "/".into(),
-            openapi: None,
-            env: vec![],
-            build: Some(plan.clone()),
-        };
-        assert!(dockerignore(&c).contains("\n**/.npmrc\n"));
-        plan.manifests = vec!["package.json".into(), ".npmrc".into()];
-        c.build = Some(plan);
-        assert!(!dockerignore(&c).contains(".npmrc"));
-        assert!(dockerignore(&c).contains("\n**/justpush.yaml\n"));
-    }
-
-    #[test]
-    fn a_control_character_in_any_build_command_is_refused() {
-        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
-        plan.cmd = vec!["node".into(), "server.js".into()];
-        let c = |plan: crate::detect::BuildPlan| Component {
+    /// A generated Node component `web` built by `plan`.
+    fn node_web(plan: crate::detect::BuildPlan) -> Component {
+        Component {
             name: "web".into(),
             path: ".".into(),
             language: Some(Language::Node),
@@ -684,7 +659,25 @@ mod tests {
             openapi: None,
             env: vec![],
             build: Some(plan),
-        };
+        }
+    }
+
+    #[test]
+    fn an_npmrc_the_build_copies_is_not_ignored_and_any_other_is() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        let mut c = node_web(plan.clone());
+        assert!(dockerignore(&c).contains("\n**/.npmrc\n"));
+        plan.manifests = vec!["package.json".into(), ".npmrc".into()];
+        c.build = Some(plan);
+        assert!(!dockerignore(&c).contains(".npmrc"));
+        assert!(dockerignore(&c).contains("\n**/justpush.yaml\n"));
+    }
+
+    #[test]
+    fn a_control_character_in_any_build_command_is_refused() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        plan.cmd = vec!["node".into(), "server.js".into()];
+        let c = node_web;
         assert!(render(&c(plan.clone()), &DockerfileOptions::default()).is_ok());
         for field in 0..5 {
             let mut bad = plan.clone();
