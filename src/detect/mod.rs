@@ -415,6 +415,30 @@ pub struct BuildPlan {
     pub artifact: Option<String>,
     /// The start command as an argument vector (the image's `CMD`).
     pub cmd: Vec<String>,
+    /// Debian packages the builder stage installs first (compilers and headers for
+    /// dependencies that build from source); they never reach the runtime stage.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub builder_packages: Vec<String>,
+    /// Debian packages the runtime stage installs (shared libraries the app links at run
+    /// time, such as `libssl3`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub runtime_packages: Vec<String>,
+    /// The language version the project declares, which picks the default base images' tag.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub runtime_version: Option<RuntimeVersion>,
+}
+
+/// A language version a project declares (`requires-python`, `.nvmrc`, go.mod's `go` line,
+/// `rust-toolchain.toml`, ...).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuntimeVersion {
+    /// What the project declares, as written (`>=3.11,<4`, `20`, `1.22.3`).
+    pub declared: String,
+    /// Where it is declared (`pyproject.toml [project] requires-python`).
+    pub source: String,
+    /// The version the default base images' tag is made from (`3.11`, `20`, `1.22`): digits
+    /// and dots only (checked before it reaches a Dockerfile); `None` keeps the defaults.
+    pub tag: Option<String>,
 }
 
 impl BuildPlan {
@@ -429,6 +453,9 @@ impl BuildPlan {
             prune: Vec::new(),
             artifact: None,
             cmd: Vec::new(),
+            builder_packages: Vec::new(),
+            runtime_packages: Vec::new(),
+            runtime_version: None,
         }
     }
 }

@@ -46,6 +46,42 @@ pub struct BaseImages {
 }
 
 impl BaseImages {
+    /// The default base images of a template for the language version a project declares
+    /// (`version`: digits and dots, e.g. `3.11`); `None`, or a version that is not digits and
+    /// dots, keeps the template's defaults.
+    pub fn for_version(template: Template, version: Option<&str>) -> BaseImages {
+        let Some(v) = version.filter(|v| valid_version_tag(v)) else {
+            return BaseImages::defaults(template);
+        };
+        let (builder, runtime) = match template {
+            Template::PythonUv | Template::PythonPip | Template::PythonPoetry => (
+                format!("python:{v}-slim-bookworm"),
+                format!("python:{v}-slim-bookworm"),
+            ),
+            Template::NodeNextjs
+            | Template::NodeServer
+            | Template::NodeStatic
+            | Template::Static => (
+                format!("node:{v}-bookworm-slim"),
+                format!("node:{v}-bookworm-slim"),
+            ),
+            Template::Go => (
+                format!("golang:{v}-bookworm"),
+                "debian:bookworm-slim".into(),
+            ),
+            Template::Rust => (format!("rust:{v}-bookworm"), "debian:bookworm-slim".into()),
+            Template::JavaMaven => (
+                format!("maven:3.9-eclipse-temurin-{v}"),
+                format!("eclipse-temurin:{v}-jre"),
+            ),
+            Template::JavaGradle => (
+                format!("gradle:8.10-jdk{v}"),
+                format!("eclipse-temurin:{v}-jre"),
+            ),
+        };
+        BaseImages { builder, runtime }
+    }
+
     /// The default base images of a template: official Debian-based images.
     pub fn defaults(template: Template) -> BaseImages {
         let (builder, runtime) = match template {
@@ -93,9 +129,10 @@ pub struct DockerfileOptions {
 }
 
 impl DockerfileOptions {
-    /// The base images a template renders with.
-    pub fn images_for(&self, template: Template) -> BaseImages {
-        let mut images = BaseImages::defaults(template);
+    /// The base images a template renders with, for the language version the project
+    /// declares (`None`: the template's defaults); overrides win.
+    pub fn images_for(&self, template: Template, version: Option<&str>) -> BaseImages {
+        let mut images = BaseImages::for_version(template, version);
         if let Some(o) = self.base_images.get(&template.language()) {
             if let Some(b) = &o.builder {
                 images.builder = b.clone();
@@ -135,7 +172,7 @@ pub enum DockerfileError {
 }
 
 /// The embedded template sources, by template name (partials start with `_`).
-pub const TEMPLATE_SOURCES: [(&str, &str); 15] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 17] = [
     (
         "_header.j2",
         include_str!("../../images/templates/_header.j2"),
@@ -146,6 +183,14 @@ pub const TEMPLATE_SOURCES: [(&str, &str); 15] = [
         include_str!("../../images/templates/_final.j2"),
     ),
     ("_run.j2", include_str!("../../images/templates/_run.j2")),
+    (
+        "_builder_packages.j2",
+        include_str!("../../images/templates/_builder_packages.j2"),
+    ),
+    (
+        "_runtime_packages.j2",
+        include_str!("../../images/templates/_runtime_packages.j2"),
+    ),
     (
         "python-uv",
         include_str!("../../images/templates/python-uv.Dockerfile.j2"),
@@ -231,7 +276,10 @@ pub fn render(
         })?;
     let template = plan.template;
     check_values(component)?;
-    let images = options.images_for(template);
+    let images = options.images_for(
+        template,
+        plan.runtime_version.as_ref().and_then(|v| v.tag.as_deref()),
+    );
     for image in [&images.builder, &images.runtime] {
         if !valid_image(image) {
             return Err(DockerfileError::InvalidImage {
@@ -297,6 +345,8 @@ pub fn render(
         start_period => if template.language() == Language::Java { "60s" } else { "20s" },
         healthcheck => json_argv(&healthcheck(template, component.port, &component.health, explicit_health)),
         cmd => json_argv(&plan.cmd),
+        builder_packages => plan.builder_packages.join(" "),
+        runtime_packages => plan.runtime_packages.join(" "),
     };
     let tmpl = ENV
         .get_template(template.as_str())
@@ -450,6 +500,24 @@ fn safe_label(value: &str) -> bool {
 }
 
 /// Rejects values that would break out of their place in a Dockerfile.
+/// A Debian package name (Debian policy 5.6.1), so a name can sit in an `apt-get install` line.
+fn valid_package_name(name: &str) -> bool {
+    name.len() >= 2
+        && name.len() <= 100
+        && name.starts_with(|c: char| c.is_ascii_lowercase() || c.is_ascii_digit())
+        && name
+            .chars()
+            .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || "+-.".contains(c))
+}
+
+/// A version that can become part of an image tag: `3`, `3.11`, `1.22.3`.
+fn valid_version_tag(v: &str) -> bool {
+    v.len() <= 16
+        && !v.is_empty()
+        && v.split('.')
+            .all(|part| !part.is_empty() && part.chars().all(|c| c.is_ascii_digit()))
+}
+
 fn check_values(c: &Component) -> Result<(), DockerfileError> {
     let unsafe_value = |what, value: &str, reason| DockerfileError::UnsafeValue {
         component: c.name.clone(),
@@ -479,6 +547,24 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
         return Err(unsafe_value("port", "0", "the port must be 1-65535"));
     }
     if let Some(plan) = &c.build {
+        for package in plan.builder_packages.iter().chain(&plan.runtime_packages) {
+            if !valid_package_name(package) {
+                return Err(unsafe_value(
+                    "Debian package",
+                    package,
+                    "package names are lower-case letters, digits and `+-.`, starting with a letter or digit",
+                ));
+            }
+        }
+        if let Some(tag) = plan.runtime_version.as_ref().and_then(|v| v.tag.as_deref()) {
+            if !valid_version_tag(tag) {
+                return Err(unsafe_value(
+                    "language version",
+                    tag,
+                    "a version for an image tag is digits separated by dots (e.g. `3.11`)",
+                ));
+            }
+        }
         // The last line of defence behind detection's grammar (detect::value_rules): RUN
         // fragments are joined into one instruction and CMD is one line, so a control
         // character anywhere would start an instruction of its own.
@@ -659,6 +745,59 @@ mod tests {
             openapi: None,
             env: vec![],
             build: Some(plan),
+        }
+    }
+
+    #[test]
+    fn packages_go_to_their_stage_and_the_declared_version_picks_the_tag() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        plan.cmd = vec!["node".into(), "server.js".into()];
+        plan.builder_packages = vec!["build-essential".into(), "python3".into()];
+        plan.runtime_packages = vec!["libssl3".into()];
+        plan.runtime_version = Some(crate::detect::RuntimeVersion {
+            declared: ">=18".into(),
+            source: "package.json engines.node".into(),
+            tag: Some("18".into()),
+        });
+        let text = render(&node_web(plan.clone()), &DockerfileOptions::default()).unwrap();
+        let runtime_stage = text.rsplit_once("FROM ${RUNTIME_IMAGE}").unwrap();
+        assert!(
+            runtime_stage
+                .0
+                .contains("install -y --no-install-recommends build-essential python3"),
+            "{text}"
+        );
+        assert!(!runtime_stage.1.contains("build-essential"), "{text}");
+        assert!(
+            runtime_stage.1.contains("--no-install-recommends libssl3"),
+            "{text}"
+        );
+        assert!(
+            text.contains("ARG BUILDER_IMAGE=node:18-bookworm-slim"),
+            "{text}"
+        );
+        // An override wins over the declared version.
+        let mut options = DockerfileOptions::default();
+        options.base_images.insert(
+            Language::Node,
+            BaseImageOverride {
+                builder: Some("mirror/node:x".into()),
+                runtime: None,
+            },
+        );
+        let text = render(&node_web(plan.clone()), &options).unwrap();
+        assert!(text.contains("ARG BUILDER_IMAGE=mirror/node:x"), "{text}");
+        assert!(
+            text.contains("ARG RUNTIME_IMAGE=node:18-bookworm-slim"),
+            "{text}"
+        );
+
+        for (bad_package, bad_tag) in [("libssl3 && curl x|sh", "18"), ("libssl3", "18;x")] {
+            let mut p = plan.clone();
+            p.runtime_packages = vec![bad_package.into()];
+            p.runtime_version.as_mut().unwrap().tag = Some(bad_tag.into());
+            let e = render(&node_web(p), &DockerfileOptions::default()).unwrap_err();
+            assert!(matches!(e, DockerfileError::UnsafeValue { .. }), "{e}");
         }
     }
 
