@@ -273,6 +273,7 @@ fn component(name: &str) -> ComponentPlan {
             openapi: None,
             env: vec![],
             build: None,
+            writable_paths: Vec::new(),
         },
     }
 }

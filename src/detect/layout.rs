@@ -213,6 +213,7 @@ fn component_at(
                 openapi,
                 env,
                 build: None,
+                writable_paths: Vec::new(),
             }
         }
         (None, Some(plan)) => {
@@ -236,6 +237,7 @@ fn component_at(
                 openapi,
                 env,
                 build: Some(build),
+                writable_paths: Vec::new(),
             }
         }
         (None, None) => return Ok(None),

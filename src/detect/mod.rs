@@ -73,9 +73,23 @@ pub struct Component {
     pub openapi: Option<OpenApi>,
     /// Environment variables the code reads.
     pub env: Vec<EnvVar>,
+    /// Directories the app writes to at run time (logs, uploads, SQLite files): the chart
+    /// mounts a volume at each and the generated Dockerfile gives the runtime user those
+    /// paths only; the root filesystem stays read-only everywhere else.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable_paths: Vec<WritablePath>,
     /// How to build an image for it (present when `dockerfile` is `generated`).
     #[serde(skip)]
     pub build: Option<BuildPlan>,
+}
+
+/// A directory the app writes to, and why detection thinks so.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WritablePath {
+    /// Absolute path inside the container (`/app/instance`).
+    pub path: String,
+    /// What showed it (`app.py: Flask(__name__, instance_relative_config=True)`).
+    pub reason: String,
 }
 
 /// The languages detection recognises.
@@ -702,6 +716,7 @@ mod tests {
             health: "/actuator/health".into(),
             openapi: Some(OpenApi::Runtime("/v3/api-docs".into())),
             env: vec![EnvVar::new("DB_PASSWORD")],
+            writable_paths: Vec::new(),
             build: Some(BuildPlan::new(Template::JavaMaven)),
         };
         let json = serde_json::to_string(&DetectedApp {

@@ -172,7 +172,7 @@ pub enum DockerfileError {
 }
 
 /// The embedded template sources, by template name (partials start with `_`).
-pub const TEMPLATE_SOURCES: [(&str, &str); 17] = [
+pub const TEMPLATE_SOURCES: [(&str, &str); 18] = [
     (
         "_header.j2",
         include_str!("../../images/templates/_header.j2"),
@@ -190,6 +190,10 @@ pub const TEMPLATE_SOURCES: [(&str, &str); 17] = [
     (
         "_runtime_packages.j2",
         include_str!("../../images/templates/_runtime_packages.j2"),
+    ),
+    (
+        "_writable.j2",
+        include_str!("../../images/templates/_writable.j2"),
     ),
     (
         "python-uv",
@@ -347,6 +351,12 @@ pub fn render(
         cmd => json_argv(&plan.cmd),
         builder_packages => plan.builder_packages.join(" "),
         runtime_packages => plan.runtime_packages.join(" "),
+        writable_paths => component
+            .writable_paths
+            .iter()
+            .map(|w| w.path.as_str())
+            .collect::<Vec<_>>()
+            .join(" "),
     };
     let tmpl = ENV
         .get_template(template.as_str())
@@ -556,6 +566,21 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
                 ));
             }
         }
+        for w in &c.writable_paths {
+            let ok = w.path.starts_with('/')
+                && w.path.len() > 1
+                && !w.path.split('/').any(|s| s == "..")
+                && w.path
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || "/-._".contains(ch));
+            if !ok {
+                return Err(unsafe_value(
+                    "writable path",
+                    &w.path,
+                    "a writable path is absolute, without `..`, in letters, digits and `/-._`",
+                ));
+            }
+        }
         if let Some(tag) = plan.runtime_version.as_ref().and_then(|v| v.tag.as_deref()) {
             if !valid_version_tag(tag) {
                 return Err(unsafe_value(
@@ -745,6 +770,7 @@ mod tests {
             openapi: None,
             env: vec![],
             build: Some(plan),
+            writable_paths: Vec::new(),
         }
     }
 
@@ -798,6 +824,27 @@ mod tests {
             p.runtime_version.as_mut().unwrap().tag = Some(bad_tag.into());
             let e = render(&node_web(p), &DockerfileOptions::default()).unwrap_err();
             assert!(matches!(e, DockerfileError::UnsafeValue { .. }), "{e}");
+        }
+    }
+
+    #[test]
+    fn writable_paths_are_made_and_owned_in_the_runtime_stage_only() {
+        let mut plan = crate::detect::BuildPlan::new(Template::NodeServer);
+        plan.cmd = vec!["node".into(), "server.js".into()];
+        let mut c = node_web(plan);
+        c.writable_paths = vec![crate::detect::WritablePath {
+            path: "/app/logs".into(),
+            reason: "test".into(),
+        }];
+        let text = render(&c, &DockerfileOptions::default()).unwrap();
+        let (_, runtime) = text.rsplit_once("FROM ${RUNTIME_IMAGE}").unwrap();
+        assert!(
+            runtime.contains("mkdir -p /app/logs \\\n    && chown 10001:10001 /app/logs"),
+            "{text}"
+        );
+        for bad in ["/app/../etc", "logs", "/app/x y", "/app/$(id)"] {
+            c.writable_paths[0].path = bad.into();
+            assert!(render(&c, &DockerfileOptions::default()).is_err(), "{bad}");
         }
     }
 
