@@ -237,7 +237,7 @@ fn component_at(
                 openapi,
                 env,
                 build: Some(build),
-                writable_paths: Vec::new(),
+                writable_paths: super::writable::detect(&dir, language),
             }
         }
         (None, None) => return Ok(None),

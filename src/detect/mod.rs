@@ -34,6 +34,7 @@ pub mod providers;
 pub mod scan;
 mod tree;
 pub mod value_rules;
+pub mod writable;
 
 use std::path::{Path, PathBuf};
 
