@@ -159,6 +159,15 @@ pub fn app_values(
         };
         comp.insert("talksTo".into(), J::Array(talks));
         comp.insert("usesDatabase".into(), J::Bool(false));
+        if !c.writable.is_empty() {
+            comp.insert("writablePaths".into(), json!(c.writable));
+        }
+        if let Some(p) = &c.persistence {
+            comp.insert(
+                "persistence".into(),
+                json!({"enabled": true, "size": p.size}),
+            );
+        }
         components.insert(c.name.clone(), J::Object(comp));
     }
     for name in CHART_DEFAULT_COMPONENTS {
@@ -347,6 +356,36 @@ kong:
             json!({"enabled": true, "minute": 30, "hour": 1000})
         );
         assert!(v.values["kong"].get("routes").is_none());
+    }
+
+    #[test]
+    fn writable_paths_become_volumes_and_persistence_a_claim() {
+        let mut config = app();
+        config.components[0].writable = vec!["/app/.next/cache".into()];
+        config.components[1].writable = vec!["/app/instance".into(), "/app/logs".into()];
+        config.components[1].replicas = 1;
+        config.components[1].persistence =
+            Some(crate::detect::config::PersistenceConfig { size: "2Gi".into() });
+        let v = app_values(&config, &BTreeMap::new(), &BTreeMap::new()).unwrap();
+        let mut values = v.values.clone();
+        values["components"]["api"]["secretEnv"] =
+            json!({"OPENAI_API_KEY": "x", "STRIPE_KEY": "y"});
+        let r = render(&values);
+        let find = |kind: &str, suffix: &str| {
+            r.manifests
+                .iter()
+                .find(|m| m.kind == kind && m.name.ends_with(suffix))
+                .map(|m| m.text.clone())
+        };
+        let web = find("Deployment", "-web").unwrap();
+        assert!(web.contains("mountPath: /app/.next/cache"), "{web}");
+        assert!(web.contains("emptyDir"), "{web}");
+        let api = find("Deployment", "-api").unwrap();
+        assert!(api.contains("subPath: writable-1"), "{api}");
+        assert!(api.contains("claimName: todo-justpush-api-data"), "{api}");
+        let claim = find("PersistentVolumeClaim", "-api-data").expect("the api's claim");
+        assert!(claim.contains("storage: \"2Gi\""), "{claim}");
+        assert!(find("PersistentVolumeClaim", "-web-data").is_none());
     }
 
     #[test]

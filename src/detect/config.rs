@@ -103,6 +103,21 @@ pub struct ComponentConfig {
     pub env: Vec<EnvConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteConfig>,
+    /// Directories the app writes to (absolute container paths); `init` writes what detection
+    /// found, and this list replaces it. Each gets a volume in the chart.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub writable: Vec<String>,
+    /// Keep the writable paths across restarts: one PersistentVolumeClaim of this size.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub persistence: Option<PersistenceConfig>,
+}
+
+/// A component's persistent volume for its writable paths.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "camelCase", deny_unknown_fields)]
+pub struct PersistenceConfig {
+    /// Kubernetes quantity, e.g. `1Gi`.
+    pub size: String,
 }
 
 /// An environment variable: a plain value, or a secret whose value is supplied at deploy time.
@@ -412,6 +427,8 @@ impl AppConfig {
                         })
                         .collect(),
                     route: Some(route),
+                    writable: c.writable_paths.iter().map(|w| w.path.clone()).collect(),
+                    persistence: None,
                 }
             })
             .collect();
@@ -514,6 +531,39 @@ impl AppConfig {
             .map_err(|e| invalid(format!("`name`: {e}")))?;
         let mut names = std::collections::HashSet::new();
         for c in &self.components {
+            for w in &c.writable {
+                if let Some(problem) = writable_path_problem(w) {
+                    return Err(invalid(format!(
+                        "component `{}`: writable path `{w}` {problem}; write an absolute path inside the image such as `/app/data`",
+                        c.name
+                    )));
+                }
+            }
+            if let Some(p) = &c.persistence {
+                if !p
+                    .size
+                    .chars()
+                    .all(|ch| ch.is_ascii_alphanumeric() || ch == '.')
+                    || !p.size.starts_with(|ch: char| ch.is_ascii_digit())
+                {
+                    return Err(invalid(format!(
+                        "component `{}`: persistence size `{}` is not a Kubernetes quantity; write e.g. `1Gi`",
+                        c.name, p.size
+                    )));
+                }
+                if c.replicas != 1 {
+                    return Err(invalid(format!(
+                        "component `{}`: persistence uses one ReadWriteOnce volume, which one node mounts, but replicas is {}; set `replicas: 1` or remove `persistence`",
+                        c.name, c.replicas
+                    )));
+                }
+                if c.writable.is_empty() {
+                    return Err(invalid(format!(
+                        "component `{}`: persistence is set but `writable` is empty; list the directories to keep (e.g. `writable: [/app/data]`)",
+                        c.name
+                    )));
+                }
+            }
             if super::dns_label(&c.name) != c.name {
                 return Err(invalid(format!(
                     "component name `{}` is not a DNS-1123 label; use lower-case letters, digits and `-` (e.g. `{}`)",
@@ -620,6 +670,30 @@ fn check_component_paths(c: &ComponentConfig, file: &Path) -> Result<(), ConfigE
     Ok(())
 }
 
+/// Why `value` cannot be a writable path (the same rule the Dockerfile check applies), if so.
+pub fn writable_path_problem(value: &str) -> Option<&'static str> {
+    if !value.starts_with('/') || value.len() < 2 {
+        return Some("is not absolute");
+    }
+    if value.split('/').any(|s| s == ".." || s == ".") {
+        return Some("contains `.` or `..`");
+    }
+    if [
+        "/", "/app", "/tmp", "/proc", "/sys", "/dev", "/etc", "/usr", "/bin",
+    ]
+    .contains(&value.trim_end_matches('/'))
+    {
+        return Some("is a system or code directory that a volume would hide");
+    }
+    if !value
+        .chars()
+        .all(|ch| ch.is_ascii_alphanumeric() || "/-._".contains(ch))
+    {
+        return Some("has characters other than letters, digits and `/-._`");
+    }
+    None
+}
+
 /// Why `value` is not a plain URL path (`/openapi.json`, `/v3/api-docs?group=public`), or
 /// `None` when it is. The path is appended to the API server's service-proxy URL, so a `..`
 /// segment (also written `%2e%2e`) would climb out of the service into the cluster's API with
@@ -683,6 +757,46 @@ mod tests {
         assert_eq!(config.kong.auth, AuthType::KeyAuth);
         assert_eq!(config.kong.rate_limit.minute, Some(60));
         assert_eq!(config.kong.cors.origins, ["*"]);
+    }
+
+    #[test]
+    fn writable_paths_and_persistence_parse_and_are_checked() {
+        let base = "name: shop\ncomponents:\n  - name: api\n    path: .\n    port: 8080\n";
+        let config = AppConfig::from_yaml(
+            &format!("{base}    replicas: 1\n    writable: [/app/instance, /app/logs]\n    persistence: {{size: 2Gi}}\n"),
+            Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        assert_eq!(
+            config.components[0].writable,
+            ["/app/instance", "/app/logs"]
+        );
+        assert_eq!(
+            config.components[0].persistence.as_ref().unwrap().size,
+            "2Gi"
+        );
+        for (extra, named) in [
+            ("    writable: [app/logs]\n", "app/logs"),
+            ("    writable: [/app/../etc]\n", "/app/../etc"),
+            ("    writable: [/app]\n", "/app"),
+            ("    writable: [\"/app/x;rm\"]\n", "/app/x;rm"),
+            (
+                "    writable: [/app/d]\n    persistence: {size: 1Gi}\n",
+                "replicas is 2",
+            ),
+            (
+                "    replicas: 1\n    persistence: {size: 1Gi}\n",
+                "`writable` is empty",
+            ),
+            (
+                "    replicas: 1\n    writable: [/app/d]\n    persistence: {size: \"1Gi; x\"}\n",
+                "1Gi; x",
+            ),
+        ] {
+            let err = AppConfig::from_yaml(&format!("{base}{extra}"), Path::new("justpush.yaml"))
+                .unwrap_err();
+            assert!(err.to_string().contains(named), "{extra}: {err}");
+        }
     }
 
     #[test]
