@@ -56,6 +56,8 @@ fixture_tests! {
     nestjs => "nestjs",
     fastapi_uv => "fastapi-uv",
     flask_requirements => "flask-requirements",
+    flask_instance => "flask-instance",
+    node_uploads => "node-uploads",
     django_poetry => "django-poetry",
     python_pyproject => "python-pyproject",
     go => "go",
