@@ -68,6 +68,9 @@ fixture_tests! {
     compose => "compose",
     existing_dockerfile => "existing-dockerfile",
     dockerfile_only => "dockerfile-only",
+    express_devstart => "express-devstart",
+    node_native => "node-native",
+    node_engines => "node-engines",
 }
 
 #[test]
