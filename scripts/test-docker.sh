@@ -155,3 +155,4 @@ export JUSTPUSH_TEST_BASE_NODE_BUILD="$BASE_NODE_BUILD"
 export JUSTPUSH_TEST_BASE_NODE="$BASE_NODE"
 cd "$ROOT"
 cargo test --locked --test image_docker -- --ignored --test-threads=1
+cargo test --locked --test projects_node_docker -- --ignored --test-threads=1
