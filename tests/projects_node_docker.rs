@@ -63,7 +63,8 @@ async fn build_and_run(name: &str, port: u16, health_path: &str) -> String {
             None,
         )
         .await;
-    let run = run.unwrap_or_else(|why| panic!("{name} ({image}) did not answer {health_path}: {why}"));
+    let run =
+        run.unwrap_or_else(|why| panic!("{name} ({image}) did not answer {health_path}: {why}"));
     assert!(
         (200..400).contains(&run.status),
         "{name} answered {health_path} with {}: {}",

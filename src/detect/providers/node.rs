@@ -336,8 +336,12 @@ fn dev_tool_command(dir: &ProjectDir<'_>, m: &Manifest, script: &str) -> Option<
         .collect();
     let (tool, rest) = words.split_first()?;
     let tool = tool.trim_start_matches("node_modules/.bin/");
-    // The file the tool runs: its first argument that is not a flag.
-    let file = rest.iter().find(|w| !w.starts_with('-'))?;
+    // The file the tool runs: the first argument named like a script (flags take values, as
+    // in `nodemon --watch src server.js`), else the last argument that is not a flag.
+    let file = rest
+        .iter()
+        .find(|w| NODE_EXTS.iter().any(|ext| w.ends_with(&format!(".{ext}"))))
+        .or_else(|| rest.iter().rev().find(|w| !w.starts_with('-')))?;
     if value_rules::relative_path("package.json", "scripts.start", file).is_err() {
         return None;
     }
@@ -860,6 +864,188 @@ mod tests {
         assert_eq!(p.build.manifests, ["package.json"]);
         let p = plan(&[("package.json", pkg), (".npmrc", "legacy-peer-deps=true\n")]);
         assert_eq!(p.build.manifests, ["package.json", ".npmrc"]);
+    }
+
+    fn try_plan(files: &[(&str, &str)]) -> Result<Plan, DetectError> {
+        let tree = SourceTree::from_memory(files.iter().copied());
+        NodeProvider.plan(&ProjectDir::new(&tree, "."), &Hints::default())
+    }
+
+    fn version(files: &[(&str, &str)]) -> Option<RuntimeVersion> {
+        plan(files).build.runtime_version
+    }
+
+    const START: &str = r#""scripts":{"start":"node index.js"}"#;
+
+    #[test]
+    fn declared_versions_in_precedence_pick_the_tag() {
+        let pkg =
+            format!(r#"{{{START},"engines":{{"node":">=18"}},"volta":{{"node":"20.11.1"}}}}"#);
+        let all = [
+            ("package.json", pkg.as_str()),
+            (".node-version", "v18.19.0\n"),
+            (".nvmrc", "lts/jod\n"),
+        ];
+        let v = version(&all).unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.tag.as_deref()),
+            ("package.json volta.node", Some("20"))
+        );
+        let pkg = format!(r#"{{{START},"engines":{{"node":">=18"}}}}"#);
+        let v = version(&[
+            ("package.json", &pkg),
+            (".node-version", "v18.19.0"),
+            (".nvmrc", "lts/jod"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.tag.as_deref()),
+            (".node-version", Some("18"))
+        );
+        let v = version(&[("package.json", &pkg), (".nvmrc", "# team pin\nlts/iron")]).unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.declared.as_str(), v.tag.as_deref()),
+            (".nvmrc", "20", Some("20"))
+        );
+        // A range: the highest LTS major it allows.
+        let v = version(&[("package.json", &pkg)]).unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.tag.as_deref()),
+            ("package.json engines.node", Some("22"))
+        );
+        let pkg = format!(r#"{{{START},"engines":{{"node":">=18.17 <21"}}}}"#);
+        assert_eq!(
+            version(&[("package.json", &pkg)]).unwrap().tag.as_deref(),
+            Some("20")
+        );
+        // No pin at all.
+        assert_eq!(
+            version(&[
+                ("package.json", &format!("{{{START}}}")),
+                (".nvmrc", "node")
+            ]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_builder_checks_the_declared_major_first() {
+        let check = |range: &str| {
+            let pkg = format!(r#"{{{START},"engines":{{"node":"{range}"}}}}"#);
+            plan(&[("package.json", &pkg)]).build.setup[0].clone()
+        };
+        assert!(check(">=22").contains("if(!(m>=22))"));
+        assert!(check("^18.17").contains("if(!(m===18))"));
+        assert!(check(">=18 <21 || 23").contains("if(!((m>=18&&m<=20)||m===23))"));
+        let text = check(">=22");
+        assert!(
+            text.contains("package.json engines.node declares >=22"),
+            "{text}"
+        );
+        assert!(text.contains("--base-image node.builder=IMAGE --base-image node.runtime=IMAGE"));
+        assert!(plan(&[("package.json", &format!("{{{START}}}"))])
+            .build
+            .setup
+            .is_empty());
+    }
+
+    #[test]
+    fn hostile_or_unreadable_versions_are_refused_naming_the_file() {
+        let pkg =
+            format!(r#"{{{START},"engines":{{"node":"18\");require('child_process')(\""}}}}"#);
+        let err = try_plan(&[("package.json", &pkg)]).unwrap_err();
+        assert!(
+            matches!(err, DetectError::UnsafeValue { ref field, .. } if field == "engines.node"),
+            "{err}"
+        );
+        let err = try_plan(&[
+            ("package.json", &format!("{{{START}}}")),
+            (".nvmrc", "eighteen"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(".nvmrc `eighteen` is not a Node version"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn node_gyp_builds_get_a_compiler_in_the_builder_only() {
+        let lock = r#"{"packages":{"":{},"node_modules/bcrypt":{"version":"5.1.1","hasInstallScript":true},"node_modules/esbuild":{"hasInstallScript":true}}}"#;
+        let cases: [&[(&str, &str)]; 3] = [
+            &[
+                ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+                ("package-lock.json", lock),
+            ],
+            &[
+                ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+                ("binding.gyp", "{}"),
+            ],
+            &[(
+                "package.json",
+                r#"{"gypfile":true,"scripts":{"start":"node index.js"}}"#,
+            )],
+        ];
+        for files in cases {
+            let p = plan(files);
+            assert_eq!(p.build.builder_packages, ["python3", "make", "g++"]);
+            assert!(p.build.runtime_packages.is_empty());
+            assert!(p.build.setup.iter().any(|c| c.contains("nodedir=")));
+        }
+        // An install script of a package that is not a node-gyp build (esbuild downloads).
+        let lock = r#"{"packages":{"node_modules/esbuild":{"hasInstallScript":true}}}"#;
+        let p = plan(&[
+            ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+            ("package-lock.json", lock),
+        ]);
+        assert!(p.build.builder_packages.is_empty());
+    }
+
+    #[test]
+    fn dev_tool_start_scripts_start_with_node() {
+        let p = plan(&[(
+            "package.json",
+            r#"{"scripts":{"start":"nodemon --watch . server.js"},"devDependencies":{"nodemon":"3"}}"#,
+        )]);
+        assert_eq!(p.build.cmd, ["node", "server.js"]);
+        assert!(!p.build.prune.is_empty());
+        let ts = r#"{"scripts":{"build":"tsc","start":"ts-node src/index.ts"},"devDependencies":{"ts-node":"10"}}"#;
+        let p = plan(&[
+            ("package.json", ts),
+            (
+                "tsconfig.json",
+                r#"{"compilerOptions":{"outDir":"./build/","rootDir":"src"}}"#,
+            ),
+        ]);
+        assert_eq!(p.build.cmd, ["node", "build/index.js"]);
+        assert!(!p.build.prune.is_empty());
+        // Nothing compiled to run: the runner itself, with dev dependencies kept.
+        let p = plan(&[(
+            "package.json",
+            r#"{"scripts":{"start":"tsx src/main.ts"},"devDependencies":{"tsx":"4"}}"#,
+        )]);
+        assert_eq!(p.build.cmd, ["node_modules/.bin/tsx", "src/main.ts"]);
+        assert!(p.build.prune.is_empty());
+    }
+
+    #[test]
+    fn prisma_generates_its_client_and_gets_libssl_at_run_time() {
+        let pkg = r#"{"scripts":{"build":"tsc","start":"node dist/index.js"},"dependencies":{"@prisma/client":"5","express":"4"},"devDependencies":{"prisma":"5"}}"#;
+        let p = plan(&[
+            ("package.json", pkg),
+            ("prisma/schema.prisma", "datasource db {}"),
+        ]);
+        assert_eq!(
+            p.build.build,
+            ["npx --no-install prisma generate", "npm run build"]
+        );
+        assert_eq!(p.build.runtime_packages, ["libssl3"]);
+        assert!(p.build.builder_packages.is_empty());
+        // A Prisma dependency without a schema generates nothing.
+        let p = plan(&[("package.json", pkg)]);
+        assert_eq!(p.build.build, ["npm run build"]);
+        assert!(p.build.runtime_packages.is_empty());
     }
 
     #[test]
