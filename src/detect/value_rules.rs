@@ -118,6 +118,18 @@ pub fn program_name(file: &str, field: &str, value: &str) -> Result<(), DetectEr
     )
 }
 
+/// A toolchain version as it reaches a base-image tag and a version check: digits and dots.
+pub fn version_number(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
+    static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+(\.[0-9]+){0,3}$").unwrap());
+    check(
+        &RE,
+        file,
+        field,
+        value,
+        "a version of digits separated by dots, such as 1.22 or 1.75.0",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
