@@ -13,8 +13,8 @@
 #                                        setuptools wheels, distutils and lib2to3: 7 MB less)
 #       justpush-ci/node-build:bookworm  + nodejs npm                    (builder)
 #       justpush-ci/node:bookworm        + nodejs                        (runtime)
-#       justpush-ci/golang:bookworm      + golang-go gcc libc6-dev (Go 1.19; builder, cgo too)
-#       justpush-ci/rust:bookworm        + rustc cargo gcc libc6-dev (Rust 1.63; builder)
+#       justpush-ci/golang:bookworm      + golang-go gcc libc6-dev ca-certificates (Go 1.19; builder, cgo too)
+#       justpush-ci/rust:bookworm        + rustc cargo gcc libc6-dev ca-certificates (Rust 1.63)
 #     (Go and Rust run on justpush-ci/debian:bookworm itself: same glibc as their builders.)
 #     The apt mirror is read from this machine's /etc/apt/sources.list.d/debian.sources.
 #   - runs the #[ignore]d cargo tests that need Docker (tests/image_docker.rs).
@@ -138,8 +138,8 @@ derive_base "$BASE_PYTHON" "$BASE_DEBIAN" python3 python3-venv
 derive_base "$BASE_PYTHON_RUNTIME" "$BASE_DEBIAN" python3
 derive_base "$BASE_NODE" "$BASE_DEBIAN" nodejs
 derive_base "$BASE_NODE_BUILD" "$BASE_NODE" npm
-derive_base "$BASE_GO" "$BASE_DEBIAN" golang-go gcc libc6-dev
-derive_base "$BASE_RUST" "$BASE_DEBIAN" rustc cargo gcc libc6-dev
+derive_base "$BASE_GO" "$BASE_DEBIAN" golang-go gcc libc6-dev ca-certificates
+derive_base "$BASE_RUST" "$BASE_DEBIAN" rustc cargo gcc libc6-dev ca-certificates
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^justpush-ci/' >&2
 
 log "demo backend wheelhouse (its uv.lock installs from images/backend/wheelhouse)"

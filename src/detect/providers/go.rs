@@ -237,4 +237,82 @@ mod tests {
         assert_eq!(plan.framework, Some(Framework::Gin));
         assert_eq!(plan.port, 8080);
     }
+
+    fn plan_of(files: &[(&str, &str)]) -> Result<Plan, DetectError> {
+        let tree = SourceTree::from_memory(files.iter().copied());
+        GoProvider.plan(&ProjectDir::new(&tree, "."), &Hints::default())
+    }
+
+    const MAIN: &str = "package main\n\nfunc main() {}\n";
+
+    #[test]
+    fn go_line_and_toolchain_pick_the_tag_and_the_minimum() {
+        let plan = plan_of(&[("go.mod", "module x\n\ngo 1.21.0\n"), ("main.go", MAIN)]).unwrap();
+        let v = plan.build.runtime_version.unwrap();
+        assert_eq!(
+            (v.declared.as_str(), v.tag.as_deref()),
+            ("go 1.21.0", Some("1.21"))
+        );
+        assert!(
+            plan.build.setup[0].contains("declares Go 1.21.0"),
+            "{:?}",
+            plan.build.setup
+        );
+        assert!(plan.build.setup[0].contains("--base-image go.builder=IMAGE"));
+
+        let plan = plan_of(&[
+            ("go.mod", "module x\n\ngo 1.21\n\ntoolchain go1.22.5\n"),
+            ("main.go", MAIN),
+        ])
+        .unwrap();
+        let v = plan.build.runtime_version.unwrap();
+        assert_eq!(v.tag.as_deref(), Some("1.22"));
+        assert_eq!(v.source, "go.mod toolchain line");
+        // The go line stays the minimum the builder must meet.
+        assert!(plan.build.setup[0].contains("declares Go 1.21,"));
+
+        let plan = plan_of(&[("go.mod", "module x\n"), ("main.go", MAIN)]).unwrap();
+        assert_eq!(plan.build.runtime_version, None);
+        assert!(plan.build.setup.is_empty());
+    }
+
+    #[test]
+    fn a_hostile_go_line_is_refused_naming_go_mod() {
+        let err = plan_of(&[("go.mod", "module x\n\ngo x;curl|sh\n"), ("main.go", MAIN)])
+            .unwrap_err()
+            .to_string();
+        assert!(err.starts_with("go.mod: go line"), "{err}");
+    }
+
+    #[test]
+    fn cgo_is_on_for_cgo_modules_and_import_c_and_off_otherwise() {
+        let sqlite = plan_of(&[
+            (
+                "go.mod",
+                "module x\n\ngo 1.22\n\nrequire github.com/mattn/go-sqlite3 v1.14.22\n",
+            ),
+            ("main.go", MAIN),
+        ])
+        .unwrap();
+        assert!(sqlite.build.build[0].starts_with("CGO_ENABLED=1 go build"));
+        assert_eq!(sqlite.build.builder_packages, ["gcc", "libc6-dev"]);
+        assert!(sqlite.build.runtime_packages.is_empty());
+
+        let import_c =
+            "package main\n\n// int one() { return 1; }\nimport \"C\"\n\nfunc main() {}\n";
+        let own_c = plan_of(&[("go.mod", "module x\n"), ("main.go", import_c)]).unwrap();
+        assert!(own_c.build.build[0].starts_with("CGO_ENABLED=1 "));
+
+        // A module path that merely starts like a cgo one is not it.
+        let plain = plan_of(&[
+            (
+                "go.mod",
+                "module x\n\nrequire github.com/mattn/go-sqlite3x v1.0.0\n",
+            ),
+            ("main.go", MAIN),
+        ])
+        .unwrap();
+        assert!(plain.build.build[0].starts_with("CGO_ENABLED=0 go build"));
+        assert!(plain.build.builder_packages.is_empty());
+    }
 }

@@ -238,3 +238,82 @@ impl Provider for RustProvider {
         })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::detect::SourceTree;
+
+    fn plan_of(files: &[(&str, &str)]) -> Result<Plan, DetectError> {
+        let tree = SourceTree::from_memory(files.iter().copied());
+        RustProvider.plan(&ProjectDir::new(&tree, "."), &Hints::default())
+    }
+
+    const CARGO: &str = "[package]\nname = \"svc\"\nversion = \"0.1.0\"\nrust-version = \"1.70\"\n";
+    const MAIN: &str = "fn main() {}\n";
+
+    #[test]
+    fn toolchain_file_wins_over_rust_version() {
+        let plan = plan_of(&[
+            ("Cargo.toml", CARGO),
+            ("src/main.rs", MAIN),
+            ("rust-toolchain.toml", "[toolchain]\nchannel = \"1.78.0\"\n"),
+        ])
+        .unwrap();
+        let v = plan.build.runtime_version.unwrap();
+        assert_eq!(v.tag.as_deref(), Some("1.78"));
+        assert_eq!(v.source, "rust-toolchain.toml channel");
+        assert!(plan.build.setup[0].contains("declares Rust 1.78.0"));
+        assert!(plan.build.setup[0].contains("--base-image rust.builder=IMAGE"));
+
+        let plan = plan_of(&[("Cargo.toml", CARGO), ("src/main.rs", MAIN)]).unwrap();
+        let v = plan.build.runtime_version.unwrap();
+        assert_eq!(
+            (v.tag.as_deref(), v.source.as_str()),
+            (Some("1.70"), "Cargo.toml rust-version")
+        );
+
+        // The legacy one-line file, with a named channel: recorded, defaults kept, no check.
+        let plan = plan_of(&[
+            ("Cargo.toml", CARGO),
+            ("src/main.rs", MAIN),
+            ("rust-toolchain", "stable\n"),
+        ])
+        .unwrap();
+        let v = plan.build.runtime_version.unwrap();
+        assert_eq!((v.declared.as_str(), v.tag), ("stable", None));
+        assert!(plan.build.setup.is_empty());
+    }
+
+    #[test]
+    fn a_hostile_channel_is_refused_naming_the_file() {
+        let err = plan_of(&[
+            ("Cargo.toml", CARGO),
+            ("src/main.rs", MAIN),
+            ("rust-toolchain", "1.75;curl x|sh\n"),
+        ])
+        .unwrap_err()
+        .to_string();
+        assert!(err.starts_with("rust-toolchain: channel"), "{err}");
+    }
+
+    #[test]
+    fn openssl_in_the_lockfile_brings_headers_and_libssl3() {
+        let lock = "version = 3\n\n[[package]]\nname = \"openssl-sys\"\nversion = \"0.9.103\"\n";
+        let plan = plan_of(&[
+            ("Cargo.toml", CARGO),
+            ("src/main.rs", MAIN),
+            ("Cargo.lock", lock),
+        ])
+        .unwrap();
+        assert_eq!(plan.build.builder_packages, ["libssl-dev", "pkg-config"]);
+        assert_eq!(plan.build.runtime_packages, ["libssl3", "ca-certificates"]);
+        let plain = plan_of(&[
+            ("Cargo.toml", CARGO),
+            ("src/main.rs", MAIN),
+            ("Cargo.lock", "version = 3\n"),
+        ])
+        .unwrap();
+        assert!(plain.build.runtime_packages.is_empty());
+    }
+}
