@@ -132,7 +132,8 @@ async fn ask_until_answer(
         .unwrap();
     let deadline = Instant::now() + spec.wait.unwrap_or(Duration::from_secs(90));
     let mut pause = Duration::from_millis(100);
-    let mut last = String::from("no answer yet");
+    // Set by every attempt before the deadline check reads it.
+    let mut last: String;
     loop {
         let details = docker
             .inspect_container(id, None::<InspectContainerOptions>)

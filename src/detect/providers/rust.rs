@@ -42,12 +42,15 @@ fn toolchain_channel(dir: &ProjectDir<'_>) -> Option<(&'static str, String)> {
     None
 }
 
+/// A numeric minimum as declared: the file, the field and the version.
+type DeclaredMinimum = (&'static str, &'static str, String);
+
 /// The Rust version the project declares, and the minimum the builder must have. A channel
 /// like `stable` or `nightly-2024-05-01` is recorded without a tag (the defaults stay).
 fn declared_version(
     dir: &ProjectDir<'_>,
     m: &Manifest,
-) -> Result<Option<(RuntimeVersion, Option<(&'static str, &'static str, String)>)>, DetectError> {
+) -> Result<Option<(RuntimeVersion, Option<DeclaredMinimum>)>, DetectError> {
     let (file, field, declared) = match (toolchain_channel(dir), &m.rust_version) {
         (Some((file, channel)), _) => (file, "channel", channel),
         (None, Some(v)) => ("Cargo.toml", "rust-version", v.clone()),
