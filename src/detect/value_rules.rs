@@ -124,6 +124,15 @@ pub fn program_name(file: &str, field: &str, value: &str) -> Result<(), DetectEr
 pub fn node_version(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
     static RE: LazyLock<Regex> =
         LazyLock::new(|| Regex::new(r"^[0-9A-Za-z .<>=^~|*+-]{1,64}$").unwrap());
+    check(
+        &RE,
+        file,
+        field,
+        value,
+        "a Node version or range such as 20, 18.19.0 or >=18 <23 (digits, letters, spaces and `.<>=^~|*+-`)",
+    )
+}
+
 /// A toolchain version as it reaches a base-image tag and a version check: digits and dots.
 pub fn version_number(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
     static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+(\.[0-9]+){0,3}$").unwrap());
@@ -132,7 +141,6 @@ pub fn version_number(file: &str, field: &str, value: &str) -> Result<(), Detect
         file,
         field,
         value,
-        "a Node version or range such as 20, 18.19.0 or >=18 <23 (digits, letters, spaces and `.<>=^~|*+-`)",
         "a version of digits separated by dots, such as 1.22 or 1.75.0",
     )
 }
