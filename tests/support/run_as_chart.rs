@@ -84,10 +84,10 @@ pub async fn run_as_chart(
 ) -> Result<ChartRun, String> {
     let mut tmpfs = HashMap::new();
     tmpfs.insert("/tmp".to_string(), String::new());
-    // A Kubernetes emptyDir is world-writable (0777); a Docker tmpfs takes the root-owned
-    // mount point's mode instead, which user 10001 could not write.
+    // A Kubernetes emptyDir is writable by the pod's user; Docker 20.10's tmpfs stays root 0755
+    // whatever its mode, so it is given to the chart's user instead.
     for p in spec.writable_paths {
-        tmpfs.insert((*p).to_string(), "mode=1777".to_string());
+        tmpfs.insert((*p).to_string(), "uid=10001,gid=10001".to_string());
     }
     let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
     let name = format!("justpush-chart-run-{}", image.replace(['/', ':', '.'], "-"));
@@ -134,7 +134,8 @@ async fn ask_until_answer(
         .unwrap();
     let deadline = Instant::now() + spec.wait.unwrap_or(Duration::from_secs(90));
     let mut pause = Duration::from_millis(100);
-    let mut last = String::from("no answer yet");
+    // Set by every attempt before the deadline check reads it.
+    let mut last: String;
     loop {
         let details = docker
             .inspect_container(id, None::<InspectContainerOptions>)
