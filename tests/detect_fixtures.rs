@@ -58,6 +58,7 @@ fixture_tests! {
     flask_requirements => "flask-requirements",
     flask_instance => "flask-instance",
     node_uploads => "node-uploads",
+    flask_sqlite_root => "flask-sqlite-root",
     django_poetry => "django-poetry",
     python_pyproject => "python-pyproject",
     go => "go",

@@ -159,8 +159,8 @@ pub fn app_values(
         };
         comp.insert("talksTo".into(), J::Array(talks));
         comp.insert("usesDatabase".into(), J::Bool(false));
-        if !c.writable.is_empty() {
-            comp.insert("writablePaths".into(), json!(c.writable));
+        if let Some(paths) = c.writable.as_ref().filter(|p| !p.is_empty()) {
+            comp.insert("writablePaths".into(), json!(paths));
         }
         if let Some(p) = &c.persistence {
             comp.insert(
@@ -361,8 +361,8 @@ kong:
     #[test]
     fn writable_paths_become_volumes_and_persistence_a_claim() {
         let mut config = app();
-        config.components[0].writable = vec!["/app/.next/cache".into()];
-        config.components[1].writable = vec!["/app/instance".into(), "/app/logs".into()];
+        config.components[0].writable = Some(vec!["/app/.next/cache".into()]);
+        config.components[1].writable = Some(vec!["/app/instance".into(), "/app/logs".into()]);
         config.components[1].replicas = 1;
         config.components[1].persistence =
             Some(crate::detect::config::PersistenceConfig { size: "2Gi".into() });

@@ -219,7 +219,14 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
         None
     };
 
-    let app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
+    let config = detect::config::AppConfig::load_if_present(&dir)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let mut app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
+    // The chart mounts justpush.yaml's `writable` lists, so the image hands over those.
+    if let Some(config) = &config {
+        config.apply_writable(&mut app);
+    }
+    super::project::show_warnings(shell, &app);
     let mut components = app.components;
     if !args.components.is_empty() {
         for wanted in &args.components {

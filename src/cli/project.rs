@@ -108,13 +108,26 @@ pub fn run_detect(args: &DetectArgs, shell: &mut Shell) -> Result<(), CliError> 
     let dir = args.source.resolve()?;
     // Detection itself ignores justpush.yaml, but `detect` is where a user checks a project
     // before `up`: a justpush.yaml that `up` would refuse is refused here too.
-    detect::config::AppConfig::load_if_present(&dir).map_err(|e| CliError::usage(e.to_string()))?;
-    let app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
+    let config = detect::config::AppConfig::load_if_present(&dir)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let mut app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
+    // What `build` and `up` will use: the file's `writable` lists replace detection's.
+    if let Some(config) = &config {
+        config.apply_writable(&mut app);
+    }
+    show_warnings(shell, &app);
     match shell.format {
         Format::Text => shell.data(&detect_table(&app)),
         _ => shell.structured(&app),
     }
     .map_err(|e| CliError::failed(e.to_string()))
+}
+
+/// Detection's warnings on stderr (`-o json` also carries them in its `warnings` field).
+pub fn show_warnings(shell: &mut Shell, app: &DetectedApp) {
+    for w in &app.warnings {
+        shell.warn(&format!("{}: {}", w.component, w.message)).ok();
+    }
 }
 
 fn detect_table(app: &DetectedApp) -> String {
@@ -156,7 +169,11 @@ pub fn run_init(args: &InitArgs, shell: &mut Shell) -> Result<(), CliError> {
         force: args.force,
         ..Default::default()
     };
-    let report = init(&dir, &options).map_err(|e| CliError::failed(e.to_string()))?;
+    let report = init(&dir, &options).map_err(|e| match e {
+        crate::dockerfile::init::InitError::Config(_) => CliError::usage(e.to_string()),
+        other => CliError::failed(other.to_string()),
+    })?;
+    show_warnings(shell, &report.app);
     for p in &report.written {
         shell
             .status("Wrote", &dir.join(p).display().to_string())

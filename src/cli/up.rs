@@ -98,14 +98,19 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
     }
     // An invalid justpush.yaml (a path leaving the project, a bad field) stops the run here,
     // before anything is built, instead of surfacing at the Deploy stage.
-    let release = match crate::detect::config::AppConfig::load_if_present(&dir)
-        .map_err(|e| CliError::usage(e.to_string()))?
-    {
-        Some(config) => config.name,
+    let config = crate::detect::config::AppConfig::load_if_present(&dir)
+        .map_err(|e| CliError::usage(e.to_string()))?;
+    let release = match &config {
+        Some(config) => config.name.clone(),
         None => plan::release_name(&dir, args.source.demo),
     };
     let mut build_options = args.build.build_options(&dir)?;
-    let app = detect_app(&dir)?;
+    let mut app = detect_app(&dir)?;
+    // The chart mounts justpush.yaml's `writable` lists, so the images hand over those.
+    if let Some(config) = &config {
+        config.apply_writable(&mut app);
+    }
+    super::project::show_warnings(shell, &app);
     // Before preflight and any build: strict stops here with nothing created.
     super::scan::gate(&dir, &app.components, &args.scan, shell)?;
     let rt = runtime()?;

@@ -104,9 +104,10 @@ pub struct ComponentConfig {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteConfig>,
     /// Directories the app writes to (absolute container paths); `init` writes what detection
-    /// found, and this list replaces it. Each gets a volume in the chart.
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub writable: Vec<String>,
+    /// found. When present (even `[]`) this list replaces detection's, in the generated
+    /// Dockerfile and in the chart; absent, detection's are used. Each gets a volume.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub writable: Option<Vec<String>>,
     /// Keep the writable paths across restarts: one PersistentVolumeClaim of this size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<PersistenceConfig>,
@@ -427,7 +428,8 @@ impl AppConfig {
                         })
                         .collect(),
                     route: Some(route),
-                    writable: c.writable_paths.iter().map(|w| w.path.clone()).collect(),
+                    writable: (!c.writable_paths.is_empty())
+                        .then(|| c.writable_paths.iter().map(|w| w.path.clone()).collect()),
                     persistence: None,
                 }
             })
@@ -483,6 +485,39 @@ impl AppConfig {
         Ok(config)
     }
 
+    /// Gives the detected components this file's `writable` lists where it sets one, so the
+    /// generated Dockerfile makes and hands to the runtime user what the chart mounts.
+    pub fn apply_writable(&self, app: &mut DetectedApp) {
+        for detected in &mut app.components {
+            let pinned = self
+                .components
+                .iter()
+                .find(|c| c.name == detected.name)
+                .and_then(|c| c.writable.as_ref());
+            if let Some(list) = pinned {
+                detected.writable_paths = list
+                    .iter()
+                    .map(|path| super::WritablePath {
+                        path: path.clone(),
+                        reason: format!("{CONFIG_FILE}: writable"),
+                    })
+                    .collect();
+            }
+        }
+    }
+
+    /// Takes detection's writable paths for the components that do not set `writable`, so a
+    /// justpush.yaml written for another setting keeps the volumes the app needs.
+    pub fn fill_writable_from(&mut self, app: &DetectedApp) {
+        for c in self.components.iter_mut().filter(|c| c.writable.is_none()) {
+            if let Some(d) = app.components.iter().find(|d| d.name == c.name) {
+                if !d.writable_paths.is_empty() {
+                    c.writable = Some(d.writable_paths.iter().map(|w| w.path.clone()).collect());
+                }
+            }
+        }
+    }
+
     /// The files the settings name that exist must not resolve (through symlinks) out of the
     /// project; checked at load so that `up` stops before building, not when the spec is read.
     fn check_links(&self, file: &Path) -> Result<(), ConfigError> {
@@ -531,10 +566,17 @@ impl AppConfig {
             .map_err(|e| invalid(format!("`name`: {e}")))?;
         let mut names = std::collections::HashSet::new();
         for c in &self.components {
-            for w in &c.writable {
+            let mut seen = std::collections::HashSet::new();
+            for w in c.writable.iter().flatten() {
                 if let Some(problem) = writable_path_problem(w) {
                     return Err(invalid(format!(
                         "component `{}`: writable path `{w}` {problem}; write an absolute path inside the image such as `/app/data`",
+                        c.name
+                    )));
+                }
+                if !seen.insert(w.trim_end_matches('/')) {
+                    return Err(invalid(format!(
+                        "component `{}`: writable path `{w}` is listed twice; list each directory once",
                         c.name
                     )));
                 }
@@ -557,9 +599,9 @@ impl AppConfig {
                         c.name, c.replicas
                     )));
                 }
-                if c.writable.is_empty() {
+                if c.writable.as_ref().is_none_or(Vec::is_empty) {
                     return Err(invalid(format!(
-                        "component `{}`: persistence is set but `writable` is empty; list the directories to keep (e.g. `writable: [/app/data]`)",
+                        "component `{}`: persistence is set but `writable` lists no directory; list the directories to keep (e.g. `writable: [/app/data]`)",
                         c.name
                     )));
                 }
@@ -768,8 +810,8 @@ mod tests {
         )
         .unwrap();
         assert_eq!(
-            config.components[0].writable,
-            ["/app/instance", "/app/logs"]
+            config.components[0].writable.as_deref(),
+            Some(&["/app/instance".to_string(), "/app/logs".to_string()][..])
         );
         assert_eq!(
             config.components[0].persistence.as_ref().unwrap().size,
@@ -786,7 +828,11 @@ mod tests {
             ),
             (
                 "    replicas: 1\n    persistence: {size: 1Gi}\n",
-                "`writable` is empty",
+                "`writable` lists no directory",
+            ),
+            (
+                "    writable: [/app/logs, /app/logs/]\n",
+                "`/app/logs/` is listed twice",
             ),
             (
                 "    replicas: 1\n    writable: [/app/d]\n    persistence: {size: \"1Gi; x\"}\n",
@@ -797,6 +843,65 @@ mod tests {
                 .unwrap_err();
             assert!(err.to_string().contains(named), "{extra}: {err}");
         }
+    }
+
+    #[test]
+    fn a_writable_list_replaces_detection_and_its_absence_keeps_it() {
+        let detected_at = |path: &str| super::super::WritablePath {
+            path: path.into(),
+            reason: "app.py: os.makedirs(\"logs\")".into(),
+        };
+        let mut app = DetectedApp {
+            components: ["api", "worker", "web"]
+                .iter()
+                .map(|name| super::super::Component {
+                    name: name.to_string(),
+                    path: name.to_string(),
+                    language: Some(Language::Python),
+                    framework: None,
+                    port: 8080,
+                    dockerfile: super::super::DockerfileSource::Generated,
+                    start: "python app.py".into(),
+                    health: "/".into(),
+                    openapi: None,
+                    env: vec![],
+                    build: None,
+                    writable_paths: vec![detected_at("/app/logs")],
+                })
+                .collect(),
+            warnings: Vec::new(),
+        };
+        let yaml = "name: shop\ncomponents:\n  - {name: api, path: api, port: 8080, writable: [/app/spool]}\n  - {name: worker, path: worker, port: 8080, writable: []}\n  - {name: web, path: web, port: 8080}\n";
+        let mut config = AppConfig::from_yaml(yaml, Path::new("justpush.yaml")).unwrap();
+        config.apply_writable(&mut app);
+        let paths = |i: usize| -> Vec<&str> {
+            app.components[i]
+                .writable_paths
+                .iter()
+                .map(|w| w.path.as_str())
+                .collect()
+        };
+        assert_eq!(paths(0), ["/app/spool"]);
+        assert_eq!(
+            app.components[0].writable_paths[0].reason,
+            "justpush.yaml: writable"
+        );
+        assert!(paths(1).is_empty(), "`writable: []` means none");
+        assert_eq!(paths(2), ["/app/logs"], "no `writable:` keeps detection's");
+        config.fill_writable_from(&app);
+        let lists: Vec<Option<Vec<String>>> = config
+            .components
+            .iter()
+            .map(|c| c.writable.clone())
+            .collect();
+        assert_eq!(
+            lists,
+            [
+                Some(vec!["/app/spool".to_string()]),
+                Some(vec![]),
+                Some(vec!["/app/logs".to_string()])
+            ]
+        );
     }
 
     #[test]

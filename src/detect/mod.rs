@@ -49,6 +49,18 @@ pub use tree::SourceTree;
 pub struct DetectedApp {
     /// The components, in a stable order (compose order, or by path).
     pub components: Vec<Component>,
+    /// What will not work as detected and what to change (shown by `detect`, `build`, `up`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<DetectWarning>,
+}
+
+/// A problem detection found in a component that a user must fix in the project.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct DetectWarning {
+    /// The component's name.
+    pub component: String,
+    /// What is wrong, where it was seen, and the fix.
+    pub message: String,
 }
 
 /// One deployable unit: a directory that becomes one image and one Deployment.
@@ -581,7 +593,24 @@ pub fn detect_tree(
             path: PathBuf::from(root_name),
         });
     }
-    Ok(DetectedApp { components })
+    let mut warnings = Vec::new();
+    for c in &components {
+        if let (Some(language), DockerfileSource::Generated) = (c.language, c.dockerfile) {
+            let dir = providers::ProjectDir::new(tree, &c.path);
+            warnings.extend(
+                writable::warnings(&dir, language)
+                    .into_iter()
+                    .map(|message| DetectWarning {
+                        component: c.name.clone(),
+                        message,
+                    }),
+            );
+        }
+    }
+    Ok(DetectedApp {
+        components,
+        warnings,
+    })
 }
 
 /// Turns any name into a DNS-1123 label (lower case, `a-z0-9-`, at most 63 characters).
@@ -722,6 +751,7 @@ mod tests {
         };
         let json = serde_json::to_string(&DetectedApp {
             components: vec![component],
+            warnings: Vec::new(),
         })
         .unwrap();
         assert_eq!(

@@ -34,26 +34,34 @@ const SKIPPED: [&str; 6] = [
     "build/",
 ];
 
-/// The writable directories of the component in `dir`, as absolute container paths, sorted.
-pub(super) fn detect(dir: &ProjectDir<'_>, language: Language) -> Vec<WritablePath> {
-    let Some(root) = app_root(language) else {
-        return Vec::new();
-    };
-    let mut found: BTreeMap<String, String> = BTreeMap::new();
+/// Files kept in a directory only so that it exists in a checkout; a volume hiding them hides
+/// nothing the app reads.
+fn is_placeholder(name: &str) -> bool {
+    let base = name.rsplit('/').next().unwrap_or(name);
+    [".gitkeep", ".keep", ".gitignore", ".placeholder"].contains(&base)
+        || base.to_ascii_lowercase().starts_with("readme")
+}
+
+/// What one pass over a component's code found: the directories it writes, and the files it
+/// writes in the app's own root (no volume can go there).
+#[derive(Default)]
+struct Scan {
+    /// App-relative directory → the first reason seen.
+    dirs: BTreeMap<String, String>,
+    /// (file, reason) for writes straight into the app root.
+    root_files: Vec<(String, String)>,
+    /// App-relative directory → the repository files an empty volume there would hide.
+    hidden: BTreeMap<String, Vec<String>>,
+}
+
+fn scan(dir: &ProjectDir<'_>, language: Language) -> Scan {
+    let mut out = Scan::default();
     let prefix = if dir.path == "." {
         String::new()
     } else {
         format!("{}/", dir.path.trim_matches('/'))
     };
     let files: Vec<&str> = dir.tree.files_under(dir.path).collect();
-    for name in CONVENTIONAL_DIRS {
-        let inside = format!("{prefix}{name}/");
-        if files.iter().any(|f| f.starts_with(&inside)) {
-            found
-                .entry(name.to_string())
-                .or_insert_with(|| format!("{name}/ is in the repository"));
-        }
-    }
     for file in &files {
         let rel = &file[prefix.len()..];
         if SKIPPED
@@ -79,11 +87,52 @@ pub(super) fn detect(dir: &ProjectDir<'_>, language: Language) -> Vec<WritablePa
         let Some(text) = dir.tree.read(file) else {
             continue;
         };
-        for (path, why) in scan_text(&text, language) {
-            found.entry(path).or_insert_with(|| format!("{rel}: {why}"));
+        for (target, why) in scan_text(&text, language) {
+            let why = format!("{rel}: {why}");
+            match target {
+                Target::Dir(d) => {
+                    out.dirs.entry(d).or_insert(why);
+                }
+                Target::RootFile(f) => out.root_files.push((f, why)),
+            }
         }
     }
-    found
+    for name in CONVENTIONAL_DIRS {
+        let inside = format!("{prefix}{name}/");
+        let kept: Vec<&str> = files
+            .iter()
+            .filter(|f| f.starts_with(&inside))
+            .copied()
+            .collect();
+        // A conventional directory that holds real files is read, not written, unless the
+        // code says otherwise: an empty volume there would hide what the app ships.
+        if !kept.is_empty() && kept.iter().all(|f| is_placeholder(f)) {
+            out.dirs
+                .entry(name.to_string())
+                .or_insert_with(|| format!("{name}/ is in the repository, empty"));
+        }
+    }
+    for d in out.dirs.keys() {
+        let inside = format!("{prefix}{d}/");
+        let shipped: Vec<String> = files
+            .iter()
+            .filter(|f| f.starts_with(&inside) && !is_placeholder(f))
+            .map(|f| f[prefix.len()..].to_string())
+            .collect();
+        if !shipped.is_empty() {
+            out.hidden.insert(d.clone(), shipped);
+        }
+    }
+    out
+}
+
+/// The writable directories of the component in `dir`, as absolute container paths, sorted.
+pub(super) fn detect(dir: &ProjectDir<'_>, language: Language) -> Vec<WritablePath> {
+    let Some(root) = app_root(language) else {
+        return Vec::new();
+    };
+    scan(dir, language)
+        .dirs
         .into_iter()
         .map(|(rel, reason)| WritablePath {
             path: format!("{root}/{rel}"),
@@ -92,8 +141,58 @@ pub(super) fn detect(dir: &ProjectDir<'_>, language: Language) -> Vec<WritablePa
         .collect()
 }
 
+/// What a user must change for the component in `dir` to run with a read-only root: writes
+/// into the app's own directory (a volume there would hide the code, so they would fail), and
+/// repository files that the empty volume of a writable path hides.
+pub(super) fn warnings(dir: &ProjectDir<'_>, language: Language) -> Vec<String> {
+    let Some(root) = app_root(language) else {
+        return Vec::new();
+    };
+    let found = scan(dir, language);
+    let mut out = Vec::new();
+    for (file, why) in &found.root_files {
+        out.push(format!(
+            "{why} writes {root}/{file} in the app's own directory, which stays read-only (a volume there would hide the code{sqlite}); fix: move it into a subdirectory, e.g. data/{file}, which then gets a writable volume at {root}/data (or list that directory under the component's `writable:` in justpush.yaml)",
+            sqlite = if is_sqlite(file, why) {
+                "; SQLite also needs the file's directory writable for its journal"
+            } else {
+                ""
+            }
+        ));
+    }
+    for (d, files) in &found.hidden {
+        let shown: Vec<&str> = files.iter().take(3).map(String::as_str).collect();
+        let more = if files.len() > 3 {
+            format!(" and {} more", files.len() - 3)
+        } else {
+            String::new()
+        };
+        out.push(format!(
+            "{root}/{d} gets an empty volume (writable at run time), which hides {}{more} from the repository; create those files at start-up, or move them out of {d}/",
+            shown.join(", ")
+        ));
+    }
+    out
+}
+
+fn is_sqlite(file: &str, why: &str) -> bool {
+    why.contains("SQLite")
+        || why.contains("database NAME")
+        || [".db", ".sqlite", ".sqlite3"]
+            .iter()
+            .any(|e| file.ends_with(e))
+}
+
+/// Where a write found in code lands, relative to the app directory.
+enum Target {
+    /// A subdirectory: it gets a volume.
+    Dir(String),
+    /// A file in the app directory itself: it cannot.
+    RootFile(String),
+}
+
 /// The app-relative directories `text` writes to, each with the code that shows it.
-fn scan_text(text: &str, language: Language) -> Vec<(String, String)> {
+fn scan_text(text: &str, language: Language) -> Vec<(Target, String)> {
     static FLASK_INSTANCE: LazyLock<Regex> = LazyLock::new(|| {
         Regex::new(r"instance_relative_config\s*=\s*True|\.instance_path\b").unwrap()
     });
@@ -132,7 +231,7 @@ fn scan_text(text: &str, language: Language) -> Vec<(String, String)> {
     let flask = language == Language::Python && text.contains("flask");
     if flask && FLASK_INSTANCE.is_match(text) {
         out.push((
-            "instance".to_string(),
+            Target::Dir("instance".to_string()),
             "Flask's instance folder".to_string(),
         ));
     }
@@ -144,8 +243,8 @@ fn scan_text(text: &str, language: Language) -> Vec<(String, String)> {
         } else {
             (file.to_string(), "SQLite file")
         };
-        if let Some(d) = parent_dir(&placed) {
-            out.push((d, format!("{why} `sqlite:///{file}`")));
+        if let Some(t) = file_target(&placed) {
+            out.push((t, format!("{why} `sqlite:///{file}`")));
         }
     }
     if language == Language::Python {
@@ -157,53 +256,58 @@ fn scan_text(text: &str, language: Language) -> Vec<(String, String)> {
                 .step_by(2)
                 .collect::<Vec<_>>()
                 .join("/");
-            if let Some(d) = parent_dir(&name) {
-                out.push((d, format!("Django database NAME `{name}`")));
+            if let Some(t) = file_target(&name) {
+                out.push((t, format!("Django database NAME `{name}`")));
             }
         }
         for cap in DJANGO_MEDIA.captures_iter(text) {
             if let Some(d) = clean_dir(&cap[1]) {
-                out.push((d, format!("Django MEDIA_ROOT `{}`", &cap[1])));
+                out.push((Target::Dir(d), format!("Django MEDIA_ROOT `{}`", &cap[1])));
             }
         }
         for cap in PY_WRITES.captures_iter(text) {
-            let dir = if cap[1].ends_with("Handler") {
-                parent_dir(&cap[2])
+            let target = if cap[1].ends_with("Handler") {
+                file_target(&cap[2])
             } else {
-                clean_dir(&cap[2])
+                clean_dir(&cap[2]).map(Target::Dir)
             };
-            if let Some(d) = dir {
-                out.push((d, format!("{}(\"{}\")", &cap[1], &cap[2])));
+            if let Some(t) = target {
+                out.push((t, format!("{}(\"{}\")", &cap[1], &cap[2])));
             }
         }
     }
     if language == Language::Node {
         for cap in NODE_WRITES.captures_iter(text) {
-            let dir = if cap[1].starts_with("mkdir") {
-                clean_dir(&cap[2])
+            let target = if cap[1].starts_with("mkdir") {
+                clean_dir(&cap[2]).map(Target::Dir)
             } else {
-                parent_dir(&cap[2])
+                file_target(&cap[2])
             };
-            if let Some(d) = dir {
-                out.push((d, format!("{}('{}')", &cap[1], &cap[2])));
+            if let Some(t) = target {
+                out.push((t, format!("{}('{}')", &cap[1], &cap[2])));
             }
         }
         for cap in MULTER_DEST.captures_iter(text) {
             if let Some(d) = clean_dir(&cap[1]) {
-                out.push((d, format!("upload destination `dest: '{}'`", &cap[1])));
+                out.push((
+                    Target::Dir(d),
+                    format!("upload destination `dest: '{}'`", &cap[1]),
+                ));
             }
         }
     }
     out
 }
 
-/// The directory holding file `rel`, if that is a subdirectory of the app. A file in the app's
-/// own root (`db.sqlite3`) has none: a volume there would hide the code, so it is not a
-/// writable path (docs/projects/writable.md says which setting to change).
-fn parent_dir(rel: &str) -> Option<String> {
+/// Where writing file `rel` lands: its directory when that is a subdirectory of the app, or
+/// the file itself when it sits in the app's own root (`db.sqlite3`), which no volume can
+/// cover without hiding the code. `None` for paths that leave the app or are not plain names.
+fn file_target(rel: &str) -> Option<Target> {
     let rel = rel.trim_start_matches("./");
-    let (dir, _) = rel.rsplit_once('/')?;
-    clean_dir(dir)
+    match rel.rsplit_once('/') {
+        Some((dir, _)) => clean_dir(dir).map(Target::Dir),
+        None => clean_dir(rel).map(Target::RootFile),
+    }
 }
 
 /// `rel` as a clean app-relative directory: no `..`, not absolute, not the app root, and only
@@ -318,6 +422,74 @@ mod tests {
         let code = "os.makedirs('../../etc')\nos.makedirs('/etc/x')\n\
                     logging.FileHandler('a b/$(id)/x.log')\nos.makedirs('ok/../..')\n";
         assert!(paths(&[("app.py", code)], Language::Python).is_empty());
+    }
+
+    fn warned(files: &[(&str, &str)], language: Language) -> Vec<String> {
+        let tree = SourceTree::from_memory(files.iter().map(|(p, c)| (*p, *c)));
+        warnings(&ProjectDir::new(&tree, "."), language)
+    }
+
+    #[test]
+    fn a_sqlite_file_in_the_app_root_is_a_warning_naming_setting_file_and_fix() {
+        let settings = "BASE_DIR = Path(__file__).resolve().parent.parent\n\
+                        DATABASES = {'default': {'ENGINE': 'django.db.backends.sqlite3', 'NAME': BASE_DIR / 'db.sqlite3'}}\n";
+        let files = [("mysite/settings.py", settings)];
+        assert!(paths(&files, Language::Python).is_empty());
+        let got = warned(&files, Language::Python);
+        assert_eq!(got.len(), 1, "{got:?}");
+        for part in [
+            "mysite/settings.py: Django database NAME `db.sqlite3`",
+            "/app/db.sqlite3",
+            "read-only",
+            "journal",
+            "data/db.sqlite3",
+            "writable volume at /app/data",
+            "`writable:` in justpush.yaml",
+        ] {
+            assert!(got[0].contains(part), "`{part}` missing: {}", got[0]);
+        }
+        // Not only SQLite: a log file in the root, and Node's too.
+        let log = warned(
+            &[("app.py", "logging.FileHandler('app.log')")],
+            Language::Python,
+        );
+        assert!(
+            log[0].contains("/app/app.log") && !log[0].contains("journal"),
+            "{log:?}"
+        );
+        let node = warned(
+            &[("server.js", "fs.appendFileSync('visits.txt', 'x')")],
+            Language::Node,
+        );
+        assert!(node[0].contains("/app/visits.txt"), "{node:?}");
+        // Placed in a subdirectory, it is a writable path and nothing to warn about.
+        let moved = [("app.py", "URL = 'sqlite:///data/app.db'")];
+        assert_eq!(paths(&moved, Language::Python), ["/app/data"]);
+        assert!(warned(&moved, Language::Python).is_empty());
+    }
+
+    #[test]
+    fn shipped_files_are_not_hidden_by_a_guessed_volume_and_are_named_when_written_over() {
+        // data/ with real content and no code writing there is read, not written.
+        let repo_only = [("data/countries.json", "[]"), ("app.py", "")];
+        assert!(paths(&repo_only, Language::Python).is_empty());
+        assert!(warned(&repo_only, Language::Python).is_empty());
+        // Placeholders only: the directory exists to be written to.
+        assert_eq!(
+            paths(&[("uploads/.gitkeep", "")], Language::Node),
+            ["/app/uploads"]
+        );
+        // Code writes there and the repository ships a file there: the volume hides it.
+        let both = [
+            ("data/seed.csv", "a,b"),
+            ("app.py", "os.makedirs('data', exist_ok=True)"),
+        ];
+        assert_eq!(paths(&both, Language::Python), ["/app/data"]);
+        let got = warned(&both, Language::Python);
+        assert!(
+            got.len() == 1 && got[0].contains("/app/data") && got[0].contains("data/seed.csv"),
+            "{got:?}"
+        );
     }
 
     #[test]

@@ -75,6 +75,9 @@ pub enum InitError {
     /// A Dockerfile could not be generated.
     #[error(transparent)]
     Render(#[from] DockerfileError),
+    /// The project's justpush.yaml (whose `writable` lists the Dockerfiles follow) is invalid.
+    #[error(transparent)]
+    Config(#[from] crate::detect::ConfigError),
     /// A file could not be written.
     #[error("cannot write {path}: {source}; check that the directory is writable")]
     Write {
@@ -87,12 +90,17 @@ pub enum InitError {
 /// Detects the project in `dir` and writes its Dockerfiles, `.dockerignore`s and
 /// `justpush.yaml`.
 pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> {
-    let app = detect_with(
+    let mut app = detect_with(
         dir,
         &DetectOptions {
             ignore_generated_dockerfiles: options.force,
         },
     )?;
+    // An existing justpush.yaml's `writable` lists are what the chart will mount, so the
+    // Dockerfiles make and hand over those directories rather than detection's.
+    if let Some(config) = AppConfig::load_if_present(dir)? {
+        config.apply_writable(&mut app);
+    }
     let mut out = Writer {
         dir,
         written: Vec::new(),

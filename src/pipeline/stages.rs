@@ -196,7 +196,10 @@ pub fn app_config(
 ) -> Result<AppConfig, String> {
     let file = root.join(crate::detect::config::CONFIG_FILE);
     let mut app = if file.is_file() {
-        AppConfig::load(&file).map_err(|e| e.to_string())?
+        let mut app = AppConfig::load(&file).map_err(|e| e.to_string())?;
+        // Components without a `writable` list keep the volumes detection found.
+        app.fill_writable_from(detected);
+        app
     } else {
         AppConfig::from_detected(release, detected)
     };

@@ -744,8 +744,22 @@ def test_workloads_are_hardened(set_id: str) -> None:
             annotations = tpl["metadata"]["annotations"]
             assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/config"])
             assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/secret"])
+            by_path = {m["mountPath"]: m for m in container["volumeMounts"]}
+            persistent = comp.get("persistence", {}).get("enabled", False)
+            subpaths = set()
             for path in comp["writablePaths"]:
-                assert "emptyDir" in volumes[{m["mountPath"]: m["name"] for m in container["volumeMounts"]}[path]]
+                mount = by_path[path]
+                volume = volumes[mount["name"]]
+                if persistent:
+                    # One ReadWriteOnce claim shared by the paths, a distinct subPath each.
+                    assert "persistentVolumeClaim" in volume, f"{where}: {path} must be on the claim"
+                    assert mount["subPath"] not in subpaths, f"{where}: {path} shares a subPath"
+                    subpaths.add(mount["subPath"])
+                    assert workload["spec"]["replicas"] == 1, f"{where}: a ReadWriteOnce claim needs one replica"
+                else:
+                    assert "emptyDir" in volume, f"{where}: {path} must be an emptyDir"
+            # Nothing but /tmp and the writable paths is writable: no other volume is mounted.
+            assert set(by_path) <= {"/tmp", *comp["writablePaths"]}, f"{where}: {sorted(by_path)}"
         else:
             assert spec["automountServiceAccountToken"] is False
 
