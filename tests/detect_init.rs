@@ -79,6 +79,16 @@ fn init_never_overwrites_without_force() {
     std::fs::write(dir.join("justpush.yaml"), "# edited by hand\n").unwrap();
     let report = init(&dir, &InitOptions::default()).unwrap();
     assert!(report.written.is_empty(), "{:?}", report.written);
+    // The file it cannot read is named, not silently passed over.
+    assert!(
+        report
+            .app
+            .warnings
+            .iter()
+            .any(|w| w.component == "justpush.yaml" && w.message.contains("missing field `name`")),
+        "{:?}",
+        report.app.warnings
+    );
     let skipped: Vec<(String, SkipReason)> = report
         .skipped
         .iter()
@@ -142,4 +152,86 @@ fn init_reports_detection_errors() {
     let err = init(&dir, &InitOptions::default()).unwrap_err();
     assert!(err.to_string().contains("nothing deployable"), "{err}");
     assert!(!dir.join("justpush.yaml").exists());
+}
+
+#[test]
+fn init_writes_detected_writable_paths_and_follows_an_existing_list() {
+    let (_tmp, dir) = project("flask-instance");
+    init(&dir, &InitOptions::default()).unwrap();
+    let config = AppConfig::load(&dir.join("justpush.yaml")).unwrap();
+    assert_eq!(
+        config.components[0].writable.as_deref(),
+        Some(&["/app/instance".to_string(), "/app/logs".to_string()][..])
+    );
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("mkdir -p /app/instance /app/logs"),
+        "{dockerfile}"
+    );
+
+    // The user's list replaces detection's in the Dockerfile that `init --force` writes again.
+    let yaml = std::fs::read_to_string(dir.join("justpush.yaml"))
+        .unwrap()
+        .replace("- /app/instance\n", "- /app/spool\n");
+    std::fs::write(dir.join("justpush.yaml"), &yaml).unwrap();
+    init(
+        &dir,
+        &InitOptions {
+            force: true,
+            ..Default::default()
+        },
+    )
+    .unwrap();
+    let dockerfile = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    assert!(
+        dockerfile.contains("mkdir -p /app/spool /app/logs")
+            && dockerfile.contains("chown 10001:10001 /app/spool /app/logs"),
+        "{dockerfile}"
+    );
+}
+
+fn justpush(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .args(args)
+        .env("NO_COLOR", "1")
+        .output()
+        .unwrap()
+}
+
+#[test]
+fn detect_warns_about_a_write_into_the_app_directory_in_text_and_json() {
+    let (_tmp, dir) = project("flask-sqlite-root");
+    let dir_arg = dir.to_str().unwrap();
+    let text = justpush(&["detect", dir_arg]);
+    assert!(text.status.success());
+    let stderr = String::from_utf8_lossy(&text.stderr);
+    assert!(
+        stderr.contains("warning")
+            && stderr.contains("flask-sqlite-root: app.py: SQLite file `sqlite:///visits.db` writes /app/visits.db"),
+        "{stderr}"
+    );
+    let json = justpush(&["detect", dir_arg, "-o", "json"]);
+    let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
+    assert_eq!(value["warnings"][0]["component"], "flask-sqlite-root");
+    assert!(value["warnings"][0]["message"]
+        .as_str()
+        .unwrap()
+        .contains("data/visits.db"));
+}
+
+#[test]
+fn a_writable_path_leaving_the_app_is_refused_by_detect_with_exit_2() {
+    let (_tmp, dir) = project("flask-instance");
+    std::fs::write(
+        dir.join("justpush.yaml"),
+        "name: notes\ncomponents:\n  - name: flask-instance\n    path: .\n    port: 5000\n    writable: [/app/../etc]\n",
+    )
+    .unwrap();
+    let out = justpush(&["detect", dir.to_str().unwrap()]);
+    assert_eq!(out.status.code(), Some(2));
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("`flask-instance`") && stderr.contains("`/app/../etc`"),
+        "{stderr}"
+    );
 }

@@ -169,10 +169,7 @@ pub fn run_init(args: &InitArgs, shell: &mut Shell) -> Result<(), CliError> {
         force: args.force,
         ..Default::default()
     };
-    let report = init(&dir, &options).map_err(|e| match e {
-        crate::dockerfile::init::InitError::Config(_) => CliError::usage(e.to_string()),
-        other => CliError::failed(other.to_string()),
-    })?;
+    let report = init(&dir, &options).map_err(|e| CliError::failed(e.to_string()))?;
     show_warnings(shell, &report.app);
     for p in &report.written {
         shell

@@ -75,9 +75,6 @@ pub enum InitError {
     /// A Dockerfile could not be generated.
     #[error(transparent)]
     Render(#[from] DockerfileError),
-    /// The project's justpush.yaml (whose `writable` lists the Dockerfiles follow) is invalid.
-    #[error(transparent)]
-    Config(#[from] crate::detect::ConfigError),
     /// A file could not be written.
     #[error("cannot write {path}: {source}; check that the directory is writable")]
     Write {
@@ -98,8 +95,16 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
     )?;
     // An existing justpush.yaml's `writable` lists are what the chart will mount, so the
     // Dockerfiles make and hand over those directories rather than detection's.
-    if let Some(config) = AppConfig::load_if_present(dir)? {
-        config.apply_writable(&mut app);
+    // One that does not load is the user's to fix, not a reason for `init` to write nothing.
+    match AppConfig::load_if_present(dir) {
+        Ok(Some(config)) => config.apply_writable(&mut app),
+        Ok(None) => {}
+        Err(e) => app.warnings.push(crate::detect::DetectWarning {
+            component: CONFIG_FILE.to_string(),
+            message: format!(
+                "{e}; the Dockerfiles written now follow detection's writable paths, not this file's"
+            ),
+        }),
     }
     let mut out = Writer {
         dir,

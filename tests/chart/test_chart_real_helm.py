@@ -758,6 +758,9 @@ def test_workloads_are_hardened(set_id: str) -> None:
                     assert workload["spec"]["replicas"] == 1, f"{where}: a ReadWriteOnce claim needs one replica"
                 else:
                     assert "emptyDir" in volume, f"{where}: {path} must be an emptyDir"
+            # HOME is a writable directory whatever the image set (its own Dockerfile may not).
+            home = {e["name"]: e for e in container.get("env") or []}["HOME"]["value"]
+            assert any(home == p or home.startswith(p.rstrip("/") + "/") for p in ["/tmp", *comp["writablePaths"]]), f"{where}: HOME {home}"
             # Nothing but /tmp and the writable paths is writable: no other volume is mounted.
             assert set(by_path) <= {"/tmp", *comp["writablePaths"]}, f"{where}: {sorted(by_path)}"
         else:
