@@ -50,6 +50,15 @@ Context: NAME.
 {{- end -}}
 
 {{/*
+The PersistentVolumeClaim of one writable path: the component's name and the path's letters and
+digits (`/app/instance` → `NAME-app-instance`). Context: dict "ctx" COMPONENT-CTX "path" PATH.
+*/}}
+{{- define "justpush.writableClaimName" -}}
+{{- $slug := regexReplaceAll "[^a-z0-9]+" (lower .path) "-" | trimAll "-" -}}
+{{- include "justpush.dnsName" (printf "%s-%s" (include "justpush.componentName" .ctx) $slug) -}}
+{{- end -}}
+
+{{/*
 Labels every object carries. Context: dict "root" $ "component" NAME ["version" VERSION].
 The version label defaults to the chart's appVersion; components pass their image tag.
 */}}

@@ -381,11 +381,21 @@ kong:
         assert!(web.contains("mountPath: /app/.next/cache"), "{web}");
         assert!(web.contains("emptyDir"), "{web}");
         let api = find("Deployment", "-api").unwrap();
-        assert!(api.contains("subPath: writable-1"), "{api}");
-        assert!(api.contains("claimName: todo-justpush-api-data"), "{api}");
-        let claim = find("PersistentVolumeClaim", "-api-data").expect("the api's claim");
-        assert!(claim.contains("storage: \"2Gi\""), "{claim}");
-        assert!(find("PersistentVolumeClaim", "-web-data").is_none());
+        // A claim per path, mounted whole (no subPath: the kubelet would make it root's).
+        assert!(!api.contains("subPath"), "{api}");
+        for claim in [
+            "todo-justpush-api-app-instance",
+            "todo-justpush-api-app-logs",
+        ] {
+            assert!(api.contains(&format!("claimName: {claim}")), "{api}");
+            let text = find("PersistentVolumeClaim", claim).expect("a claim per path");
+            assert!(text.contains("storage: \"2Gi\""), "{text}");
+            assert!(text.contains("ReadWriteOnce"), "{text}");
+        }
+        assert!(!r
+            .manifests
+            .iter()
+            .any(|m| m.kind == "PersistentVolumeClaim" && m.name.contains("-web-")));
     }
 
     #[test]

@@ -746,15 +746,20 @@ def test_workloads_are_hardened(set_id: str) -> None:
             assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/secret"])
             by_path = {m["mountPath"]: m for m in container["volumeMounts"]}
             persistent = comp.get("persistence", {}).get("enabled", False)
-            subpaths = set()
+            claims = {c["metadata"]["name"]: c for c in of_kind(objs, "PersistentVolumeClaim")}
+            used = set()
             for path in comp["writablePaths"]:
                 mount = by_path[path]
                 volume = volumes[mount["name"]]
                 if persistent:
-                    # One ReadWriteOnce claim shared by the paths, a distinct subPath each.
-                    assert "persistentVolumeClaim" in volume, f"{where}: {path} must be on the claim"
-                    assert mount["subPath"] not in subpaths, f"{where}: {path} shares a subPath"
-                    subpaths.add(mount["subPath"])
+                    # A ReadWriteOnce claim per path, mounted whole: the kubelet makes a missing
+                    # subPath directory root 0755, which fsGroup does not reach.
+                    assert "subPath" not in mount, f"{where}: {path} on a subPath"
+                    claim = volume["persistentVolumeClaim"]["claimName"]
+                    assert claim in claims and claim not in used, f"{where}: {path} -> {claim}"
+                    used.add(claim)
+                    assert claims[claim]["spec"]["accessModes"] == ["ReadWriteOnce"]
+                    assert claims[claim]["spec"]["resources"]["requests"]["storage"] == comp["persistence"]["size"]
                     assert workload["spec"]["replicas"] == 1, f"{where}: a ReadWriteOnce claim needs one replica"
                 else:
                     assert "emptyDir" in volume, f"{where}: {path} must be an emptyDir"
@@ -858,6 +863,8 @@ def test_explicit_route_values_become_kong_annotations() -> None:
         ({"components": {"worker": {"port": 9000}}}, "repository"),
         ({"kong": {"tls": {"enabled": True}}}, "kong.tls.enabled"),
         ({"externalSecrets": {"enabled": True, "secretStore": {"create": True}}}, "vault.server"),
+        ({"components": {"backend": {"replicas": 2, "writablePaths": ["/app/data"], "persistence": {"enabled": True}}}}, "ReadWriteOnce"),
+        ({"components": {"backend": {"replicas": 1, "writablePaths": ["/app/a.b", "/app/a-b"], "persistence": {"enabled": True}}}}, "would share the claim"),
     ],
 )
 def test_inconsistent_values_fail_with_a_clear_message(bad: dict[str, Any], message: str) -> None:
