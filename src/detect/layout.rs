@@ -9,12 +9,13 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_yaml::Value;
 
+use super::generated::{generated_state, GeneratedState};
 use super::providers::{plan_dir, Hints, Plan, ProjectDir};
 use super::scan;
 use super::tree::SourceTree;
 use super::{
     conventional_port, dns_label, shell_join, Component, DetectError, DetectOptions,
-    DockerfileSource, EnvVar, Language, OpenApi, GENERATED_MARKER,
+    DockerfileSource, EnvVar, Language, OpenApi,
 };
 
 /// Compose file names, in Docker Compose's own order of preference.
@@ -144,8 +145,12 @@ fn component_at(
     let dockerfile = [dockerfile_name, "Containerfile"]
         .iter()
         .find_map(|f| dir.read(f))
-        .filter(|text| {
-            !(options.ignore_generated_dockerfiles && text.starts_with(GENERATED_MARKER))
+        .filter(|text| match generated_state(text) {
+            GeneratedState::NotOurs => true,
+            // init's own file, unchanged: generated again at build time, with the flags of
+            // that build (base images, CA bundle), as if it were not there.
+            GeneratedState::Unedited => false,
+            GeneratedState::Edited => !options.ignore_generated_dockerfiles,
         });
     let facts = dockerfile.as_deref().map(DockerfileFacts::parse);
     let hints = Hints {

@@ -29,7 +29,9 @@
 //! it is plain data too, consumed by [`crate::dockerfile`].
 
 pub mod config;
+pub mod generated;
 mod layout;
+pub mod own_dockerfile;
 pub mod providers;
 pub mod scan;
 mod tree;
