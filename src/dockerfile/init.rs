@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{dockerignore, render, DockerfileError, DockerfileOptions};
 use crate::detect::config::CONFIG_FILE;
+use crate::detect::generated::stamp;
 use crate::detect::{
     detect_with, AppConfig, DetectError, DetectOptions, DetectedApp, DockerfileSource,
     GENERATED_MARKER,
@@ -110,7 +111,9 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
         let dockerfile = base.join("Dockerfile");
         match component.dockerfile {
             DockerfileSource::Generated => {
-                let text = render(component, &options.dockerfile)?;
+                // The digest on the first line lets `build` tell this file, unedited, from the
+                // user's edit of it.
+                let text = stamp(&render(component, &options.dockerfile)?);
                 // Regular files only: a FIFO named Dockerfile must not hang `init`.
                 let ours = crate::input::read_text(
                     &dir.join(&dockerfile),
