@@ -13,6 +13,9 @@
 #                                        setuptools wheels, distutils and lib2to3: 7 MB less)
 #       justpush-ci/node-build:bookworm  + nodejs npm                    (builder)
 #       justpush-ci/node:bookworm        + nodejs                        (runtime)
+#       justpush-ci/golang:bookworm      + golang-go gcc libc6-dev ca-certificates (Go 1.19; builder, cgo too)
+#       justpush-ci/rust:bookworm        + rustc cargo gcc libc6-dev ca-certificates (Rust 1.63)
+#     (Go and Rust run on justpush-ci/debian:bookworm itself: same glibc as their builders.)
 #     The apt mirror is read from this machine's /etc/apt/sources.list.d/debian.sources.
 #   - runs the #[ignore]d cargo tests that need Docker (tests/image_docker.rs).
 # `--prepare` stops after the engine, registry and base images (the benchmark uses it).
@@ -27,6 +30,8 @@ BASE_PYTHON=justpush-ci/python:bookworm
 BASE_PYTHON_RUNTIME=justpush-ci/python-runtime:bookworm
 BASE_NODE_BUILD=justpush-ci/node-build:bookworm
 BASE_NODE=justpush-ci/node:bookworm
+BASE_GO=justpush-ci/golang:bookworm
+BASE_RUST=justpush-ci/rust:bookworm
 REGISTRY_ADDR=127.0.0.1:5000
 
 log() { printf '\n==> %s\n' "$*" >&2; }
@@ -133,6 +138,8 @@ derive_base "$BASE_PYTHON" "$BASE_DEBIAN" python3 python3-venv
 derive_base "$BASE_PYTHON_RUNTIME" "$BASE_DEBIAN" python3
 derive_base "$BASE_NODE" "$BASE_DEBIAN" nodejs
 derive_base "$BASE_NODE_BUILD" "$BASE_NODE" npm
+derive_base "$BASE_GO" "$BASE_DEBIAN" golang-go gcc libc6-dev ca-certificates
+derive_base "$BASE_RUST" "$BASE_DEBIAN" rustc cargo gcc libc6-dev ca-certificates
 docker image ls --format '{{.Repository}}:{{.Tag}} {{.Size}}' | grep '^justpush-ci/' >&2
 
 log "demo backend wheelhouse (its uv.lock installs from images/backend/wheelhouse)"
@@ -153,5 +160,10 @@ export JUSTPUSH_TEST_BASE_PYTHON="$BASE_PYTHON"
 export JUSTPUSH_TEST_BASE_PYTHON_RUNTIME="$BASE_PYTHON_RUNTIME"
 export JUSTPUSH_TEST_BASE_NODE_BUILD="$BASE_NODE_BUILD"
 export JUSTPUSH_TEST_BASE_NODE="$BASE_NODE"
+export JUSTPUSH_TEST_BASE_GO="$BASE_GO"
+export JUSTPUSH_TEST_BASE_RUST="$BASE_RUST"
+export JUSTPUSH_TEST_BASE_DEBIAN="$BASE_DEBIAN"
 cd "$ROOT"
 cargo test --locked --test image_docker -- --ignored --test-threads=1
+cargo test --locked --test projects_node_docker -- --ignored --test-threads=1
+cargo test --locked --test projects_gorust_docker -- --ignored --test-threads=1

@@ -59,15 +59,23 @@ fixture_tests! {
     django_poetry => "django-poetry",
     python_pyproject => "python-pyproject",
     go => "go",
+    go_stdlib => "go-stdlib",
+    go_cgo => "go-cgo",
+    go_sqlite3 => "go-sqlite3",
     spring_maven => "spring-maven",
     spring_gradle => "spring-gradle",
     rust_axum => "rust-axum",
+    rust_std => "rust-std",
+    rust_openssl => "rust-openssl",
     static_site => "static",
     monorepo => "monorepo",
     apps_monorepo => "apps-monorepo",
     compose => "compose",
     existing_dockerfile => "existing-dockerfile",
     dockerfile_only => "dockerfile-only",
+    express_devstart => "express-devstart",
+    node_native => "node-native",
+    node_engines => "node-engines",
 }
 
 #[test]
@@ -288,7 +296,8 @@ fn base_images_are_overridable_per_language() {
     assert!(node.contains("ARG BUILDER_IMAGE=node:20-bookworm-slim\n"));
     assert!(node.contains("ARG RUNTIME_IMAGE=127.0.0.1:5000/justpush/node:18-bookworm\n"));
     let go = render(&component("go", "inventory"), &options).unwrap();
-    assert!(go.contains("ARG BUILDER_IMAGE=golang:1.23-bookworm\n"));
+    // No Go override: the tag comes from the fixture's go.mod (`go 1.22`).
+    assert!(go.contains("ARG BUILDER_IMAGE=golang:1.22-bookworm\n"));
 }
 
 #[test]

@@ -118,6 +118,33 @@ pub fn program_name(file: &str, field: &str, value: &str) -> Result<(), DetectEr
     )
 }
 
+/// A declared Node version or range (`engines.node`, `.nvmrc`): it is quoted inside the
+/// builder's version check, so version characters and range operators only (no quotes,
+/// backslashes, `$` or newlines).
+pub fn node_version(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
+    static RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[0-9A-Za-z .<>=^~|*+-]{1,64}$").unwrap());
+    check(
+        &RE,
+        file,
+        field,
+        value,
+        "a Node version or range such as 20, 18.19.0 or >=18 <23 (digits, letters, spaces and `.<>=^~|*+-`)",
+    )
+}
+
+/// A toolchain version as it reaches a base-image tag and a version check: digits and dots.
+pub fn version_number(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
+    static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+(\.[0-9]+){0,3}$").unwrap());
+    check(
+        &RE,
+        file,
+        field,
+        value,
+        "a version of digits separated by dots, such as 1.22 or 1.75.0",
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -137,6 +164,8 @@ mod tests {
         python_app("src/app/main.py", "application", "app.main:app").unwrap();
         python_app("app.py", "application", "app:create_app()").unwrap();
         program_name("pyproject.toml", "project.scripts", "serve-api").unwrap();
+        node_version("package.json", "engines.node", ">=18.17 <23 || ^24").unwrap();
+        node_version(".nvmrc", ".nvmrc", "v20.11.1").unwrap();
     }
 
     #[test]
@@ -155,5 +184,12 @@ mod tests {
         assert!(python_module("x/__main__.py", "module", "app;rm -rf /").is_err());
         assert!(python_app("a.py", "application", "app;rm -rf /:app").is_err());
         assert!(program_name("Cargo.toml", "[[bin]] name", "app --bin x;sh").is_err());
+        assert!(node_version(
+            "package.json",
+            "engines.node",
+            ">=18\");process.exit(0);(\""
+        )
+        .is_err());
+        assert!(node_version(".nvmrc", ".nvmrc", "20\nRUN id").is_err());
     }
 }

@@ -4,7 +4,8 @@
 //!
 //! Environment (set by the script, defaults as it names them): JUSTPUSH_TEST_BASE_PYTHON
 //! (builder), JUSTPUSH_TEST_BASE_PYTHON_RUNTIME, JUSTPUSH_TEST_BASE_NODE_BUILD,
-//! JUSTPUSH_TEST_BASE_NODE.
+//! JUSTPUSH_TEST_BASE_NODE, JUSTPUSH_TEST_BASE_GO (Go 1.19 builder), JUSTPUSH_TEST_BASE_RUST
+//! (Rust 1.63 builder), JUSTPUSH_TEST_BASE_DEBIAN (their runtime).
 
 /// The host's CA bundle, for builder stages behind a TLS-intercepting proxy.
 pub const HOST_CA: &str = "/etc/ssl/certs/ca-certificates.crt";
@@ -35,6 +36,26 @@ pub fn base_image_args() -> Vec<String> {
             "node.runtime",
             "JUSTPUSH_TEST_BASE_NODE",
             "justpush-ci/node:bookworm",
+        ),
+        (
+            "go.builder",
+            "JUSTPUSH_TEST_BASE_GO",
+            "justpush-ci/golang:bookworm",
+        ),
+        (
+            "go.runtime",
+            "JUSTPUSH_TEST_BASE_DEBIAN",
+            "justpush-ci/debian:bookworm",
+        ),
+        (
+            "rust.builder",
+            "JUSTPUSH_TEST_BASE_RUST",
+            "justpush-ci/rust:bookworm",
+        ),
+        (
+            "rust.runtime",
+            "JUSTPUSH_TEST_BASE_DEBIAN",
+            "justpush-ci/debian:bookworm",
         ),
     ];
     let mut args = Vec::new();

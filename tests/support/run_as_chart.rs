@@ -77,17 +77,18 @@ async fn remove(docker: &Docker, id: &str) {
 /// Runs `image` as the chart would and asks `spec.health_path`; `Err` says why it did not
 /// answer 2xx/3xx (the exit code and the last log lines when the container exited). The
 /// container is removed in every case.
-pub async fn run_as_chart(docker: &Docker, image: &str, spec: &RunSpec<'_>) -> Result<ChartRun, String> {
+pub async fn run_as_chart(
+    docker: &Docker,
+    image: &str,
+    spec: &RunSpec<'_>,
+) -> Result<ChartRun, String> {
     let mut tmpfs = HashMap::new();
     tmpfs.insert("/tmp".to_string(), String::new());
     for p in spec.writable_paths {
         tmpfs.insert((*p).to_string(), String::new());
     }
     let env: Vec<String> = spec.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
-    let name = format!(
-        "justpush-chart-run-{}",
-        image.replace(['/', ':', '.'], "-")
-    );
+    let name = format!("justpush-chart-run-{}", image.replace(['/', ':', '.'], "-"));
     remove(docker, &name).await;
     let created = docker
         .create_container(
@@ -131,7 +132,8 @@ async fn ask_until_answer(
         .unwrap();
     let deadline = Instant::now() + spec.wait.unwrap_or(Duration::from_secs(90));
     let mut pause = Duration::from_millis(100);
-    let mut last = String::from("no answer yet");
+    // Set by every attempt before the deadline check reads it.
+    let mut last: String;
     loop {
         let details = docker
             .inspect_container(id, None::<InspectContainerOptions>)

@@ -8,6 +8,7 @@ mod node;
 mod python;
 mod rust;
 mod static_site;
+mod toolchain;
 
 use std::collections::BTreeSet;
 

@@ -9,7 +9,11 @@ use regex::Regex;
 use serde_json::Value;
 
 use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
-use crate::detect::{scan, value_rules, BuildPlan, DetectError, Framework, Language, Template};
+use crate::chart::template::semver;
+use crate::detect::{
+    scan, value_rules, BuildPlan, DetectError, Framework, Language,
+    RuntimeVersion, Template,
+};
 
 /// Pinned package managers installed in the builder when a project uses them (Node 18-ready).
 pub const YARN_CLASSIC: &str = "yarn@1.22.22";
@@ -27,6 +31,12 @@ struct Manifest {
     scripts: BTreeMap<String, String>,
     deps: BTreeSet<String>,
     package_manager: Option<String>,
+    /// `engines.node`.
+    engines_node: Option<String>,
+    /// `volta.node`.
+    volta_node: Option<String>,
+    /// `gypfile: true`: the package itself is a native addon.
+    gypfile: bool,
 }
 
 fn manifest(dir: &ProjectDir<'_>) -> Result<Manifest, DetectError> {
@@ -63,6 +73,15 @@ fn manifest(dir: &ProjectDir<'_>) -> Result<Manifest, DetectError> {
             .get("packageManager")
             .and_then(Value::as_str)
             .map(str::to_string),
+        engines_node: value
+            .pointer("/engines/node")
+            .and_then(Value::as_str)
+            .map(|v| v.trim().to_string()),
+        volta_node: value
+            .pointer("/volta/node")
+            .and_then(Value::as_str)
+            .map(|v| v.trim().to_string()),
+        gypfile: value.get("gypfile").and_then(Value::as_bool) == Some(true),
     };
     check_manifest(&dir.full("package.json"), &m)?;
     Ok(m)
@@ -146,6 +165,20 @@ impl Provider for NodeProvider {
         build.manifests = pm.manifests(dir);
         build.setup = pm.setup();
         build.install = vec![pm.install()];
+        build.runtime_version = node_version(dir, &m)?;
+        if let Some(check) = build.runtime_version.as_ref().and_then(version_check) {
+            // First in the builder: a mismatched base fails before minutes of npm install.
+            build.setup.insert(0, check);
+        }
+        if needs_node_gyp(dir, &m) {
+            build.builder_packages = NODE_GYP_PACKAGES.iter().map(|p| p.to_string()).collect();
+            build.setup.push(NODE_GYP_LOCAL_HEADERS.to_string());
+        }
+        let prisma = uses_prisma(dir, &m);
+        if prisma {
+            // The query engine links OpenSSL 3 at run time; the slim bases do not have it.
+            build.runtime_packages.push("libssl3".to_string());
+        }
         let has_build = m.scripts.contains_key("build");
         if has_build {
             build.build = vec![pm.run("build")];
@@ -187,8 +220,15 @@ impl Provider for NodeProvider {
                 (Template::NodeStatic, port, None)
             }
             _ => {
-                build.cmd = start_command(dir, &m, framework);
-                build.prune = pm.prune();
+                match start_command(dir, &m, framework) {
+                    StartCommand::Runtime(cmd) => {
+                        build.cmd = cmd;
+                        build.prune = pm.prune();
+                    }
+                    // The start command needs a dev tool and no runtime command can be derived:
+                    // dev dependencies stay in the image rather than the app crash at start.
+                    StartCommand::NeedsDevDependencies(cmd) => build.cmd = cmd,
+                }
                 let port = hints
                     .port_found()
                     .or_else(|| start_script_port(dir, &m))
@@ -207,6 +247,13 @@ impl Provider for NodeProvider {
             }
         };
         build.template = template;
+        if prisma {
+            // The generated client is code the app imports; it is made from the schema, after
+            // the sources are copied and before the app's own build (which may type-check it).
+            build
+                .build
+                .insert(0, "npx --no-install prisma generate".to_string());
+        }
         let ((port, port_source), health_source) = (port, health.as_ref().map(|(_, f)| f.clone()));
         Ok(Plan {
             language: Language::Node,
@@ -244,9 +291,24 @@ fn runnable(dir: &ProjectDir<'_>, m: &Manifest) -> bool {
         || ENTRY_FILES.iter().any(|f| dir.exists(f))
 }
 
+/// What the image starts with.
+#[derive(Debug, Clone, PartialEq, Eq)]
+enum StartCommand {
+    /// A command that needs only production dependencies.
+    Runtime(Vec<String>),
+    /// A command that needs dev dependencies (a TypeScript runner with no build output).
+    NeedsDevDependencies(Vec<String>),
+}
+
+/// Tools that `start` scripts use in development and that live in devDependencies: watchers
+/// (run the file they are given with node) and TypeScript/Babel runners (run the build output).
+const WATCHERS: [&str; 3] = ["nodemon", "node-dev", "supervisor"];
+const SOURCE_RUNNERS: [&str; 5] = ["ts-node", "ts-node-dev", "tsx", "babel-node", "esno"];
+
 /// The server's start command, run directly with `node` where the start script allows, so
-/// signals reach the process (npm does not forward SIGTERM reliably).
-fn start_command(dir: &ProjectDir<'_>, m: &Manifest, framework: Option<Framework>) -> Vec<String> {
+/// signals reach the process (npm does not forward SIGTERM reliably), and never through a dev
+/// tool, which the pruned runtime image does not have.
+fn start_command(dir: &ProjectDir<'_>, m: &Manifest, framework: Option<Framework>) -> StartCommand {
     let script = if framework == Some(Framework::Nestjs) {
         m.scripts.get("start:prod").or(m.scripts.get("start"))
     } else {
@@ -254,22 +316,98 @@ fn start_command(dir: &ProjectDir<'_>, m: &Manifest, framework: Option<Framework
     };
     if let Some(script) = script {
         if let Some(cmd) = direct_node_command(script) {
-            return cmd;
+            return StartCommand::Runtime(cmd);
         }
         if framework == Some(Framework::Nestjs) && script.trim() == "nest start" {
-            return argv(["node", "dist/main"]);
+            return StartCommand::Runtime(argv(["node", "dist/main"]));
         }
-        return argv(["npm", "start"]);
+        if let Some(cmd) = dev_tool_command(dir, m, script) {
+            return cmd;
+        }
+        return StartCommand::Runtime(argv(["npm", "start"]));
     }
     if let Some(main) = m.main.as_deref().filter(|f| dir.exists(f)) {
-        return argv(["node", main]);
+        return StartCommand::Runtime(argv(["node", main]));
     }
     let entry = ENTRY_FILES
         .iter()
         .find(|f| dir.exists(f))
         .copied()
         .unwrap_or("index.js");
-    argv(["node", entry])
+    StartCommand::Runtime(argv(["node", entry]))
+}
+
+/// A start script that runs a dev tool on one file (`nodemon server.js`, `ts-node
+/// src/index.ts`): the watcher's file runs with node; a TypeScript source runs from the build
+/// output (`tsconfig.json` `outDir`/`rootDir`) when the project builds and the output is
+/// JavaScript; otherwise the tool itself runs, from node_modules/.bin, with dev dependencies
+/// kept. `None` when the script is not of that shape.
+fn dev_tool_command(dir: &ProjectDir<'_>, m: &Manifest, script: &str) -> Option<StartCommand> {
+    if script.contains(['&', '|', ';', '$', '>', '<', '`', '"', '\'']) {
+        return None;
+    }
+    let words: Vec<&str> = script
+        .split_whitespace()
+        .skip_while(|w| w.contains('=') && !w.starts_with('-'))
+        .collect();
+    let (tool, rest) = words.split_first()?;
+    let tool = tool.trim_start_matches("node_modules/.bin/");
+    // The file the tool runs: the first argument named like a script (flags take values, as
+    // in `nodemon --watch src server.js`), else the last argument that is not a flag.
+    let file = rest
+        .iter()
+        .find(|w| NODE_EXTS.iter().any(|ext| w.ends_with(&format!(".{ext}"))))
+        .or_else(|| rest.iter().rev().find(|w| !w.starts_with('-')))?;
+    if value_rules::relative_path("package.json", "scripts.start", file).is_err() {
+        return None;
+    }
+    let javascript = [".js", ".mjs", ".cjs"]
+        .iter()
+        .any(|ext| file.ends_with(ext));
+    if WATCHERS.contains(&tool) && javascript {
+        return Some(StartCommand::Runtime(argv(["node", file])));
+    }
+    if !SOURCE_RUNNERS.contains(&tool) && !WATCHERS.contains(&tool) {
+        return None;
+    }
+    if m.scripts.contains_key("build") {
+        if let Some(out) = compiled_entry(dir, file) {
+            return Some(StartCommand::Runtime(argv(["node".to_string(), out])));
+        }
+    }
+    let mut cmd = vec![format!("node_modules/.bin/{tool}")];
+    cmd.extend(rest.iter().map(|w| w.to_string()));
+    Some(StartCommand::NeedsDevDependencies(cmd))
+}
+
+/// Where `tsc` writes `source` (`src/index.ts` → `dist/index.js` with `outDir: dist`): the
+/// path below `rootDir` (or `src/`, tsc's usual computed root) moved under `outDir`. `None`
+/// without an `outDir` or for a source that is not TypeScript.
+fn compiled_entry(dir: &ProjectDir<'_>, source: &str) -> Option<String> {
+    static OUT_DIR: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#""outDir"\s*:\s*"([^"]+)""#).unwrap());
+    static ROOT_DIR: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r#""rootDir"\s*:\s*"([^"]+)""#).unwrap());
+    let stem = [".ts", ".mts", ".cts"]
+        .iter()
+        .find_map(|ext| source.strip_suffix(ext).map(|s| (s, ext)))?;
+    let tsconfig = dir.read("tsconfig.json")?;
+    let clean = |p: &str| p.trim_start_matches("./").trim_end_matches('/').to_string();
+    let out = clean(&OUT_DIR.captures(&tsconfig)?[1]);
+    let root = ROOT_DIR
+        .captures(&tsconfig)
+        .map(|c| clean(&c[1]))
+        .unwrap_or_else(|| "src".to_string());
+    let below = stem.0.strip_prefix(&format!("{root}/")).unwrap_or(stem.0);
+    let js = match *stem.1 {
+        ".mts" => "mjs",
+        ".cts" => "cjs",
+        _ => "js",
+    };
+    let entry = format!("{out}/{below}.{js}");
+    value_rules::relative_path(&dir.full("tsconfig.json"), "compilerOptions.outDir", &entry)
+        .ok()?;
+    Some(entry)
 }
 
 /// `node dist/server.js --flag` (with optional leading `VAR=value`s) as an argument vector;
@@ -286,6 +424,203 @@ fn direct_node_command(script: &str) -> Option<Vec<String>> {
         Some(&"node") if words.len() > 1 => Some(argv(words)),
         _ => None,
     }
+}
+
+/// Node majors the version check and the base-image tag consider; the tag is the highest
+/// LTS major the declaration allows.
+const LTS_MAJORS: [u64; 3] = [22, 20, 18];
+/// Newest releases of each LTS line known here, so that `>=18.17` or `~20.10` still "allow" 18
+/// and 20 when majors are judged.
+const LTS_LATEST: [(u64, &str); 3] = [(18, "18.20.8"), (20, "20.19.5"), (22, "22.21.1")];
+
+/// The Node version the project declares, in this precedence: `volta.node` (an exact pin the
+/// tool enforces), `.node-version`, `.nvmrc` (what developers run), `engines.node` (the loosest:
+/// a range). Aliases nvm knows (`lts/iron`) are read; `node`, `latest` and `lts/*` mean no pin.
+fn node_version(dir: &ProjectDir<'_>, m: &Manifest) -> Result<Option<RuntimeVersion>, DetectError> {
+    let file_line = |f: &str| {
+        dir.read(f).and_then(|t| {
+            t.lines()
+                .map(|l| l.split('#').next().unwrap_or_default().trim().to_string())
+                .find(|l| !l.is_empty())
+        })
+    };
+    let candidates = [
+        ("package.json", "volta.node", m.volta_node.clone()),
+        (".node-version", ".node-version", file_line(".node-version")),
+        (".nvmrc", ".nvmrc", file_line(".nvmrc")),
+        ("package.json", "engines.node", m.engines_node.clone()),
+    ];
+    for (file, field, value) in candidates {
+        let Some(declared) = value.filter(|v| !v.is_empty()) else {
+            continue;
+        };
+        let range = match declared.to_ascii_lowercase().as_str() {
+            "node" | "latest" | "stable" | "current" | "lts/*" => continue,
+            "lts/hydrogen" => "18".to_string(),
+            "lts/iron" => "20".to_string(),
+            "lts/jod" => "22".to_string(),
+            _ => declared.clone(),
+        };
+        value_rules::node_version(&dir.full(file), field, &range)?;
+        let majors = allowed_majors(&range).map_err(|message| DetectError::Manifest {
+            path: dir.full(file).into(),
+            message: format!(
+                "{field} `{declared}` is not a Node version or range ({message}); write one such as 20, 20.11.1 or >=18 <23"
+            ),
+        })?;
+        let exact_major = range
+            .trim_start_matches('v')
+            .split('.')
+            .next()
+            .filter(|p| !p.is_empty() && p.chars().all(|c| c.is_ascii_digit()))
+            .filter(|_| {
+                range
+                    .trim_start_matches('v')
+                    .chars()
+                    .all(|c| c.is_ascii_digit() || c == '.')
+            });
+        let tag = match exact_major {
+            Some(major) => {
+                Some(major.trim_start_matches('0').to_string()).filter(|t| !t.is_empty())
+            }
+            None => LTS_MAJORS
+                .iter()
+                .find(|m| majors.contains(m))
+                .map(u64::to_string),
+        };
+        let source = if file == field {
+            file.to_string()
+        } else {
+            format!("{file} {field}")
+        };
+        return Ok(Some(RuntimeVersion {
+            declared: range,
+            source,
+            tag,
+        }));
+    }
+    Ok(None)
+}
+
+/// The Node majors (up to 99) that some release of which satisfies `range`.
+fn allowed_majors(range: &str) -> Result<Vec<u64>, String> {
+    let mut majors = Vec::new();
+    for major in 0..100u64 {
+        let latest = LTS_LATEST
+            .iter()
+            .find(|(m, _)| *m == major)
+            .map(|(_, v)| v.to_string());
+        let probes = [
+            Some(format!("{major}.0.0")),
+            latest,
+            Some(format!("{major}.999.999")),
+        ];
+        for probe in probes.into_iter().flatten() {
+            let version = semver::Version::parse(&probe)?;
+            if semver::satisfies(range, &version)? {
+                majors.push(major);
+                break;
+            }
+        }
+    }
+    Ok(majors)
+}
+
+/// The builder's first step when a version is declared: node's major must be one the
+/// declaration allows, or the build stops, naming the declaration, the version found and the
+/// flags that pick other base images. Majors, not full ranges, are checked (the builder has
+/// no semver library); `declared` passed `value_rules::node_version`, so it has no quotes.
+fn version_check(version: &RuntimeVersion) -> Option<String> {
+    let majors = allowed_majors(&version.declared).ok()?;
+    let mut spans: Vec<(u64, u64)> = Vec::new();
+    for m in majors {
+        match spans.last_mut() {
+            Some((_, hi)) if *hi + 1 == m => *hi = m,
+            _ => spans.push((m, m)),
+        }
+    }
+    let test = if spans.is_empty() {
+        "false".to_string()
+    } else {
+        spans
+            .iter()
+            .map(|&(lo, hi)| match (lo, hi) {
+                (lo, 99) => format!("m>={lo}"),
+                (lo, hi) if lo == hi => format!("m==={lo}"),
+                (lo, hi) => format!("(m>={lo}&&m<={hi})"),
+            })
+            .collect::<Vec<_>>()
+            .join("||")
+    };
+    Some(format!(
+        "node -e 'var v=process.versions.node,m=+v.split(\".\")[0];if(!({test})){{console.error(\"justpush: {source} declares {declared}, but the builder image has node \"+v+\". Use base images with a matching node: --base-image node.builder=IMAGE --base-image node.runtime=IMAGE (or change {source}).\");process.exit(1)}}'",
+        source = version.source,
+        declared = version.declared,
+    ))
+}
+
+/// What node-gyp needs to compile an addon: builder stage only.
+const NODE_GYP_PACKAGES: [&str; 3] = ["python3", "make", "g++"];
+
+/// node-gyp downloads node's headers from nodejs.org unless told where they are. Debian's
+/// nodejs ships them with libnode-dev (`/usr/include/node`) and the official images under
+/// `/usr/local/include/node`: when the running node's prefix has them, npm's node-gyp is
+/// pointed there, so an addon builds without the download.
+const NODE_GYP_LOCAL_HEADERS: &str = "node -e 'var p=require(\"path\").resolve(process.execPath,\"../..\");if(require(\"fs\").existsSync(p+\"/include/node/common.gypi\"))require(\"fs\").appendFileSync(require(\"os\").homedir()+\"/.npmrc\",\"nodedir=\"+p+\"\\n\")'";
+
+/// Packages that compile a native addon with node-gyp at install time (their prebuilt binaries
+/// come from GitHub releases, which an offline or proxied builder cannot reach).
+const NATIVE_PACKAGES: [&str; 16] = [
+    "argon2",
+    "bcrypt",
+    "better-sqlite3",
+    "bufferutil",
+    "canvas",
+    "cpu-features",
+    "deasync",
+    "kerberos",
+    "libxmljs",
+    "microtime",
+    "node-pty",
+    "re2",
+    "sqlite3",
+    "utf-8-validate",
+    "usb",
+    "zeromq",
+];
+
+/// True when installing or building the project runs node-gyp: the project is an addon
+/// (`binding.gyp`, `gypfile`), or it depends on a known native package (package.json, or
+/// package-lock's install-script entries, which catch transitive ones).
+fn needs_node_gyp(dir: &ProjectDir<'_>, m: &Manifest) -> bool {
+    if m.gypfile || dir.exists("binding.gyp") {
+        return true;
+    }
+    if NATIVE_PACKAGES.iter().any(|p| m.deps.contains(*p)) {
+        return true;
+    }
+    let Some(lock) = dir
+        .read("package-lock.json")
+        .and_then(|t| serde_json::from_str::<Value>(&t).ok())
+    else {
+        return false;
+    };
+    lock.get("packages")
+        .and_then(Value::as_object)
+        .is_some_and(|packages| {
+            packages.iter().any(|(path, entry)| {
+                let name = path.rsplit("node_modules/").next().unwrap_or_default();
+                entry.get("hasInstallScript").and_then(Value::as_bool) == Some(true)
+                    && NATIVE_PACKAGES.contains(&name)
+            })
+        })
+}
+
+/// Prisma is used when its CLI or client is a dependency and a schema exists (the default
+/// `prisma/schema.prisma`, or beside package.json).
+fn uses_prisma(dir: &ProjectDir<'_>, m: &Manifest) -> bool {
+    (m.deps.contains("prisma") || m.deps.contains("@prisma/client"))
+        && (dir.exists("prisma/schema.prisma") || dir.exists("schema.prisma"))
 }
 
 fn next_static_export(dir: &ProjectDir<'_>) -> bool {
@@ -545,6 +880,188 @@ mod tests {
         assert_eq!(p.build.manifests, ["package.json"]);
         let p = plan(&[("package.json", pkg), (".npmrc", "legacy-peer-deps=true\n")]);
         assert_eq!(p.build.manifests, ["package.json", ".npmrc"]);
+    }
+
+    fn try_plan(files: &[(&str, &str)]) -> Result<Plan, DetectError> {
+        let tree = SourceTree::from_memory(files.iter().copied());
+        NodeProvider.plan(&ProjectDir::new(&tree, "."), &Hints::default())
+    }
+
+    fn version(files: &[(&str, &str)]) -> Option<RuntimeVersion> {
+        plan(files).build.runtime_version
+    }
+
+    const START: &str = r#""scripts":{"start":"node index.js"}"#;
+
+    #[test]
+    fn declared_versions_in_precedence_pick_the_tag() {
+        let pkg =
+            format!(r#"{{{START},"engines":{{"node":">=18"}},"volta":{{"node":"20.11.1"}}}}"#);
+        let all = [
+            ("package.json", pkg.as_str()),
+            (".node-version", "v18.19.0\n"),
+            (".nvmrc", "lts/jod\n"),
+        ];
+        let v = version(&all).unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.tag.as_deref()),
+            ("package.json volta.node", Some("20"))
+        );
+        let pkg = format!(r#"{{{START},"engines":{{"node":">=18"}}}}"#);
+        let v = version(&[
+            ("package.json", &pkg),
+            (".node-version", "v18.19.0"),
+            (".nvmrc", "lts/jod"),
+        ])
+        .unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.tag.as_deref()),
+            (".node-version", Some("18"))
+        );
+        let v = version(&[("package.json", &pkg), (".nvmrc", "# team pin\nlts/iron")]).unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.declared.as_str(), v.tag.as_deref()),
+            (".nvmrc", "20", Some("20"))
+        );
+        // A range: the highest LTS major it allows.
+        let v = version(&[("package.json", &pkg)]).unwrap();
+        assert_eq!(
+            (v.source.as_str(), v.tag.as_deref()),
+            ("package.json engines.node", Some("22"))
+        );
+        let pkg = format!(r#"{{{START},"engines":{{"node":">=18.17 <21"}}}}"#);
+        assert_eq!(
+            version(&[("package.json", &pkg)]).unwrap().tag.as_deref(),
+            Some("20")
+        );
+        // No pin at all.
+        assert_eq!(
+            version(&[
+                ("package.json", &format!("{{{START}}}")),
+                (".nvmrc", "node")
+            ]),
+            None
+        );
+    }
+
+    #[test]
+    fn the_builder_checks_the_declared_major_first() {
+        let check = |range: &str| {
+            let pkg = format!(r#"{{{START},"engines":{{"node":"{range}"}}}}"#);
+            plan(&[("package.json", &pkg)]).build.setup[0].clone()
+        };
+        assert!(check(">=22").contains("if(!(m>=22))"));
+        assert!(check("^18.17").contains("if(!(m===18))"));
+        assert!(check(">=18 <21 || 23").contains("if(!((m>=18&&m<=20)||m===23))"));
+        let text = check(">=22");
+        assert!(
+            text.contains("package.json engines.node declares >=22"),
+            "{text}"
+        );
+        assert!(text.contains("--base-image node.builder=IMAGE --base-image node.runtime=IMAGE"));
+        assert!(plan(&[("package.json", &format!("{{{START}}}"))])
+            .build
+            .setup
+            .is_empty());
+    }
+
+    #[test]
+    fn hostile_or_unreadable_versions_are_refused_naming_the_file() {
+        let pkg =
+            format!(r#"{{{START},"engines":{{"node":"18\");require('child_process')(\""}}}}"#);
+        let err = try_plan(&[("package.json", &pkg)]).unwrap_err();
+        assert!(
+            matches!(err, DetectError::UnsafeValue { ref field, .. } if field == "engines.node"),
+            "{err}"
+        );
+        let err = try_plan(&[
+            ("package.json", &format!("{{{START}}}")),
+            (".nvmrc", "eighteen"),
+        ])
+        .unwrap_err();
+        assert!(
+            err.to_string()
+                .contains(".nvmrc `eighteen` is not a Node version"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn node_gyp_builds_get_a_compiler_in_the_builder_only() {
+        let lock = r#"{"packages":{"":{},"node_modules/bcrypt":{"version":"5.1.1","hasInstallScript":true},"node_modules/esbuild":{"hasInstallScript":true}}}"#;
+        let cases: [&[(&str, &str)]; 3] = [
+            &[
+                ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+                ("package-lock.json", lock),
+            ],
+            &[
+                ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+                ("binding.gyp", "{}"),
+            ],
+            &[(
+                "package.json",
+                r#"{"gypfile":true,"scripts":{"start":"node index.js"}}"#,
+            )],
+        ];
+        for files in cases {
+            let p = plan(files);
+            assert_eq!(p.build.builder_packages, ["python3", "make", "g++"]);
+            assert!(p.build.runtime_packages.is_empty());
+            assert!(p.build.setup.iter().any(|c| c.contains("nodedir=")));
+        }
+        // An install script of a package that is not a node-gyp build (esbuild downloads).
+        let lock = r#"{"packages":{"node_modules/esbuild":{"hasInstallScript":true}}}"#;
+        let p = plan(&[
+            ("package.json", r#"{"scripts":{"start":"node index.js"}}"#),
+            ("package-lock.json", lock),
+        ]);
+        assert!(p.build.builder_packages.is_empty());
+    }
+
+    #[test]
+    fn dev_tool_start_scripts_start_with_node() {
+        let p = plan(&[(
+            "package.json",
+            r#"{"scripts":{"start":"nodemon --watch . server.js"},"devDependencies":{"nodemon":"3"}}"#,
+        )]);
+        assert_eq!(p.build.cmd, ["node", "server.js"]);
+        assert!(!p.build.prune.is_empty());
+        let ts = r#"{"scripts":{"build":"tsc","start":"ts-node src/index.ts"},"devDependencies":{"ts-node":"10"}}"#;
+        let p = plan(&[
+            ("package.json", ts),
+            (
+                "tsconfig.json",
+                r#"{"compilerOptions":{"outDir":"./build/","rootDir":"src"}}"#,
+            ),
+        ]);
+        assert_eq!(p.build.cmd, ["node", "build/index.js"]);
+        assert!(!p.build.prune.is_empty());
+        // Nothing compiled to run: the runner itself, with dev dependencies kept.
+        let p = plan(&[(
+            "package.json",
+            r#"{"scripts":{"start":"tsx src/main.ts"},"devDependencies":{"tsx":"4"}}"#,
+        )]);
+        assert_eq!(p.build.cmd, ["node_modules/.bin/tsx", "src/main.ts"]);
+        assert!(p.build.prune.is_empty());
+    }
+
+    #[test]
+    fn prisma_generates_its_client_and_gets_libssl_at_run_time() {
+        let pkg = r#"{"scripts":{"build":"tsc","start":"node dist/index.js"},"dependencies":{"@prisma/client":"5","express":"4"},"devDependencies":{"prisma":"5"}}"#;
+        let p = plan(&[
+            ("package.json", pkg),
+            ("prisma/schema.prisma", "datasource db {}"),
+        ]);
+        assert_eq!(
+            p.build.build,
+            ["npx --no-install prisma generate", "npm run build"]
+        );
+        assert_eq!(p.build.runtime_packages, ["libssl3"]);
+        assert!(p.build.builder_packages.is_empty());
+        // A Prisma dependency without a schema generates nothing.
+        let p = plan(&[("package.json", pkg)]);
+        assert_eq!(p.build.build, ["npm run build"]);
+        assert!(p.build.runtime_packages.is_empty());
     }
 
     #[test]
