@@ -10,8 +10,7 @@ use regex::Regex;
 use super::toolchain::{self, Minimum};
 use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    scan, value_rules, BuildPlan, DetectError, Framework, Language,
-    RuntimeVersion, Template,
+    scan, value_rules, BuildPlan, DetectError, Framework, Language, RuntimeVersion, Template,
 };
 
 /// Modules that need cgo and nothing but gcc and glibc (they bundle their C sources), so a

@@ -11,8 +11,7 @@ use serde_json::Value;
 use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
 use crate::chart::template::semver;
 use crate::detect::{
-    scan, value_rules, BuildPlan, DetectError, Framework, Language,
-    RuntimeVersion, Template,
+    scan, value_rules, BuildPlan, DetectError, Framework, Language, RuntimeVersion, Template,
 };
 
 /// Pinned package managers installed in the builder when a project uses them (Node 18-ready).

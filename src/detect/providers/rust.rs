@@ -7,8 +7,7 @@
 use super::toolchain::{self, Minimum};
 use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    scan, value_rules, BuildPlan, DetectError, Framework, Language,
-    RuntimeVersion, Template,
+    scan, value_rules, BuildPlan, DetectError, Framework, Language, RuntimeVersion, Template,
 };
 
 /// Detects and plans Rust binary crates.
