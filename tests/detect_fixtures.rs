@@ -110,9 +110,11 @@ fn serialised_form_has_exactly_the_contract_keys() {
             "language",
             "framework",
             "port",
+            "port_source",
             "dockerfile",
             "start",
             "health",
+            "health_source",
             "openapi",
             "env"
         ]

@@ -110,11 +110,29 @@ pub fn run_detect(args: &DetectArgs, shell: &mut Shell) -> Result<(), CliError> 
     // before `up`: a justpush.yaml that `up` would refuse is refused here too.
     detect::config::AppConfig::load_if_present(&dir).map_err(|e| CliError::usage(e.to_string()))?;
     let app = detect::detect(&dir).map_err(|e| CliError::failed(e.to_string()))?;
+    // Warnings go to stderr in every format; `-o json` also carries them per component.
+    for c in &app.components {
+        for w in &c.warnings {
+            shell.warn(&format!("{}: {w}", c.name)).ok();
+        }
+    }
     match shell.format {
-        Format::Text => shell.data(&detect_table(&app)),
+        Format::Text => shell.data(&format!("{}{}", detect_table(&app), detect_sources(&app))),
         _ => shell.structured(&app),
     }
     .map_err(|e| CliError::failed(e.to_string()))
+}
+
+/// Under the table, where each component's port and health path were found.
+fn detect_sources(app: &DetectedApp) -> String {
+    let mut out = String::from("\n");
+    for c in &app.components {
+        out.push_str(&format!(
+            "{}: port {} from {}; health {} from {}\n",
+            c.name, c.port, c.port_source, c.health, c.health_source
+        ));
+    }
+    out
 }
 
 fn detect_table(app: &DetectedApp) -> String {

@@ -11,10 +11,17 @@
 //!
 //! ```json
 //! {"components":[{"name":"backend","path":"backend","language":"python","framework":"fastapi",
-//!   "port":8000,"dockerfile":"generated","start":"uvicorn main:app --host 0.0.0.0 --port 8000",
-//!   "health":"/health","openapi":{"runtime":"/openapi.json"},
+//!   "port":8000,"port_source":"backend/main.py","dockerfile":"generated",
+//!   "start":"uvicorn main:app --host 0.0.0.0 --port 8000","health":"/health",
+//!   "health_source":"backend/main.py","openapi":{"runtime":"/openapi.json"},
 //!   "env":[{"name":"OPENAI_API_KEY","sensitive":true}]}]}
 //! ```
+//!
+//! * `port_source` / `health_source` say where the port and the health path were found (a
+//!   file, `docker-compose.yml ports`, `Dockerfile EXPOSE`, `fastapi's default port`); a health
+//!   path not found anywhere reads `guessed: no health route in the sources`.
+//! * `warnings` (absent when empty) lists what to fix before building, mostly about a
+//!   project's own Dockerfile.
 //!
 //! * `path` is relative to the detected directory, with `/` separators; `.` is the root.
 //! * `language` is `null` only for a component with its own Dockerfile whose language could not
@@ -65,12 +72,20 @@ pub struct Component {
     pub framework: Option<Framework>,
     /// The port the container listens on.
     pub port: u16,
+    /// Where `port` was found: a source file, the compose file, the Dockerfile's `EXPOSE` or
+    /// command, or the framework's default.
+    #[serde(default)]
+    pub port_source: String,
     /// Whether the component's own Dockerfile is used or one is generated.
     pub dockerfile: DockerfileSource,
     /// The command that starts the service inside the image.
     pub start: String,
     /// HTTP path for health checks: an explicit health/ready route found in code, else `/`.
     pub health: String,
+    /// Where `health` was found (the source file, the Dockerfile's `HEALTHCHECK`), or
+    /// [`providers::GUESSED_HEALTH`].
+    #[serde(default)]
+    pub health_source: String,
     /// Where the OpenAPI document comes from, if anywhere.
     pub openapi: Option<OpenApi>,
     /// Environment variables the code reads.
@@ -80,6 +95,10 @@ pub struct Component {
     /// paths only; the root filesystem stays read-only everywhere else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writable_paths: Vec<WritablePath>,
+    /// What the user should know before building it (a project's own Dockerfile that runs
+    /// as root, serves another port, copies files a clean checkout lacks, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// How to build an image for it (present when `dockerfile` is `generated`).
     #[serde(skip)]
     pub build: Option<BuildPlan>,
@@ -713,12 +732,15 @@ mod tests {
             language: Some(Language::Java),
             framework: Some(Framework::SpringBoot),
             port: 8080,
+            port_source: "spring-boot's default port".into(),
             dockerfile: DockerfileSource::Generated,
             start: "java -jar /app/app.jar".into(),
             health: "/actuator/health".into(),
+            health_source: "api/src/main/java/Health.java".into(),
             openapi: Some(OpenApi::Runtime("/v3/api-docs".into())),
             env: vec![EnvVar::new("DB_PASSWORD")],
             writable_paths: Vec::new(),
+            warnings: Vec::new(),
             build: Some(BuildPlan::new(Template::JavaMaven)),
         };
         let json = serde_json::to_string(&DetectedApp {
@@ -727,7 +749,7 @@ mod tests {
         .unwrap();
         assert_eq!(
             json,
-            r#"{"components":[{"name":"api","path":"api","language":"java","framework":"spring-boot","port":8080,"dockerfile":"generated","start":"java -jar /app/app.jar","health":"/actuator/health","openapi":{"runtime":"/v3/api-docs"},"env":[{"name":"DB_PASSWORD","sensitive":true}]}]}"#
+            r#"{"components":[{"name":"api","path":"api","language":"java","framework":"spring-boot","port":8080,"port_source":"spring-boot's default port","dockerfile":"generated","start":"java -jar /app/app.jar","health":"/actuator/health","health_source":"api/src/main/java/Health.java","openapi":{"runtime":"/v3/api-docs"},"env":[{"name":"DB_PASSWORD","sensitive":true}]}]}"#
         );
     }
 }

@@ -13,6 +13,7 @@ use std::collections::BTreeMap;
 
 use super::scan;
 use super::shell_join;
+use super::tree::SKIPPED_DIRS;
 use crate::image::context::DockerIgnore;
 
 /// Instructions read from one Dockerfile; the rest is ignored (and said so).
@@ -507,7 +508,13 @@ pub fn check(
         let problem = if ignore.as_ref().is_some_and(|m| m.excludes(path)) {
             Some("is ignored by .gitignore")
         } else if !has_match(path, exists) {
-            Some("is not in the project's sources")
+            // Detection does not list build and dependency directories, and a clean checkout
+            // does not have them either.
+            if path.split('/').any(|part| SKIPPED_DIRS.contains(&part)) {
+                Some("is a build output or dependency directory, not part of the sources")
+            } else {
+                Some("is not in the project's sources")
+            }
         } else {
             None
         };
@@ -679,7 +686,7 @@ mod tests {
     #[test]
     fn each_problem_is_named() {
         let w = warnings(
-            "FROM node\nCOPY dist/ /srv/\nCOPY .env ./\nCOPY src/*.js ./\nEXPOSE 8080\nCMD [\"node\",\"dist/server.js\"]\n",
+            "FROM node\nCOPY dist/ /srv/\nCOPY .env ./\nCOPY src/*.js ./\nEXPOSE 8080\nCOPY settings.yaml ./\nCMD [\"node\",\"dist/server.js\"]\n",
             &["src/a.js", ".env"],
             "node_modules\n/.env\n",
             Some((3000, "src/a.js: app.listen(3000)")),
@@ -687,11 +694,15 @@ mod tests {
         let all = w.join("\n");
         assert!(all.contains("port 8080 (its EXPOSE) but detection found 3000 (src/a.js: app.listen(3000)); using 8080"), "{all}");
         assert!(
-            all.contains("line 2: COPY dist is not in the project's sources"),
+            all.contains("line 2: COPY dist is a build output or dependency directory"),
             "{all}"
         );
         assert!(
             all.contains("line 3: COPY .env is ignored by .gitignore"),
+            "{all}"
+        );
+        assert!(
+            all.contains("line 6: COPY settings.yaml is not in the project's sources"),
             "{all}"
         );
         assert!(!all.contains("src/*.js"), "{all}");
@@ -700,7 +711,7 @@ mod tests {
             "{all}"
         );
         assert!(all.contains("has no HEALTHCHECK"), "{all}");
-        assert_eq!(w.len(), 5, "{all}");
+        assert_eq!(w.len(), 6, "{all}");
     }
 
     #[test]

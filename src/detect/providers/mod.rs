@@ -52,7 +52,15 @@ impl Hints {
 pub fn default_port(language: Language, framework: Option<Framework>) -> (u16, String) {
     let port = super::conventional_port(language, framework);
     let whose = framework.map_or_else(|| language.to_string(), |f| f.to_string());
-    (port, format!("{whose}'s default port"))
+    (port, format!("{whose}{DEFAULT_PORT_SUFFIX}"))
+}
+
+/// How a port source that is only a framework's (or language's) default ends.
+const DEFAULT_PORT_SUFFIX: &str = "'s default port";
+
+/// True when `port_source` is only a default, not something the project states.
+pub fn is_default_port_source(port_source: &str) -> bool {
+    port_source.ends_with(DEFAULT_PORT_SUFFIX)
 }
 
 /// Where a health path came from when none was found.

@@ -280,7 +280,7 @@ fn start_script_port(dir: &ProjectDir<'_>, m: &Manifest) -> Option<(u16, String)
 
 /// The port of the image's own static server.
 fn static_port() -> (u16, String) {
-    (8080, "the static server's port".to_string())
+    (8080, "the static server's default port".to_string())
 }
 
 /// True if the project has something to run as a server.
