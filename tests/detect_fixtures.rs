@@ -72,6 +72,7 @@ fixture_tests! {
     apps_monorepo => "apps-monorepo",
     compose => "compose",
     existing_dockerfile => "existing-dockerfile",
+    own_dockerfile_root => "own-dockerfile-root",
     dockerfile_only => "dockerfile-only",
     express_devstart => "express-devstart",
     node_native => "node-native",
