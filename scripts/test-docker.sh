@@ -168,3 +168,4 @@ cargo test --locked --test image_docker -- --ignored --test-threads=1
 cargo test --locked --test projects_node_docker -- --ignored --test-threads=1
 cargo test --locked --test projects_gorust_docker -- --ignored --test-threads=1
 cargo test --locked --test projects_writable_docker -- --ignored --test-threads=1
+cargo test --locked --test detect_own_dockerfile -- --ignored --test-threads=1

@@ -75,6 +75,7 @@ fixture_tests! {
     apps_monorepo => "apps-monorepo",
     compose => "compose",
     existing_dockerfile => "existing-dockerfile",
+    own_dockerfile_root => "own-dockerfile-root",
     dockerfile_only => "dockerfile-only",
     express_devstart => "express-devstart",
     node_native => "node-native",
@@ -113,9 +114,11 @@ fn serialised_form_has_exactly_the_contract_keys() {
             "language",
             "framework",
             "port",
+            "port_source",
             "dockerfile",
             "start",
             "health",
+            "health_source",
             "openapi",
             "env"
         ]

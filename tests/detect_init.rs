@@ -64,12 +64,33 @@ fn init_writes_dockerfiles_dockerignores_and_settings() {
         "values from .env.example must not leak"
     );
 
-    // The generated files are now the components' own: detection says so.
+    // Unedited, init's Dockerfiles are still justpush's: `build` regenerates them with its
+    // current flags (base images, CA bundle). Once edited, a file is the component's own.
     let again = justpush::detect::detect(&dir).unwrap();
     assert!(again
         .components
         .iter()
-        .all(|c| c.dockerfile == justpush::detect::DockerfileSource::Existing));
+        .all(|c| c.dockerfile == justpush::detect::DockerfileSource::Generated));
+    let backend_dockerfile = dir.join("backend/Dockerfile");
+    let text = std::fs::read_to_string(&backend_dockerfile).unwrap();
+    std::fs::write(&backend_dockerfile, format!("{text}LABEL edited=yes\n")).unwrap();
+    let edited = justpush::detect::detect(&dir).unwrap();
+    let source = |name: &str| {
+        edited
+            .components
+            .iter()
+            .find(|c| c.name == name)
+            .unwrap()
+            .dockerfile
+    };
+    assert_eq!(
+        source("backend"),
+        justpush::detect::DockerfileSource::Existing
+    );
+    assert_eq!(
+        source("frontend"),
+        justpush::detect::DockerfileSource::Generated
+    );
 }
 
 #[test]
@@ -80,28 +101,33 @@ fn init_never_overwrites_without_force() {
     let report = init(&dir, &InitOptions::default()).unwrap();
     assert!(report.written.is_empty(), "{:?}", report.written);
     // The file it cannot read is named, not silently passed over.
-    assert!(
-        report
-            .app
-            .warnings
-            .iter()
-            .any(|w| w.component == "justpush.yaml" && w.message.contains("missing field `name`")),
-        "{:?}",
-        report.app.warnings
-    );
+    let warning = report.config_warning.as_deref().unwrap_or_default();
+    assert!(warning.contains("missing field `name`"), "{warning:?}");
     let skipped: Vec<(String, SkipReason)> = report
         .skipped
         .iter()
         .map(|s| (s.path.to_string_lossy().into_owned(), s.reason))
         .collect();
+    // init's unedited Dockerfile is still justpush's, so it is skipped as an existing file
+    // (no --force), not as the user's own.
     assert_eq!(
         skipped,
         [
-            ("Dockerfile".to_string(), SkipReason::OwnDockerfile),
+            ("Dockerfile".to_string(), SkipReason::Exists),
             (".dockerignore".to_string(), SkipReason::Exists),
             ("justpush.yaml".to_string(), SkipReason::Exists),
         ]
     );
+    // Edited, it is the user's own.
+    let text = std::fs::read_to_string(dir.join("Dockerfile")).unwrap();
+    std::fs::write(
+        dir.join("Dockerfile"),
+        text.replace("EXPOSE", "EXPOSE 9999\nEXPOSE"),
+    )
+    .unwrap();
+    let report = init(&dir, &InitOptions::default()).unwrap();
+    assert!(report.written.is_empty(), "{:?}", report.written);
+    assert_eq!(report.skipped[0].reason, SkipReason::OwnDockerfile);
     assert_eq!(
         std::fs::read_to_string(dir.join("justpush.yaml")).unwrap(),
         "# edited by hand\n"
@@ -212,8 +238,9 @@ fn detect_warns_about_a_write_into_the_app_directory_in_text_and_json() {
     );
     let json = justpush(&["detect", dir_arg, "-o", "json"]);
     let value: serde_json::Value = serde_json::from_slice(&json.stdout).unwrap();
-    assert_eq!(value["warnings"][0]["component"], "flask-sqlite-root");
-    assert!(value["warnings"][0]["message"]
+    let component = &value["components"][0];
+    assert_eq!(component["name"], "flask-sqlite-root");
+    assert!(component["warnings"][0]
         .as_str()
         .unwrap()
         .contains("data/visits.db"));

@@ -274,6 +274,9 @@ fn component(name: &str) -> ComponentPlan {
             env: vec![],
             build: None,
             writable_paths: Vec::new(),
+            port_source: "Dockerfile EXPOSE".into(),
+            health_source: "guessed: no health route in the sources".into(),
+            warnings: Vec::new(),
         },
     }
 }

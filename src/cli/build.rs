@@ -226,7 +226,6 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
     if let Some(config) = &config {
         config.apply_writable(&mut app);
     }
-    super::project::show_warnings(shell, &app);
     let mut components = app.components;
     if !args.components.is_empty() {
         for wanted in &args.components {

@@ -117,17 +117,32 @@ pub fn run_detect(args: &DetectArgs, shell: &mut Shell) -> Result<(), CliError> 
     }
     show_warnings(shell, &app);
     match shell.format {
-        Format::Text => shell.data(&detect_table(&app)),
+        Format::Text => shell.data(&format!("{}{}", detect_table(&app), detect_sources(&app))),
         _ => shell.structured(&app),
     }
     .map_err(|e| CliError::failed(e.to_string()))
 }
 
-/// Detection's warnings on stderr (`-o json` also carries them in its `warnings` field).
+/// Detection's warnings on stderr, in every format (`-o json` also carries them per
+/// component). `build` and `up` show them as the build's warnings instead, so once.
 pub fn show_warnings(shell: &mut Shell, app: &DetectedApp) {
-    for w in &app.warnings {
-        shell.warn(&format!("{}: {}", w.component, w.message)).ok();
+    for c in &app.components {
+        for w in &c.warnings {
+            shell.warn(&format!("{}: {w}", c.name)).ok();
+        }
     }
+}
+
+/// Under the table, where each component's port and health path were found.
+fn detect_sources(app: &DetectedApp) -> String {
+    let mut out = String::from("\n");
+    for c in &app.components {
+        out.push_str(&format!(
+            "{}: port {} from {}; health {} from {}\n",
+            c.name, c.port, c.port_source, c.health, c.health_source
+        ));
+    }
+    out
 }
 
 fn detect_table(app: &DetectedApp) -> String {
@@ -171,6 +186,9 @@ pub fn run_init(args: &InitArgs, shell: &mut Shell) -> Result<(), CliError> {
     };
     let report = init(&dir, &options).map_err(|e| CliError::failed(e.to_string()))?;
     show_warnings(shell, &report.app);
+    if let Some(w) = &report.config_warning {
+        shell.warn(&format!("{}: {w}", detect::config::CONFIG_FILE)).ok();
+    }
     for p in &report.written {
         shell
             .status("Wrote", &dir.join(p).display().to_string())

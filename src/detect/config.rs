@@ -867,9 +867,11 @@ mod tests {
                     env: vec![],
                     build: None,
                     writable_paths: vec![detected_at("/app/logs")],
+                    port_source: String::new(),
+                    health_source: String::new(),
+                    warnings: Vec::new(),
                 })
                 .collect(),
-            warnings: Vec::new(),
         };
         let yaml = "name: shop\ncomponents:\n  - {name: api, path: api, port: 8080, writable: [/app/spool]}\n  - {name: worker, path: worker, port: 8080, writable: []}\n  - {name: web, path: web, port: 8080}\n";
         let mut config = AppConfig::from_yaml(yaml, Path::new("justpush.yaml")).unwrap();

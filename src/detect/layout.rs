@@ -9,12 +9,16 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_yaml::Value;
 
-use super::providers::{plan_dir, Hints, Plan, ProjectDir};
+use super::generated::{generated_state, GeneratedState};
+use super::own_dockerfile::{self, DockerfileModel};
+use super::providers::{
+    default_port, is_default_port_source, plan_dir, Hints, Plan, ProjectDir, GUESSED_HEALTH,
+};
 use super::scan;
 use super::tree::SourceTree;
 use super::{
-    conventional_port, dns_label, shell_join, Component, DetectError, DetectOptions,
-    DockerfileSource, EnvVar, Language, OpenApi, GENERATED_MARKER,
+    dns_label, shell_join, Component, DetectError, DetectOptions, DockerfileSource, EnvVar,
+    Language, OpenApi,
 };
 
 /// Compose file names, in Docker Compose's own order of preference.
@@ -143,14 +147,20 @@ fn component_at(
     let dockerfile_name = compose.dockerfile.as_deref().unwrap_or("Dockerfile");
     let dockerfile = [dockerfile_name, "Containerfile"]
         .iter()
-        .find_map(|f| dir.read(f))
-        .filter(|text| {
-            !(options.ignore_generated_dockerfiles && text.starts_with(GENERATED_MARKER))
+        .find_map(|f| dir.read(f).map(|text| (dir.full(f), text)))
+        .filter(|(_, text)| match generated_state(text) {
+            GeneratedState::NotOurs => true,
+            // init's own file, unchanged: generated again at build time, with the flags of
+            // that build (base images, CA bundle), as if it were not there.
+            GeneratedState::Unedited => false,
+            GeneratedState::Edited => !options.ignore_generated_dockerfiles,
         });
-    let facts = dockerfile.as_deref().map(DockerfileFacts::parse);
-    let hints = Hints {
-        port: compose.port.or(facts.as_ref().and_then(|f| f.port)),
-    };
+    let facts = dockerfile
+        .as_ref()
+        .map(|(_, text)| DockerfileFacts::parse(text));
+    // The plan does not see the Dockerfile's port: the port the sources say is what the
+    // Dockerfile is checked against.
+    let hints = Hints { port: compose.port };
     let plan = match plan_dir(&dir, &hints) {
         // The values that failed only matter for a generated Dockerfile; the project's own
         // is used as it is.
@@ -184,36 +194,85 @@ fn component_at(
 
     let component = match (facts, plan) {
         (Some(facts), plan) => {
+            let (file, text) = dockerfile.unwrap_or_default();
+            let model = DockerfileModel::parse(&text);
             let language = plan.as_ref().map(|p| p.language).or(facts.language);
             let framework = plan.as_ref().and_then(|p| p.framework);
-            let port = facts
-                .port
-                .or(compose.port)
-                .or(plan.as_ref().map(|p| p.port))
-                .unwrap_or_else(|| {
-                    conventional_port(language.unwrap_or(Language::Static), framework)
+            // A framework's default is no evidence against the Dockerfile's port: only a port
+            // the project states (code, config, compose) is compared with it.
+            let detected = plan
+                .as_ref()
+                .filter(|p| !is_default_port_source(&p.port_source))
+                .map(|p| (p.port, p.port_source.clone()))
+                .or_else(|| {
+                    compose
+                        .port
+                        .map(|p| (p, "the compose file's ports".to_string()))
                 });
+            // The Dockerfile decides what the container serves on; a different detected port
+            // is a warning (from `check`), not an override.
+            let (port, port_source) = model
+                .command_port
+                .map(|p| (p, format!("{file} CMD/ENTRYPOINT")))
+                .or_else(|| model.expose.first().map(|p| (*p, format!("{file} EXPOSE"))))
+                .or_else(|| detected.clone())
+                .or_else(|| plan.as_ref().map(|p| (p.port, p.port_source.clone())))
+                .unwrap_or_else(|| default_port(language.unwrap_or(Language::Static), framework));
             let start = facts
                 .start
                 .or_else(|| plan.as_ref().map(|p| shell_join(&p.build.cmd)))
                 .unwrap_or_default();
-            let health = facts
-                .health
-                .or_else(|| plan.as_ref().and_then(|p| p.health.clone()))
-                .unwrap_or_else(|| "/".to_string());
+            let (health, health_source) = match (facts.health, &plan) {
+                (Some(h), _) => (h, format!("{file} HEALTHCHECK")),
+                (
+                    None,
+                    Some(Plan {
+                        health: Some(h),
+                        health_source,
+                        ..
+                    }),
+                ) => (h.clone(), health_source.clone().unwrap_or_default()),
+                _ => ("/".to_string(), GUESSED_HEALTH.to_string()),
+            };
+            let mut warnings = Vec::new();
+            if generated_state(&text) == GeneratedState::Edited {
+                warnings.push(format!(
+                    "{file} was written by `kubectl justpush init` and edited since, so it is used as given: `--base-image` reaches it as the BUILDER_IMAGE/RUNTIME_IMAGE build arguments, `--ca-bundle` does not; to have justpush regenerate it with every flag, restore it or delete it and run `kubectl justpush init` again"
+                ));
+            }
+            let gitignores: Vec<String> = [".gitignore".to_string(), dir.full(".gitignore")]
+                .iter()
+                .collect::<BTreeSet<_>>()
+                .into_iter()
+                .filter_map(|f| tree.read(f))
+                .collect();
+            let exists = |p: &str| dir.exists(p) || dir.has_dir(p);
+            warnings.extend(own_dockerfile::check(
+                &file,
+                &model,
+                &own_dockerfile::Expected {
+                    port: detected.as_ref().map(|(p, s)| (*p, s.as_str())),
+                    health: &health,
+                },
+                &exists,
+                &gitignores,
+            ));
             Component {
                 name,
                 path: normalize_path(path),
                 language,
                 framework,
                 port,
+                port_source,
                 dockerfile: DockerfileSource::Existing,
                 start,
                 health,
+                health_source,
                 openapi,
                 env,
                 build: None,
                 writable_paths: Vec::new(),
+                warnings,
             }
         }
         (None, Some(plan)) => {
@@ -221,23 +280,32 @@ fn component_at(
                 language,
                 framework,
                 port,
+                port_source,
                 health,
+                health_source,
                 build,
                 ..
             } = plan;
+            let (health, health_source) = match health {
+                Some(h) => (h, health_source.unwrap_or_default()),
+                None => ("/".to_string(), GUESSED_HEALTH.to_string()),
+            };
             Component {
                 name,
                 path: normalize_path(path),
                 language: Some(language),
                 framework,
                 port,
+                port_source,
                 dockerfile: DockerfileSource::Generated,
                 start: shell_join(&build.cmd),
-                health: health.unwrap_or_else(|| "/".to_string()),
+                health,
+                health_source,
                 openapi,
                 env,
                 build: Some(build),
                 writable_paths: super::writable::detect(&dir, language),
+                warnings: Vec::new(),
             }
         }
         (None, None) => return Ok(None),

@@ -11,10 +11,17 @@
 //!
 //! ```json
 //! {"components":[{"name":"backend","path":"backend","language":"python","framework":"fastapi",
-//!   "port":8000,"dockerfile":"generated","start":"uvicorn main:app --host 0.0.0.0 --port 8000",
-//!   "health":"/health","openapi":{"runtime":"/openapi.json"},
+//!   "port":8000,"port_source":"backend/main.py","dockerfile":"generated",
+//!   "start":"uvicorn main:app --host 0.0.0.0 --port 8000","health":"/health",
+//!   "health_source":"backend/main.py","openapi":{"runtime":"/openapi.json"},
 //!   "env":[{"name":"OPENAI_API_KEY","sensitive":true}]}]}
 //! ```
+//!
+//! * `port_source` / `health_source` say where the port and the health path were found (a
+//!   file, `docker-compose.yml ports`, `Dockerfile EXPOSE`, `fastapi's default port`); a health
+//!   path not found anywhere reads `guessed: no health route in the sources`.
+//! * `warnings` (absent when empty) lists what to fix before building, mostly about a
+//!   project's own Dockerfile.
 //!
 //! * `path` is relative to the detected directory, with `/` separators; `.` is the root.
 //! * `language` is `null` only for a component with its own Dockerfile whose language could not
@@ -29,7 +36,9 @@
 //! it is plain data too, consumed by [`crate::dockerfile`].
 
 pub mod config;
+pub mod generated;
 mod layout;
+pub mod own_dockerfile;
 pub mod providers;
 pub mod scan;
 mod tree;
@@ -49,18 +58,6 @@ pub use tree::SourceTree;
 pub struct DetectedApp {
     /// The components, in a stable order (compose order, or by path).
     pub components: Vec<Component>,
-    /// What will not work as detected and what to change (shown by `detect`, `build`, `up`).
-    #[serde(default, skip_serializing_if = "Vec::is_empty")]
-    pub warnings: Vec<DetectWarning>,
-}
-
-/// A problem detection found in a component that a user must fix in the project.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct DetectWarning {
-    /// The component's name.
-    pub component: String,
-    /// What is wrong, where it was seen, and the fix.
-    pub message: String,
 }
 
 /// One deployable unit: a directory that becomes one image and one Deployment.
@@ -76,12 +73,20 @@ pub struct Component {
     pub framework: Option<Framework>,
     /// The port the container listens on.
     pub port: u16,
+    /// Where `port` was found: a source file, the compose file, the Dockerfile's `EXPOSE` or
+    /// command, or the framework's default.
+    #[serde(default)]
+    pub port_source: String,
     /// Whether the component's own Dockerfile is used or one is generated.
     pub dockerfile: DockerfileSource,
     /// The command that starts the service inside the image.
     pub start: String,
     /// HTTP path for health checks: an explicit health/ready route found in code, else `/`.
     pub health: String,
+    /// Where `health` was found (the source file, the Dockerfile's `HEALTHCHECK`), or
+    /// [`providers::GUESSED_HEALTH`].
+    #[serde(default)]
+    pub health_source: String,
     /// Where the OpenAPI document comes from, if anywhere.
     pub openapi: Option<OpenApi>,
     /// Environment variables the code reads.
@@ -91,6 +96,10 @@ pub struct Component {
     /// paths only; the root filesystem stays read-only everywhere else.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub writable_paths: Vec<WritablePath>,
+    /// What the user should know before building it (a project's own Dockerfile that runs
+    /// as root, serves another port, copies files a clean checkout lacks, ...).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub warnings: Vec<String>,
     /// How to build an image for it (present when `dockerfile` is `generated`).
     #[serde(skip)]
     pub build: Option<BuildPlan>,
@@ -587,30 +596,19 @@ pub fn detect_tree(
     root_name: &str,
     options: &DetectOptions,
 ) -> Result<DetectedApp, DetectError> {
-    let components = layout::components(tree, root_name, options)?;
+    let mut components = layout::components(tree, root_name, options)?;
     if components.is_empty() {
         return Err(DetectError::NothingDeployable {
             path: PathBuf::from(root_name),
         });
     }
-    let mut warnings = Vec::new();
-    for c in &components {
+    for c in &mut components {
         if let (Some(language), DockerfileSource::Generated) = (c.language, c.dockerfile) {
             let dir = providers::ProjectDir::new(tree, &c.path);
-            warnings.extend(
-                writable::warnings(&dir, language)
-                    .into_iter()
-                    .map(|message| DetectWarning {
-                        component: c.name.clone(),
-                        message,
-                    }),
-            );
+            c.warnings.extend(writable::warnings(&dir, language));
         }
     }
-    Ok(DetectedApp {
-        components,
-        warnings,
-    })
+    Ok(DetectedApp { components })
 }
 
 /// Turns any name into a DNS-1123 label (lower case, `a-z0-9-`, at most 63 characters).
@@ -741,22 +739,24 @@ mod tests {
             language: Some(Language::Java),
             framework: Some(Framework::SpringBoot),
             port: 8080,
+            port_source: "spring-boot's default port".into(),
             dockerfile: DockerfileSource::Generated,
             start: "java -jar /app/app.jar".into(),
             health: "/actuator/health".into(),
+            health_source: "api/src/main/java/Health.java".into(),
             openapi: Some(OpenApi::Runtime("/v3/api-docs".into())),
             env: vec![EnvVar::new("DB_PASSWORD")],
             writable_paths: Vec::new(),
+            warnings: Vec::new(),
             build: Some(BuildPlan::new(Template::JavaMaven)),
         };
         let json = serde_json::to_string(&DetectedApp {
             components: vec![component],
-            warnings: Vec::new(),
         })
         .unwrap();
         assert_eq!(
             json,
-            r#"{"components":[{"name":"api","path":"api","language":"java","framework":"spring-boot","port":8080,"dockerfile":"generated","start":"java -jar /app/app.jar","health":"/actuator/health","openapi":{"runtime":"/v3/api-docs"},"env":[{"name":"DB_PASSWORD","sensitive":true}]}]}"#
+            r#"{"components":[{"name":"api","path":"api","language":"java","framework":"spring-boot","port":8080,"port_source":"spring-boot's default port","dockerfile":"generated","start":"java -jar /app/app.jar","health":"/actuator/health","health_source":"api/src/main/java/Health.java","openapi":{"runtime":"/v3/api-docs"},"env":[{"name":"DB_PASSWORD","sensitive":true}]}]}"#
         );
     }
 }

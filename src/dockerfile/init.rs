@@ -9,6 +9,7 @@ use serde::Serialize;
 
 use super::{dockerignore, render, DockerfileError, DockerfileOptions};
 use crate::detect::config::CONFIG_FILE;
+use crate::detect::generated::stamp;
 use crate::detect::{
     detect_with, AppConfig, DetectError, DetectOptions, DetectedApp, DockerfileSource,
     GENERATED_MARKER,
@@ -37,6 +38,8 @@ pub struct InitReport {
     pub written: Vec<PathBuf>,
     /// Files left alone, and why.
     pub skipped: Vec<SkippedFile>,
+    /// Why an existing `justpush.yaml` was not followed (it does not load), with the fix.
+    pub config_warning: Option<String>,
 }
 
 /// A file `init` did not write.
@@ -96,16 +99,16 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
     // An existing justpush.yaml's `writable` lists are what the chart will mount, so the
     // Dockerfiles make and hand over those directories rather than detection's.
     // One that does not load is the user's to fix, not a reason for `init` to write nothing.
-    match AppConfig::load_if_present(dir) {
-        Ok(Some(config)) => config.apply_writable(&mut app),
-        Ok(None) => {}
-        Err(e) => app.warnings.push(crate::detect::DetectWarning {
-            component: CONFIG_FILE.to_string(),
-            message: format!(
-                "{e}; the Dockerfiles written now follow detection's writable paths, not this file's"
-            ),
-        }),
-    }
+    let config_warning = match AppConfig::load_if_present(dir) {
+        Ok(Some(config)) => {
+            config.apply_writable(&mut app);
+            None
+        }
+        Ok(None) => None,
+        Err(e) => Some(format!(
+            "{e}; the Dockerfiles written now follow detection's writable paths, not this file's"
+        )),
+    };
     let mut out = Writer {
         dir,
         written: Vec::new(),
@@ -123,7 +126,9 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
         let dockerfile = base.join("Dockerfile");
         match component.dockerfile {
             DockerfileSource::Generated => {
-                let text = render(component, &options.dockerfile)?;
+                // The digest on the first line lets `build` tell this file, unedited, from the
+                // user's edit of it.
+                let text = stamp(&render(component, &options.dockerfile)?);
                 // Regular files only: a FIFO named Dockerfile must not hang `init`.
                 let ours = crate::input::read_text(
                     &dir.join(&dockerfile),
@@ -167,6 +172,7 @@ pub fn init(dir: &Path, options: &InitOptions) -> Result<InitReport, InitError> 
         config,
         written: out.written,
         skipped: out.skipped,
+        config_warning,
     })
 }
 

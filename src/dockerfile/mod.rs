@@ -771,6 +771,9 @@ mod tests {
             env: vec![],
             build: Some(plan),
             writable_paths: Vec::new(),
+            port_source: "package.json scripts.start".into(),
+            health_source: crate::detect::providers::GUESSED_HEALTH.into(),
+            warnings: Vec::new(),
         }
     }
 

@@ -16,6 +16,8 @@ use super::{
     base_images, check_size, content_tag, log_tail, parse_step, validate_tag, BuildLimits,
     BuildRequest, ImageBackend, ImageError, Step, REPOSITORY_PREFIX,
 };
+use crate::detect::generated::{generated_state, GeneratedState};
+use crate::detect::own_dockerfile::DockerfileModel;
 use crate::detect::{Component, DockerfileSource};
 use crate::dockerfile::{self, DockerfileOptions, CA_BUNDLE_FILE};
 
@@ -114,6 +116,9 @@ pub struct PreparedBuild {
     pub ignore: String,
     pub extra: Vec<ExtraFile>,
     pub warnings: Vec<String>,
+    /// Build arguments justpush adds for this Dockerfile (an edited init Dockerfile gets the
+    /// `--base-image` choices as `BUILDER_IMAGE`/`RUNTIME_IMAGE`); `--build-arg` wins.
+    pub build_args: BTreeMap<String, String>,
 }
 
 /// The `.dockerignore` text a component's context is made with: the project's own for its own
@@ -137,7 +142,9 @@ pub fn prepare_dockerfile(
     dir: &Path,
     options: &BuildOptions,
 ) -> Result<PreparedBuild, ImageError> {
-    let mut warnings = Vec::new();
+    // What detection found wrong (a Dockerfile's port, root, files a clean checkout lacks; a
+    // write where no volume can go): build and up show detection's warnings here, once.
+    let mut warnings = component.warnings.clone();
     match component.dockerfile {
         DockerfileSource::Existing => {
             let name = ["Dockerfile", "Containerfile"]
@@ -153,11 +160,23 @@ pub fn prepare_dockerfile(
                 name,
                 crate::input::MAX_CONFIG_BYTES,
             )?;
+            let edited_init = generated_state(&text) == GeneratedState::Edited;
+            let build_args = if edited_init {
+                edited_init_build_args(component, &text, &options.dockerfile)
+            } else {
+                BTreeMap::new()
+            };
             if options.ca_bundle.is_some() {
-                warnings.push(format!(
-                    "--ca-bundle is not applied: {} uses its own {name}; copy the bundle into its builder stage yourself",
-                    component.name
-                ));
+                warnings.push(if edited_init {
+                    format!(
+                        "--ca-bundle is not applied: {name} was written by `kubectl justpush init` and edited since, so it is used as given; restore it, or delete it and run `kubectl justpush init` again, to have the bundle injected (or copy the bundle into its builder stage yourself)"
+                    )
+                } else {
+                    format!(
+                        "--ca-bundle is not applied: {} uses its own {name}; copy the bundle into its builder stage yourself",
+                        component.name
+                    )
+                });
             }
             let ignore = context_ignore(component, dir)?;
             Ok(PreparedBuild {
@@ -166,6 +185,7 @@ pub fn prepare_dockerfile(
                 ignore,
                 extra: Vec::new(),
                 warnings,
+                build_args,
             })
         }
         DockerfileSource::Generated => {
@@ -200,9 +220,36 @@ pub fn prepare_dockerfile(
                 ignore,
                 extra,
                 warnings,
+                build_args: BTreeMap::new(),
             })
         }
     }
+}
+
+/// The `--base-image` choices for the component's language as the `BUILDER_IMAGE` /
+/// `RUNTIME_IMAGE` build arguments every init template declares, for those the (edited) file
+/// still declares before its first `FROM`.
+fn edited_init_build_args(
+    component: &Component,
+    text: &str,
+    options: &DockerfileOptions,
+) -> BTreeMap<String, String> {
+    let mut args = BTreeMap::new();
+    let Some(chosen) = component.language.and_then(|l| options.base_images.get(&l)) else {
+        return args;
+    };
+    let declared = DockerfileModel::parse(text).global_args;
+    for (arg, image) in [
+        ("BUILDER_IMAGE", &chosen.builder),
+        ("RUNTIME_IMAGE", &chosen.runtime),
+    ] {
+        if let Some(image) = image {
+            if declared.iter().any(|d| d == arg) {
+                args.insert(arg.to_string(), image.clone());
+            }
+        }
+    }
+    args
 }
 
 /// The loud warning for secrets a context's `.dockerignore` let through and justpush left
@@ -332,7 +379,11 @@ async fn build_one(
         ignore,
         extra,
         warnings,
+        build_args: own_build_args,
     } = prepare_dockerfile(component, &dir, options)?;
+    // The user's `--build-arg` wins over what justpush derives.
+    let mut build_args = own_build_args;
+    build_args.extend(options.build_args.clone());
     for message in warnings {
         progress(ProgressEvent::Warning {
             component: name.clone(),
@@ -354,18 +405,13 @@ async fn build_one(
     }
 
     let mut bases = Vec::new();
-    for image in base_images(&dockerfile_text, &options.build_args) {
+    for image in base_images(&dockerfile_text, &build_args) {
         let id = backend.inspect(&image).await?.map(|d| d.id);
         bases.push((image, id));
     }
     let tag = match &options.tag {
         Some(t) => t.clone(),
-        None => content_tag(
-            &context.digest,
-            &dockerfile_text,
-            &options.build_args,
-            &bases,
-        ),
+        None => content_tag(&context.digest, &dockerfile_text, &build_args, &bases),
     };
     let reference = format!("{REPOSITORY_PREFIX}/{name}:{tag}");
 
@@ -410,7 +456,7 @@ async fn build_one(
     let request = BuildRequest {
         reference: reference.clone(),
         dockerfile: dockerfile_path,
-        build_args: options.build_args.clone(),
+        build_args,
         labels: oci_labels(component, &tag, &context.digest),
         no_cache: options.no_cache,
         limits: options.limits,
@@ -739,16 +785,98 @@ mod tests {
             "{paths:?}"
         );
         let warnings = warnings.lock().unwrap();
-        assert_eq!(warnings.len(), 1, "{warnings:?}");
+        // Detection's checks of the Dockerfile come first, as build warnings too.
         assert!(
-            warnings[0].contains("SECRETS LEFT OUT")
-                && warnings[0].contains("justpush.yaml (justpush's settings")
-                && warnings[0].contains(".env (a local environment file)")
-                && warnings[0].contains("add them to .dockerignore"),
-            "{}",
-            warnings[0]
+            warnings[0].contains("Dockerfile runs as root (its final stage sets no USER)"),
+            "{warnings:?}"
         );
-        assert!(!warnings[0].contains("canary"));
+        let secrets: Vec<&String> = warnings
+            .iter()
+            .filter(|w| w.contains("SECRETS LEFT OUT"))
+            .collect();
+        assert_eq!(secrets.len(), 1, "{warnings:?}");
+        assert!(
+            secrets[0].contains("justpush.yaml (justpush's settings")
+                && secrets[0].contains(".env (a local environment file)")
+                && secrets[0].contains("add them to .dockerignore"),
+            "{}",
+            secrets[0]
+        );
+        assert!(!warnings.iter().any(|w| w.contains("canary")));
+    }
+
+    #[tokio::test]
+    async fn an_edited_init_dockerfile_gets_the_base_images_as_build_args_and_says_why_no_ca() {
+        let d = tempfile::tempdir().unwrap();
+        std::fs::write(
+            d.path().join("go.mod"),
+            "module example.com/stockd\n\ngo 1.19\n",
+        )
+        .unwrap();
+        std::fs::write(
+            d.path().join("main.go"),
+            "package main\n\nimport \"net/http\"\n\nfunc main() { http.ListenAndServe(\":8080\", nil) }\n",
+        )
+        .unwrap();
+        let mut options = BuildOptions::for_dir(d.path());
+        options.dockerfile.base_images.insert(
+            crate::detect::Language::Go,
+            crate::dockerfile::BaseImageOverride {
+                builder: Some("mirror.example/golang:1.19".into()),
+                runtime: Some("mirror.example/debian:bookworm".into()),
+            },
+        );
+        options.ca_bundle = Some(b"-----BEGIN CERTIFICATE-----\n".to_vec());
+        crate::dockerfile::init::init(d.path(), &Default::default()).unwrap();
+
+        // Unedited: regenerated with the flags, the bundle injected.
+        let components = crate::detect::detect(d.path()).unwrap().components;
+        let prepared = prepare_dockerfile(&components[0], d.path(), &options).unwrap();
+        assert_eq!(prepared.dockerfile_path, GENERATED_DOCKERFILE);
+        assert!(prepared.dockerfile.contains("mirror.example/golang:1.19"));
+        assert!(prepared.extra.iter().any(|f| f.path == CA_BUNDLE_FILE));
+        assert!(prepared.build_args.is_empty());
+
+        // Edited: used as given, the base images as build arguments, the bundle refused with
+        // the way back.
+        let path = d.path().join("Dockerfile");
+        let text = std::fs::read_to_string(&path).unwrap();
+        std::fs::write(&path, format!("{text}LABEL team=stock\n")).unwrap();
+        let components = crate::detect::detect(d.path()).unwrap().components;
+        assert_eq!(components[0].dockerfile, DockerfileSource::Existing);
+        let engine = FakeEngine::default();
+        let warnings = Arc::new(Mutex::new(Vec::new()));
+        let seen = warnings.clone();
+        let progress: Arc<dyn Fn(ProgressEvent) + Send + Sync> = Arc::new(move |e| {
+            if let ProgressEvent::Warning { message, .. } = e {
+                seen.lock().unwrap().push(message);
+            }
+        });
+        options
+            .build_args
+            .insert("RUNTIME_IMAGE".into(), "mine/debian:12".into());
+        let results = build_all(&engine, d.path(), &components, &options, progress).await;
+        assert!(results[0].is_ok(), "{:?}", results[0]);
+        let req = engine.built.lock().unwrap()[0].clone();
+        assert_eq!(req.dockerfile, "Dockerfile");
+        assert_eq!(
+            req.build_args["BUILDER_IMAGE"],
+            "mirror.example/golang:1.19"
+        );
+        assert_eq!(
+            req.build_args["RUNTIME_IMAGE"], "mine/debian:12",
+            "--build-arg wins over the derived argument"
+        );
+        let warnings = warnings.lock().unwrap().join("\n");
+        assert!(
+            warnings.contains("--ca-bundle is not applied: Dockerfile was written by `kubectl justpush init` and edited since")
+                && warnings.contains("delete it and run `kubectl justpush init` again"),
+            "{warnings}"
+        );
+        assert!(
+            warnings.contains("Dockerfile was written by `kubectl justpush init` and edited since, so it is used as given"),
+            "detection's warning reaches the build: {warnings}"
+        );
     }
 
     #[tokio::test]

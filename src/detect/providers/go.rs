@@ -8,10 +8,9 @@ use std::sync::LazyLock;
 use regex::Regex;
 
 use super::toolchain::{self, Minimum};
-use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
+use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language,
-    RuntimeVersion, Template,
+    scan, value_rules, BuildPlan, DetectError, Framework, Language, RuntimeVersion, Template,
 };
 
 /// Modules that need cgo and nothing but gcc and glibc (they bundle their C sources), so a
@@ -150,13 +149,14 @@ impl Provider for GoProvider {
         .into_iter()
         .find(|(path, _)| gomod.contains(path))
         .map(|(_, f)| f);
-        let port = hints
-            .port
+        let (port, port_source) = hints
+            .port_found()
             .or_else(|| {
-                dir.find_in_sources(&["go"], |_, text| scan::port_in_source(Language::Go, text))
+                dir.port_in_sources(&["go"], |_, text| scan::port_in_source(Language::Go, text))
             })
-            .or_else(|| dir.dotenv_port())
-            .unwrap_or_else(|| conventional_port(Language::Go, framework));
+            .or_else(|| dir.dotenv_port_found())
+            .unwrap_or_else(|| default_port(Language::Go, framework));
+        let health = dir.health_route_found(&["go"]);
         let package = main_package(dir);
         // The directory name goes into `RUN go build ... ./cmd/<name>`.
         value_rules::relative_path(
@@ -205,7 +205,9 @@ impl Provider for GoProvider {
             framework,
             name: module.map(|m| m.rsplit('/').next().unwrap_or(&m).to_string()),
             port,
-            health: dir.health_route(&["go"]),
+            port_source,
+            health: health.as_ref().map(|(r, _)| r.clone()),
+            health_source: health.map(|(_, f)| f),
             openapi_runtime: None,
             env: dir.env_reads(Language::Go, &["go"]),
             build,

@@ -5,10 +5,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
-use crate::detect::{
-    conventional_port, scan, BuildPlan, DetectError, Framework, Language, Template,
-};
+use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
+use crate::detect::{scan, BuildPlan, DetectError, Framework, Language, Template};
 
 const JAVA_EXTS: [&str; 2] = ["java", "kt"];
 
@@ -44,20 +42,21 @@ impl Provider for JavaProvider {
             "src/main/resources/application.yml",
             "src/main/resources/application.yaml",
         ];
-        let port = hints
-            .port
+        let (port, port_source) = hints
+            .port_found()
             .or_else(|| {
                 properties.iter().find_map(|f| {
                     let text = dir.read(f)?;
-                    if f.ends_with(".properties") {
+                    let port = if f.ends_with(".properties") {
                         scan::port_in_source(Language::Java, &text)
                     } else {
                         scan::spring_yaml_port(&text)
-                    }
+                    }?;
+                    Some((port, format!("{} server.port", dir.full(f))))
                 })
             })
-            .or_else(|| dir.dotenv_port())
-            .unwrap_or_else(|| conventional_port(Language::Java, framework));
+            .or_else(|| dir.dotenv_port_found())
+            .unwrap_or_else(|| default_port(Language::Java, framework));
 
         let mut env = dir.env_reads(Language::Java, &JAVA_EXTS);
         for f in properties {
@@ -66,10 +65,15 @@ impl Provider for JavaProvider {
             }
         }
 
-        let health = dir.health_route(&JAVA_EXTS).or_else(|| {
+        let health = dir.health_route_found(&JAVA_EXTS).or_else(|| {
             build_file
                 .contains("spring-boot-starter-actuator")
-                .then(|| "/actuator/health".to_string())
+                .then(|| {
+                    (
+                        "/actuator/health".to_string(),
+                        "spring-boot-starter-actuator's default".to_string(),
+                    )
+                })
         });
         let openapi_runtime = build_file
             .contains("springdoc-openapi")
@@ -113,7 +117,9 @@ impl Provider for JavaProvider {
             framework,
             name: project_name(dir, maven, &build_file),
             port,
-            health,
+            port_source,
+            health: health.as_ref().map(|(r, _)| r.clone()),
+            health_source: health.map(|(_, f)| f),
             openapi_runtime,
             env,
             build,

@@ -40,6 +40,32 @@ pub struct Hints {
     pub port: Option<u16>,
 }
 
+impl Hints {
+    /// The compose file's port, with its source.
+    pub fn port_found(&self) -> Option<(u16, String)> {
+        self.port
+            .map(|p| (p, "the compose file's ports".to_string()))
+    }
+}
+
+/// A framework's (or language's) conventional port, with that said as its source.
+pub fn default_port(language: Language, framework: Option<Framework>) -> (u16, String) {
+    let port = super::conventional_port(language, framework);
+    let whose = framework.map_or_else(|| language.to_string(), |f| f.to_string());
+    (port, format!("{whose}{DEFAULT_PORT_SUFFIX}"))
+}
+
+/// How a port source that is only a framework's (or language's) default ends.
+const DEFAULT_PORT_SUFFIX: &str = "'s default port";
+
+/// True when `port_source` is only a default, not something the project states.
+pub fn is_default_port_source(port_source: &str) -> bool {
+    port_source.ends_with(DEFAULT_PORT_SUFFIX)
+}
+
+/// Where a health path came from when none was found.
+pub const GUESSED_HEALTH: &str = "guessed: no health route in the sources";
+
 /// What a provider found: plain data, turned into a [`super::Component`] by the layout pass.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Plan {
@@ -49,8 +75,12 @@ pub struct Plan {
     pub name: Option<String>,
     /// The port the service listens on (stated in code or config, else the convention).
     pub port: u16,
+    /// Where `port` was found (`main.py`, `package.json scripts.start`, `fastapi's default port`).
+    pub port_source: String,
     /// An explicit health route, if one was found.
     pub health: Option<String>,
+    /// Where `health` was found (the source file), when it was.
+    pub health_source: Option<String>,
     /// The URL path a framework serves its OpenAPI document on.
     pub openapi_runtime: Option<String>,
     /// Environment variables read by the code.
@@ -189,20 +219,44 @@ impl<'a> ProjectDir<'a> {
 
     /// `PORT=` of a `.env.example`-style file.
     pub fn dotenv_port(&self) -> Option<u16> {
-        DOTENV_EXAMPLES
-            .iter()
-            .find_map(|name| self.read(name).and_then(|t| scan::dotenv_port(&t)))
+        self.dotenv_port_found().map(|(p, _)| p)
+    }
+
+    /// `PORT=` of a `.env.example`-style file, with the file's path.
+    pub fn dotenv_port_found(&self) -> Option<(u16, String)> {
+        DOTENV_EXAMPLES.iter().find_map(|name| {
+            let port = self.read(name).and_then(|t| scan::dotenv_port(&t))?;
+            Some((port, format!("{} PORT=", self.full(name))))
+        })
+    }
+
+    /// The first port `port_in` finds in sources with `exts`, with the file's path.
+    pub fn port_in_sources(
+        &self,
+        exts: &[&str],
+        port_in: impl Fn(&str, &str) -> Option<u16>,
+    ) -> Option<(u16, String)> {
+        self.find_in_sources(exts, |file, text| {
+            port_in(file, text).map(|p| (p, self.full(file)))
+        })
     }
 
     /// The best health route declared in sources with `exts`.
     pub fn health_route(&self, exts: &[&str]) -> Option<String> {
-        let mut routes = Vec::new();
+        self.health_route_found(exts).map(|(r, _)| r)
+    }
+
+    /// The best health route declared in sources with `exts`, with the first file declaring it.
+    pub fn health_route_found(&self, exts: &[&str]) -> Option<(String, String)> {
+        let mut routes: Vec<(String, &str)> = Vec::new();
         for file in self.sources(exts) {
             if let Some(text) = self.read(file) {
-                routes.extend(scan::health_routes(&text));
+                routes.extend(scan::health_routes(&text).into_iter().map(|r| (r, file)));
             }
         }
-        scan::best_health_route(routes.iter().map(String::as_str))
+        let best = scan::best_health_route(routes.iter().map(|(r, _)| r.as_str()))?;
+        let file = routes.iter().find(|(r, _)| *r == best).map(|(_, f)| *f)?;
+        Some((best, self.full(file)))
     }
 
     /// Port from a Procfile-like start declaration (`Procfile` `web:` line).

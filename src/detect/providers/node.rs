@@ -8,11 +8,10 @@ use std::sync::LazyLock;
 use regex::Regex;
 use serde_json::Value;
 
-use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
+use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
 use crate::chart::template::semver;
 use crate::detect::{
-    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language,
-    RuntimeVersion, Template,
+    scan, value_rules, BuildPlan, DetectError, Framework, Language, RuntimeVersion, Template,
 };
 
 /// Pinned package managers installed in the builder when a project uses them (Node 18-ready).
@@ -189,14 +188,10 @@ impl Provider for NodeProvider {
         let (template, port, health) = match framework {
             Some(Framework::Nextjs) if !static_export => {
                 let port = hints
-                    .port
-                    .or_else(|| {
-                        m.scripts
-                            .get("start")
-                            .and_then(|s| scan::port_in_command(s))
-                    })
-                    .or_else(|| dir.dotenv_port())
-                    .unwrap_or(3000);
+                    .port_found()
+                    .or_else(|| start_script_port(dir, &m))
+                    .or_else(|| dir.dotenv_port_found())
+                    .unwrap_or_else(|| default_port(Language::Node, framework));
                 build.cmd = argv(["node", "server.js"]);
                 // Standalone output even when next.config does not ask for it. Set on the
                 // command, not as ENV: the variable is build-time only.
@@ -206,19 +201,22 @@ impl Provider for NodeProvider {
                     "npx --no-install next build".to_string()
                 };
                 build.build = vec![format!("NEXT_PRIVATE_STANDALONE=true {next_build}")];
-                (Template::NodeNextjs, port, next_health_route(dir))
+                let health =
+                    next_health_route(dir).map(|r| (r, "a Next.js route file".to_string()));
+                (Template::NodeNextjs, port, health)
             }
             Some(Framework::Nextjs | Framework::Vite | Framework::CreateReactApp) => {
                 build.artifact = Some(static_output_dir(dir, framework, static_export)?);
                 build.cmd = argv(["node", "/srv/server.js"]);
                 // The static server's port, not the dev server's.
-                let port = hints.port.unwrap_or(8080);
+                let port = hints.port_found().unwrap_or_else(static_port);
                 (Template::NodeStatic, port, None)
             }
             _ if !runnable(dir, &m) && has_build => {
                 build.artifact = Some("dist".to_string());
                 build.cmd = argv(["node", "/srv/server.js"]);
-                (Template::NodeStatic, hints.port.unwrap_or(8080), None)
+                let port = hints.port_found().unwrap_or_else(static_port);
+                (Template::NodeStatic, port, None)
             }
             _ => {
                 match start_command(dir, &m, framework) {
@@ -231,20 +229,20 @@ impl Provider for NodeProvider {
                     StartCommand::NeedsDevDependencies(cmd) => build.cmd = cmd,
                 }
                 let port = hints
-                    .port
+                    .port_found()
+                    .or_else(|| start_script_port(dir, &m))
                     .or_else(|| {
-                        m.scripts
-                            .get("start")
-                            .and_then(|s| scan::port_in_command(s))
-                    })
-                    .or_else(|| {
-                        dir.find_in_sources(&NODE_EXTS, |_, text| {
+                        dir.port_in_sources(&NODE_EXTS, |_, text| {
                             scan::port_in_source(Language::Node, text)
                         })
                     })
-                    .or_else(|| dir.dotenv_port())
-                    .unwrap_or_else(|| conventional_port(Language::Node, framework));
-                (Template::NodeServer, port, dir.health_route(&NODE_EXTS))
+                    .or_else(|| dir.dotenv_port_found())
+                    .unwrap_or_else(|| default_port(Language::Node, framework));
+                (
+                    Template::NodeServer,
+                    port,
+                    dir.health_route_found(&NODE_EXTS),
+                )
             }
         };
         build.template = template;
@@ -255,17 +253,34 @@ impl Provider for NodeProvider {
                 .build
                 .insert(0, "npx --no-install prisma generate".to_string());
         }
+        let ((port, port_source), health_source) = (port, health.as_ref().map(|(_, f)| f.clone()));
         Ok(Plan {
             language: Language::Node,
             framework,
             name: m.name.clone(),
             port,
-            health,
+            port_source,
+            health: health.map(|(r, _)| r),
+            health_source,
             openapi_runtime: None,
             env,
             build,
         })
     }
+}
+
+/// The port `package.json`'s start script names.
+fn start_script_port(dir: &ProjectDir<'_>, m: &Manifest) -> Option<(u16, String)> {
+    let port = m
+        .scripts
+        .get("start")
+        .and_then(|s| scan::port_in_command(s))?;
+    Some((port, format!("{} scripts.start", dir.full("package.json"))))
+}
+
+/// The port of the image's own static server.
+fn static_port() -> (u16, String) {
+    (8080, "the static server's default port".to_string())
 }
 
 /// True if the project has something to run as a server.

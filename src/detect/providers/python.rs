@@ -7,10 +7,8 @@ use std::sync::LazyLock;
 
 use regex::Regex;
 
-use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
-use crate::detect::{
-    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language, Template,
-};
+use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
+use crate::detect::{scan, value_rules, BuildPlan, DetectError, Framework, Language, Template};
 
 /// Pinned tools installed in builder stages.
 pub const UV_VERSION: &str = "0.13.9";
@@ -245,11 +243,14 @@ impl Provider for PythonProvider {
         let m = manifest(dir)?;
         let framework = framework(dir, &m);
         let procfile = dir.procfile_web();
-        let port = hints
-            .port
-            .or_else(|| procfile.as_deref().and_then(scan::port_in_command))
+        let (port, port_source) = hints
+            .port_found()
             .or_else(|| {
-                dir.find_in_sources(&["py", "sh"], |file, text| {
+                let port = procfile.as_deref().and_then(scan::port_in_command)?;
+                Some((port, format!("{} web:", dir.full("Procfile"))))
+            })
+            .or_else(|| {
+                dir.port_in_sources(&["py", "sh"], |file, text| {
                     if file.ends_with(".sh") {
                         scan::port_in_command(text)
                     } else {
@@ -257,8 +258,8 @@ impl Provider for PythonProvider {
                     }
                 })
             })
-            .or_else(|| dir.dotenv_port())
-            .unwrap_or_else(|| conventional_port(Language::Python, framework));
+            .or_else(|| dir.dotenv_port_found())
+            .unwrap_or_else(|| default_port(Language::Python, framework));
 
         let has = |d: &str| {
             m.deps
@@ -328,12 +329,15 @@ impl Provider for PythonProvider {
         let openapi_runtime = (framework == Some(Framework::Fastapi))
             .then(|| fastapi_openapi_url(dir))
             .flatten();
+        let health = dir.health_route_found(&["py"]);
         Ok(Plan {
             language: Language::Python,
             framework,
             name: m.name.clone(),
             port,
-            health: dir.health_route(&["py"]),
+            port_source,
+            health: health.as_ref().map(|(r, _)| r.clone()),
+            health_source: health.map(|(_, f)| f),
             openapi_runtime,
             env: dir.env_reads(Language::Python, &["py"]),
             build,

@@ -5,10 +5,9 @@
 //! the runtime.
 
 use super::toolchain::{self, Minimum};
-use super::{argv, existing, Hints, Plan, ProjectDir, Provider};
+use super::{argv, default_port, existing, Hints, Plan, ProjectDir, Provider};
 use crate::detect::{
-    conventional_port, scan, value_rules, BuildPlan, DetectError, Framework, Language,
-    RuntimeVersion, Template,
+    scan, value_rules, BuildPlan, DetectError, Framework, Language, RuntimeVersion, Template,
 };
 
 /// Detects and plans Rust binary crates.
@@ -171,15 +170,16 @@ impl Provider for RustProvider {
         } else {
             None
         };
-        let port = hints
-            .port
+        let (port, port_source) = hints
+            .port_found()
             .or_else(|| {
-                dir.find_in_sources(&["rs"], |_, text| {
+                dir.port_in_sources(&["rs"], |_, text| {
                     scan::port_in_source(Language::Rust, text)
                 })
             })
-            .or_else(|| dir.dotenv_port())
-            .unwrap_or_else(|| conventional_port(Language::Rust, framework));
+            .or_else(|| dir.dotenv_port_found())
+            .unwrap_or_else(|| default_port(Language::Rust, framework));
+        let health = dir.health_route_found(&["rs"]);
         // The binary named like the package, else the first one.
         let bin = m
             .bins
@@ -234,7 +234,9 @@ impl Provider for RustProvider {
             framework,
             name: m.name.clone(),
             port,
-            health: dir.health_route(&["rs"]),
+            port_source,
+            health: health.as_ref().map(|(r, _)| r.clone()),
+            health_source: health.map(|(_, f)| f),
             openapi_runtime: None,
             env: dir.env_reads(Language::Rust, &["rs"]),
             build,

@@ -29,7 +29,12 @@ impl Provider for StaticProvider {
             framework: None,
             name: None,
             port: hints.port.unwrap_or(8080),
+            port_source: hints.port_found().map_or_else(
+                || "the static server's default port".to_string(),
+                |(_, s)| s,
+            ),
             health: None,
+            health_source: None,
             openapi_runtime: None,
             env: dir.dotenv_keys(),
             build,
