@@ -9,6 +9,7 @@ pub mod build;
 pub mod context;
 pub mod docker;
 pub mod load;
+pub mod probe;
 pub mod registry;
 pub mod secret_files;
 
