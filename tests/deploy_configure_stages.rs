@@ -134,6 +134,7 @@ impl Fixture {
             spec_cache: self.state.path().join("specs"),
             interrupt: Default::default(),
             abort: Default::default(),
+            probed: Default::default(),
         }
     }
 

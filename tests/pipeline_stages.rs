@@ -801,6 +801,7 @@ mod real {
             backend: engine,
             root: plan.source.clone(),
             options,
+            probed: Default::default(),
         };
         let publisher = RegistryPublisher {
             backend: engine,

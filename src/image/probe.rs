@@ -195,6 +195,76 @@ pub enum ProbeDecisionError {
     },
 }
 
+/// Whether and how builds probe their images (`--no-probe`, `--probe-timeout`, justpush.yaml).
+#[derive(Debug, Clone, Default)]
+pub struct ProbeSettings {
+    /// Off by default for library callers; the CLI turns it on unless `--no-probe`.
+    pub enabled: bool,
+    /// How long an app may take to listen.
+    pub wait: std::time::Duration,
+    /// What justpush.yaml says per component (absent: nothing pinned, no env values).
+    pub components: std::collections::BTreeMap<String, ComponentProbeInputs>,
+}
+
+/// A component's probe inputs from justpush.yaml.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ComponentProbeInputs {
+    pub pins: Pins,
+    /// Non-secret values (secret variables never reach the probe).
+    pub env: std::collections::BTreeMap<String, String>,
+    /// The text of the component's OpenAPI spec file, when it names one that can be read.
+    pub spec_file: Option<String>,
+    /// `probe: false` in justpush.yaml.
+    pub skip: bool,
+}
+
+impl ProbeSettings {
+    /// Settings from a project's justpush.yaml (when it has one). The file's `port` is the
+    /// user's word and is checked, not searched; `health` other than `/` likewise (`/` is the
+    /// old default and what `init` wrote when detection found no route, so it is searched).
+    pub fn from_config(
+        root: &std::path::Path,
+        config: Option<&crate::detect::config::AppConfig>,
+        wait: std::time::Duration,
+    ) -> ProbeSettings {
+        let mut components = std::collections::BTreeMap::new();
+        for c in config.map(|a| a.components.as_slice()).unwrap_or_default() {
+            let spec_file = match &c.openapi {
+                Some(OpenApi::File(f)) => crate::input::read_text_inside(
+                    root,
+                    &root.join(f),
+                    "OpenAPI spec (openapi.file)",
+                    MAX_OPENAPI_BYTES as u64,
+                )
+                .ok(),
+                _ => None,
+            };
+            components.insert(
+                c.name.clone(),
+                ComponentProbeInputs {
+                    pins: Pins {
+                        port: Some(c.port),
+                        health: (c.health != "/").then(|| c.health.clone()),
+                    },
+                    env: c
+                        .env
+                        .iter()
+                        .filter(|e| !e.secret)
+                        .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+                        .collect(),
+                    spec_file,
+                    skip: !c.probe,
+                },
+            );
+        }
+        ProbeSettings {
+            enabled: true,
+            wait,
+            components,
+        }
+    }
+}
+
 /// The framework's own default port, for when nothing else names one.
 pub fn framework_default_port(
     framework: Option<Framework>,
@@ -799,6 +869,48 @@ mod tests {
         let paths = openapi_candidates(&c);
         assert_eq!(paths[0], "/docs/spec.json");
         assert!(paths.contains(&"/v3/api-docs".to_string()));
+    }
+
+    #[test]
+    fn justpush_yaml_pins_port_and_a_non_root_health_and_gives_only_plain_env() {
+        let dir = tempfile::tempdir().unwrap();
+        let yaml = "name: shop\ncomponents:\n  - name: api\n    path: .\n    port: 8080\n    health: /up\n    env: [{name: DB_PASSWORD, secret: true}, {name: LOG_LEVEL, value: info}]\n  - name: web\n    path: web\n    port: 3000\n    probe: false\n";
+        let config = crate::detect::config::AppConfig::from_yaml(
+            yaml,
+            std::path::Path::new("justpush.yaml"),
+        )
+        .unwrap();
+        let s = ProbeSettings::from_config(
+            dir.path(),
+            Some(&config),
+            std::time::Duration::from_secs(9),
+        );
+        assert!(s.enabled);
+        let api = &s.components["api"];
+        assert_eq!(
+            api.pins,
+            Pins {
+                port: Some(8080),
+                health: Some("/up".into())
+            }
+        );
+        assert_eq!(
+            api.env,
+            [("LOG_LEVEL".to_string(), "info".to_string())].into()
+        );
+        assert!(!api.skip);
+        let web = &s.components["web"];
+        assert_eq!(
+            web.pins.health, None,
+            "`/` (the old default) is searched, not pinned"
+        );
+        assert!(web.skip);
+        // No justpush.yaml: nothing pinned.
+        assert!(
+            ProbeSettings::from_config(dir.path(), None, std::time::Duration::ZERO)
+                .components
+                .is_empty()
+        );
     }
 
     #[test]
