@@ -418,6 +418,9 @@ pub fn spec_health_paths(text: &str) -> Vec<String> {
         })
         .unwrap_or_default();
     let base = base.trim_end_matches('/');
+    if !base.is_empty() && !is_plain_path(base) {
+        return Vec::new();
+    }
     let names_health = |s: &str| {
         let s = s.to_ascii_lowercase();
         ["health", "liveness", "readiness", "livez", "readyz"]
@@ -429,7 +432,9 @@ pub fn spec_health_paths(text: &str) -> Vec<String> {
         return out;
     };
     for (path, item) in paths {
-        if !path.starts_with('/') || path.contains('{') || path.contains(char::is_whitespace) {
+        // The chosen path reaches the chart's probes (and YAML): a document served by the app
+        // is input like any other, so only plain path characters pass.
+        if !is_plain_path(path) {
             continue;
         }
         let Some(get) = item.get("get") else { continue };
@@ -447,6 +452,15 @@ pub fn spec_health_paths(text: &str) -> Vec<String> {
         }
     }
     out
+}
+
+/// A URL path of letters, digits and `/_.~-` only (no parameters, query, spaces or quotes).
+fn is_plain_path(path: &str) -> bool {
+    path.starts_with('/')
+        && path.len() <= 200
+        && path
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || "/_.~-".contains(c))
 }
 
 /// The path of a server URL (`https://h/v1` → `/v1`, `/api` → `/api`).
@@ -712,7 +726,9 @@ mod tests {
             "paths":{"/items":{"get":{"responses":{}}},
                      "/probe":{"get":{"tags":["Health"],"responses":{}}},
                      "/alive":{"get":{"operationId":"livenessCheck","responses":{}}},
-                     "/health/{id}":{"get":{"tags":["health"],"responses":{}}}}}"#;
+                     "/health/{id}":{"get":{"tags":["health"],"responses":{}}},
+                     "/health\n  command: [sh]":{"get":{"tags":["health"],"responses":{}}},
+                     "/health#x":{"get":{"tags":["health"],"responses":{}}}}}"#;
         let paths: Vec<String> = health_candidates(&c, Some(spec))
             .into_iter()
             .map(|h| h.path)

@@ -19,6 +19,10 @@ pub const CHART_USER: &str = "10001:10001";
 pub const DEFAULT_WAIT: Duration = Duration::from_secs(60);
 /// Lines of the container's log shown when it exits or never listens.
 pub const LOG_TAIL_LINES: usize = 30;
+/// How long a side port listening alone waits for the first candidate port to listen too.
+pub const SIDE_PORT_GRACE: Duration = Duration::from_secs(3);
+/// How long a listening port may take to give its first HTTP answer.
+pub const HTTP_START_WAIT: Duration = Duration::from_secs(15);
 /// How long one HTTP request of the probe may take (the chart's probes time out at 1–5 s).
 pub const REQUEST_TIMEOUT: Duration = Duration::from_secs(5);
 
@@ -262,6 +266,7 @@ async fn probe_running(
 
     // Wait for the app to listen: from /proc when the engine is local, else by connecting.
     let deadline = tokio::time::Instant::now() + request.wait;
+    let mut first_seen: Option<tokio::time::Instant> = None;
     let (ip, listening) = loop {
         let state = engine
             .state(id)
@@ -294,8 +299,15 @@ async fn probe_running(
                     listening = Some(open);
                 }
                 let listening = listening.unwrap_or_default();
+                // An app may open a side port (metrics, debug) before its main one: while the
+                // first candidate is not among them, give it a short grace to appear.
+                let first_listens = ports.first().is_some_and(|c| listening.contains(&c.port));
                 if !listening.is_empty() {
-                    break (ip, listening);
+                    let grace =
+                        *first_seen.get_or_insert_with(tokio::time::Instant::now) + SIDE_PORT_GRACE;
+                    if first_listens || tokio::time::Instant::now() >= grace.min(deadline) {
+                        break (ip, listening);
+                    }
                 }
                 if tokio::time::Instant::now() >= deadline {
                     for c in ports {
@@ -327,8 +339,10 @@ async fn probe_running(
         Err(e) => return Err(decision(e, engine.logs(id, LOG_TAIL_LINES).await)),
     };
 
-    // A server may bind before it serves (workers still booting): wait, within the same
-    // deadline, for any HTTP answer on the port before judging paths.
+    // A server may bind before it serves (workers still booting): wait a little, within the
+    // same deadline, for any HTTP answer on the port before judging paths. A server that never
+    // speaks HTTP ends this wait early and gets the TCP check.
+    let http_deadline = deadline.min(tokio::time::Instant::now() + HTTP_START_WAIT);
     let first_path = request
         .pins
         .health
@@ -337,7 +351,7 @@ async fn probe_running(
     loop {
         match engine.get(&ip, port, &first_path, 0).await {
             Ok(_) => break,
-            Err(_) if tokio::time::Instant::now() < deadline => {
+            Err(_) if tokio::time::Instant::now() < http_deadline => {
                 if let Ok(ContainerState::Exited { code, oom_killed }) = engine.state(id).await {
                     return Err(exited(
                         code,
@@ -512,7 +526,10 @@ mod tests {
             self.removed.lock().unwrap().push(id.into());
             Ok(())
         }
-        async fn pause(&self) {}
+        async fn pause(&self) {
+            // Short, but real: the side-port grace is measured on the clock.
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
     }
 
     fn component() -> Component {
