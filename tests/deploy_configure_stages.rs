@@ -134,6 +134,7 @@ impl Fixture {
             spec_cache: self.state.path().join("specs"),
             interrupt: Default::default(),
             abort: Default::default(),
+            probed: Default::default(),
         }
     }
 
@@ -423,4 +424,85 @@ async fn a_runtime_spec_asking_for_code_plugins_is_refused_and_nothing_of_it_is_
         plugins.iter().all(|p| p["plugin"] != "pre-function"),
         "{plugins:?}"
     );
+}
+
+fn deployment(server: &FakeApiServer, component: &str) -> Value {
+    server
+        .objects_in("apps/v1", "Deployment", NS)
+        .into_iter()
+        .find(|d| d["metadata"]["labels"]["app.kubernetes.io/component"] == component)
+        .unwrap_or_else(|| panic!("the {component} Deployment"))
+}
+
+/// What the build's probe found reaches the release: the port and health path it saw answer,
+/// a TCP check for a component where no path answered, and the OpenAPI document it read from
+/// the image, cached for the image so the first revision already has the spec's routes (no
+/// second revision, no read through the service proxy).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn what_the_probe_found_reaches_the_first_revision() {
+    use justpush::image::probe::{HealthCheck, ProbeResult};
+    let f = Fixture::new();
+    let result = |port: u16, health: HealthCheck| ProbeResult {
+        port,
+        port_why: "listening".into(),
+        health,
+        openapi: None,
+        tried: vec![],
+    };
+    let deployer = f.deployer(Some(SPEC_PATH));
+    {
+        let mut probed = deployer.probed.lock().unwrap();
+        probed.insert(
+            "api".into(),
+            (
+                result(
+                    8123,
+                    HealthCheck::Http {
+                        path: "/healthz".into(),
+                        status: 200,
+                        why: "probe".into(),
+                    },
+                ),
+                Some(SPEC.to_string()),
+            ),
+        );
+        probed.insert(
+            "web".into(),
+            (
+                result(
+                    3000,
+                    HealthCheck::Tcp {
+                        why: "probe".into(),
+                    },
+                ),
+                None,
+            ),
+        );
+    }
+    let mut log = Lines(vec![]);
+    let d = deployer
+        .deploy(&plan(f.src.path()), &images("todo/api:1"), &[], &mut log)
+        .await
+        .unwrap_or_else(|e| panic!("{:?}\n{:?}", e.error, log.0));
+    assert_eq!((d.revision, revisions(&f.server)), (1, 1), "{:?}", log.0);
+    let paths = ingress_paths(&f.server);
+    assert!(paths.iter().any(|p| p.contains("/api/tasks")), "{paths:?}");
+    assert!(f.cached_spec().is_file());
+    assert!(!f
+        .server
+        .requests()
+        .iter()
+        .any(|r| r.subresource.as_deref() == Some("proxy")));
+
+    let api = &deployment(&f.server, "api")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(api["ports"][0]["containerPort"], 8123);
+    for probe in ["startupProbe", "readinessProbe", "livenessProbe"] {
+        assert_eq!(api[probe]["httpGet"]["path"], "/healthz", "{probe}");
+    }
+    let web = &deployment(&f.server, "web")["spec"]["template"]["spec"]["containers"][0];
+    assert_eq!(
+        web["readinessProbe"]["tcpSocket"]["port"], "http",
+        "{web:#}"
+    );
+    assert!(web["readinessProbe"].get("httpGet").is_none());
 }

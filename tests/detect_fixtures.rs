@@ -80,6 +80,7 @@ fixture_tests! {
     express_devstart => "express-devstart",
     node_native => "node-native",
     node_engines => "node-engines",
+    probe_stdlib => "probe-stdlib",
 }
 
 #[test]

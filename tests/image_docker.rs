@@ -389,9 +389,11 @@ async fn unreachable_registry_is_named() {
         "tiny-app",
         &format!("FROM {}\nCMD [\"true\"]\n", debian_base()),
     );
+    // `CMD ["true"]` exits at once: the probe would fail the build before the push.
     let out = justpush(&[
         "build".into(),
         app.display().to_string(),
+        "--no-probe".into(),
         "--push".into(),
         "127.0.0.1:1".into(),
     ]);
@@ -612,9 +614,11 @@ async fn secrets_reach_no_layer_of_an_image_built_with_the_projects_own_dockerfi
     project_with_secrets(&app, canary);
     // A .dockerignore that re-includes the settings file, as a careless one might.
     std::fs::write(app.join(".dockerignore"), "*.log\n!justpush.yaml\n").unwrap();
+    // `CMD ["true"]` serves nothing: no probe (this test is about the layers).
     let out = justpush(&[
         "build".into(),
         app.display().to_string(),
+        "--no-probe".into(),
         "-o".into(),
         "json".into(),
     ]);

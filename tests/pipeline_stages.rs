@@ -733,6 +733,226 @@ async fn a_second_ctrl_c_abandons_the_cleanup_and_says_what_was_left() {
 }
 
 // ------------------------------------------------------------------------------------------
+// The Build stage's probe, with an engine whose builds and containers are scripted.
+
+mod probed {
+    use super::*;
+    use justpush::image::probe::run::{ContainerState, ProbeContainer, ProbeEngine};
+    use justpush::image::probe::ImageFacts;
+    use justpush::image::{BuildRequest, ImageBackend, ImageDetails, ImageError, RegistryAuth};
+    use justpush::pipeline::stages::EngineBuilder;
+    use std::collections::{BTreeSet, HashMap};
+    use std::sync::Mutex;
+
+    /// Builds succeed; the container of `dies` exits with code 3, the others listen on 8000
+    /// and answer 200 on /healthz only.
+    struct ScriptedEngine {
+        dies: &'static str,
+        images: Mutex<HashMap<String, ImageDetails>>,
+        removed: Mutex<Vec<String>>,
+        containers: Mutex<Vec<ProbeContainer>>,
+    }
+
+    #[async_trait::async_trait]
+    impl ImageBackend for ScriptedEngine {
+        async fn ping(&self) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn inspect(&self, reference: &str) -> Result<Option<ImageDetails>, ImageError> {
+            Ok(self.images.lock().unwrap().get(reference).cloned())
+        }
+        async fn build(
+            &self,
+            request: &BuildRequest,
+            _context: Vec<u8>,
+            _on_line: &(dyn for<'l> Fn(&'l str) + Send + Sync),
+        ) -> Result<(), String> {
+            self.images.lock().unwrap().insert(
+                request.reference.clone(),
+                ImageDetails {
+                    id: "sha256:1".into(),
+                    size: 1000,
+                    ..Default::default()
+                },
+            );
+            Ok(())
+        }
+        async fn remove(&self, reference: &str) -> Result<(), ImageError> {
+            self.removed.lock().unwrap().push(reference.into());
+            Ok(())
+        }
+        async fn tag(&self, _: &str, _: &str) -> Result<(), ImageError> {
+            Ok(())
+        }
+        async fn push(&self, _: &str, _: &RegistryAuth) -> Result<(), String> {
+            Ok(())
+        }
+        async fn export(&self, _: &str, _: &Path) -> Result<(), ImageError> {
+            Ok(())
+        }
+        fn prober(&self) -> Option<&dyn ProbeEngine> {
+            Some(self)
+        }
+    }
+
+    #[async_trait::async_trait]
+    impl ProbeEngine for ScriptedEngine {
+        async fn image_facts(&self, _: &str) -> Result<ImageFacts, ImageError> {
+            Ok(ImageFacts::default())
+        }
+        async fn start(&self, c: &ProbeContainer) -> Result<String, ImageError> {
+            self.containers.lock().unwrap().push(c.clone());
+            Ok(c.image.clone())
+        }
+        async fn state(&self, id: &str) -> Result<ContainerState, ImageError> {
+            Ok(if id.contains(self.dies) {
+                ContainerState::Exited {
+                    code: 3,
+                    oom_killed: false,
+                }
+            } else {
+                ContainerState::Running {
+                    ip: "10.0.0.2".into(),
+                    pid: Some(1),
+                }
+            })
+        }
+        async fn listening_ports(&self, _: u32) -> Option<BTreeSet<u16>> {
+            Some([8000].into())
+        }
+        async fn connects(&self, _: &str, port: u16) -> bool {
+            port == 8000
+        }
+        async fn get(
+            &self,
+            _: &str,
+            _: u16,
+            path: &str,
+            _: usize,
+        ) -> Result<(u16, Vec<u8>), String> {
+            Ok((if path == "/healthz" { 200 } else { 404 }, Vec::new()))
+        }
+        async fn logs(&self, _: &str, _: usize) -> String {
+            "KeyError: 'SETTINGS_FILE'".into()
+        }
+        async fn remove(&self, id: &str) -> Result<(), ImageError> {
+            self.removed.lock().unwrap().push(format!("container {id}"));
+            Ok(())
+        }
+        async fn pause(&self) {}
+    }
+
+    /// A project of `names`, each with its own Dockerfile (built as it is).
+    fn project(dir: &Path, names: &[&str]) -> AppPlan {
+        for n in names {
+            std::fs::create_dir_all(dir.join(n)).unwrap();
+            std::fs::write(dir.join(n).join("Dockerfile"), "FROM scratch\nCOPY . /\n").unwrap();
+        }
+        plan(names, dir)
+    }
+
+    fn builder<'a>(engine: &'a ScriptedEngine, root: &Path) -> EngineBuilder<'a> {
+        let mut options = justpush::image::BuildOptions::for_dir(root);
+        options.log_dir = root.join("logs");
+        options.probe = justpush::image::probe::ProbeSettings::from_config(
+            root,
+            None,
+            std::time::Duration::from_secs(5),
+        );
+        EngineBuilder {
+            backend: engine,
+            root: root.to_path_buf(),
+            options,
+            probed: Default::default(),
+        }
+    }
+
+    fn engine(dies: &'static str) -> ScriptedEngine {
+        ScriptedEngine {
+            dies,
+            images: Default::default(),
+            removed: Default::default(),
+            containers: Default::default(),
+        }
+    }
+
+    /// A container that dies in the probe fails Build with its exit code and log: nothing is
+    /// pushed or deployed, the images this run built are removed, and so is the container.
+    #[tokio::test]
+    async fn a_container_dying_in_the_probe_fails_the_build_and_nothing_is_deployed() {
+        let calls = Calls::default();
+        let dir = tempfile::tempdir().unwrap();
+        let plan = project(dir.path(), &["backend", "frontend"]);
+        let engine = engine("frontend");
+        let builder = builder(&engine, dir.path());
+        let fakes = Fakes {
+            calls: &calls,
+            fail: FailAt::Nowhere,
+            cached: vec![],
+            hang: None,
+        };
+        let stages = Stages {
+            builder: &builder,
+            bootstrap: &fakes,
+            publisher: &fakes,
+            deployer: &fakes,
+            gateway: &fakes,
+        };
+        let out = std::rc::Rc::new(RefCell::new(String::new()));
+        let mut p = Progress::new(
+            Box::new(progress::EventLines),
+            Box::new(Sink(out.clone())),
+            None,
+        );
+        let f = pl::run(&plan, &stages, &mut p).await.unwrap_err();
+        assert_eq!(f.stage, Stage::Build);
+        assert_eq!(f.component.as_deref(), Some("frontend"));
+        assert!(
+            f.reason.contains("exited with code 3")
+                && f.reason.contains("KeyError: 'SETTINGS_FILE'")
+                && f.reason.contains("--no-probe"),
+            "{}",
+            f.reason
+        );
+        assert!(
+            calls.all().is_empty(),
+            "no cluster, push or deploy: {:?}",
+            calls.all()
+        );
+        let removed = engine.removed.lock().unwrap().clone();
+        assert!(
+            removed
+                .iter()
+                .any(|r| r.starts_with("container justpush/frontend:")),
+            "{removed:?}"
+        );
+        assert!(
+            removed.iter().any(|r| r.starts_with("justpush/frontend:")),
+            "{removed:?}"
+        );
+        assert!(
+            removed.iter().any(|r| r.starts_with("justpush/backend:")),
+            "{removed:?}"
+        );
+        // The backend's probe ran as the chart runs it, and what it found was kept for Deploy.
+        let backend = engine
+            .containers
+            .lock()
+            .unwrap()
+            .iter()
+            .find(|c| c.image.starts_with("justpush/backend:"))
+            .cloned()
+            .expect("the backend was probed");
+        assert_eq!(
+            (backend.user.as_str(), backend.tmpfs[0].as_str()),
+            ("10001:10001", "/tmp")
+        );
+        let probed = builder.probed.lock().unwrap();
+        assert_eq!(probed["backend"].0.health_path(), Some("/healthz"));
+    }
+}
+
+// ------------------------------------------------------------------------------------------
 // Real Docker builds and a real registry.
 
 mod real {
@@ -804,6 +1024,7 @@ mod real {
             backend: engine,
             root: plan.source.clone(),
             options,
+            probed: Default::default(),
         };
         let publisher = RegistryPublisher {
             backend: engine,

@@ -123,6 +123,21 @@ keys. Context: dict "root" $ "name" NAME. Use with fromYaml.
 {{- include "justpush.overlay" (dict "base" .root.Values.componentDefaults "over" $own) -}}
 {{- end -}}
 
+{{/*
+How a probe checks a component: GET healthPath, or a TCP connection when no HTTP path answers
+(healthCheck: tcp, what the build's probe records for such an app). Context: the component.
+*/}}
+{{- define "justpush.probeAction" -}}
+{{- if eq (toString .healthCheck) "tcp" -}}
+tcpSocket:
+  port: http
+{{- else -}}
+httpGet:
+  path: {{ .healthPath }}
+  port: http
+{{- end -}}
+{{- end -}}
+
 {{/* Names of the enabled components, sorted, one per line. Context: $. */}}
 {{- define "justpush.enabledComponents" -}}
 {{- range $name := keys .Values.components | sortAlpha -}}

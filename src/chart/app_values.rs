@@ -67,6 +67,33 @@ fn is_frontend(c: &ComponentConfig) -> bool {
         || c.language == Some(crate::detect::Language::Static)
 }
 
+/// Puts what the probe of a component's image found into chart values made by [`app_values`]:
+/// the port it listens on, and its health check (an HTTP path, or `healthCheck: tcp` when no
+/// path answered 2xx/3xx).
+pub fn apply_probe(
+    values: &mut Map<String, J>,
+    component: &str,
+    result: &crate::image::probe::ProbeResult,
+) {
+    let Some(J::Object(comp)) = values
+        .get_mut("components")
+        .and_then(|c| c.as_object_mut())
+        .and_then(|c| c.get_mut(component))
+    else {
+        return;
+    };
+    comp.insert("port".into(), json!(result.port));
+    match result.health_path() {
+        Some(path) => {
+            comp.insert("healthPath".into(), json!(path));
+            comp.insert("healthCheck".into(), json!("http"));
+        }
+        None => {
+            comp.insert("healthCheck".into(), json!("tcp"));
+        }
+    }
+}
+
 /// Builds the chart values. `images` maps component names to built image references;
 /// `secrets` maps component names to the secret variables' values supplied for this deploy.
 pub fn app_values(
@@ -438,6 +465,76 @@ kong:
             .unwrap();
         assert!(cm.text.contains("LOG_LEVEL"));
         assert!(!cm.text.contains("sk-123"));
+    }
+
+    fn probed(
+        port: u16,
+        health: crate::image::probe::HealthCheck,
+    ) -> crate::image::probe::ProbeResult {
+        crate::image::probe::ProbeResult {
+            port,
+            port_why: "listening".into(),
+            health,
+            openapi: None,
+            tried: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn probe_results_set_port_and_health_check_and_render_http_or_tcp_probes() {
+        use crate::image::probe::HealthCheck;
+        let mut v = app_values(&app(), &BTreeMap::new(), &BTreeMap::new()).unwrap();
+        apply_probe(
+            &mut v.values,
+            "api",
+            &probed(
+                8001,
+                HealthCheck::Http {
+                    path: "/healthz".into(),
+                    status: 200,
+                    why: "x".into(),
+                },
+            ),
+        );
+        apply_probe(
+            &mut v.values,
+            "worker",
+            &probed(9100, HealthCheck::Tcp { why: "y".into() }),
+        );
+        apply_probe(
+            &mut v.values,
+            "nosuch",
+            &probed(1, HealthCheck::Tcp { why: "z".into() }),
+        );
+        let c = &v.values["components"];
+        assert_eq!(
+            (c["api"]["port"].clone(), c["api"]["healthPath"].clone()),
+            (json!(8001), json!("/healthz"))
+        );
+        assert_eq!(c["worker"]["healthCheck"], json!("tcp"));
+        assert!(c.get("nosuch").is_none());
+        let r = render(&v.values);
+        let deployment = |suffix: &str| {
+            r.manifests
+                .iter()
+                .find(|m| m.kind == "Deployment" && m.name.ends_with(suffix))
+                .unwrap()
+                .text
+                .clone()
+        };
+        let api = deployment("-api");
+        assert!(
+            api.contains("path: /healthz") && api.contains("containerPort: 8001"),
+            "{api}"
+        );
+        assert!(!api.contains("tcpSocket"), "{api}");
+        let worker = deployment("-worker");
+        assert_eq!(
+            worker.matches("tcpSocket").count(),
+            3,
+            "startup, readiness, liveness: {worker}"
+        );
+        assert!(!worker.contains("httpGet"), "{worker}");
     }
 
     #[test]

@@ -83,6 +83,13 @@ pub struct BuildInputArgs {
     /// Refuse a build context whose files add up to more than this (e.g. 2GiB, 500MB).
     #[arg(long, value_name = "SIZE", default_value = "2GiB")]
     pub max_context: String,
+    /// Do not run the built images to find the port they listen on and a health path that
+    /// answers (the probe); the detected or configured port and health path are used as they are.
+    #[arg(long)]
+    pub no_probe: bool,
+    /// How long a built image may take to listen when it is probed (e.g. 60s, 2m).
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = super::deploy::parse_duration)]
+    pub probe_timeout: std::time::Duration,
 }
 
 impl BuildInputArgs {
@@ -99,6 +106,13 @@ impl BuildInputArgs {
         };
         options.max_context = parse_size(&self.max_context)
             .map_err(|m| CliError::usage(format!("--max-context {m}")))?;
+        if !self.no_probe {
+            // justpush.yaml's port and health are pins the probe checks.
+            let config = crate::detect::config::AppConfig::load_if_present(dir)
+                .map_err(|e| CliError::usage(e.to_string()))?;
+            options.probe =
+                image::probe::ProbeSettings::from_config(dir, config.as_ref(), self.probe_timeout);
+        }
         Ok(options)
     }
 }
@@ -130,6 +144,9 @@ struct ImageRow {
     build_seconds: f64,
     #[serde(skip_serializing_if = "Option::is_none")]
     pushed: Option<String>,
+    /// What running the image found: port, health check, and why (absent with --no-probe).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    probe: Option<image::probe::ProbeResult>,
 }
 
 /// Parses `LANG=IMAGE`, `LANG.builder=IMAGE`, `LANG.runtime=IMAGE` into per-language overrides.
@@ -305,6 +322,7 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
                 size_bytes: b.size_bytes,
                 build_seconds: (b.build_seconds * 100.0).round() / 100.0,
                 pushed: None,
+                probe: b.probe.clone(),
             })
             .collect();
 
@@ -427,6 +445,9 @@ fn show_progress(shell: &mut Shell, event: &ProgressEvent) {
                 human_size(*size_bytes)
             ),
         ),
+        ProgressEvent::Probed { component, result } => {
+            shell.status("Probed", &format!("{component}: {}", result.summary()))
+        }
     };
 }
 

@@ -40,6 +40,7 @@ pub const CONFIG_FILE: &str = "justpush.yaml";
 ///       path: /api
 ///       stripPath: false
 ///       auth: true                # require the consumer's credential on this route
+///     probe: false                # skip running the image before deploying (port/health check)
 /// kong:
 ///   auth: key-auth                # key-auth | jwt | none
 ///   rateLimit: {minute: 60}       # second / minute / hour; all empty = no rate limiting
@@ -103,6 +104,9 @@ pub struct ComponentConfig {
     pub env: Vec<EnvConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteConfig>,
+    /// `false`: build without running the image first to check its port and health path.
+    #[serde(default = "default_probe", skip_serializing_if = "is_default_probe")]
+    pub probe: bool,
     /// Directories the app writes to (absolute container paths); `init` writes what detection
     /// found. When present (even `[]`) this list replaces detection's, in the generated
     /// Dockerfile and in the chart; absent, detection's are used. Each gets a volume.
@@ -119,6 +123,13 @@ pub struct ComponentConfig {
 pub struct PersistenceConfig {
     /// Kubernetes quantity, e.g. `1Gi`.
     pub size: String,
+}
+
+fn default_probe() -> bool {
+    true
+}
+fn is_default_probe(probe: &bool) -> bool {
+    *probe
 }
 
 /// An environment variable: a plain value, or a secret whose value is supplied at deploy time.
@@ -431,6 +442,7 @@ impl AppConfig {
                     writable: (!c.writable_paths.is_empty())
                         .then(|| c.writable_paths.iter().map(|w| w.path.clone()).collect()),
                     persistence: None,
+                    probe: true,
                 }
             })
             .collect();

@@ -12,6 +12,8 @@ use super::context::{
     component_dir, generated_dockerignore, read_dockerignore, BuildContext, ExtraFile, LeftOut,
     DEFAULT_MAX_CONTEXT_BYTES, GENERATED_DOCKERFILE, STATE_DIR,
 };
+use super::probe::run::{probe_image, ProbeRequest};
+use super::probe::{ProbeResult, ProbeSettings};
 use super::{
     base_images, check_size, content_tag, log_tail, parse_step, validate_tag, BuildLimits,
     BuildRequest, ImageBackend, ImageError, Step, REPOSITORY_PREFIX,
@@ -44,6 +46,8 @@ pub struct BuildOptions {
     pub limits: BuildLimits,
     /// Budget for a build context's files in bytes (`--max-context`).
     pub max_context: u64,
+    /// Running each built image as the chart will, to find its port and health path.
+    pub probe: ProbeSettings,
 }
 
 impl BuildOptions {
@@ -60,6 +64,7 @@ impl BuildOptions {
             log_dir: default_log_dir(root),
             limits: BuildLimits::default(),
             max_context: DEFAULT_MAX_CONTEXT_BYTES,
+            probe: ProbeSettings::default(),
         }
     }
 }
@@ -91,6 +96,11 @@ pub enum ProgressEvent {
         size_bytes: u64,
         build_seconds: f64,
     },
+    /// The image was run as the chart will and answered.
+    Probed {
+        component: String,
+        result: ProbeResult,
+    },
 }
 
 /// One built image.
@@ -106,6 +116,12 @@ pub struct BuiltImage {
     /// Whether the image existed already with this content tag.
     #[serde(skip)]
     pub up_to_date: bool,
+    /// What running the image found (absent when the probe was skipped).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub probe: Option<ProbeResult>,
+    /// The OpenAPI document the running image served, when it served one.
+    #[serde(skip)]
+    pub openapi_text: Option<String>,
 }
 
 /// What a component's build sends: the Dockerfile text, its path in the context, the
@@ -356,8 +372,58 @@ pub async fn build_all(
 ) -> Vec<Result<BuiltImage, ImageError>> {
     let builds = components
         .iter()
-        .map(|c| build_one(backend, root, c, options, progress.clone()));
+        .map(|c| build_and_probe(backend, root, c, options, progress.clone()));
     futures::future::join_all(builds).await
+}
+
+/// Builds a component, then (unless skipped) runs the image as the chart will and records
+/// what it answered; a probe that fails fails the component's build, and an image this run
+/// built is removed then, as for any failed build.
+async fn build_and_probe(
+    backend: &dyn ImageBackend,
+    root: &Path,
+    component: &Component,
+    options: &BuildOptions,
+    progress: Arc<dyn Fn(ProgressEvent) + Send + Sync>,
+) -> Result<BuiltImage, ImageError> {
+    let mut built = build_one(backend, root, component, options, progress.clone()).await?;
+    let inputs = options
+        .probe
+        .components
+        .get(&component.name)
+        .cloned()
+        .unwrap_or_default();
+    let Some(engine) = backend.prober() else {
+        return Ok(built);
+    };
+    if !options.probe.enabled || inputs.skip {
+        return Ok(built);
+    }
+    let request = ProbeRequest {
+        component,
+        image: built.image.clone(),
+        pins: inputs.pins,
+        env: inputs.env,
+        spec_file: inputs.spec_file,
+        wait: options.probe.wait,
+    };
+    match probe_image(engine, &request).await {
+        Ok(outcome) => {
+            progress(ProgressEvent::Probed {
+                component: component.name.clone(),
+                result: outcome.result.clone(),
+            });
+            built.probe = Some(outcome.result);
+            built.openapi_text = outcome.openapi_text;
+            Ok(built)
+        }
+        Err(e) => {
+            if !built.up_to_date {
+                let _ = backend.remove(&built.image).await;
+            }
+            Err(ImageError::Probe(Box::new(e)))
+        }
+    }
 }
 
 async fn build_one(
@@ -430,6 +496,8 @@ async fn build_one(
                 build_seconds: started.elapsed().as_secs_f64(),
                 id: existing.id,
                 up_to_date: true,
+                probe: None,
+                openapi_text: None,
             });
         }
     }
@@ -526,6 +594,8 @@ async fn build_one(
         build_seconds,
         id: details.id,
         up_to_date: false,
+        probe: None,
+        openapi_text: None,
     })
 }
 

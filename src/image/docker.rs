@@ -236,6 +236,10 @@ impl ImageBackend for DockerEngine {
             == Some(0)
     }
 
+    fn prober(&self) -> Option<&dyn super::probe::run::ProbeEngine> {
+        Some(self)
+    }
+
     async fn export(&self, reference: &str, path: &Path) -> Result<(), ImageError> {
         let mut file = tokio::fs::File::create(path)
             .await

@@ -9,6 +9,7 @@ pub mod build;
 pub mod context;
 pub mod docker;
 pub mod load;
+pub mod probe;
 pub mod registry;
 pub mod secret_files;
 
@@ -78,6 +79,9 @@ pub enum ImageError {
     /// A project file was refused unread (FIFO, device, over its limit, outside the context).
     #[error(transparent)]
     Input(#[from] crate::input::InputError),
+    /// The built image did not start, listen or answer as the chart needs (the probe).
+    #[error(transparent)]
+    Probe(Box<probe::run::ProbeError>),
     /// A local file operation failed.
     #[error("{action}: {source}")]
     Io {
@@ -462,6 +466,11 @@ pub trait ImageBackend: Send + Sync {
     /// `false` when it cannot tell.
     async fn node_has_image(&self, _node: &str, _reference: &str) -> bool {
         false
+    }
+    /// The engine's way to run and ask a built image, when it has one (the probe);
+    /// `None` skips the probe.
+    fn prober(&self) -> Option<&dyn probe::run::ProbeEngine> {
+        None
     }
 }
 

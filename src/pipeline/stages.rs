@@ -15,7 +15,15 @@ pub struct EngineBuilder<'a> {
     pub backend: &'a dyn ImageBackend,
     pub root: PathBuf,
     pub options: BuildOptions,
+    /// Where the probe of each built image leaves what it found, for the Deploy stage.
+    pub probed: ProbeFindings,
 }
+
+/// What the Build stage's probes found, by component: the chart values' port and health
+/// check come from it, and a runtime OpenAPI document read from the probe container gives the
+/// first revision its routes.
+pub type ProbeFindings =
+    std::sync::Arc<std::sync::Mutex<BTreeMap<String, (image::probe::ProbeResult, Option<String>)>>>;
 
 fn describe(e: &ProgressEvent) -> String {
     match e {
@@ -32,6 +40,7 @@ fn describe(e: &ProgressEvent) -> String {
         ProgressEvent::Finished {
             image, size_bytes, ..
         } => format!("built {image} ({})", image::human_size(*size_bytes)),
+        ProgressEvent::Probed { result, .. } => format!("probed: {}", result.summary()),
     }
 }
 
@@ -65,11 +74,19 @@ impl ImageBuilder for EngineBuilder<'_> {
             log.line(&describe(&e));
         }
         match results.into_iter().next() {
-            Some(Ok(b)) => Ok(BuiltImage {
-                component: b.component,
-                reference: b.image,
-                id: b.id,
-                new: !b.up_to_date,
+            Some(Ok(b)) => Ok({
+                if let (Some(result), Ok(mut probed)) = (&b.probe, self.probed.lock()) {
+                    probed.insert(
+                        b.component.clone(),
+                        (result.clone(), b.openapi_text.clone()),
+                    );
+                }
+                BuiltImage {
+                    component: b.component,
+                    reference: b.image,
+                    id: b.id,
+                    new: !b.up_to_date,
+                }
             }),
             Some(Err(e)) => Err(StageError {
                 log: match &e {
@@ -289,6 +306,8 @@ pub struct KubeDeployer<'a> {
     pub spec_cache: PathBuf,
     pub interrupt: CancellationToken,
     pub abort: CancellationToken,
+    /// What the Build stage's probes found (empty when they were skipped).
+    pub probed: ProbeFindings,
 }
 
 fn record_events(events: &[Event]) -> Vec<RecordEvent> {
@@ -334,6 +353,21 @@ impl Deployer for KubeDeployer<'_> {
             .map(|i| (i.component.clone(), i.reference.clone()))
             .collect();
         let mut runtime = self.cached_specs(&images);
+        // A runtime document the probe read from the built image: cached like one read from
+        // the cluster, so the first revision has its routes.
+        for (component, text) in self.probed_specs() {
+            if runtime.contains_key(&component) {
+                continue;
+            }
+            if let Some(image) = images.get(&component) {
+                log.line(&format!(
+                    "{component}: routes from the OpenAPI document the probe read"
+                ));
+                let _ = std::fs::create_dir_all(&self.spec_cache);
+                let _ = std::fs::write(self.spec_cache.join(spec_cache_name(image)), &text);
+                runtime.insert(component, text);
+            }
+        }
         let first = self
             .deploy_once(
                 &client,
@@ -527,6 +561,23 @@ fn proxy_error(code: u16, body: &str) -> String {
 }
 
 impl KubeDeployer<'_> {
+    /// Runtime OpenAPI documents the probe read, for components whose settings say their
+    /// document is served at runtime (others keep the routes their settings give).
+    fn probed_specs(&self) -> Vec<(String, String)> {
+        let Ok(probed) = self.probed.lock() else {
+            return Vec::new();
+        };
+        self.app
+            .components
+            .iter()
+            .filter(|c| matches!(c.openapi, Some(crate::detect::OpenApi::Runtime(_))))
+            .filter_map(|c| {
+                let (_, text) = probed.get(&c.name)?;
+                Some((c.name.clone(), text.clone()?))
+            })
+            .collect()
+    }
+
     /// Runtime specs cached for these exact images.
     fn cached_specs(&self, images: &BTreeMap<String, String>) -> BTreeMap<String, String> {
         images
@@ -564,6 +615,11 @@ impl KubeDeployer<'_> {
             log.line(&n);
         }
         crate::kong::chart_values::merge_values(&mut values, &av.values);
+        if let Ok(probed) = self.probed.lock() {
+            for (component, (result, _)) in probed.iter() {
+                crate::chart::app_values::apply_probe(&mut values, component, result);
+            }
+        }
         // The consumer's credential: kept when the cluster has one, generated otherwise, and
         // rendered into the chart so the key `up` prints is the one Kong gets.
         use crate::detect::config::AuthType;

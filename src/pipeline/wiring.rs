@@ -76,10 +76,12 @@ pub async fn run_real(
         api: &api,
         registry: &registry,
     };
+    let probed = super::stages::ProbeFindings::default();
     let builder = EngineBuilder {
         backend: &engine,
         root: plan.source.clone(),
         options: settings.build_options,
+        probed: probed.clone(),
     };
     let pusher;
     let loader;
@@ -116,6 +118,7 @@ pub async fn run_real(
         spec_cache: state_dir.join("specs"),
         interrupt: signals.interrupt.clone(),
         abort: signals.abort.clone(),
+        probed,
     };
     let gateway = KongGatewayCheck {
         api: &api,

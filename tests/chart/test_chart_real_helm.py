@@ -740,7 +740,12 @@ def test_workloads_are_hardened(set_id: str) -> None:
             assert workload["spec"]["strategy"] == {"type": "RollingUpdate", "rollingUpdate": {"maxUnavailable": 0, "maxSurge": 1}}
             (container,) = spec["containers"]
             for probe in ("startupProbe", "readinessProbe", "livenessProbe"):
-                assert container[probe]["httpGet"] == {"path": comp["healthPath"], "port": "http"}, f"{where} {probe}"
+                # healthCheck tcp (no HTTP path answers, as the build's probe found): a TCP check.
+                if comp.get("healthCheck") == "tcp":
+                    assert container[probe]["tcpSocket"] == {"port": "http"}, f"{where} {probe}"
+                    assert "httpGet" not in container[probe], f"{where} {probe}"
+                else:
+                    assert container[probe]["httpGet"] == {"path": comp["healthPath"], "port": "http"}, f"{where} {probe}"
             annotations = tpl["metadata"]["annotations"]
             assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/config"])
             assert re.fullmatch(r"[0-9a-f]{64}", annotations["checksum/secret"])
