@@ -1,23 +1,13 @@
 //! `init` on copies of the fixtures: what it writes, what it keeps, and that `justpush.yaml`
 //! reads back.
 
+#[path = "support/fixture_copy.rs"]
+mod fixture_copy;
+use fixture_copy::copy_dir;
 use std::path::{Path, PathBuf};
 
 use justpush::detect::config::{AppConfig, AuthType};
 use justpush::dockerfile::init::{init, InitOptions, SkipReason};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), target).unwrap();
-        }
-    }
-}
 
 fn project(fixture: &str) -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().unwrap();

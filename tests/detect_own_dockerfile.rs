@@ -5,6 +5,9 @@
 //! `--ca-bundle` to an unedited init Dockerfile, and an edited one still builds on the chosen
 //! base images (as build arguments) with a warning about the CA bundle.
 
+#[path = "support/fixture_copy.rs"]
+mod fixture_copy;
+use fixture_copy::copy_dir;
 #[path = "support/ci_bases.rs"]
 mod ci_bases;
 #[path = "support/run_as_chart.rs"]
@@ -31,19 +34,6 @@ fn justpush(args: &[&str]) -> Output {
 
 fn text(b: &[u8]) -> String {
     String::from_utf8_lossy(b).into_owned()
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
 }
 
 const FIXTURE: &str = "tests/fixtures/projects/own-dockerfile-root";

@@ -6,11 +6,11 @@
 //!
 //! `#[ignore]`d: run by scripts/test-docker.sh with `--ignored`.
 
+#[path = "support/fixture_copy.rs"]
+mod fixture_copy;
+use fixture_copy::copy_dir;
 #[path = "support/ci_bases.rs"]
 mod ci_bases;
-// The shared helper's answer loop trips `unused_assignments`; allowed here rather than
-// editing the file other suites share.
-#[allow(unused_assignments)]
 #[path = "support/run_as_chart.rs"]
 mod run_as_chart;
 
@@ -20,19 +20,6 @@ use std::time::Duration;
 use bollard::query_parameters::{ListContainersOptionsBuilder, RemoveImageOptionsBuilder};
 use bollard::Docker;
 use run_as_chart::{build_project, run_as_chart, RunSpec};
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
-}
 
 /// A copy of the probe fixture (builds leave logs in the project directory).
 fn fixture_copy() -> (tempfile::TempDir, PathBuf) {

@@ -3,6 +3,9 @@
 //! detected health path as user 10001 on a read-only root with no capabilities. Run by
 //! scripts/test-docker.sh (`--ignored`).
 
+#[path = "support/fixture_copy.rs"]
+mod fixture_copy;
+use fixture_copy::copy_dir;
 #[path = "support/ci_bases.rs"]
 mod ci_bases;
 #[path = "support/run_as_chart.rs"]
@@ -22,19 +25,6 @@ fn fixture_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     let dst = tmp.path().join(format!("gorust-{name}"));
     copy_dir(&Path::new("tests/fixtures/projects").join(name), &dst);
     (tmp, dst)
-}
-
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
 }
 
 /// The image `build -o json` reports for the project's only component.

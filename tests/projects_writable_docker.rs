@@ -3,6 +3,9 @@
 //! mounted, a request that writes answers; without them the app cannot write and fails, so
 //! these tests fail if detection stops finding a path. Run by scripts/test-docker.sh.
 
+#[path = "support/fixture_copy.rs"]
+mod fixture_copy;
+use fixture_copy::copy_dir;
 #[path = "support/ci_bases.rs"]
 mod ci_bases;
 #[path = "support/run_as_chart.rs"]
@@ -137,19 +140,6 @@ async fn owners_in_image(docker: &Docker, image: &str, paths: &[&str]) -> String
         )
         .await;
     out
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        let target = to.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &target);
-        } else {
-            std::fs::copy(entry.path(), &target).unwrap();
-        }
-    }
 }
 
 /// Runs `image` with and without `paths`, asking the route that writes.

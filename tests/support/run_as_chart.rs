@@ -134,8 +134,6 @@ async fn ask_until_answer(
         .unwrap();
     let deadline = Instant::now() + spec.wait.unwrap_or(Duration::from_secs(90));
     let mut pause = Duration::from_millis(100);
-    // Set by every attempt before the deadline check reads it.
-    let mut last: String;
     loop {
         let details = docker
             .inspect_container(id, None::<InspectContainerOptions>)
@@ -156,7 +154,7 @@ async fn ask_until_answer(
             .and_then(|n| n.get("bridge").and_then(|b| b.ip_address.clone()))
             .unwrap_or_default();
         let url = format!("http://{ip}:{}{}", spec.port, spec.health_path);
-        match http.get(&url).send().await {
+        let last = match http.get(&url).send().await {
             Ok(r) if r.status().as_u16() < 400 => {
                 let status = r.status().as_u16();
                 let body = r.text().await.unwrap_or_default();
@@ -166,9 +164,9 @@ async fn ask_until_answer(
                     logs: logs_of(docker, id).await,
                 });
             }
-            Ok(r) => last = format!("HTTP {}", r.status().as_u16()),
-            Err(e) => last = e.to_string(),
-        }
+            Ok(r) => format!("HTTP {}", r.status().as_u16()),
+            Err(e) => e.to_string(),
+        };
         if Instant::now() >= deadline {
             return Err(format!(
                 "{image}: GET {} on port {} did not answer 2xx/3xx in time (last: {last}); log:\n{}",
