@@ -50,11 +50,12 @@ Context: NAME.
 {{- end -}}
 
 {{/*
-The PersistentVolumeClaim of one writable path: the component's name and the path's letters and
-digits (`/app/instance` → `NAME-app-instance`). Context: dict "ctx" COMPONENT-CTX "path" PATH.
+The PersistentVolumeClaim of one writable path: the component's name and the path with `/._`
+as `-` (`/app/instance` → `NAME-app-instance`). Context: dict "ctx" COMPONENT-CTX "path" PATH.
 */}}
 {{- define "justpush.writableClaimName" -}}
-{{- $slug := regexReplaceAll "[^a-z0-9]+" (lower .path) "-" | trimAll "-" -}}
+{{- /* Writable paths are letters, digits and `/-._` (justpush.yaml checks them). */ -}}
+{{- $slug := .path | lower | replace "/" "-" | replace "." "-" | replace "_" "-" | trimPrefix "-" | trimSuffix "-" -}}
 {{- include "justpush.dnsName" (printf "%s-%s" (include "justpush.componentName" .ctx) $slug) -}}
 {{- end -}}
 
