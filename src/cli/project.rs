@@ -187,7 +187,9 @@ pub fn run_init(args: &InitArgs, shell: &mut Shell) -> Result<(), CliError> {
     let report = init(&dir, &options).map_err(|e| CliError::failed(e.to_string()))?;
     show_warnings(shell, &report.app);
     if let Some(w) = &report.config_warning {
-        shell.warn(&format!("{}: {w}", detect::config::CONFIG_FILE)).ok();
+        shell
+            .warn(&format!("{}: {w}", detect::config::CONFIG_FILE))
+            .ok();
     }
     for p in &report.written {
         shell
