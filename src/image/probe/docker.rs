@@ -69,11 +69,16 @@ impl ProbeEngine for DockerEngine {
     }
 
     async fn start(&self, c: &ProbeContainer) -> Result<String, ImageError> {
-        let tmpfs: HashMap<String, String> = c
-            .tmpfs
-            .iter()
-            .map(|p| (p.clone(), "rw,nosuid,nodev,size=256m".to_string()))
-            .collect();
+        // runc gives a tmpfs the mode of the image's directory it covers but not its owner,
+        // so a writable path the Dockerfile chowned to the app user would come back root
+        // 0755. The chart's emptyDir is writable by the pod's fsGroup; owning each tmpfs by
+        // the container's user is the same promise here.
+        let options = match tmpfs_owner(&c.user) {
+            Some((uid, gid)) => format!("rw,nosuid,nodev,size=256m,uid={uid},gid={gid}"),
+            None => "rw,nosuid,nodev,size=256m".to_string(),
+        };
+        let tmpfs: HashMap<String, String> =
+            c.tmpfs.iter().map(|p| (p.clone(), options.clone())).collect();
         let env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let labels: HashMap<String, String> = [(PROBE_LABEL.to_string(), "1".to_string())].into();
         let body = ContainerCreateBody {
@@ -233,5 +238,25 @@ impl ProbeEngine for DockerEngine {
             )
             .await
             .map_err(|e| engine_error(format!("removing probe container {id}"), e))
+    }
+}
+
+/// The numeric `uid:gid` of a container user, for tmpfs ownership; a named user (which
+/// the tmpfs options cannot take) gets none.
+fn tmpfs_owner(user: &str) -> Option<(u32, u32)> {
+    let (uid, gid) = user.split_once(':').unwrap_or((user, user));
+    Some((uid.parse().ok()?, gid.parse().ok()?))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::tmpfs_owner;
+
+    #[test]
+    fn tmpfs_owner_takes_numeric_users_only() {
+        assert_eq!(tmpfs_owner("10001:10001"), Some((10001, 10001)));
+        assert_eq!(tmpfs_owner("10001"), Some((10001, 10001)));
+        assert_eq!(tmpfs_owner("app:app"), None);
+        assert_eq!(tmpfs_owner("10001:staff"), None);
     }
 }
