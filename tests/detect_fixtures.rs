@@ -76,6 +76,8 @@ fixture_tests! {
     express_devstart => "express-devstart",
     node_native => "node-native",
     node_engines => "node-engines",
+    python_version => "python-version",
+    python_sdist => "python-sdist",
 }
 
 #[test]
