@@ -167,3 +167,4 @@ cd "$ROOT"
 cargo test --locked --test image_docker -- --ignored --test-threads=1
 cargo test --locked --test projects_node_docker -- --ignored --test-threads=1
 cargo test --locked --test projects_gorust_docker -- --ignored --test-threads=1
+cargo test --locked --test projects_python_docker -- --ignored --test-threads=1

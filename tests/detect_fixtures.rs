@@ -78,6 +78,7 @@ fixture_tests! {
     node_engines => "node-engines",
     python_version => "python-version",
     python_sdist => "python-sdist",
+    django_sqlite => "django-sqlite",
 }
 
 #[test]

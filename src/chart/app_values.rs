@@ -131,6 +131,9 @@ pub fn app_values(
         comp.insert("port".into(), json!(c.port));
         comp.insert("replicas".into(), json!(c.replicas));
         comp.insert("healthPath".into(), json!(c.health));
+        if let Some(init) = &c.init_command {
+            comp.insert("initCommand".into(), json!(init));
+        }
         comp.insert(
             "resources".into(),
             json!({

@@ -103,6 +103,10 @@ pub struct ComponentConfig {
     pub env: Vec<EnvConfig>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub route: Option<RouteConfig>,
+    /// Run to completion in the component's image before each pod's app starts (seeded from
+    /// detection: Django's migrate); `[]` turns it off, another list replaces the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_command: Option<Vec<String>>,
 }
 
 /// An environment variable: a plain value, or a secret whose value is supplied at deploy time.
@@ -412,6 +416,11 @@ impl AppConfig {
                         })
                         .collect(),
                     route: Some(route),
+                    init_command: c
+                        .build
+                        .as_ref()
+                        .map(|b| b.init_command.clone())
+                        .filter(|cmd| !cmd.is_empty()),
                 }
             })
             .collect();

@@ -325,6 +325,12 @@ impl Provider for PythonProvider {
             build.build.push(add);
         }
         build.cmd = cmd;
+        if framework == Some(Framework::Django) && dir.exists("manage.py") {
+            // After the server package: collectstatic imports the settings with everything
+            // installed.
+            build.build.extend(django_collectstatic(dir));
+            build.init_command = argv(DJANGO_MIGRATE);
+        }
         let declared = python_version(dir)?;
         let minor = declared
             .as_ref()
@@ -1123,6 +1129,65 @@ fn compilation(dir: &ProjectDir<'_>, minor: u64) -> Compilation {
         c.need(|| reason);
     }
     c
+}
+
+/// Django's migrate, run by the chart as an init container before each pod's app starts.
+pub const DJANGO_MIGRATE: [&str; 4] = ["python3", "manage.py", "migrate", "--noinput"];
+
+/// Django settings modules: `settings.py` or a `settings/` package.
+fn django_settings(dir: &ProjectDir<'_>) -> Vec<(String, String)> {
+    dir.sources(&["py"])
+        .into_iter()
+        .filter(|f| f.ends_with("settings.py") || f.contains("/settings/"))
+        .filter_map(|f| dir.read(f).map(|t| (f.to_string(), t)))
+        .collect()
+}
+
+/// `collectstatic` at build time when the settings use django.contrib.staticfiles and set
+/// STATIC_ROOT. Variables the settings require at import (`os.environ["X"]`, `env("X")`) get
+/// build-only placeholder values for this one command: never a real secret, and nothing of
+/// them reaches the image's environment.
+fn django_collectstatic(dir: &ProjectDir<'_>) -> Option<String> {
+    static STATIC_ROOT: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"(?m)^\s*STATIC_ROOT\s*=").unwrap());
+    static REQUIRED: LazyLock<Regex> = LazyLock::new(|| {
+        Regex::new(
+            r#"(?:os\.environ\[\s*|\benv(?:\.(?:str|bool|int|db|url))?\(\s*)['"]([A-Za-z_][A-Za-z0-9_]*)['"]\s*[\])]"#,
+        )
+        .unwrap()
+    });
+    let settings = django_settings(dir);
+    let uses_staticfiles = settings
+        .iter()
+        .any(|(_, t)| t.contains("django.contrib.staticfiles"));
+    let has_root = settings.iter().any(|(_, t)| STATIC_ROOT.is_match(t));
+    if !(uses_staticfiles && has_root && dir.exists("manage.py")) {
+        return None;
+    }
+    let required: BTreeSet<String> = settings
+        .iter()
+        .flat_map(|(_, t)| REQUIRED.captures_iter(t).map(|c| c[1].to_string()))
+        .collect();
+    let placeholders: Vec<String> = required
+        .iter()
+        .map(|name| {
+            let upper = name.to_ascii_uppercase();
+            let value = if upper.ends_with("_URL") {
+                "sqlite:////tmp/justpush-build.sqlite3"
+            } else if upper.contains("PORT") || upper == "DEBUG" {
+                "0"
+            } else {
+                "justpush-build-only"
+            };
+            format!("{name}={value}")
+        })
+        .collect();
+    let run = format!("{VENV}/bin/python3 manage.py collectstatic --noinput");
+    Some(if placeholders.is_empty() {
+        run
+    } else {
+        format!("env {} {run}", placeholders.join(" "))
+    })
 }
 
 #[cfg(test)]
