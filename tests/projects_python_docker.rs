@@ -138,3 +138,24 @@ async fn requires_python_newer_than_the_builder_fails_first_naming_the_flags() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+#[ignore = "needs a Docker engine and the CI base images (scripts/test-docker.sh)"]
+async fn django_sqlite_collects_static_at_build_and_answers_with_its_database() {
+    // The settings require DJANGO_SECRET_KEY at import: the build's collectstatic gets a
+    // placeholder, the run the value a deploy would put in the Secret.
+    let (_tmp, dir) = fixture_copy("django-sqlite");
+    let image = built_image(&dir);
+    let body = ask(
+        &image,
+        &RunSpec {
+            port: 8000,
+            health_path: "/healthz",
+            writable_paths: &["/app/data"],
+            env: &[("DJANGO_SECRET_KEY", "test-only-secret")],
+            wait: Some(Duration::from_secs(90)),
+        },
+    )
+    .await;
+    assert!(body.contains("\"static_collected\": true"), "{body}");
+}

@@ -1557,4 +1557,41 @@ mod tests {
             gcc.0
         );
     }
+
+    #[test]
+    fn django_collects_static_with_placeholders_and_migrates_in_an_init_container() {
+        let settings = "import os\nSECRET_KEY = os.environ['DJANGO_SECRET_KEY']\nDB = env.db('DATABASE_URL')\nINSTALLED_APPS = ['django.contrib.staticfiles']\nSTATIC_ROOT = BASE_DIR / 'static'\n";
+        let p = plan(&[
+            ("requirements.txt", "django\n"),
+            (
+                "manage.py",
+                "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n",
+            ),
+            ("shop/settings.py", settings),
+        ]);
+        assert_eq!(
+            p.build.build.last().unwrap(),
+            "env DATABASE_URL=sqlite:////tmp/justpush-build.sqlite3 DJANGO_SECRET_KEY=justpush-build-only /app/.venv/bin/python3 manage.py collectstatic --noinput"
+        );
+        assert_eq!(p.build.init_command, DJANGO_MIGRATE);
+        // Without STATIC_ROOT there is nothing to collect into.
+        let p = plan(&[
+            ("requirements.txt", "django\n"),
+            (
+                "manage.py",
+                "os.environ.setdefault('DJANGO_SETTINGS_MODULE', 'shop.settings')\n",
+            ),
+            (
+                "shop/settings.py",
+                "INSTALLED_APPS = ['django.contrib.staticfiles']\n",
+            ),
+        ]);
+        assert!(!p.build.build.iter().any(|c| c.contains("collectstatic")));
+        assert_eq!(p.build.init_command, DJANGO_MIGRATE);
+        let flask = plan(&[
+            ("requirements.txt", "flask\n"),
+            ("app.py", "app = Flask(__name__)\n"),
+        ]);
+        assert!(flask.build.init_command.is_empty());
+    }
 }
