@@ -170,3 +170,4 @@ cargo test --locked --test projects_gorust_docker -- --ignored --test-threads=1
 cargo test --locked --test projects_writable_docker -- --ignored --test-threads=1
 cargo test --locked --test detect_own_dockerfile -- --ignored --test-threads=1
 cargo test --locked --test probe_docker -- --ignored --test-threads=1
+cargo test --locked --test projects_python_docker -- --ignored --test-threads=1

@@ -81,6 +81,9 @@ fixture_tests! {
     node_native => "node-native",
     node_engines => "node-engines",
     probe_stdlib => "probe-stdlib",
+    python_version => "python-version",
+    python_sdist => "python-sdist",
+    django_sqlite => "django-sqlite",
 }
 
 #[test]

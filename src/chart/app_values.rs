@@ -158,6 +158,9 @@ pub fn app_values(
         comp.insert("port".into(), json!(c.port));
         comp.insert("replicas".into(), json!(c.replicas));
         comp.insert("healthPath".into(), json!(c.health));
+        if let Some(init) = &c.init_command {
+            comp.insert("initCommand".into(), json!(init));
+        }
         comp.insert(
             "resources".into(),
             json!({
@@ -303,10 +306,12 @@ components:
       - {name: OPENAI_API_KEY, secret: true}
       - {name: STRIPE_KEY, secret: true}
     route: {path: /api, auth: true}
+    initCommand: [python3, manage.py, migrate, --noinput]
   - name: worker
     path: worker
     language: python
     port: 9000
+    initCommand: []
 kong:
   auth: jwt
   rateLimit: {minute: 30, hour: 1000}
@@ -452,6 +457,18 @@ kong:
             api.text
         );
         assert!(api.text.contains("replicas: 3"), "{}", api.text);
+        // justpush.yaml's initCommand becomes the init container; `[]` means none.
+        assert!(
+            api.text.contains("initContainers:") && api.text.contains("- migrate"),
+            "{}",
+            api.text
+        );
+        let worker = r
+            .manifests
+            .iter()
+            .find(|m| m.kind == "Deployment" && m.name.ends_with("-worker"))
+            .unwrap();
+        assert!(!worker.text.contains("initContainers"), "{}", worker.text);
         let secret = r
             .manifests
             .iter()

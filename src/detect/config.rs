@@ -115,6 +115,10 @@ pub struct ComponentConfig {
     /// Keep the writable paths across restarts: one PersistentVolumeClaim of this size.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub persistence: Option<PersistenceConfig>,
+    /// Run to completion in the component's image before each pod's app starts (seeded from
+    /// detection: Django's migrate); `[]` turns it off, another list replaces the command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub init_command: Option<Vec<String>>,
 }
 
 /// A component's persistent volume for its writable paths.
@@ -443,6 +447,11 @@ impl AppConfig {
                         .then(|| c.writable_paths.iter().map(|w| w.path.clone()).collect()),
                     persistence: None,
                     probe: true,
+                    init_command: c
+                        .build
+                        .as_ref()
+                        .map(|b| b.init_command.clone())
+                        .filter(|cmd| !cmd.is_empty()),
                 }
             })
             .collect();

@@ -462,6 +462,10 @@ pub struct BuildPlan {
     /// The language version the project declares, which picks the default base images' tag.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub runtime_version: Option<RuntimeVersion>,
+    /// A one-off command the Deployment runs to completion in the same image before the app
+    /// starts (Django's `migrate`): seeds `initCommand` in justpush.yaml.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub init_command: Vec<String>,
 }
 
 /// A language version a project declares (`requires-python`, `.nvmrc`, go.mod's `go` line,
@@ -492,6 +496,7 @@ impl BuildPlan {
             builder_packages: Vec::new(),
             runtime_packages: Vec::new(),
             runtime_version: None,
+            init_command: Vec::new(),
         }
     }
 }

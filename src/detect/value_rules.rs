@@ -133,6 +133,21 @@ pub fn node_version(file: &str, field: &str, value: &str) -> Result<(), DetectEr
     )
 }
 
+/// A declared Python version or PEP 440 / Poetry specifier (`requires-python`,
+/// `.python-version`, `runtime.txt`): it is quoted inside the builder's version check, so
+/// version characters and specifier operators only (no quotes, backslashes, `$` or newlines).
+pub fn python_version(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
+    static RE: LazyLock<Regex> =
+        LazyLock::new(|| Regex::new(r"^[0-9A-Za-z .,<>=!^~|*+-]{1,64}$").unwrap());
+    check(
+        &RE,
+        file,
+        field,
+        value,
+        "a Python version or specifier such as 3.11, 3.11.4 or >=3.10,<4 (digits, letters, spaces and `.,<>=!^~|*+-`)",
+    )
+}
+
 /// A toolchain version as it reaches a base-image tag and a version check: digits and dots.
 pub fn version_number(file: &str, field: &str, value: &str) -> Result<(), DetectError> {
     static RE: LazyLock<Regex> = LazyLock::new(|| Regex::new(r"^[0-9]+(\.[0-9]+){0,3}$").unwrap());
@@ -166,6 +181,8 @@ mod tests {
         program_name("pyproject.toml", "project.scripts", "serve-api").unwrap();
         node_version("package.json", "engines.node", ">=18.17 <23 || ^24").unwrap();
         node_version(".nvmrc", ".nvmrc", "v20.11.1").unwrap();
+        python_version("pyproject.toml", "requires-python", ">=3.10,!=3.11.*,<4").unwrap();
+        python_version("pyproject.toml", "python", "^3.11 || ~3.9").unwrap();
     }
 
     #[test]
@@ -183,6 +200,13 @@ mod tests {
         assert!(relative_path("package.json", "main", "-e require('x')").is_err());
         assert!(python_module("x/__main__.py", "module", "app;rm -rf /").is_err());
         assert!(python_app("a.py", "application", "app;rm -rf /:app").is_err());
+        assert!(python_version(
+            ".python-version",
+            ".python-version",
+            "3.11'); import os; ('"
+        )
+        .is_err());
+        assert!(python_version("runtime.txt", "runtime.txt", "3.11\nRUN id").is_err());
         assert!(program_name("Cargo.toml", "[[bin]] name", "app --bin x;sh").is_err());
         assert!(node_version(
             "package.json",

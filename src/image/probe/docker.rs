@@ -77,8 +77,11 @@ impl ProbeEngine for DockerEngine {
             Some((uid, gid)) => format!("rw,nosuid,nodev,size=256m,uid={uid},gid={gid}"),
             None => "rw,nosuid,nodev,size=256m".to_string(),
         };
-        let tmpfs: HashMap<String, String> =
-            c.tmpfs.iter().map(|p| (p.clone(), options.clone())).collect();
+        let tmpfs: HashMap<String, String> = c
+            .tmpfs
+            .iter()
+            .map(|p| (p.clone(), options.clone()))
+            .collect();
         let env: Vec<String> = c.env.iter().map(|(k, v)| format!("{k}={v}")).collect();
         let labels: HashMap<String, String> = [(PROBE_LABEL.to_string(), "1".to_string())].into();
         let body = ContainerCreateBody {
