@@ -448,6 +448,7 @@ async fn what_the_probe_found_reaches_the_first_revision() {
         health,
         openapi: None,
         tried: vec![],
+        throwaway_secrets: vec![],
     };
     let deployer = f.deployer(Some(SPEC_PATH));
     {

@@ -7,9 +7,8 @@
 
 #[path = "support/ci_bases.rs"]
 mod ci_bases;
-// The shared helper's answer loop trips `unused_assignments`; allowed here rather than
-// editing the file other test suites share.
-#[allow(unused_assignments)]
+#[path = "support/fixture_copy.rs"]
+mod fixture_copy;
 #[path = "support/run_as_chart.rs"]
 mod run_as_chart;
 
@@ -18,6 +17,7 @@ use std::time::Duration;
 
 use bollard::query_parameters::RemoveImageOptionsBuilder;
 use bollard::Docker;
+use fixture_copy::copy_dir;
 use run_as_chart::{build_project, run_as_chart, RunSpec};
 
 /// A copy of a fixture in a temporary directory named `python-…` (so images built here do
@@ -29,21 +29,16 @@ fn fixture_copy(name: &str) -> (tempfile::TempDir, PathBuf) {
     (tmp, dst)
 }
 
-fn copy_dir(src: &Path, dst: &Path) {
-    std::fs::create_dir_all(dst).unwrap();
-    for entry in std::fs::read_dir(src).unwrap() {
-        let entry = entry.unwrap();
-        let to = dst.join(entry.file_name());
-        if entry.file_type().unwrap().is_dir() {
-            copy_dir(&entry.path(), &to);
-        } else {
-            std::fs::copy(entry.path(), &to).unwrap();
-        }
-    }
-}
-
 /// The image `build -o json` reports for the project's only component.
 fn built_image(dir: &Path) -> String {
+    built_row(dir)["image"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no image in the build result"))
+        .to_string()
+}
+
+/// The `build -o json` row of the project's only component (image, probe result).
+fn built_row(dir: &Path) -> serde_json::Value {
     let (out, json) = build_project(dir, &[]);
     assert!(
         out.status.success(),
@@ -52,10 +47,7 @@ fn built_image(dir: &Path) -> String {
         String::from_utf8_lossy(&out.stderr)
     );
     let json = json.expect("build -o json prints JSON");
-    json["images"][0]["image"]
-        .as_str()
-        .unwrap_or_else(|| panic!("no image in {json}"))
-        .to_string()
+    json["images"][0].clone()
 }
 
 /// Runs a built image as the chart would and returns the health path's answer body; the
@@ -143,9 +135,18 @@ async fn requires_python_newer_than_the_builder_fails_first_naming_the_flags() {
 #[ignore = "needs a Docker engine and the CI base images (scripts/test-docker.sh)"]
 async fn django_sqlite_collects_static_at_build_and_answers_with_its_database() {
     // The settings require DJANGO_SECRET_KEY at import: the build's collectstatic gets a
-    // placeholder, the run the value a deploy would put in the Secret.
+    // placeholder, the probe (which never sees a real secret) a throwaway value on its second
+    // run, and the run here the value a deploy would put in the Secret.
     let (_tmp, dir) = fixture_copy("django-sqlite");
-    let image = built_image(&dir);
+    let row = built_row(&dir);
+    let probe = &row["probe"];
+    assert_eq!(probe["health"]["path"], "/healthz", "{row}");
+    assert_eq!(
+        probe["throwaway_secrets"],
+        serde_json::json!(["DJANGO_SECRET_KEY"]),
+        "{row}"
+    );
+    let image = row["image"].as_str().unwrap().to_string();
     let body = ask(
         &image,
         &RunSpec {

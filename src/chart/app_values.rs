@@ -494,6 +494,7 @@ kong:
             health,
             openapi: None,
             tried: Vec::new(),
+            throwaway_secrets: Vec::new(),
         }
     }
 

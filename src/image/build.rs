@@ -404,6 +404,7 @@ async fn build_and_probe(
         image: built.image.clone(),
         pins: inputs.pins,
         env: inputs.env,
+        secret_names: inputs.secret_names,
         spec_file: inputs.spec_file,
         wait: options.probe.wait,
     };

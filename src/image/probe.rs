@@ -143,6 +143,10 @@ pub struct ProbeResult {
     pub openapi: Option<String>,
     /// Everything tried, in order, with its answer.
     pub tried: Vec<Attempt>,
+    /// Secret variables the app needed to start, which the probe gave random throwaway
+    /// values (it never sees the real ones).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub throwaway_secrets: Vec<String>,
 }
 
 impl ProbeResult {
@@ -167,7 +171,18 @@ impl ProbeResult {
             .as_ref()
             .map(|p| format!(", OpenAPI document at {p}"))
             .unwrap_or_default();
-        format!("port {} ({}), {health}{spec}", self.port, self.port_why)
+        let secrets = if self.throwaway_secrets.is_empty() {
+            String::new()
+        } else {
+            format!(
+                "; it starts only with {} set (the probe gave throwaway values)",
+                self.throwaway_secrets.join(", ")
+            )
+        };
+        format!(
+            "port {} ({}), {health}{spec}{secrets}",
+            self.port, self.port_why
+        )
     }
 }
 
@@ -210,8 +225,10 @@ pub struct ProbeSettings {
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct ComponentProbeInputs {
     pub pins: Pins,
-    /// Non-secret values (secret variables never reach the probe).
+    /// Non-secret values (secret values never reach the probe).
     pub env: std::collections::BTreeMap<String, String>,
+    /// The names of the `secret: true` variables.
+    pub secret_names: std::collections::BTreeSet<String>,
     /// The text of the component's OpenAPI spec file, when it names one that can be read.
     pub spec_file: Option<String>,
     /// `probe: false` in justpush.yaml.
@@ -251,6 +268,12 @@ impl ProbeSettings {
                         .iter()
                         .filter(|e| !e.secret)
                         .filter_map(|e| e.value.clone().map(|v| (e.name.clone(), v)))
+                        .collect(),
+                    secret_names: c
+                        .env
+                        .iter()
+                        .filter(|e| e.secret)
+                        .map(|e| e.name.clone())
                         .collect(),
                     spec_file,
                     skip: !c.probe,
@@ -947,11 +970,25 @@ mod tests {
                 what: "GET /health".into(),
                 answer: Answer::Status(404),
             }],
+            throwaway_secrets: Vec::new(),
         };
         let v = serde_json::to_value(&r).unwrap();
+        assert!(
+            v.get("throwaway_secrets").is_none(),
+            "empty list left out: {v}"
+        );
         assert_eq!(v["health"]["kind"], "http");
         assert_eq!(v["health"]["path"], "/healthz");
         assert_eq!(v["tried"][0]["answer"]["status"], 404);
         assert!(r.summary().contains("GET /healthz answered HTTP 200"));
+        let needs_key = ProbeResult {
+            throwaway_secrets: vec!["DJANGO_SECRET_KEY".into()],
+            ..r
+        };
+        let v = serde_json::to_value(&needs_key).unwrap();
+        assert_eq!(v["throwaway_secrets"][0], "DJANGO_SECRET_KEY");
+        assert!(needs_key.summary().ends_with(
+            "it starts only with DJANGO_SECRET_KEY set (the probe gave throwaway values)"
+        ));
     }
 }

@@ -87,8 +87,11 @@ pub struct ProbeRequest<'a> {
     pub component: &'a Component,
     pub image: String,
     pub pins: Pins,
-    /// Non-secret environment from justpush.yaml (secret variables never reach the probe).
+    /// Non-secret environment from justpush.yaml (secret values never reach the probe).
     pub env: BTreeMap<String, String>,
+    /// justpush.yaml's secret variables (names only); with detection's sensitive ones they
+    /// may get throwaway values when the app exits without them.
+    pub secret_names: BTreeSet<String>,
     /// The component's OpenAPI spec file text, when it has one (its health operations are
     /// candidates).
     pub spec_file: Option<String>,
@@ -205,19 +208,111 @@ pub async fn probe_image(
             tmpfs.push(w.path.clone());
         }
     }
-    let container = ProbeContainer {
+    let mut container = ProbeContainer {
         name: container_name(component),
         image: request.image.clone(),
         user: CHART_USER.into(),
         env,
         tmpfs,
     };
-    let id = engine.start(&container).await.map_err(engine_error)?;
-    let outcome = probe_running(engine, request, &id, &ports, &container).await;
+    let first = run_container(engine, request, &ports, &container).await;
+    // Secret values never reach the probe. Many apps start without them (a default, or the
+    // variable is read only when used); one that reads a secret at import (Django's
+    // `SECRET_KEY = os.environ[...]`) exits. Then it is run once more with a random throwaway
+    // value for each secret that is not an address (a random `DATABASE_URL` would only fail
+    // differently): the probe checks the port and health path, not the secret.
+    let placeholders: Vec<String> = secret_names(request)
+        .into_iter()
+        .filter(|n| !container.env.contains_key(n) && takes_throwaway_value(n))
+        .collect();
+    if !matches!(first, Err(ProbeError::Exited { .. })) || placeholders.is_empty() {
+        return first;
+    }
+    for name in &placeholders {
+        container.env.insert(name.clone(), throwaway_secret());
+    }
+    container.name = container_name(component);
+    let mut second = run_container(engine, request, &ports, &container).await;
+    if let Ok(outcome) = &mut second {
+        outcome.result.throwaway_secrets = placeholders;
+    }
+    second
+}
+
+/// What the probe did with the secret variables, for the message of an app that exited.
+fn secrets_note(given: &[String], withheld: &[String]) -> String {
+    let mut note = String::new();
+    if !given.is_empty() {
+        note.push_str(&format!(
+            "; secret variables got random throwaway values: {}",
+            given.join(", ")
+        ));
+    }
+    if !withheld.is_empty() {
+        note.push_str(&format!(
+            "; secret variables are not given to the probe: {}",
+            withheld.join(", ")
+        ));
+    }
+    note
+}
+
+/// Starts one probe container, asks it, and removes it.
+async fn run_container(
+    engine: &dyn ProbeEngine,
+    request: &ProbeRequest<'_>,
+    ports: &[super::PortCandidate],
+    container: &ProbeContainer,
+) -> Result<ProbeOutcome, ProbeError> {
+    let id = engine
+        .start(container)
+        .await
+        .map_err(|source| ProbeError::Engine {
+            component: request.component.name.clone(),
+            image: request.image.clone(),
+            source,
+        })?;
+    let outcome = probe_running(engine, request, &id, ports, container).await;
     // The probe's outcome stands even if the removal fails; a leftover is named
     // `justpush-probe-...` and labelled, so it is easy to find.
     let _ = engine.remove(&id).await;
     outcome
+}
+
+/// The component's secret variables: detection's sensitive names and justpush.yaml's
+/// `secret: true` entries.
+fn secret_names(request: &ProbeRequest<'_>) -> BTreeSet<String> {
+    let detected = request.component.env.iter().filter(|e| e.sensitive);
+    detected
+        .map(|e| e.name.clone())
+        .chain(request.secret_names.iter().cloned())
+        .collect()
+}
+
+/// Whether a secret may be given a random value in the probe: not when its name says it is an
+/// address or a connection string, which a random value cannot stand in for.
+fn takes_throwaway_value(name: &str) -> bool {
+    let upper = name.to_ascii_uppercase();
+    ![
+        "_URL",
+        "_URI",
+        "_DSN",
+        "_HOST",
+        "_ADDR",
+        "_ADDRESS",
+        "_ENDPOINT",
+    ]
+    .iter()
+    .any(|suffix| upper.ends_with(suffix) || upper == suffix[1..])
+}
+
+/// 32 random bytes from the OS as 64 hex digits: long enough for a signing key, never a
+/// value the user gave, and gone with the probe container.
+fn throwaway_secret() -> String {
+    use rand::RngCore;
+    let mut bytes = [0u8; 32];
+    rand::rngs::OsRng.fill_bytes(&mut bytes);
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
 async fn probe_running(
@@ -230,13 +325,9 @@ async fn probe_running(
     let component = &request.component.name;
     let mut tried: Vec<Attempt> = Vec::new();
     let exited = |code: i64, oom_killed: bool, logs: String| {
-        let secrets: Vec<&str> = request
-            .component
-            .env
-            .iter()
-            .filter(|e| e.sensitive)
-            .map(|e| e.name.as_str())
-            .collect();
+        let (given, withheld): (Vec<String>, Vec<String>) = secret_names(request)
+            .into_iter()
+            .partition(|n| container.env.contains_key(n));
         ProbeError::Exited {
             component: component.clone(),
             image: request.image.clone(),
@@ -246,14 +337,7 @@ async fn probe_running(
                 .iter()
                 .map(|p| format!(", {p}"))
                 .collect(),
-            secrets: if secrets.is_empty() {
-                String::new()
-            } else {
-                format!(
-                    "; secret variables are not given to the probe: {}",
-                    secrets.join(", ")
-                )
-            },
+            secrets: secrets_note(&given, &withheld),
             logs,
         }
     };
@@ -449,6 +533,7 @@ async fn probe_running(
             health,
             openapi,
             tried,
+            throwaway_secrets: Vec::new(),
         },
         openapi_text,
     })
@@ -469,6 +554,8 @@ mod tests {
         listening: BTreeSet<u16>,
         /// Exit code once `exit_after` polls have passed.
         exit: Option<(usize, i64)>,
+        /// Exits (code 1) at once when the container started last has no such variable.
+        needs_env: Option<&'static str>,
         answers: BTreeMap<String, (u16, Vec<u8>)>,
         polls: Mutex<usize>,
         started: Mutex<Vec<ProbeContainer>>,
@@ -485,6 +572,15 @@ mod tests {
             Ok("c1".into())
         }
         async fn state(&self, _: &str) -> Result<ContainerState, ImageError> {
+            if let Some(name) = self.needs_env {
+                let started = self.started.lock().unwrap();
+                if !started.last().is_some_and(|c| c.env.contains_key(name)) {
+                    return Ok(ContainerState::Exited {
+                        code: 1,
+                        oom_killed: false,
+                    });
+                }
+            }
             let mut n = self.polls.lock().unwrap();
             *n += 1;
             if let Some((after, code)) = self.exit {
@@ -564,6 +660,7 @@ mod tests {
             image: "justpush/api:abc".into(),
             pins: Pins::default(),
             env: [("LOG_LEVEL".to_string(), "info".to_string())].into(),
+            secret_names: BTreeSet::new(),
             spec_file: None,
             wait: Duration::from_secs(5),
         }
@@ -641,10 +738,78 @@ mod tests {
                 && e.contains("PermissionError")
                 && e.contains("--no-probe")
                 && e.contains("/app/data")
-                && e.contains("not given to the probe: DB_PASSWORD"),
+                && e.contains("got random throwaway values: DB_PASSWORD"),
             "{e}"
         );
-        assert_eq!(*engine.removed.lock().unwrap(), ["c1"]);
+        // Run without the secret, then once more with a throwaway value; both removed.
+        assert_eq!(*engine.removed.lock().unwrap(), ["c1", "c1"]);
+    }
+
+    #[tokio::test]
+    async fn an_app_that_needs_a_secret_to_start_is_run_again_with_a_throwaway_value() {
+        let mut c = component();
+        c.env.push(EnvVar {
+            name: "DATABASE_URL".into(),
+            sensitive: true,
+        });
+        let engine = Scripted {
+            needs_env: Some("DB_PASSWORD"),
+            listens_after: Some(0),
+            listening: [8000].into(),
+            answers: answers(&[("/healthz", 200, "ok")]),
+            ..Default::default()
+        };
+        let mut req = request(&c);
+        req.secret_names = ["SIGNING_KEY".to_string()].into();
+        let outcome = probe_image(&engine, &req).await.unwrap();
+        assert_eq!(
+            outcome.result.throwaway_secrets,
+            ["DB_PASSWORD", "SIGNING_KEY"]
+        );
+        let started = engine.started.lock().unwrap();
+        assert_eq!(started.len(), 2);
+        assert!(!started[0].env.contains_key("DB_PASSWORD"));
+        assert_ne!(started[0].name, started[1].name);
+        let value = &started[1].env["DB_PASSWORD"];
+        assert!(
+            value.len() == 64 && value.chars().all(|ch| ch.is_ascii_hexdigit()),
+            "{value}"
+        );
+        assert_ne!(
+            value, &started[1].env["SIGNING_KEY"],
+            "one value per secret"
+        );
+        // An address cannot be stood in for by a random value: it stays unset.
+        assert!(!started[1].env.contains_key("DATABASE_URL"));
+        assert_eq!(started[1].env["LOG_LEVEL"], "info");
+    }
+
+    #[tokio::test]
+    async fn an_app_without_secrets_that_exits_is_not_run_again() {
+        let mut c = component();
+        c.env.clear();
+        let engine = Scripted {
+            exit: Some((0, 2)),
+            ..Default::default()
+        };
+        let e = probe_image(&engine, &request(&c)).await.unwrap_err();
+        assert!(!e.to_string().contains("secret variables"), "{e}");
+        assert_eq!(engine.started.lock().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn addresses_get_no_throwaway_value() {
+        for name in ["DATABASE_URL", "REDIS_URI", "SENTRY_DSN", "DB_HOST", "URL"] {
+            assert!(!takes_throwaway_value(name), "{name}");
+        }
+        for name in [
+            "DJANGO_SECRET_KEY",
+            "API_TOKEN",
+            "DB_PASSWORD",
+            "URLSAFE_KEY",
+        ] {
+            assert!(takes_throwaway_value(name), "{name}");
+        }
     }
 
     #[tokio::test]
