@@ -633,7 +633,7 @@ fn check_values(c: &Component) -> Result<(), DockerfileError> {
 /// of the project re-includes them). `.pem` files are not listed: a public CA bundle may be
 /// what the app needs at run time, so those (and private keys under any name ending `.pem` or
 /// `.key`) are judged by content when the context is made (`image::secret_files`).
-pub const SECRET_IGNORE_PATTERNS: [&str; 19] = [
+pub const SECRET_IGNORE_PATTERNS: [&str; 21] = [
     "**/justpush.yaml",
     ".justpush",
     "**/.git",
@@ -648,6 +648,8 @@ pub const SECRET_IGNORE_PATTERNS: [&str; 19] = [
     "**/.pypirc",
     "**/.netrc",
     "**/.git-credentials",
+    "**/.cargo/credentials",
+    "**/.cargo/credentials.toml",
     "**/.docker/config.json",
     "**/.ssh",
     "**/.aws",

@@ -53,6 +53,9 @@ pub fn by_name(rel: &str, is_dir: bool) -> Option<&'static str> {
     if matches!(name, ".pypirc" | ".netrc" | ".git-credentials") {
         return Some("a credentials file");
     }
+    if matches!(name, "credentials" | "credentials.toml") && dirs.last() == Some(&".cargo") {
+        return Some("Cargo registry credentials");
+    }
     if name == "config.json" && dirs.last() == Some(&".docker") {
         return Some("Docker registry credentials");
     }
@@ -74,7 +77,11 @@ pub fn by_name(rel: &str, is_dir: bool) -> Option<&'static str> {
 pub fn needs_content(rel: &str) -> bool {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     let lower = name.to_ascii_lowercase();
-    name == ".npmrc" || is_git_config(rel) || lower.ends_with(".pem") || lower.ends_with(".key")
+    name == ".npmrc"
+        || is_git_config(rel)
+        || is_cargo_config(rel)
+        || lower.ends_with(".pem")
+        || lower.ends_with(".key")
 }
 
 /// A repository's `.git/config`: kept (some builds read the history), unless a remote URL
@@ -83,12 +90,31 @@ fn is_git_config(rel: &str) -> bool {
     rel == ".git/config" || rel.ends_with("/.git/config")
 }
 
+/// A project's `.cargo/config.toml` (or legacy `.cargo/config`): kept (it may vendor sources or
+/// set build flags), unless it carries a registry `token` (Cargo still reads one there).
+fn is_cargo_config(rel: &str) -> bool {
+    let mut parts = rel.rsplit('/');
+    matches!(parts.next(), Some("config.toml" | "config")) && parts.next() == Some(".cargo")
+}
+
+/// Whether a Cargo config sets a `token` key (`token = "..."`, in `[registry]` or
+/// `[registries.NAME]`, or dotted as `registry.token = ...`).
+fn cargo_config_has_token(text: &str) -> bool {
+    text.lines().any(|line| {
+        let key = line.split('=').next().unwrap_or("").trim();
+        line.contains('=') && (key == "token" || key.ends_with(".token"))
+    })
+}
+
 /// Why a file whose name [`needs_content`] is a secret, judged by its text.
 pub fn by_content(rel: &str, text: &str) -> Option<&'static str> {
     let name = rel.rsplit('/').next().unwrap_or(rel);
     if name == ".npmrc" {
         return crate::detect::scan::npmrc_has_credentials(text)
             .then_some("npm registry credentials: _authToken, _auth or _password");
+    }
+    if is_cargo_config(rel) {
+        return cargo_config_has_token(text).then_some("a Cargo registry token");
     }
     if is_git_config(rel) {
         return url_with_credentials(text).then_some("a Git remote URL with a password or token");
@@ -141,6 +167,8 @@ mod tests {
             ("certs/server.p12", false),
             (".ssh", true),
             ("home/.aws/credentials", false),
+            (".cargo/credentials.toml", false),
+            ("api/.cargo/credentials", false),
         ] {
             assert!(by_name(rel, dir).is_some(), "{rel}");
         }
@@ -152,6 +180,7 @@ mod tests {
             ("src/environment.ts", false),
             ("docs", true),
             ("justpush.yaml.md", false),
+            ("credentials.toml", false),
         ] {
             assert!(by_name(rel, dir).is_none(), "{rel}");
         }
@@ -182,5 +211,26 @@ mod tests {
     fn npmrc_with_a_token_is_a_secret_and_without_one_is_not() {
         assert!(by_content(".npmrc", "//registry.npmjs.org/:_authToken=npm_abc\n").is_some());
         assert_eq!(by_content(".npmrc", "legacy-peer-deps=true\n"), None);
+    }
+
+    #[test]
+    fn a_cargo_config_is_a_secret_only_with_a_registry_token() {
+        assert!(needs_content(".cargo/config.toml") && needs_content("api/.cargo/config"));
+        assert!(!needs_content("config.toml") && !needs_content(".cargo/vendor.toml"));
+        for token in [
+            "[registry]\ntoken = \"cio_abc\"\n",
+            "[registries.corp]\nindex = \"sparse+https://x/\"\ntoken = \"t\"\n",
+            "registry.token = \"cio_abc\"\n",
+        ] {
+            assert!(by_content(".cargo/config.toml", token).is_some(), "{token}");
+        }
+        let vendored = "[source.crates-io]\nreplace-with = \"vendored-sources\"\n\n\
+                        [source.vendored-sources]\ndirectory = \"vendor\"\n";
+        assert_eq!(by_content(".cargo/config.toml", vendored), None);
+        // A key that merely ends in "token" is not Cargo's token.
+        assert_eq!(
+            by_content(".cargo/config", "[env]\nAPI_TOKEN_FILE = \"x\"\n"),
+            None
+        );
     }
 }
