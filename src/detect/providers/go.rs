@@ -178,7 +178,7 @@ impl Provider for GoProvider {
                     &min,
                     "go",
                     "Go",
-                    "go env GOVERSION | sed s/^go//",
+                    "have=\"$(go env GOVERSION)\" && have=\"${have#go}\"",
                 )?);
             }
             build.runtime_version = Some(version);

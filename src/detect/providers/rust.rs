@@ -208,7 +208,7 @@ impl Provider for RustProvider {
                     &min,
                     "rust",
                     "Rust",
-                    "rustc --version | cut -d ' ' -f 2",
+                    "have=\"$(rustc --version)\" && have=\"${have#rustc }\" && have=\"${have%% *}\"",
                 )?);
             }
             build.runtime_version = Some(version);
