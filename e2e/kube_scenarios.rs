@@ -13,7 +13,7 @@
 use std::time::Duration;
 
 use justpush::chart::load::Chart;
-use justpush::kube::deploy::{
+use justpush::kube::action::{
     deploy_release, Cleanup, DeployError, DeployOutcome, DeployProgress, DeployRequest,
 };
 use justpush::kube::record::{RecordStore, ReleaseStatus};

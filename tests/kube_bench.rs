@@ -17,7 +17,7 @@ use std::time::{Duration, Instant};
 
 use fake_apiserver::FakeApiServer;
 use justpush::chart::load::Chart;
-use justpush::kube::deploy::{deploy_release, DeployProgress, DeployRequest};
+use justpush::kube::action::{deploy_release, DeployProgress, DeployRequest};
 use serde_json::{json, Value};
 
 const NS: &str = "bench";

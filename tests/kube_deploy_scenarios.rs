@@ -1,5 +1,5 @@
 //! Deploy scenarios against the fake API server: the library entry point
-//! (`justpush::kube::deploy::deploy_release`) with the bundled chart and an app of two
+//! (`justpush::kube::action::deploy_release`) with the bundled chart and an app of two
 //! components (web + api), each test named after what it covers.
 
 #[path = "support/fake_apiserver/mod.rs"]
@@ -13,7 +13,7 @@ use fake_apiserver::{FakeApiServer, Fault, FaultAnswer, Verb};
 use justpush::chart::app_values::app_values;
 use justpush::chart::load::Chart;
 use justpush::detect::config::AppConfig;
-use justpush::kube::deploy::{
+use justpush::kube::action::{
     deploy_release, Cleanup, DeployError, DeployOutcome, DeployProgress, DeployRequest,
 };
 use justpush::kube::record::{RecordStore, ReleaseStatus};

@@ -1,5 +1,5 @@
 //! `deploy`, `redeploy` and `rollback`: a new revision of a release through
-//! `kube::deploy::deploy_release`, with progress on stderr, Ctrl-C handling (first: roll back,
+//! `kube::action::deploy_release`, with progress on stderr, Ctrl-C handling (first: roll back,
 //! second: abort) and a summary on stdout.
 
 use std::collections::BTreeMap;
@@ -16,7 +16,7 @@ use crate::chart::app_values::{app_values, merge_values};
 use crate::chart::load::Chart;
 use crate::detect::config::{AppConfig, CONFIG_FILE};
 use crate::error::CliError;
-use crate::kube::deploy::{deploy_release, DeployError, DeployProgress, DeployRequest};
+use crate::kube::action::{deploy_release, DeployError, DeployProgress, DeployRequest};
 use crate::kube::record::{last_good, RecordStore, ReleaseStatus};
 use crate::kube::{connect, runtime, Cluster, Target};
 use crate::output::{Format, Shell};
@@ -156,7 +156,7 @@ pub fn run_request(
     cluster: &Cluster,
     req: DeployRequest,
     shell: &mut Shell,
-) -> Result<crate::kube::deploy::DeployOutcome, CliError> {
+) -> Result<crate::kube::action::DeployOutcome, CliError> {
     let interrupt = req.interrupt.clone();
     let interrupted = req.interrupt.clone();
     let abort = req.abort.clone();
@@ -217,7 +217,7 @@ fn show_progress(shell: &mut Shell, p: DeployProgress) {
 pub fn report(
     shell: &mut Shell,
     cluster: &Cluster,
-    outcome: &crate::kube::deploy::DeployOutcome,
+    outcome: &crate::kube::action::DeployOutcome,
 ) -> Result<(), CliError> {
     let r = &outcome.record;
     let io = |e: std::io::Error| CliError::failed(e.to_string());

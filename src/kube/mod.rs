@@ -4,8 +4,8 @@
 //! `status`, `record` (encoding), `lease` (staleness) and `doctor`; the rest is a thin shell
 //! over kube-rs.
 
+pub mod action;
 pub mod apply;
-pub mod deploy;
 pub mod doctor;
 pub mod kubeconfig;
 pub mod lease;

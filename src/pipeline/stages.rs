@@ -190,7 +190,7 @@ impl ImagePublisher for MinikubeLoader<'_> {
 }
 
 // ------------------------------------------------------------------------------------------
-// Deploy through `kube::deploy::deploy_release`; Configure by checking Kong serves the routes.
+// Deploy through `kube::action::deploy_release`; Configure by checking Kong serves the routes.
 
 use super::progress::Event;
 use super::shell::KubeApi;
@@ -198,7 +198,7 @@ use super::{
     AppPlan, DeployError, Deployed, Deployer, Gateway, GatewayConfigurer, KongState, Rollback,
 };
 use crate::detect::config::AppConfig;
-use crate::kube::deploy::{self as kdeploy, Cleanup, DeployProgress, DeployRequest};
+use crate::kube::action::{self as kdeploy, Cleanup, DeployProgress, DeployRequest};
 use crate::kube::record::{RecordEvent, RecordStore, KEEP_SECRET};
 use serde_json::{Map, Value as J};
 use std::collections::BTreeMap;
@@ -704,6 +704,10 @@ impl KubeDeployer<'_> {
                     }
                     Cleanup::RestoreIncomplete { revision, problem } => Rollback::Failed(format!(
                         "revision {revision} was re-applied but is not ready: {problem}"
+                    )),
+                    Cleanup::RemovalIncomplete { left } => Rollback::Failed(format!(
+                        "removing the first install did not finish; left: {}",
+                        left.join("; ")
                     )),
                 },
             }),

@@ -1,5 +1,5 @@
 //! The real stage implementations for one run, put together: the image layer (bollard) for
-//! Build and Push/Load, kind/minikube and Kong for bootstrap, `kube::deploy` for Deploy, and
+//! Build and Push/Load, kind/minikube and Kong for bootstrap, `kube::action` for Deploy, and
 //! the gateway check for Configure. Ctrl-C: the first stops the stage in flight and cleans up
 //! what the run created (Deploy rolls itself back), the second aborts.
 
