@@ -320,6 +320,15 @@ fn scale_without_an_hpa_sets_replicas_and_reports_pods() {
     assert_eq!(api_deployment(&server)["spec"]["replicas"], 4);
     let out = String::from_utf8_lossy(&o.stdout).to_string();
     assert_eq!(out.matches("todo-justpush-api-").count(), 4, "{}", text(&o));
+    assert!(out.contains("(revision 2)"), "{}", text(&o));
+    // Scaling is a revision: a redeploy starts from it instead of undoing it.
+    let o = run(
+        kc.path(),
+        &["redeploy", "--component", "api", "--env", "LOG_LEVEL=debug"],
+        dir.path(),
+    );
+    assert!(o.status.success(), "{}", text(&o));
+    assert_eq!(api_deployment(&server)["spec"]["replicas"], 4);
     let o = run(kc.path(), &["scale", "nope", "2"], dir.path());
     assert_eq!(o.status.code(), Some(1));
     assert!(String::from_utf8_lossy(&o.stderr).contains("no component nope"));

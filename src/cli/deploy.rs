@@ -507,6 +507,26 @@ pub fn change_values(
     Ok(())
 }
 
+/// The release's deployed revision, which `redeploy` and `scale` start from.
+pub fn last_deployed(
+    rt: &tokio::runtime::Runtime,
+    cluster: &Cluster,
+    name: &str,
+) -> Result<crate::kube::record::ReleaseRecord, CliError> {
+    let store = RecordStore::new(cluster.client.clone(), &cluster.namespace, name);
+    let records = rt.block_on(store.list())?;
+    records
+        .into_iter()
+        .filter(|r| r.status == ReleaseStatus::Deployed)
+        .max_by_key(|r| r.revision)
+        .ok_or_else(|| {
+            CliError::usage(format!(
+                "release {name} has no deployed revision in namespace {}; deploy it first",
+                cluster.namespace
+            ))
+        })
+}
+
 /// `redeploy`.
 pub fn run_redeploy(
     args: &RedeployArgs,
@@ -531,18 +551,7 @@ pub fn run_redeploy(
     let rt = runtime()?;
     let cluster = rt.block_on(connect(&target(g)))?;
     let name = release_name(&rt, &cluster, args.name.as_deref())?;
-    let store = RecordStore::new(cluster.client.clone(), &cluster.namespace, &name);
-    let records = rt.block_on(store.list())?;
-    let last = records
-        .iter()
-        .filter(|r| r.status == ReleaseStatus::Deployed)
-        .max_by_key(|r| r.revision)
-        .ok_or_else(|| {
-            CliError::usage(format!(
-                "release {name} has no deployed revision in namespace {}; deploy it first",
-                cluster.namespace
-            ))
-        })?;
+    let last = last_deployed(&rt, &cluster, &name)?;
     let mut values = last.values.as_object().cloned().unwrap_or_default();
     let enabled: Vec<String> = values
         .get("components")

@@ -7,7 +7,9 @@ use clap::Args;
 
 use super::deploy::{release_name, target};
 use super::GlobalFlags;
+use crate::chart::load::Chart;
 use crate::error::CliError;
+use crate::kube::action::DeployRequest;
 use crate::kube::record::RecordStore;
 use crate::kube::{connect, manage, runtime};
 use crate::output::{table, Format, Shell};
@@ -241,34 +243,58 @@ pub struct ScaleArgs {
     pub timeout: Duration,
 }
 
-/// `scale`.
+/// `scale`: a new revision with the component's replica count (and its HPA's bounds) changed,
+/// deployed through the deploy action like `redeploy`, so history, rollback and the next
+/// redeploy all see it.
 pub fn run_scale(args: &ScaleArgs, g: &GlobalFlags, shell: &mut Shell) -> Result<(), CliError> {
     let rt = runtime()?;
     let cluster = rt.block_on(connect(&target(g)))?;
     let name = release_name(&rt, &cluster, args.release.name.as_deref())?;
-    let r = rt.block_on(manage::scale(
-        &cluster.client,
-        &cluster.namespace,
-        &name,
-        &args.component,
-        args.replicas as i64,
-        args.timeout,
-    ))?;
-    if let Some(n) = &r.hpa_note {
-        let _ = shell.warn(n);
+    let last = super::deploy::last_deployed(&rt, &cluster, &name)?;
+    let mut values = last.values.as_object().cloned().unwrap_or_default();
+    let replicas = i64::from(args.replicas);
+    let hpa_note = manage::scale_values(&mut values, &name, &args.component, replicas)
+        .map_err(CliError::failed)?;
+    let chart = Chart::bundled().map_err(|e| CliError::failed(e.to_string()))?;
+    let mut req = DeployRequest::new(&name, &cluster.namespace, chart, values);
+    req.timeout = args.timeout;
+    req.images = last.images.clone();
+    req.description = format!("Scale {} to {replicas}", args.component);
+    let _ = shell.status(
+        "Scale",
+        &format!("{name}/{} to {replicas} pods", args.component),
+    );
+    if let Some(n) = &hpa_note {
+        let _ = shell.status("Scale", n);
     }
+    let outcome = super::deploy::run_request(&rt, &cluster, req, shell)?;
+    let r = manage::ScaleReport {
+        component: args.component.clone(),
+        workload: manage::component_workload(&outcome.record.objects, &args.component)
+            .unwrap_or_default(),
+        replicas,
+        revision: outcome.revision,
+        hpa_note,
+        running_pods: rt.block_on(manage::running_pods(
+            &cluster.client,
+            &cluster.namespace,
+            &name,
+            &args.component,
+        ))?,
+    };
     let _ = shell.warn(&format!(
-        "the next deploy applies the chart's replica count again unless you set it: --set components.{}.replicas={}",
-        r.component, r.replicas
+        "`deploy` and `up` take the replica count from justpush.yaml again (replicas: {replicas} under component {} keeps it)",
+        r.component
     ));
     if shell.format != Format::Text {
         return shell.structured(&r).map_err(io);
     }
     shell
         .data(&format!(
-            "{} scaled to {}; running pods: {}\n",
+            "{} scaled to {} (revision {}); running pods: {}\n",
             r.workload,
             r.replicas,
+            r.revision,
             r.running_pods.join(", ")
         ))
         .map_err(io)

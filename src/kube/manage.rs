@@ -2,11 +2,10 @@
 //! collected objects), delete (PVCs kept unless asked), scale (HPA-aware), and merged logs.
 
 use std::collections::BTreeMap;
-use std::time::Duration;
 
 use futures::{AsyncBufReadExt, StreamExt};
 use k8s_openapi::api::core::v1::{Pod, Secret};
-use kube::api::{Api, ListParams, LogParams, Patch, PatchParams};
+use kube::api::{Api, ListParams, LogParams};
 use serde::Serialize;
 use serde_json::{json, Value as J};
 
@@ -456,6 +455,8 @@ pub struct ScaleReport {
     pub component: String,
     pub workload: String,
     pub replicas: i64,
+    /// The revision that runs them.
+    pub revision: u32,
     /// What was done about an HPA, if the component has one.
     pub hpa_note: Option<String>,
     pub running_pods: Vec<String>,
@@ -474,112 +475,74 @@ pub fn hpa_plan(min: i64, max: i64, n: i64) -> (i64, i64, String) {
     }
 }
 
-/// Scales a component (through its HPA when it has one) and waits for its pods.
-pub async fn scale(
+/// The values of a new revision that runs `replicas` pods of `component` (pure): its replica
+/// count, and through its HPA when it has one (see [`hpa_plan`]). The note says what was done
+/// about the HPA. Scaling is a revision like any other, so the next deploy, redeploy or
+/// rollback starts from it instead of undoing it.
+pub fn scale_values(
+    values: &mut serde_json::Map<String, J>,
+    release: &str,
+    component: &str,
+    replicas: i64,
+) -> Result<Option<String>, String> {
+    let defaults = values
+        .get("componentDefaults")
+        .and_then(|d| d.get("autoscaling"))
+        .cloned();
+    let comp = values
+        .get_mut("components")
+        .and_then(|c| c.get_mut(component))
+        .filter(|c| c.get("enabled").and_then(J::as_bool) != Some(false))
+        .and_then(J::as_object_mut)
+        .ok_or_else(|| {
+            format!(
+                "release {release} has no component {component}; `kubectl justpush status` lists the components"
+            )
+        })?;
+    comp.insert("replicas".into(), json!(replicas));
+    // A component's autoscaling falls back, key by key, to the chart's componentDefaults.
+    let own = comp.get("autoscaling").cloned().unwrap_or(J::Null);
+    let setting = |key: &str| {
+        own.get(key)
+            .or_else(|| defaults.as_ref().and_then(|d| d.get(key)))
+            .cloned()
+    };
+    if setting("enabled").and_then(|e| e.as_bool()) != Some(true) {
+        return Ok(None);
+    }
+    let min = setting("minReplicas").and_then(|v| v.as_i64()).unwrap_or(1);
+    let max = setting("maxReplicas")
+        .and_then(|v| v.as_i64())
+        .unwrap_or(min);
+    let (new_min, new_max, note) = hpa_plan(min, max, replicas);
+    let hpa = comp
+        .entry("autoscaling")
+        .or_insert_with(|| json!({}))
+        .as_object_mut()
+        .ok_or_else(|| format!("components.{component}.autoscaling is not a map"))?;
+    hpa.insert("minReplicas".into(), json!(new_min));
+    hpa.insert("maxReplicas".into(), json!(new_max));
+    Ok(Some(note))
+}
+
+/// The component's workload (`Kind/name`) among a revision's objects.
+pub fn component_workload(objects: &[J], component: &str) -> Option<String> {
+    let label = COMPONENT_LABEL.replace('/', "~1");
+    objects
+        .iter()
+        .filter(|o| matches!(s(o, "/kind"), "Deployment" | "StatefulSet"))
+        .find(|o| s(o, &format!("/metadata/labels/{label}")) == component)
+        .map(super::status::object_ref)
+}
+
+/// The names of a component's running (ready, not terminating) pods, sorted.
+pub async fn running_pods(
     client: &kube::Client,
     ns: &str,
     release: &str,
     component: &str,
-    replicas: i64,
-    timeout: Duration,
-) -> Result<ScaleReport, KubeError> {
+) -> Result<Vec<String>, KubeError> {
     let mut a = Applier::new(client.clone());
-    let sel = format!("{RELEASE_LABEL}={release},{COMPONENT_LABEL}={component}");
-    let mut found = None;
-    for kind in ["Deployment", "StatefulSet"] {
-        if let Some(w) = a
-            .list("apps/v1", kind, Some(ns), &sel)
-            .await?
-            .into_iter()
-            .next()
-        {
-            found = Some(w);
-            break;
-        }
-    }
-    let w = found.ok_or_else(|| {
-        KubeError::Other(format!(
-            "release {release} has no component {component} in namespace {ns}; `kubectl justpush status` lists the components"
-        ))
-    })?;
-    let key = ObjectKey::of(&w);
-    let hpas = a
-        .list(
-            "autoscaling/v2",
-            "HorizontalPodAutoscaler",
-            Some(ns),
-            &format!("{RELEASE_LABEL}={release}"),
-        )
-        .await?;
-    let hpa = hpas
-        .into_iter()
-        .find(|h| s(h, "/spec/scaleTargetRef/name") == key.name);
-    let mut note = None;
-    let pp = PatchParams::default();
-    if let Some(h) = hpa {
-        let min = h
-            .pointer("/spec/minReplicas")
-            .and_then(J::as_i64)
-            .unwrap_or(1);
-        let max = h
-            .pointer("/spec/maxReplicas")
-            .and_then(J::as_i64)
-            .unwrap_or(1);
-        let (new_min, new_max, text) = hpa_plan(min, max, replicas);
-        let api: Api<kube::api::DynamicObject> = Api::namespaced_with(
-            client.clone(),
-            ns,
-            &kube::discovery::ApiResource::erase::<
-                k8s_openapi::api::autoscaling::v2::HorizontalPodAutoscaler,
-            >(&()),
-        );
-        let patch = json!({"spec": {"minReplicas": new_min, "maxReplicas": new_max}});
-        let patch = Patch::Merge(&patch);
-        super::apply::retry(|| api.patch(s(&h, "/metadata/name"), &pp, &patch))
-            .await
-            .map_err(|e| KubeError::api(format!("changing the HPA of {component}"), e))?;
-        note = Some(text);
-    }
-    let ar = if key.kind == "StatefulSet" {
-        kube::discovery::ApiResource::erase::<k8s_openapi::api::apps::v1::StatefulSet>(&())
-    } else {
-        kube::discovery::ApiResource::erase::<k8s_openapi::api::apps::v1::Deployment>(&())
-    };
-    let api: Api<kube::api::DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let patch = json!({"spec": {"replicas": replicas}});
-    let patch = Patch::Merge(&patch);
-    super::apply::retry(|| api.patch_scale(&key.name, &pp, &patch))
-        .await
-        .map_err(|e| KubeError::api(format!("scaling {key}"), e))?;
-    let spec = super::wait::WaitFor {
-        namespace: ns.to_string(),
-        release: release.to_string(),
-        workloads: vec![key.to_string()],
-        since: k8s_openapi::jiff::Timestamp::now(),
-        timeout,
-        quota_fails: true,
-    };
-    let never = tokio_util::sync::CancellationToken::new();
-    let mut ignore = |_p: super::wait::WaitProgress| {};
-    match super::wait::wait_ready(client, &spec, &never, &mut ignore).await? {
-        super::wait::WaitOutcome::Ready => {}
-        super::wait::WaitOutcome::Failed { failure, .. } => {
-            return Err(KubeError::Other(format!(
-                "scaling {component} to {replicas}: {failure}"
-            )))
-        }
-        super::wait::WaitOutcome::TimedOut(p) => {
-            return Err(KubeError::Other(format!(
-                "scaling {component} to {replicas}: not ready after {} s: {}",
-                timeout.as_secs(),
-                p.iter()
-                    .map(|(k, w)| format!("{k}: {w}"))
-                    .collect::<Vec<_>>()
-                    .join("; ")
-            )))
-        }
-        super::wait::WaitOutcome::Interrupted => {}
-    }
     let pods = a
         .list(
             "v1",
@@ -595,13 +558,7 @@ pub async fn scale(
         .map(|p| s(p, "/metadata/name").to_string())
         .collect();
     running.sort();
-    Ok(ScaleReport {
-        component: component.to_string(),
-        workload: key.to_string(),
-        replicas,
-        hpa_note: note,
-        running_pods: running,
-    })
+    Ok(running)
 }
 
 /// Options of `logs`.
@@ -874,5 +831,38 @@ containers: [{name: api, usage: {cpu: 12m, memory: 80Mi}}]
         let (min, max, text) = hpa_plan(2, 5, 8);
         assert_eq!((min, max), (8, 8));
         assert!(text.contains("pins"));
+    }
+
+    #[test]
+    fn scale_values_change_the_replicas_and_the_hpa_bounds_of_that_component_only() {
+        let mut v = json!({"componentDefaults": {"autoscaling": {"enabled": false, "minReplicas": 2, "maxReplicas": 5}},
+            "components": {
+            "api": {"replicas": 2, "autoscaling": {"enabled": true, "maxReplicas": 5}},
+            "web": {"replicas": 2},
+            "old": {"enabled": false, "replicas": 1}
+        }})
+        .as_object()
+        .cloned()
+        .unwrap();
+        let note = scale_values(&mut v, "todo", "api", 7).unwrap();
+        assert!(note.unwrap().contains("pins it at 7"));
+        assert_eq!(v["components"]["api"]["replicas"], 7);
+        assert_eq!(v["components"]["api"]["autoscaling"]["minReplicas"], 7);
+        assert_eq!(v["components"]["api"]["autoscaling"]["maxReplicas"], 7);
+        assert_eq!(v["components"]["web"]["replicas"], 2);
+        // Within the bounds (minReplicas from componentDefaults): only the minimum moves.
+        v["components"]["api"]["autoscaling"]["maxReplicas"] = json!(9);
+        assert!(scale_values(&mut v, "todo", "api", 3)
+            .unwrap()
+            .unwrap()
+            .contains("up to 9"));
+        assert_eq!(v["components"]["api"]["autoscaling"]["minReplicas"], 3);
+        assert_eq!(v["components"]["api"]["autoscaling"]["maxReplicas"], 9);
+        assert_eq!(scale_values(&mut v, "todo", "web", 3).unwrap(), None);
+        assert_eq!(v["components"]["web"]["replicas"], 3);
+        for missing in ["nope", "old"] {
+            let e = scale_values(&mut v, "todo", missing, 3).unwrap_err();
+            assert!(e.contains(&format!("no component {missing}")), "{e}");
+        }
     }
 }
