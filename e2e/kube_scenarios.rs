@@ -86,6 +86,23 @@ async fn deploy(c: &Cluster, req: DeployRequest) -> Result<DeployOutcome, Deploy
     deploy_release(&c.client, req, &mut log).await
 }
 
+/// Scales the api component as `kubectl justpush scale api N` does: a new revision.
+async fn scale(c: &Cluster, ns: &str, replicas: i64) -> (DeployOutcome, Option<String>) {
+    let records = RecordStore::new(c.client.clone(), ns, RELEASE)
+        .list()
+        .await
+        .unwrap();
+    let last = records
+        .iter()
+        .filter(|r| r.status == ReleaseStatus::Deployed)
+        .max_by_key(|r| r.revision)
+        .unwrap();
+    let (mut req, note) =
+        manage::scale_request(last, Chart::bundled().unwrap(), "api", replicas).unwrap();
+    req.timeout = Duration::from_secs(120);
+    (deploy(c, req).await.unwrap(), note)
+}
+
 async fn cleanup(c: &Cluster, ns: &str) {
     let api: Api<Namespace> = Api::all(c.client.clone());
     let _ = api.delete(ns, &Default::default()).await;
@@ -355,10 +372,15 @@ async fn e2e_scale_redeploy_rollback_prune_and_delete() {
     .await
     .unwrap();
     // Scale without an HPA.
-    let r = manage::scale(&c.client, &ns, RELEASE, "api", 3, Duration::from_secs(120))
-        .await
-        .unwrap();
-    assert_eq!(r.running_pods.len(), 3);
+    let (r, _) = scale(&c, &ns, 3).await;
+    assert_eq!(r.record.description, "Scale api to 3");
+    assert_eq!(
+        manage::running_pods(&c.client, &ns, RELEASE, "api")
+            .await
+            .unwrap()
+            .len(),
+        3
+    );
     // Redeploy with a changed env rolls the pods (prunes the worker too).
     let pods: Api<Pod> = Api::namespaced(c.client.clone(), &ns);
     let names =
@@ -406,10 +428,8 @@ async fn e2e_scale_redeploy_rollback_prune_and_delete() {
     )
     .await
     .unwrap();
-    let r = manage::scale(&c.client, &ns, RELEASE, "api", 3, Duration::from_secs(120))
-        .await
-        .unwrap();
-    assert!(r.hpa_note.unwrap().contains("minReplicas is now 3"));
+    let (_, note) = scale(&c, &ns, 3).await;
+    assert!(note.unwrap().contains("minReplicas is now 3"));
     // Delete leaves only the PVCs.
     let report = manage::delete_release(&c.client, &ns, RELEASE, false)
         .await

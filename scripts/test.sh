@@ -48,7 +48,7 @@ export JUSTPUSH_BIN="$ROOT/target/debug/kubectl-justpush"
 export HADOLINT="$ROOT/.venv/bin/hadolint"
 
 step "Tier 1: cargo test"
-if cargo test --locked 2>&1 | tee .cache/cargo-test.log; then passed+=("cargo"); else failed+=("cargo"); fi
+if cargo test --locked --no-fail-fast 2>&1 | tee .cache/cargo-test.log; then passed+=("cargo"); else failed+=("cargo"); fi
 
 # The hostile-input campaign (issue 9): about 250 bad and edge inputs against the binary, each
 # classified; any panic, hang, crash, read outside the project, leak or wrong success fails it.

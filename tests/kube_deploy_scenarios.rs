@@ -759,16 +759,23 @@ async fn logs_follow_merges_pods_and_picks_up_new_ones() {
         seen.insert(line);
     }
     // A third pod appears: its lines join the stream.
-    justpush::kube::manage::scale(
-        &server.client(),
-        NS,
-        RELEASE,
-        "api",
-        3,
-        Duration::from_secs(20),
-    )
-    .await
-    .unwrap();
+    // (Scaled behind the release's back, through the scale subresource: this is about logs.)
+    let deployments: kube::Api<k8s_openapi::api::apps::v1::Deployment> =
+        kube::Api::namespaced(server.client(), NS);
+    let api = server
+        .objects_in("apps/v1", "Deployment", NS)
+        .into_iter()
+        .map(|d| d["metadata"]["name"].as_str().unwrap().to_string())
+        .find(|n| n.ends_with("-api"))
+        .unwrap();
+    deployments
+        .patch_scale(
+            &api,
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(json!({"spec": {"replicas": 3}})),
+        )
+        .await
+        .unwrap();
     while seen.len() < 3 {
         let line = tokio::time::timeout(Duration::from_secs(20), rx.recv())
             .await

@@ -9,7 +9,6 @@ use super::deploy::{release_name, target};
 use super::GlobalFlags;
 use crate::chart::load::Chart;
 use crate::error::CliError;
-use crate::kube::action::DeployRequest;
 use crate::kube::record::RecordStore;
 use crate::kube::{connect, manage, runtime};
 use crate::output::{table, Format, Shell};
@@ -251,15 +250,11 @@ pub fn run_scale(args: &ScaleArgs, g: &GlobalFlags, shell: &mut Shell) -> Result
     let cluster = rt.block_on(connect(&target(g)))?;
     let name = release_name(&rt, &cluster, args.release.name.as_deref())?;
     let last = super::deploy::last_deployed(&rt, &cluster, &name)?;
-    let mut values = last.values.as_object().cloned().unwrap_or_default();
     let replicas = i64::from(args.replicas);
-    let hpa_note = manage::scale_values(&mut values, &name, &args.component, replicas)
-        .map_err(CliError::failed)?;
     let chart = Chart::bundled().map_err(|e| CliError::failed(e.to_string()))?;
-    let mut req = DeployRequest::new(&name, &cluster.namespace, chart, values);
+    let (mut req, hpa_note) =
+        manage::scale_request(&last, chart, &args.component, replicas).map_err(CliError::failed)?;
     req.timeout = args.timeout;
-    req.images = last.images.clone();
-    req.description = format!("Scale {} to {replicas}", args.component);
     let _ = shell.status(
         "Scale",
         &format!("{name}/{} to {replicas} pods", args.component),

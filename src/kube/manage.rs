@@ -525,6 +525,23 @@ pub fn scale_values(
     Ok(Some(note))
 }
 
+/// The deploy request that scales `component` of the release whose deployed revision is
+/// `last` (pure), and the note on its HPA. Run it like any deploy request.
+pub fn scale_request(
+    last: &ReleaseRecord,
+    chart: crate::chart::load::Chart,
+    component: &str,
+    replicas: i64,
+) -> Result<(crate::kube::action::DeployRequest, Option<String>), String> {
+    let mut values = last.values.as_object().cloned().unwrap_or_default();
+    let note = scale_values(&mut values, &last.name, component, replicas)?;
+    let mut req =
+        crate::kube::action::DeployRequest::new(&last.name, &last.namespace, chart, values);
+    req.images = last.images.clone();
+    req.description = format!("Scale {component} to {replicas}");
+    Ok((req, note))
+}
+
 /// The component's workload (`Kind/name`) among a revision's objects.
 pub fn component_workload(objects: &[J], component: &str) -> Option<String> {
     let label = COMPONENT_LABEL.replace('/', "~1");
