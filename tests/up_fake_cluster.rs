@@ -318,6 +318,50 @@ fn up_demo_goes_from_source_to_a_checked_gateway() {
     assert_eq!(last["gateway"], gw.as_str());
     assert_eq!(last["release"], "demo");
 
+    // `deploy` of the same project and images makes the same gateway objects as `up` did:
+    // the values are made in one place (routes from the OpenAPI document the probe read,
+    // kept in the state dir's spec cache for these images).
+    let mut deploy = Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"));
+    deploy
+        .args(["deploy", "--demo", "-n", "demo-again", "--timeout", "60s"])
+        .env("KUBECONFIG", run.state.path().join("kubeconfig"))
+        .env("JUSTPUSH_STATE_DIR", run.state.path())
+        .env("NO_COLOR", "1");
+    for i in result["images"].as_array().unwrap() {
+        deploy.arg("--image").arg(format!(
+            "{}={}",
+            i["component"].as_str().unwrap(),
+            i["reference"].as_str().unwrap()
+        ));
+    }
+    let out = deploy.output().unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let gateway_objects = |ns: &str| {
+        let mut seen = std::collections::BTreeMap::new();
+        for (api_version, kind, part) in [
+            ("networking.k8s.io/v1", "Ingress", "spec"),
+            ("configuration.konghq.com/v1", "KongPlugin", "config"),
+        ] {
+            for o in server.objects_in(api_version, kind, ns) {
+                let name = o["metadata"]["name"].as_str().unwrap().to_string();
+                let body = (o[part].clone(), o["plugin"].clone());
+                seen.insert(format!("{kind}/{name}"), body);
+            }
+        }
+        seen
+    };
+    let by_up = gateway_objects("demo");
+    assert!(
+        by_up.keys().filter(|k| k.starts_with("Ingress/")).count() > 2,
+        "routes from the spec, not only the prefix route: {:?}",
+        by_up.keys()
+    );
+    assert_eq!(gateway_objects("demo-again"), by_up);
+
     // Again, as a person would see it: images up to date, Kong kept, a second revision.
     let again = up_as(&server, &["--demo"], &["--gateway", &gw], false);
     assert!(again.out.status.success(), "{}", again.stderr());

@@ -3,6 +3,7 @@ pub mod app_values;
 pub mod load;
 pub mod manifest;
 pub mod names;
+pub mod release_values;
 pub mod render;
 pub mod strvals;
 pub mod template;

@@ -12,8 +12,8 @@ use serde_json::{json, Map, Value as J};
 use super::project::SourceArgs;
 use super::render::ValueFlags;
 use super::GlobalFlags;
-use crate::chart::app_values::{app_values, merge_values};
 use crate::chart::load::Chart;
+use crate::chart::release_values::{release_values, ValueSources};
 use crate::detect::config::{AppConfig, CONFIG_FILE};
 use crate::error::CliError;
 use crate::kube::action::{deploy_release, DeployError, DeployProgress, DeployRequest};
@@ -265,17 +265,25 @@ pub fn run_deploy(args: &DeployArgs, g: &GlobalFlags, shell: &mut Shell) -> Resu
     let dir = args.source.resolve()?;
     let app = load_app(&dir, args.name.as_deref())?;
     let images = parse_images(&args.images)?;
-    let av = app_values(
+    // The same values `up` makes, routes from the OpenAPI documents included (runtime ones
+    // from the cache an earlier `up` of these images filled); no probe ran here.
+    let spec_cache = crate::pipeline::progress::state_dir().join("specs");
+    let made = release_values(
         &app,
-        &images,
-        &crate::pipeline::stages::secrets_from_env(&app),
+        &ValueSources {
+            root: Some(&dir),
+            runtime_specs: crate::pipeline::stages::cached_specs(&spec_cache, &images),
+            secrets: crate::pipeline::stages::secrets_from_env(&app),
+            images: images.clone(),
+            probes: Default::default(),
+            user: args.values.user_values()?,
+        },
     )
     .map_err(|e| CliError::usage(e.to_string()))?;
-    for n in &av.notes {
+    for n in made.route_notes.iter().chain(&made.app_notes) {
         let _ = shell.warn(n);
     }
-    let mut values = av.values;
-    merge_values(&mut values, &args.values.user_values()?);
+    let values = made.values;
     let chart = Chart::bundled().map_err(|e| CliError::failed(e.to_string()))?;
     let rt = runtime()?;
     let cluster = rt.block_on(connect(&target(g)))?;

@@ -129,7 +129,7 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
             shell.warn(&w).ok();
         }
         let mut layered = overlay.as_object().cloned().unwrap_or_default();
-        crate::kong::chart_values::merge_values(&mut layered, &user);
+        crate::chart::app_values::merge_values(&mut layered, &user);
         user = layered;
     }
     let mut caps = match &args.kube_version {

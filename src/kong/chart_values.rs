@@ -335,22 +335,10 @@ fn register(plugins: &mut Map<String, Value>, p: &Plugin) -> String {
     key
 }
 
-/// Deep-merges `over` onto `base` (maps merge key by key, anything else replaces), as Helm
-/// layers value files.
-pub fn merge_values(base: &mut Map<String, Value>, over: &Map<String, Value>) {
-    for (k, v) in over {
-        match (base.get_mut(k), v) {
-            (Some(Value::Object(b)), Value::Object(o)) => merge_values(b, o),
-            _ => {
-                base.insert(k.clone(), v.clone());
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::chart::app_values::merge_values;
     use crate::kong::derive::{derive, CorsSettings, RateWindows};
     use crate::kong::spec::ApiSpec;
 

@@ -200,7 +200,7 @@ use super::{
 use crate::detect::config::AppConfig;
 use crate::kube::action::{self as kdeploy, Cleanup, DeployProgress, DeployRequest};
 use crate::kube::record::{RecordEvent, RecordStore, KEEP_SECRET};
-use serde_json::{Map, Value as J};
+use serde_json::Map;
 use std::collections::BTreeMap;
 use std::time::Duration;
 use tokio_util::sync::CancellationToken;
@@ -239,62 +239,20 @@ pub fn secrets_from_env(app: &AppConfig) -> BTreeMap<String, BTreeMap<String, St
     out
 }
 
-/// Kong route values from the components' OpenAPI documents: spec files, and the text of
-/// runtime specs already fetched (`runtime`: component → document). A runtime spec not yet
-/// fetched keeps the chart's prefix route, and so does one that does not load or derive; one
-/// that justpush refuses on safety grounds (security Kong cannot enforce, plugins not allowed)
-/// is an error, so the deploy stops instead of exposing the component some other way.
-pub fn openapi_route_values(
-    root: &std::path::Path,
-    app: &AppConfig,
-    runtime: &BTreeMap<String, String>,
-) -> Result<(Map<String, J>, Vec<String>), String> {
-    use crate::detect::OpenApi;
-    let mut values = Map::new();
-    let mut notes = Vec::new();
-    let settings = crate::kong::derive::GatewaySettings::from_config(&app.kong, &app.name);
-    for c in &app.components {
-        let loaded = match &c.openapi {
-            Some(OpenApi::File(f)) => Some(crate::kong::spec::ApiSpec::load_in_project(
-                root,
-                &root.join(f),
-            )),
-            Some(OpenApi::Runtime(p)) => runtime
-                .get(&c.name)
-                .map(|text| crate::kong::spec::ApiSpec::parse(text, &format!("{}{p}", c.name))),
-            None => None,
-        };
-        match (&c.openapi, loaded) {
-            (_, Some(spec)) => {
-                let spec = match spec {
-                    Ok(s) => s,
-                    Err(e) => {
-                        notes.push(format!("{}: routes from the chart's defaults, the spec did not load: {e}", c.name));
-                        continue;
-                    }
-                };
-                match crate::kong::derive::derive(&spec, &settings) {
-                    Ok(plan) => {
-                        let (overlay, warnings) = crate::kong::chart_values::chart_values(&plan, &settings, &c.name);
-                        notes.extend(warnings);
-                        if let Some(o) = overlay.as_object() {
-                            crate::kong::chart_values::merge_values(&mut values, o);
-                        }
-                    }
-                    Err(e) if e.refused_by_policy => {
-                        return Err(format!("{}: {e}", c.name));
-                    }
-                    Err(e) => notes.push(format!("{}: routes from the chart's defaults: {e}", c.name)),
-                }
-            }
-            (Some(OpenApi::Runtime(p)), None) => notes.push(format!(
-                "{}: its OpenAPI document is served at runtime ({p}); Kong gets the chart's prefix route until it is read",
-                c.name
-            )),
-            _ => {}
-        }
-    }
-    Ok((values, notes))
+/// Runtime OpenAPI documents cached in `spec_cache` (`<state>/specs`) for these exact images:
+/// read from the built image by the probe, or from the running service, by an earlier `up`.
+pub fn cached_specs(
+    spec_cache: &std::path::Path,
+    images: &BTreeMap<String, String>,
+) -> BTreeMap<String, String> {
+    images
+        .iter()
+        .filter_map(|(c, image)| {
+            std::fs::read_to_string(spec_cache.join(spec_cache_name(image)))
+                .ok()
+                .map(|t| (c.clone(), t))
+        })
+        .collect()
 }
 
 /// Deploys the bundled chart with the built images.
@@ -415,7 +373,9 @@ impl Deployer for KubeDeployer<'_> {
         if runtime.is_empty() {
             return Ok(first);
         }
-        if let Err(m) = openapi_route_values(&plan.source, &self.app, &runtime) {
+        if let Err(m) =
+            crate::chart::release_values::route_values(&plan.source, &self.app, &runtime)
+        {
             // Revision 1 (the chart's prefix routes from justpush.yaml) stays; nothing the
             // refused document asks for reaches Kong.
             return Err(refused(format!(
@@ -580,14 +540,7 @@ impl KubeDeployer<'_> {
 
     /// Runtime specs cached for these exact images.
     fn cached_specs(&self, images: &BTreeMap<String, String>) -> BTreeMap<String, String> {
-        images
-            .iter()
-            .filter_map(|(c, image)| {
-                std::fs::read_to_string(self.spec_cache.join(spec_cache_name(image)))
-                    .ok()
-                    .map(|t| (c.clone(), t))
-            })
-            .collect()
+        cached_specs(&self.spec_cache, images)
     }
 
     #[allow(clippy::too_many_arguments)]
@@ -605,20 +558,26 @@ impl KubeDeployer<'_> {
             error: StageError::new(m),
             rollback: Rollback::NothingChanged,
         };
-        let av =
-            crate::chart::app_values::app_values(&self.app, images, &secrets_from_env(&self.app))
-                .map_err(|e| refused(e.to_string()))?;
-        // av.notes come back as the deploy's warnings; shown once, there.
-        let (mut values, notes) =
-            openapi_route_values(&plan.source, &self.app, runtime).map_err(refused)?;
-        for n in notes {
+        let probes = match self.probed.lock() {
+            Ok(p) => p.iter().map(|(c, (r, _))| (c.clone(), r.clone())).collect(),
+            Err(_) => BTreeMap::new(),
+        };
+        let made = crate::chart::release_values::release_values(
+            &self.app,
+            &crate::chart::release_values::ValueSources {
+                root: Some(&plan.source),
+                images: images.clone(),
+                secrets: secrets_from_env(&self.app),
+                runtime_specs: runtime.clone(),
+                probes,
+                user: Map::new(),
+            },
+        )
+        .map_err(|e| refused(e.to_string()))?;
+        let mut values = made.values;
+        // Route notes here; the app's notes come back as the deploy's warnings, shown there.
+        for n in made.route_notes {
             log.line(&n);
-        }
-        crate::kong::chart_values::merge_values(&mut values, &av.values);
-        if let Ok(probed) = self.probed.lock() {
-            for (component, (result, _)) in probed.iter() {
-                crate::chart::app_values::apply_probe(&mut values, component, result);
-            }
         }
         // The consumer's credential: kept when the cluster has one, generated otherwise, and
         // rendered into the chart so the key `up` prints is the one Kong gets.
@@ -644,7 +603,7 @@ impl KubeDeployer<'_> {
             .iter()
             .any(|p| p.outcome == crate::kong::credentials::Outcome::Created);
         if let Some(consumer) = crate::kong::credentials::consumer_values(&plans).as_object() {
-            crate::kong::chart_values::merge_values(&mut values, consumer);
+            crate::chart::app_values::merge_values(&mut values, consumer);
         }
         let chart = crate::chart::load::Chart::bundled().map_err(|e| refused(e.to_string()))?;
         let mut req = DeployRequest::new(&plan.release, &plan.namespace, chart, values);
