@@ -48,22 +48,15 @@ pub struct CredentialsArgs {
 
 /// A kube client from kubeconfig (--kubeconfig / $KUBECONFIG / ~/.kube/config) and --context.
 pub async fn kube_client(global: &GlobalFlags) -> Result<kube::Client, CliError> {
-    let options = kube::config::KubeConfigOptions {
-        context: global.context.clone(),
-        ..Default::default()
-    };
-    let kc =
-        crate::kube::kubeconfig::read(global.kubeconfig.as_deref()).map_err(|e| {
-            match &global.kubeconfig {
-                Some(_) => CliError::usage(e.to_string()),
-                None => CliError::failed(e.to_string()),
-            }
-        })?;
-    let config = kube::Config::from_custom_kubeconfig(kc, &options)
+    let target = super::deploy::target(global);
+    let loaded = crate::kube::ClientConfig::load(&target)
         .await
-        .map_err(|e| CliError::failed(format!("loading the kubeconfig: {e}; is a cluster configured (`kubectl config current-context`)?")))?;
-    kube::Client::try_from(config)
-        .map_err(|e| CliError::failed(format!("creating the Kubernetes client: {e}")))
+        .map_err(|e| match (&e, &global.kubeconfig) {
+            // A --kubeconfig the user named that cannot be used is their input's fault.
+            (crate::kube::KubeError::Config(_), Some(_)) => CliError::usage(e.to_string()),
+            _ => CliError::failed(e.to_string()),
+        })?;
+    Ok(loaded.client()?)
 }
 
 pub fn run(

@@ -202,7 +202,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             &app_plan,
             &target,
             settings,
-            global,
+            &super::deploy::target(global),
             &state,
             &mut progress,
         ))
@@ -217,7 +217,10 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
                     .as_ref()
                     .map(|g| g.url.clone())
                     .unwrap_or_else(|| o.kong.gateway_url.clone()),
-                context: crate::pipeline::wiring::context_for(&target, global),
+                context: crate::pipeline::wiring::context_for(
+                    &target,
+                    &super::deploy::target(global),
+                ),
             };
             if let Err(e) = std::fs::write(
                 super::verify::last_run_path(),

@@ -100,50 +100,103 @@ pub struct Target {
     pub namespace: Option<String>,
 }
 
-/// Connects using the kubeconfig and checks that the API server answers (within seconds).
-pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
-    let path = target
-        .kubeconfig
-        .clone()
-        .unwrap_or_else(kubeconfig::default_path);
-    let shown = path.display().to_string();
-    // `exists`, not `is_file`: a FIFO or a directory gets its own error from the reader.
-    if !Path::new(&path).exists() {
-        return Err(KubeError::Config(format!(
-            "kubeconfig {shown} does not exist; pass --kubeconfig FILE, set KUBECONFIG, or create a cluster with `kubectl justpush up`"
-        )));
+/// A kube-rs configuration made from the kubeconfig and context a target names, and where it
+/// points. The one place a kubeconfig becomes a client, for every command and stage.
+pub struct ClientConfig {
+    pub config: kube::Config,
+    /// The API server, without credentials in the URL.
+    pub server: String,
+    /// The context used (the kubeconfig's current one unless chosen).
+    pub context: String,
+    /// The kubeconfig as shown in messages.
+    pub kubeconfig: String,
+}
+
+impl ClientConfig {
+    /// Reads the kubeconfig (`--kubeconfig`, else `$KUBECONFIG`'s files merged, else
+    /// `~/.kube/config`) and makes the context's configuration; no request is made.
+    pub async fn load(target: &Target) -> Result<ClientConfig, KubeError> {
+        let path = target
+            .kubeconfig
+            .clone()
+            .unwrap_or_else(kubeconfig::default_path);
+        let shown = path.display().to_string();
+        let listed = std::env::var_os("KUBECONFIG").is_some_and(|v| !v.is_empty());
+        // `exists`, not `is_file`: a FIFO or a directory gets its own error from the reader.
+        if (target.kubeconfig.is_some() || !listed) && !Path::new(&path).exists() {
+            return Err(KubeError::Config(format!(
+                "kubeconfig {shown} does not exist; pass --kubeconfig FILE, set KUBECONFIG, or create a cluster with `kubectl justpush up`"
+            )));
+        }
+        let kc = kubeconfig::read(target.kubeconfig.as_deref())
+            .map_err(|e| KubeError::Config(e.to_string()))?;
+        let context = target
+            .context
+            .clone()
+            .or_else(|| kc.current_context.clone())
+            .unwrap_or_default();
+        let config = Self::config_of(kc, target.context.as_deref(), &shown).await?;
+        Ok(ClientConfig {
+            server: kubeconfig::shown_server(&config.cluster_url.to_string()),
+            config,
+            context,
+            kubeconfig: shown,
+        })
     }
-    // A kubeconfig path list (a:b) is not supported here: take the first.
-    let kc = kubeconfig::read_file(&path).map_err(|e| KubeError::Config(e.to_string()))?;
-    let context = target
-        .context
-        .clone()
-        .or_else(|| kc.current_context.clone())
-        .unwrap_or_default();
-    let options = kube::config::KubeConfigOptions {
-        context: target.context.clone(),
-        ..Default::default()
-    };
-    let mut config = kube::Config::from_custom_kubeconfig(kc, &options)
-        .await
-        .map_err(|e| {
-            KubeError::Config(format!(
-                "kubeconfig {shown}: {}; check the context (`kubectl config get-contexts`) or pass --context",
-                error_chain(&e)
-            ))
-        })?;
-    config.connect_timeout = Some(CONNECT_TIMEOUT);
-    let server = kubeconfig::shown_server(&config.cluster_url.to_string());
-    let namespace = target
-        .namespace
-        .clone()
-        .unwrap_or_else(|| config.default_namespace.clone());
-    let client = kube::Client::try_from(config).map_err(|e| {
+
+    /// A parsed kubeconfig's configuration for `context` (None: its current one), with the
+    /// short connect timeout.
+    pub async fn config_of(
+        kc: kube::config::Kubeconfig,
+        context: Option<&str>,
+        shown: &str,
+    ) -> Result<kube::Config, KubeError> {
+        let options = kube::config::KubeConfigOptions {
+            context: context.map(str::to_string),
+            ..Default::default()
+        };
+        let mut config = kube::Config::from_custom_kubeconfig(kc, &options)
+            .await
+            .map_err(|e| {
+                KubeError::Config(format!(
+                    "kubeconfig {shown}: {}; check the context (`kubectl config get-contexts`) or pass --context",
+                    error_chain(&e)
+                ))
+            })?;
+        config.connect_timeout = Some(CONNECT_TIMEOUT);
+        Ok(config)
+    }
+
+    /// The client (no request is made).
+    pub fn client(&self) -> Result<kube::Client, KubeError> {
+        client_of(self.config.clone(), &self.kubeconfig)
+    }
+}
+
+/// A client from a configuration; `shown` names the kubeconfig in the error.
+pub fn client_of(config: kube::Config, shown: &str) -> Result<kube::Client, KubeError> {
+    kube::Client::try_from(config).map_err(|e| {
         KubeError::Config(format!(
             "kubeconfig {shown}: cannot build a client: {}",
             error_chain(&e)
         ))
-    })?;
+    })
+}
+
+/// Connects using the kubeconfig and checks that the API server answers (within seconds).
+pub async fn connect(target: &Target) -> Result<Cluster, KubeError> {
+    let loaded = ClientConfig::load(target).await?;
+    let namespace = target
+        .namespace
+        .clone()
+        .unwrap_or_else(|| loaded.config.default_namespace.clone());
+    let client = loaded.client()?;
+    let ClientConfig {
+        server,
+        context,
+        kubeconfig: shown,
+        ..
+    } = loaded;
     let unreachable = |message: String| KubeError::Unreachable {
         server: server.clone(),
         context: context.clone(),

@@ -231,7 +231,6 @@ fn tool_version(tools: &dyn ToolRunner, program: &str, args: &[&str]) -> Option<
 
 /// Reads the kubeconfig (never writes it) and asks the context's API server for its version.
 pub async fn probe_context(kubeconfig: Option<&PathBuf>, context: Option<&str>) -> ContextProbe {
-    use kube::config::KubeConfigOptions;
     let kc = match kubeconfig {
         Some(p) if !p.as_os_str().is_empty() => {
             if !p.exists() {
@@ -262,17 +261,12 @@ pub async fn probe_context(kubeconfig: Option<&PathBuf>, context: Option<&str>) 
             ..Default::default()
         };
     };
-    let opts = KubeConfigOptions {
-        context: Some(name.clone()),
-        ..Default::default()
-    };
     let answer = async {
-        let mut cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+        let mut cfg = crate::kube::ClientConfig::config_of(kc, Some(&name), "kubeconfig")
             .await
             .map_err(|e| e.to_string())?;
-        cfg.connect_timeout = Some(Duration::from_secs(3));
         cfg.read_timeout = Some(Duration::from_secs(3));
-        let client = kube::Client::try_from(cfg).map_err(|e| e.to_string())?;
+        let client = crate::kube::client_of(cfg, "kubeconfig").map_err(|e| e.to_string())?;
         client
             .apiserver_version()
             .await

@@ -39,23 +39,15 @@ impl KubeApi {
     pub async fn client(&self) -> Result<kube::Client, StageError> {
         self.client
             .get_or_try_init(|| async {
-                use kube::config::KubeConfigOptions;
-                let kc = crate::kube::kubeconfig::read(self.kubeconfig.as_deref())
-                    .map_err(|e| StageError::new(format!("reading the kubeconfig: {e}")))?;
-                let opts = KubeConfigOptions {
+                let target = crate::kube::Target {
+                    kubeconfig: self.kubeconfig.clone(),
                     context: self.context.clone(),
-                    ..Default::default()
+                    namespace: None,
                 };
-                let cfg = kube::Config::from_custom_kubeconfig(kc, &opts)
+                crate::kube::ClientConfig::load(&target)
                     .await
-                    .map_err(|e| {
-                        StageError::new(format!(
-                            "kubeconfig context {}: {e}",
-                            self.context.as_deref().unwrap_or("(current)")
-                        ))
-                    })?;
-                kube::Client::try_from(cfg)
-                    .map_err(|e| StageError::new(format!("connecting to the cluster: {e}")))
+                    .and_then(|c| c.client())
+                    .map_err(|e| StageError::new(e.to_string()))
             })
             .await
             .cloned()

@@ -11,18 +11,17 @@ use super::stages::{
     EngineBuilder, KongGatewayCheck, KubeDeployer, MinikubeLoader, RegistryPublisher,
 };
 use super::{AppPlan, Failure, ImagePublisher, Outcome, Stages};
-use crate::cli::GlobalFlags;
 use crate::cluster::SYSTEM_TOOLS;
 use crate::detect::config::AppConfig;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 /// The kubeconfig context a target's cluster is reached through.
-pub fn context_for(target: &Target, global: &GlobalFlags) -> Option<String> {
+pub fn context_for(target: &Target, kube: &crate::kube::Target) -> Option<String> {
     match target {
         Target::Kind => Some(super::preflight::kind_context()),
         Target::Minikube => Some(crate::cluster::CLUSTER_NAME.to_string()),
-        Target::Current { .. } => global.context.clone(),
+        Target::Current { .. } => kube.context.clone(),
     }
 }
 
@@ -53,11 +52,11 @@ pub async fn run_real(
     plan: &AppPlan,
     target: &Target,
     settings: RunSettings,
-    global: &GlobalFlags,
+    kube: &crate::kube::Target,
     state_dir: &Path,
     progress: &mut Progress<'_>,
 ) -> Result<Outcome, Failure> {
-    let api = KubeApi::new(global.kubeconfig.clone(), context_for(target, global));
+    let api = KubeApi::new(kube.kubeconfig.clone(), context_for(target, kube));
     // One Docker client for the run, on the API version the image layer pins (engines as old
     // as 20.10 refuse newer clients).
     let engine = crate::image::docker::DockerEngine::connect()
