@@ -616,7 +616,10 @@ async fn prune_of_a_removed_component() {
 #[tokio::test]
 async fn api_errors_and_a_dropped_watch_survived() {
     let server = FakeApiServer::start();
-    server.scenario(|s| s.ready_delay = Duration::from_millis(300));
+    // Long enough for the pod watch to be dropped and re-established before the workloads
+    // turn ready, even on a loaded machine (at 300 ms a full parallel run once finished the
+    // deploy before the first pod watch was made).
+    server.scenario(|s| s.ready_delay = Duration::from_millis(1500));
     server.inject(
         Fault::on(
             &[Verb::Apply],
