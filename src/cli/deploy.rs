@@ -168,24 +168,16 @@ pub fn run_request(
             }
         }
     });
-    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
     let client = cluster.client.clone();
-    let result = rt.block_on(async {
-        let mut send = move |p: DeployProgress| {
-            let _ = tx.send(p);
-        };
-        let fut = deploy_release(&client, req, &mut send);
-        tokio::pin!(fut);
-        loop {
-            tokio::select! {
-                r = &mut fut => break r,
-                Some(p) = rx.recv() => show_progress(shell, p),
-            }
-        }
-    });
-    while let Ok(p) = rx.try_recv() {
-        show_progress(shell, p);
-    }
+    let result = rt.block_on(crate::pipeline::progress::relay(
+        |tx| async move {
+            let mut send = move |p: DeployProgress| {
+                let _ = tx.send(p);
+            };
+            deploy_release(&client, req, &mut send).await
+        },
+        |p| show_progress(shell, p),
+    ));
     result.map_err(|e| match e {
         DeployError::Aborted { .. } => CliError {
             message: e.to_string(),

@@ -89,10 +89,25 @@ fn recommendation(kind: FailureKind) -> &'static str {
     }
 }
 
-/// The report over what was collected.
+/// The report over what was collected, most severe first.
 pub fn diagnose(c: &Collected) -> Vec<Finding> {
     let mut out = Vec::new();
-    for pod in &c.pods {
+    pod_findings(&c.pods, &mut out);
+    workload_findings(&c.workloads, &mut out);
+    hpa_findings(&c.hpas, &mut out);
+    quota_findings(&c.quotas, &mut out);
+    out.extend(kong_rejections(
+        &c.events,
+        &c.release_objects,
+        c.revision_since.as_deref(),
+    ));
+    out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.object.cmp(&b.object)));
+    out
+}
+
+/// Failed and pending pods, restarts, OOM kills.
+fn pod_findings(pods: &[J], out: &mut Vec<Finding>) {
+    for pod in pods {
         if pod.pointer("/metadata/deletionTimestamp").is_some() {
             continue;
         }
@@ -145,7 +160,11 @@ pub fn diagnose(c: &Collected) -> Vec<Finding> {
             }
         }
     }
-    for w in &c.workloads {
+}
+
+/// Containers without probes or limits.
+fn workload_findings(workloads: &[J], out: &mut Vec<Finding>) {
+    for w in workloads {
         let wref = format!("{}/{}", s(w, "/kind"), s(w, "/metadata/name"));
         for ct in w
             .pointer("/spec/template/spec/containers")
@@ -180,7 +199,11 @@ pub fn diagnose(c: &Collected) -> Vec<Finding> {
             }
         }
     }
-    for h in &c.hpas {
+}
+
+/// HPAs pinned at their maximum.
+fn hpa_findings(hpas: &[J], out: &mut Vec<Finding>) {
+    for h in hpas {
         let max = h
             .pointer("/spec/maxReplicas")
             .and_then(J::as_i64)
@@ -198,7 +221,11 @@ pub fn diagnose(c: &Collected) -> Vec<Finding> {
             });
         }
     }
-    for q in &c.quotas {
+}
+
+/// Quotas near or at their limits.
+fn quota_findings(quotas: &[J], out: &mut Vec<Finding>) {
+    for q in quotas {
         let Some(hard) = q.pointer("/status/hard").and_then(J::as_object) else {
             continue;
         };
@@ -220,13 +247,6 @@ pub fn diagnose(c: &Collected) -> Vec<Finding> {
             }
         }
     }
-    out.extend(kong_rejections(
-        &c.events,
-        &c.release_objects,
-        c.revision_since.as_deref(),
-    ));
-    out.sort_by(|a, b| a.severity.cmp(&b.severity).then(a.object.cmp(&b.object)));
-    out
 }
 
 /// The reasons of the Events the Kong Ingress Controller puts on an object whose configuration

@@ -606,6 +606,94 @@ async fn workload_components(
     Ok(out)
 }
 
+/// Starts reading a running pod's containers' logs (once per pod), each line to `tx` as
+/// `component/pod | line`; each task answers whether the API gave its logs.
+fn read_pod_logs(
+    pods: &Api<Pod>,
+    p: &Pod,
+    opts: &LogOptions,
+    tx: &tokio::sync::mpsc::UnboundedSender<String>,
+    tasks: &mut tokio::task::JoinSet<bool>,
+    started: &mut std::collections::BTreeSet<String>,
+) {
+    let name = p.metadata.name.clone().unwrap_or_default();
+    let running = p
+        .status
+        .as_ref()
+        .and_then(|s| s.phase.as_deref())
+        .is_some_and(|ph| ph != "Pending");
+    if !running || !started.insert(name.clone()) {
+        return;
+    }
+    let comp = p
+        .metadata
+        .labels
+        .as_ref()
+        .and_then(|l| l.get(COMPONENT_LABEL).cloned())
+        .unwrap_or_default();
+    let containers: Vec<String> = p
+        .spec
+        .as_ref()
+        .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
+        .unwrap_or_default();
+    for container in containers {
+        let pods = pods.clone();
+        let tx = tx.clone();
+        let prefix = if comp.is_empty() {
+            name.clone()
+        } else {
+            format!("{comp}/{name}")
+        };
+        let lp = LogParams {
+            container: Some(container),
+            follow: opts.follow,
+            since_seconds: opts.since_seconds,
+            tail_lines: opts.tail,
+            ..Default::default()
+        };
+        let name = name.clone();
+        tasks.spawn(async move {
+            match pods.log_stream(&name, &lp).await {
+                Ok(stream) => {
+                    let mut lines = stream.lines();
+                    while let Some(Ok(line)) = lines.next().await {
+                        if tx.send(format!("{prefix} | {line}")).is_err() {
+                            break;
+                        }
+                    }
+                    true
+                }
+                Err(e) => {
+                    let _ = tx.send(format!("{prefix} | (logs unavailable: {e})"));
+                    false
+                }
+            }
+        });
+    }
+}
+
+/// Waits for every log task: Ok when at least one container's logs were read.
+async fn all_read(
+    mut tasks: tokio::task::JoinSet<bool>,
+    ns: &str,
+    release: &str,
+) -> Result<(), KubeError> {
+    let (mut read, mut unavailable) = (0, 0);
+    while let Some(r) = tasks.join_next().await {
+        match r {
+            Ok(true) => read += 1,
+            _ => unavailable += 1,
+        }
+    }
+    // Some containers' logs is a partial answer worth printing; none is a failure.
+    if read == 0 {
+        return Err(KubeError::Other(format!(
+            "no logs of release {release} in namespace {ns} could be read ({unavailable} container(s), each refused as printed above); check that the API server can reach the nodes' kubelets and that you may get pods/log"
+        )));
+    }
+    Ok(())
+}
+
 /// Streams the logs of every pod of a release as `component/pod | line`, sending each line to
 /// `tx`; with `follow`, pods that appear later are followed too. Ends when not following and
 /// every pod's log is read, or when `stop` is cancelled.
@@ -634,70 +722,12 @@ pub async fn stream_logs(
     // Each log stream's task answers whether the API gave its logs.
     let mut tasks = tokio::task::JoinSet::new();
     let mut started = std::collections::BTreeSet::new();
-    let start_pod = |p: &Pod,
-                     tasks: &mut tokio::task::JoinSet<bool>,
-                     started: &mut std::collections::BTreeSet<String>| {
-        let name = p.metadata.name.clone().unwrap_or_default();
-        let running = p
-            .status
-            .as_ref()
-            .and_then(|s| s.phase.as_deref())
-            .is_some_and(|ph| ph != "Pending");
-        if !running || !started.insert(name.clone()) {
-            return;
-        }
-        let comp = p
-            .metadata
-            .labels
-            .as_ref()
-            .and_then(|l| l.get(COMPONENT_LABEL).cloned())
-            .unwrap_or_default();
-        let containers: Vec<String> = p
-            .spec
-            .as_ref()
-            .map(|s| s.containers.iter().map(|c| c.name.clone()).collect())
-            .unwrap_or_default();
-        for container in containers {
-            let pods = pods.clone();
-            let tx = tx.clone();
-            let prefix = if comp.is_empty() {
-                name.clone()
-            } else {
-                format!("{comp}/{name}")
-            };
-            let lp = LogParams {
-                container: Some(container),
-                follow: opts.follow,
-                since_seconds: opts.since_seconds,
-                tail_lines: opts.tail,
-                ..Default::default()
-            };
-            let name = name.clone();
-            tasks.spawn(async move {
-                match pods.log_stream(&name, &lp).await {
-                    Ok(stream) => {
-                        let mut lines = stream.lines();
-                        while let Some(Ok(line)) = lines.next().await {
-                            if tx.send(format!("{prefix} | {line}")).is_err() {
-                                break;
-                            }
-                        }
-                        true
-                    }
-                    Err(e) => {
-                        let _ = tx.send(format!("{prefix} | (logs unavailable: {e})"));
-                        false
-                    }
-                }
-            });
-        }
-    };
     let list = pods
         .list(&ListParams::default().labels(&sel))
         .await
         .map_err(|e| KubeError::api(format!("listing the pods of {release}"), e))?;
     for p in &list.items {
-        start_pod(p, &mut tasks, &mut started);
+        read_pod_logs(&pods, p, opts, &tx, &mut tasks, &mut started);
     }
     if !opts.follow {
         if tasks.is_empty() {
@@ -707,20 +737,7 @@ pub async fn stream_logs(
                 opts.component.as_deref().map(|c| format!(" for component {c}")).unwrap_or_default()
             )));
         }
-        let (mut read, mut unavailable) = (0, 0);
-        while let Some(r) = tasks.join_next().await {
-            match r {
-                Ok(true) => read += 1,
-                _ => unavailable += 1,
-            }
-        }
-        // Some containers' logs is a partial answer worth printing; none is a failure.
-        if read == 0 {
-            return Err(KubeError::Other(format!(
-                "no logs of release {release} in namespace {ns} could be read ({unavailable} container(s), each refused as printed above); check that the API server can reach the nodes' kubelets and that you may get pods/log"
-            )));
-        }
-        return Ok(());
+        return all_read(tasks, ns, release).await;
     }
     let cfg = kube::runtime::watcher::Config::default().labels(&sel);
     let mut w = Box::pin(kube::runtime::watcher(pods.clone(), cfg).default_backoff_applied());
@@ -728,7 +745,7 @@ pub async fn stream_logs(
         tokio::select! {
             _ = stop.cancelled() => break,
             ev = w.next() => match ev {
-                Some(Ok(p)) => start_pod(&p, &mut tasks, &mut started),
+                Some(Ok(p)) => read_pod_logs(&pods, &p, opts, &tx, &mut tasks, &mut started),
                 Some(Err(_)) => continue,
                 None => break,
             },

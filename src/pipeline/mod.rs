@@ -357,6 +357,25 @@ pub async fn run(
     run_interruptible(plan, stages, progress, &Interrupts::default()).await
 }
 
+/// Runs one stage's future with its log lines shown live as `stage` (and `component`)
+/// progress: the one place a stage is driven. `run` gets the stage's log; None when `stop`
+/// fired first.
+async fn in_stage<T, F>(
+    progress: &mut Progress<'_>,
+    stage: Stage,
+    component: Option<&str>,
+    stop: Option<&CancellationToken>,
+    run: impl FnOnce(ChannelLog) -> F,
+) -> Option<T>
+where
+    F: std::future::Future<Output = T>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let fut = run(ChannelLog(tx));
+    let component = component.map(str::to_string);
+    drive(progress, stage, component, &mut rx, Box::pin(fut), stop).await
+}
+
 /// Runs the pipeline, reporting every step to `progress`. A first Ctrl-C (`signals.interrupt`)
 /// stops the stage in flight and cleans up as a failure of that stage would; the second
 /// (`signals.abort`) abandons that cleanup.
@@ -366,8 +385,22 @@ pub async fn run_interruptible(
     progress: &mut Progress<'_>,
     signals: &Interrupts,
 ) -> Result<Outcome, Failure> {
-    let stop = Some(&signals.interrupt);
     // Build: nothing outside the local daemon is touched until every image exists.
+    let built = build_all(plan, stages, progress, signals).await?;
+    let kong = bootstrap(stages, progress, signals).await?;
+    let published = publish_all(&built, stages, progress, signals).await?;
+    let deployed = deploy_stage(plan, &published, stages, progress, signals).await?;
+    configure_stage(plan, published, deployed, kong, stages, progress, signals).await
+}
+
+/// Build: an image per component; on a failure, the images this run built are removed.
+async fn build_all(
+    plan: &AppPlan,
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+) -> Result<Vec<BuiltImage>, Failure> {
+    let stop = Some(&signals.interrupt);
     progress.start(
         Stage::Build,
         None,
@@ -380,20 +413,14 @@ pub async fn run_interruptible(
             Some(&c.name),
             &format!("from {}", c.context.display()),
         );
-        let result = {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let mut log = ChannelLog(tx);
-            let fut = stages.builder.build(c, &mut log);
-            drive(
-                progress,
-                Stage::Build,
-                Some(c.name.clone()),
-                &mut rx,
-                Box::pin(fut),
-                stop,
-            )
-            .await
-        };
+        let result = in_stage(
+            progress,
+            Stage::Build,
+            Some(&c.name),
+            stop,
+            |mut log| async move { stages.builder.build(c, &mut log).await },
+        )
+        .await;
         let e = match result {
             Some(Ok(img)) => {
                 progress.done(Stage::Build, Some(&c.name), &img.reference);
@@ -405,25 +432,32 @@ pub async fn run_interruptible(
         };
         progress.fail(Stage::Build, Some(&c.name), &e.message);
         let cleanup = remove_built(stages.builder, &built, &signals.abort).await;
+        let component = Some(c.name.clone());
         return Err(stop_at(
             progress,
             signals,
             Stage::Build,
-            Some(c.name.clone()),
+            component,
             e,
             cleanup,
         ));
     }
     progress.done(Stage::Build, None, "");
+    Ok(built)
+}
 
-    // Cluster and Kong.
+/// Cluster and Kong: created or installed when missing.
+async fn bootstrap(
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+) -> Result<KongState, Failure> {
+    let stop = Some(&signals.interrupt);
     progress.start(Stage::Cluster, None, "");
-    let cluster = {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut log = ChannelLog(tx);
-        let fut = stages.bootstrap.ensure_cluster(&mut log);
-        drive(progress, Stage::Cluster, None, &mut rx, Box::pin(fut), stop).await
-    };
+    let cluster = in_stage(progress, Stage::Cluster, None, stop, |mut log| async move {
+        stages.bootstrap.ensure_cluster(&mut log).await
+    })
+    .await;
     match cluster {
         Some(Ok(what)) => progress.done(Stage::Cluster, None, &what),
         Some(Err(e)) => return Err(bootstrap_failure(progress, signals, Stage::Cluster, e)),
@@ -433,145 +467,153 @@ pub async fn run_interruptible(
         }
     }
     progress.start(Stage::Kong, None, "");
-    let kong = {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut log = ChannelLog(tx);
-        let fut = stages.bootstrap.ensure_kong(&mut log);
-        drive(progress, Stage::Kong, None, &mut rx, Box::pin(fut), stop).await
-    };
-    let kong = match kong {
+    let kong = in_stage(progress, Stage::Kong, None, stop, |mut log| async move {
+        stages.bootstrap.ensure_kong(&mut log).await
+    })
+    .await;
+    match kong {
         Some(Ok(k)) => {
+            let what = format!("Kong chart {}", k.version);
             if k.installed_now {
-                progress.done(
-                    Stage::Kong,
-                    None,
-                    &format!("Kong chart {} installed, ready", k.version),
-                );
+                progress.done(Stage::Kong, None, &format!("{what} installed, ready"));
             } else {
-                progress.skip(
-                    Stage::Kong,
-                    None,
-                    &format!("Kong chart {} already installed", k.version),
-                );
+                progress.skip(Stage::Kong, None, &format!("{what} already installed"));
             }
-            k
+            Ok(k)
         }
-        Some(Err(e)) => return Err(bootstrap_failure(progress, signals, Stage::Kong, e)),
+        Some(Err(e)) => Err(bootstrap_failure(progress, signals, Stage::Kong, e)),
         None => {
             let e = StageError::new(INTERRUPTED);
-            return Err(bootstrap_failure(progress, signals, Stage::Kong, e));
+            Err(bootstrap_failure(progress, signals, Stage::Kong, e))
         }
-    };
+    }
+}
 
-    // Push / Load.
+/// Push (kind) or Load (Minikube) of every built image.
+async fn publish_all(
+    built: &[BuiltImage],
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+) -> Result<Vec<PublishedImage>, Failure> {
+    let stop = Some(&signals.interrupt);
     progress.start(Stage::Push, None, &stages.publisher.describe());
     let mut published = Vec::new();
-    for img in &built {
-        progress.start(Stage::Push, Some(&img.component), &img.reference);
-        let result = {
-            let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-            let mut log = ChannelLog(tx);
-            let fut = stages.publisher.publish(img, &mut log);
-            drive(
-                progress,
-                Stage::Push,
-                Some(img.component.clone()),
-                &mut rx,
-                Box::pin(fut),
-                stop,
-            )
-            .await
-        };
+    for img in built {
+        let component = Some(img.component.as_str());
+        progress.start(Stage::Push, component, &img.reference);
+        let result = in_stage(
+            progress,
+            Stage::Push,
+            component,
+            stop,
+            |mut log| async move { stages.publisher.publish(img, &mut log).await },
+        )
+        .await;
         let e = match result {
             Some(Ok(p)) => {
-                progress.done(Stage::Push, Some(&img.component), &p.reference);
+                progress.done(Stage::Push, component, &p.reference);
                 published.push(p);
                 continue;
             }
             Some(Err(e)) => e,
             None => StageError::new(INTERRUPTED),
         };
-        progress.fail(Stage::Push, Some(&img.component), &e.message);
+        progress.fail(Stage::Push, component, &e.message);
         let cleanup = "nothing in the cluster was changed; the built images are kept in the local Docker daemon for the next run".to_string();
+        let component = Some(img.component.clone());
         return Err(stop_at(
             progress,
             signals,
             Stage::Push,
-            Some(img.component.clone()),
+            component,
             e,
             cleanup,
         ));
     }
     progress.done(Stage::Push, None, "");
+    Ok(published)
+}
 
-    // Deploy: not cancelled from here; the deployer watches the same tokens, stops its wait
-    // and rolls back on the first Ctrl-C, and gives up the rollback on the second.
+/// Deploy: not cancelled from here; the deployer watches the same tokens, stops its wait and
+/// rolls back on the first Ctrl-C, and gives up the rollback on the second.
+async fn deploy_stage(
+    plan: &AppPlan,
+    published: &[PublishedImage],
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+) -> Result<Deployed, Failure> {
     progress.start(
         Stage::Deploy,
         None,
         &format!("release {} in namespace {}", plan.release, plan.namespace),
     );
-    let deployed = {
-        let events = progress.events().to_vec();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut log = ChannelLog(tx);
-        let fut = stages.deployer.deploy(plan, &published, &events, &mut log);
-        drive(progress, Stage::Deploy, None, &mut rx, Box::pin(fut), None).await
-    };
-    let deployed = match deployed.expect("Deploy is driven to its end") {
+    let events = progress.events().to_vec();
+    let deployed = in_stage(progress, Stage::Deploy, None, None, |mut log| async move {
+        stages
+            .deployer
+            .deploy(plan, published, &events, &mut log)
+            .await
+    })
+    .await;
+    let e = match deployed.expect("Deploy is driven to its end") {
         Ok(d) => {
             progress.done(Stage::Deploy, None, &format!("revision {}", d.revision));
-            d
+            return Ok(d);
         }
-        Err(e) => {
-            progress.fail(Stage::Deploy, None, &e.error.message);
-            let cleanup = e.rollback.describe();
-            let status = if matches!(e.rollback, Rollback::Failed(_)) {
-                progress::Status::Failed
-            } else {
-                progress::Status::Progress
-            };
-            let interrupted = signals.interrupt.is_cancelled();
-            if interrupted {
-                progress.emit(
-                    Stage::Deploy,
-                    None,
-                    status,
-                    &format!("interrupted during Deploy; cleaned up: {cleanup}"),
-                );
-            } else {
-                progress.emit(Stage::Deploy, None, status, &cleanup);
-            }
-            return Err(Failure {
-                stage: Stage::Deploy,
-                component: None,
-                reason: e.error.message,
-                cleanup,
-                log: e
-                    .error
-                    .log
-                    .or_else(|| progress.log_path().map(PathBuf::from)),
-                interrupted,
-            });
-        }
+        Err(e) => e,
     };
+    progress.fail(Stage::Deploy, None, &e.error.message);
+    let cleanup = e.rollback.describe();
+    let status = if matches!(e.rollback, Rollback::Failed(_)) {
+        progress::Status::Failed
+    } else {
+        progress::Status::Progress
+    };
+    let interrupted = signals.interrupt.is_cancelled();
+    let said = if interrupted {
+        format!("interrupted during Deploy; cleaned up: {cleanup}")
+    } else {
+        cleanup.clone()
+    };
+    progress.emit(Stage::Deploy, None, status, &said);
+    Err(Failure {
+        stage: Stage::Deploy,
+        component: None,
+        reason: e.error.message,
+        cleanup,
+        log: e
+            .error
+            .log
+            .or_else(|| progress.log_path().map(PathBuf::from)),
+        interrupted,
+    })
+}
 
-    // Configure: failing (or being interrupted) here leaves the app running.
+/// Configure: failing here leaves the app running with a warning; an interrupt leaves it
+/// running too, and says how to finish.
+async fn configure_stage(
+    plan: &AppPlan,
+    published: Vec<PublishedImage>,
+    deployed: Deployed,
+    kong: KongState,
+    stages: &Stages<'_>,
+    progress: &mut Progress<'_>,
+    signals: &Interrupts,
+) -> Result<Outcome, Failure> {
+    let stop = Some(&signals.interrupt);
     progress.start(Stage::Configure, None, "Kong routes and consumer");
-    let configured = {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
-        let mut log = ChannelLog(tx);
-        let fut = stages.gateway.configure(plan, &deployed, &kong, &mut log);
-        drive(
-            progress,
-            Stage::Configure,
-            None,
-            &mut rx,
-            Box::pin(fut),
-            stop,
-        )
-        .await
-    };
+    let configured = in_stage(progress, Stage::Configure, None, stop, |mut log| {
+        let (deployed, kong) = (&deployed, &kong);
+        async move {
+            stages
+                .gateway
+                .configure(plan, deployed, kong, &mut log)
+                .await
+        }
+    })
+    .await;
     let (gateway, warning) = match configured {
         Some(Ok(g)) => {
             progress.done(Stage::Configure, None, &g.url);
@@ -587,14 +629,8 @@ pub async fn run_interruptible(
                 "nothing was removed: the app is running (release {} revision {}) but the gateway is not configured; run `kubectl justpush up` again to finish",
                 deployed.release, deployed.revision
             );
-            let failure = stop_at(
-                progress,
-                signals,
-                Stage::Configure,
-                None,
-                StageError::new(INTERRUPTED),
-                cleanup,
-            );
+            let e = StageError::new(INTERRUPTED);
+            let failure = stop_at(progress, signals, Stage::Configure, None, e, cleanup);
             record_events(stages, progress, &deployed, signals).await;
             return Err(failure);
         }

@@ -145,37 +145,18 @@ fn step(stage: Stage, component: Option<&str>, action: impl Into<String>) -> Pla
     }
 }
 
-/// The steps of a run, by stage.
-pub fn plan_steps(plan: &AppPlan, target: &Target, ctx: &PlanContext) -> Vec<PlanStep> {
+/// Where the gateway will answer, as the plan says it.
+fn gateway_url_hint(target: &Target) -> String {
+    match target {
+        Target::Kind => format!("http://localhost:{}", cluster::PROXY_HOST_PORTS.0),
+        Target::Minikube => format!("http://<minikube ip>:{}", cluster::PROXY_NODE_PORTS.0),
+        Target::Current { .. } => "from the kong-proxy Service".into(),
+    }
+}
+
+/// The Cluster stage's steps for the target.
+fn cluster_steps(target: &Target, ctx: &PlanContext) -> Vec<PlanStep> {
     let mut s = Vec::new();
-    if ctx.blockers.is_empty() {
-        s.push(step(Stage::Preflight, None, "all checks passed"));
-    }
-    for b in &ctx.blockers {
-        s.push(step(Stage::Preflight, None, format!("would stop: {b}")));
-    }
-    for c in &plan.components {
-        let how = match c.detected.dockerfile {
-            DockerfileSource::Existing => "its own Dockerfile".to_string(),
-            DockerfileSource::Generated => format!(
-                "a generated Dockerfile ({})",
-                c.detected
-                    .build
-                    .as_ref()
-                    .map(|b| b.template.as_str())
-                    .unwrap_or("generated")
-            ),
-        };
-        s.push(step(
-            Stage::Build,
-            Some(&c.name),
-            format!(
-                "build image {} from {} with {how} through the Docker Engine API",
-                c.reference(),
-                c.context.display()
-            ),
-        ));
-    }
     let reuse = |what: String| {
         if ctx.cluster_exists {
             format!("reuse the existing {what}")
@@ -227,6 +208,41 @@ pub fn plan_steps(plan: &AppPlan, target: &Target, ctx: &PlanContext) -> Vec<Pla
             format!("use the current context {context:?}; images go to {registry}"),
         )),
     }
+    s
+}
+
+/// The steps of a run, by stage.
+pub fn plan_steps(plan: &AppPlan, target: &Target, ctx: &PlanContext) -> Vec<PlanStep> {
+    let mut s = Vec::new();
+    if ctx.blockers.is_empty() {
+        s.push(step(Stage::Preflight, None, "all checks passed"));
+    }
+    for b in &ctx.blockers {
+        s.push(step(Stage::Preflight, None, format!("would stop: {b}")));
+    }
+    for c in &plan.components {
+        let how = match c.detected.dockerfile {
+            DockerfileSource::Existing => "its own Dockerfile".to_string(),
+            DockerfileSource::Generated => format!(
+                "a generated Dockerfile ({})",
+                c.detected
+                    .build
+                    .as_ref()
+                    .map(|b| b.template.as_str())
+                    .unwrap_or("generated")
+            ),
+        };
+        s.push(step(
+            Stage::Build,
+            Some(&c.name),
+            format!(
+                "build image {} from {} with {how} through the Docker Engine API",
+                c.reference(),
+                c.context.display()
+            ),
+        ));
+    }
+    s.extend(cluster_steps(target, ctx));
     s.push(step(
         Stage::Kong,
         None,
@@ -242,11 +258,7 @@ pub fn plan_steps(plan: &AppPlan, target: &Target, ctx: &PlanContext) -> Vec<Pla
         None,
         format!(
             "wait until Kong is ready; gateway URL {}",
-            match target {
-                Target::Kind => format!("http://localhost:{}", cluster::PROXY_HOST_PORTS.0),
-                Target::Minikube => format!("http://<minikube ip>:{}", cluster::PROXY_NODE_PORTS.0),
-                Target::Current { .. } => "from the kong-proxy Service".into(),
-            }
+            gateway_url_hint(target)
         ),
     ));
     for c in &plan.components {

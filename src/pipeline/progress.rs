@@ -467,6 +467,34 @@ pub fn read_run_log(path: &Path) -> std::io::Result<Vec<Event>> {
         .collect()
 }
 
+/// Runs the future `run` makes, showing every item it sends on the channel as it arrives and
+/// the rest once it ends, in order. The one place a progress callback that must be `Send`
+/// (the image layer's, the deploy action's) is relayed to a consumer that is not (the shell,
+/// a stage's log).
+pub async fn relay<P, T, F>(
+    run: impl FnOnce(tokio::sync::mpsc::UnboundedSender<P>) -> F,
+    mut show: impl FnMut(P),
+) -> T
+where
+    F: std::future::Future<Output = T>,
+{
+    let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel();
+    let fut = run(tx);
+    tokio::pin!(fut);
+    let out = loop {
+        tokio::select! {
+            // Items first, so what was said before the end is shown before it.
+            biased;
+            Some(p) = rx.recv() => show(p),
+            r = &mut fut => break r,
+        }
+    };
+    while let Ok(p) = rx.try_recv() {
+        show(p);
+    }
+    out
+}
+
 /// The state directory: `$JUSTPUSH_STATE_DIR`, else `$XDG_STATE_HOME/justpush`, else
 /// `~/.local/state/justpush`.
 pub fn state_dir() -> PathBuf {
@@ -480,6 +508,31 @@ pub fn state_dir() -> PathBuf {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from("."));
     home.join(".local/state/justpush")
+}
+
+#[cfg(test)]
+mod relay_tests {
+    use super::relay;
+
+    #[tokio::test]
+    async fn relay_shows_every_item_in_order_including_those_sent_last() {
+        let mut shown = Vec::new();
+        let out = relay(
+            |tx| async move {
+                for i in 0..100 {
+                    let _ = tx.send(i);
+                    if i % 10 == 0 {
+                        tokio::task::yield_now().await;
+                    }
+                }
+                "done"
+            },
+            |i| shown.push(i),
+        )
+        .await;
+        assert_eq!(out, "done");
+        assert_eq!(shown, (0..100).collect::<Vec<_>>());
+    }
 }
 
 #[cfg(test)]

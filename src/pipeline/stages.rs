@@ -51,28 +51,23 @@ impl ImageBuilder for EngineBuilder<'_> {
         component: &ComponentPlan,
         log: &mut dyn StageLog,
     ) -> Result<BuiltImage, StageError> {
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<ProgressEvent>();
-        let progress: Arc<dyn Fn(ProgressEvent) + Send + Sync> = Arc::new(move |e| {
-            let _ = tx.send(e);
-        });
         let components = [component.detected.clone()];
-        let build = image::build_all(
-            self.backend,
-            &self.root,
-            &components,
-            &self.options,
-            progress,
-        );
-        futures::pin_mut!(build);
-        let results = loop {
-            tokio::select! {
-                r = &mut build => break r,
-                Some(e) = rx.recv() => log.line(&describe(&e)),
-            }
-        };
-        while let Ok(e) = rx.try_recv() {
-            log.line(&describe(&e));
-        }
+        let results = super::progress::relay(
+            |tx| {
+                let progress: Arc<dyn Fn(ProgressEvent) + Send + Sync> = Arc::new(move |e| {
+                    let _ = tx.send(e);
+                });
+                image::build_all(
+                    self.backend,
+                    &self.root,
+                    &components,
+                    &self.options,
+                    progress,
+                )
+            },
+            |e: ProgressEvent| log.line(&describe(&e)),
+        )
+        .await;
         match results.into_iter().next() {
             Some(Ok(b)) => Ok({
                 if let (Some(result), Ok(mut probed)) = (&b.probe, self.probed.lock()) {
@@ -579,32 +574,8 @@ impl KubeDeployer<'_> {
         for n in made.route_notes {
             log.line(&n);
         }
-        // The consumer's credential: kept when the cluster has one, generated otherwise, and
-        // rendered into the chart so the key `up` prints is the one Kong gets.
-        use crate::detect::config::AuthType;
-        use crate::kong::derive::CredentialKind;
-        let kinds: Vec<CredentialKind> = match self.app.kong.auth {
-            AuthType::KeyAuth => vec![CredentialKind::KeyAuth],
-            AuthType::Jwt => vec![CredentialKind::Jwt],
-            AuthType::None => vec![],
-        };
-        let store = crate::kong::credentials::KubeStore {
-            client: client.clone(),
-        };
-        let plans = crate::kong::credentials::plan_for_deploy(
-            &store,
-            &plan.namespace,
-            &plan.release,
-            &kinds,
-        )
-        .await
-        .map_err(|e| refused(e.to_string()))?;
-        let created = plans
-            .iter()
-            .any(|p| p.outcome == crate::kong::credentials::Outcome::Created);
-        if let Some(consumer) = crate::kong::credentials::consumer_values(&plans).as_object() {
-            crate::chart::app_values::merge_values(&mut values, consumer);
-        }
+        let (consumer, created) = self.consumer_values(client, plan).await.map_err(refused)?;
+        crate::chart::app_values::merge_values(&mut values, &consumer);
         let chart = crate::chart::load::Chart::bundled().map_err(|e| refused(e.to_string()))?;
         let mut req = DeployRequest::new(&plan.release, &plan.namespace, chart, values);
         req.images = images.clone();
@@ -613,10 +584,6 @@ impl KubeDeployer<'_> {
         req.events = record_events(events);
         req.interrupt = self.interrupt.clone();
         req.abort = self.abort.clone();
-        let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<DeployProgress>();
-        let mut send = move |p: DeployProgress| {
-            let _ = tx.send(p);
-        };
         let show = |p: DeployProgress| match p {
             DeployProgress::Step(s) => s,
             DeployProgress::Component {
@@ -626,62 +593,89 @@ impl KubeDeployer<'_> {
             } => format!("{name}: {ready}/{desired} ready"),
             DeployProgress::Warning(w) => format!("warning: {w}"),
         };
-        let result = {
-            let fut = kdeploy::deploy_release(client, req, &mut send);
-            futures::pin_mut!(fut);
-            loop {
-                tokio::select! {
-                    r = &mut fut => break r,
-                    Some(p) = rx.recv() => log.line(&show(p)),
-                }
-            }
+        let result = super::progress::relay(
+            |tx| async move {
+                let mut send = move |p: DeployProgress| {
+                    let _ = tx.send(p);
+                };
+                kdeploy::deploy_release(client, req, &mut send).await
+            },
+            |p| log.line(&show(p)),
+        )
+        .await;
+        let o = result.map_err(|e| stage_error(e, refused))?;
+        for w in &o.warnings {
+            log.line(&format!("warning: {w}"));
+        }
+        Ok(Deployed {
+            release: plan.release.clone(),
+            namespace: plan.namespace.clone(),
+            revision: u64::from(o.revision),
+            api_key_secret: o.api_key_secret,
+            key_created: created,
+        })
+    }
+
+    /// The consumer's credential: kept when the cluster has one, generated otherwise, and
+    /// rendered into the chart so the key `up` prints is the one Kong gets. True when created.
+    async fn consumer_values(
+        &self,
+        client: &kube::Client,
+        plan: &AppPlan,
+    ) -> Result<(Map<String, serde_json::Value>, bool), String> {
+        use crate::detect::config::AuthType;
+        use crate::kong::credentials::{consumer_values, plan_for_deploy, KubeStore, Outcome};
+        use crate::kong::derive::CredentialKind;
+        let kinds: Vec<CredentialKind> = match self.app.kong.auth {
+            AuthType::KeyAuth => vec![CredentialKind::KeyAuth],
+            AuthType::Jwt => vec![CredentialKind::Jwt],
+            AuthType::None => vec![],
         };
-        while let Ok(p) = rx.try_recv() {
-            log.line(&show(p));
-        }
-        match result {
-            Ok(o) => {
-                for w in &o.warnings {
-                    log.line(&format!("warning: {w}"));
-                }
-                Ok(Deployed {
-                    release: plan.release.clone(),
-                    namespace: plan.namespace.clone(),
-                    revision: u64::from(o.revision),
-                    api_key_secret: o.api_key_secret,
-                    key_created: created,
-                })
-            }
-            Err(kdeploy::DeployError::Failed {
-                message, cleanup, ..
-            }) => Err(DeployError {
-                error: StageError::new(message),
-                rollback: match cleanup {
-                    Cleanup::Removed { .. } => Rollback::Deleted,
-                    Cleanup::Restored { revision } => {
-                        Rollback::RestoredRevision(u64::from(revision))
-                    }
-                    Cleanup::RestoreIncomplete { revision, problem } => Rollback::Failed(format!(
-                        "revision {revision} was re-applied but is not ready: {problem}"
-                    )),
-                    Cleanup::RemovalIncomplete { left } => Rollback::Failed(format!(
-                        "removing the first install did not finish; left: {}",
-                        left.join("; ")
-                    )),
-                },
-            }),
-            Err(kdeploy::DeployError::Refused(m)) => Err(refused(m)),
-            Err(e @ kdeploy::DeployError::LeaseLost { .. }) => Err(DeployError {
-                error: StageError::new(e.to_string()),
-                rollback: Rollback::Failed(
-                    "not rolled back: another deploy took the release over".into(),
-                ),
-            }),
-            Err(e) => Err(DeployError {
-                error: StageError::new(e.to_string()),
-                rollback: Rollback::Failed("aborted before the rollback finished".into()),
-            }),
-        }
+        let store = KubeStore {
+            client: client.clone(),
+        };
+        let plans = plan_for_deploy(&store, &plan.namespace, &plan.release, &kinds)
+            .await
+            .map_err(|e| e.to_string())?;
+        let created = plans.iter().any(|p| p.outcome == Outcome::Created);
+        let values = consumer_values(&plans)
+            .as_object()
+            .cloned()
+            .unwrap_or_default();
+        Ok((values, created))
+    }
+}
+
+/// The Deploy stage's error for the deploy action's: what the rollback did, as the pipeline
+/// reports it.
+fn stage_error(e: kdeploy::DeployError, refused: impl Fn(String) -> DeployError) -> DeployError {
+    let failed = |message: String, rollback: String| DeployError {
+        error: StageError::new(message),
+        rollback: Rollback::Failed(rollback),
+    };
+    match e {
+        kdeploy::DeployError::Failed {
+            message, cleanup, ..
+        } => DeployError {
+            error: StageError::new(message),
+            rollback: match cleanup {
+                Cleanup::Removed { .. } => Rollback::Deleted,
+                Cleanup::Restored { revision } => Rollback::RestoredRevision(u64::from(revision)),
+                Cleanup::RestoreIncomplete { revision, problem } => Rollback::Failed(format!(
+                    "revision {revision} was re-applied but is not ready: {problem}"
+                )),
+                Cleanup::RemovalIncomplete { left } => Rollback::Failed(format!(
+                    "removing the first install did not finish; left: {}",
+                    left.join("; ")
+                )),
+            },
+        },
+        kdeploy::DeployError::Refused(m) => refused(m),
+        e @ kdeploy::DeployError::LeaseLost { .. } => failed(
+            e.to_string(),
+            "not rolled back: another deploy took the release over".into(),
+        ),
+        e => failed(e.to_string(), "aborted before the rollback finished".into()),
     }
 }
 
