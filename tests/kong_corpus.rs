@@ -144,15 +144,15 @@ fn unenforceable_security_is_refused_by_default_and_derives_once_mapped() {
         justpush::detect::config::SchemeEnforcement::Jwt,
     );
     let plan = derive(&spec, &GatewaySettings::from_config(&kong, "demo")).unwrap();
-    let auth: Vec<(&str, &str)> = plan
+    let auth: Vec<(&str, String)> = plan
         .routes
         .iter()
         .filter(|r| !r.preflight)
-        .map(|r| (r.operation.as_str(), r.auth.as_str()))
+        .map(|r| (r.operation.as_str(), r.auth.to_string()))
         .collect();
     assert_eq!(
         auth,
-        [("GET /profile", "jwt"), ("GET /records", "key-auth")]
+        [("GET /profile", "jwt"), ("GET /records", "key-auth")].map(|(o, a)| (o, a.to_string()))
     );
     insta::assert_yaml_snapshot!("routes__security-oauth2-oidc-yaml", plan);
 }

@@ -242,7 +242,7 @@ pub fn run(args: &RoutesArgs, shell: &mut Shell) -> Result<(), CliError> {
                     r.methods.join(","),
                     r.paths.join(","),
                     r.regex_priority.to_string(),
-                    r.auth.clone(),
+                    r.auth.to_string(),
                     r.plugins
                         .iter()
                         .map(|p| p.name.as_str())

@@ -179,8 +179,8 @@ pub struct Route {
     pub paths: Vec<String>,
     pub regex_priority: i64,
     pub strip_path: bool,
-    /// Human summary of the authentication: `public`, `key-auth`, `jwt | key-auth`, ...
-    pub auth: String,
+    /// How the route authenticates (shown as `public`, `key-auth`, `jwt | key-auth`, ...).
+    pub auth: RouteAuth,
     /// Every plugin that applies to the route, global ones included, sorted by name.
     pub plugins: Vec<Plugin>,
     /// Other route fields from `x-kong-route-defaults` (preserve_host, protocols, ...).
@@ -189,6 +189,61 @@ pub struct Route {
     /// A CORS preflight route (OPTIONS) added for a path whose operations restrict methods.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub preflight: bool,
+}
+
+/// How a route authenticates.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum RouteAuth {
+    /// No authentication at the gateway.
+    Public,
+    /// An operation justpush refuses (the plan is refused before any route is used).
+    Refused,
+    /// Every one of these Kong plugins must pass (`jwt + key-auth`); one plugin is `All`
+    /// of one.
+    All(Vec<String>),
+    /// Any one of these passes (Kong's multiple-authentication pattern: each plugin takes
+    /// the anonymous consumer, which a request-termination plugin then refuses).
+    AnyOf(Vec<String>),
+}
+
+impl RouteAuth {
+    /// Whether a request must authenticate.
+    pub fn is_required(&self) -> bool {
+        matches!(self, RouteAuth::All(_) | RouteAuth::AnyOf(_))
+    }
+}
+
+impl std::fmt::Display for RouteAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            RouteAuth::Public => f.write_str("public"),
+            RouteAuth::Refused => f.write_str("refused"),
+            RouteAuth::All(p) => f.write_str(&p.join(" + ")),
+            RouteAuth::AnyOf(p) => f.write_str(&p.join(" | ")),
+        }
+    }
+}
+
+/// As its summary, the form `routes -o json` has always printed.
+impl Serialize for RouteAuth {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        s.collect_str(self)
+    }
+}
+
+impl PartialEq<&str> for RouteAuth {
+    fn eq(&self, other: &&str) -> bool {
+        let joined = |plugins: &[String], by: &str| {
+            let mut parts = other.split(by);
+            plugins.iter().all(|p| parts.next() == Some(p.as_str())) && parts.next().is_none()
+        };
+        match self {
+            RouteAuth::Public => *other == "public",
+            RouteAuth::Refused => *other == "refused",
+            RouteAuth::All(p) => joined(p, " + "),
+            RouteAuth::AnyOf(p) => joined(p, " | "),
+        }
+    }
 }
 
 /// The anonymous consumer of OR-combined authentication.
@@ -434,7 +489,7 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
                 paths: vec![regex],
                 regex_priority: priority,
                 strip_path: false,
-                auth: "public".into(),
+                auth: RouteAuth::Public,
                 plugins: vec![cors],
                 route_fields: fields,
                 preflight: true,
@@ -450,7 +505,10 @@ pub fn derive(spec: &ApiSpec, settings: &GatewaySettings) -> Result<RoutePlan, D
         plugins: vec![anonymous_termination()],
     });
     if let Some(anon) = &anonymous_consumer {
-        for r in routes.iter_mut().filter(|r| r.auth.contains(" | ")) {
+        for r in routes
+            .iter_mut()
+            .filter(|r| matches!(r.auth, RouteAuth::AnyOf(_)))
+        {
             r.plugins.extend(anon.plugins.iter().cloned());
             r.plugins.sort_by(|a, b| a.name.cmp(&b.name));
         }
@@ -1069,11 +1127,11 @@ fn security_plugins(
     op: &Operation,
     what: &str,
     explicit_auth: &[String],
-) -> Result<(String, Vec<Plugin>), DeriveError> {
+) -> Result<(RouteAuth, Vec<Plugin>), DeriveError> {
     let (reqs, inherited) = match (&op.security, &cx.spec.security) {
         (Some(r), _) => (r.clone(), false),
         (None, Some(r)) => (r.clone(), true),
-        (None, None) => return Ok(("public".into(), Vec::new())),
+        (None, None) => return Ok((RouteAuth::Public, Vec::new())),
     };
     let at = if inherited {
         "/security".to_string()
@@ -1081,14 +1139,14 @@ fn security_plugins(
         format!("{}/security", op.pointer)
     };
     if reqs.is_empty() {
-        return Ok(("public".into(), Vec::new()));
+        return Ok((RouteAuth::Public, Vec::new()));
     }
     if let Some(empty) = reqs.iter().find(|r| r.schemes.is_empty()) {
         cx.warn(
             &empty.pointer,
             format!("`{{}}` in the security of {what} makes authentication optional; Kong lets every request through this route"),
         );
-        return Ok(("public".into(), Vec::new()));
+        return Ok((RouteAuth::Public, Vec::new()));
     }
     // Each alternative (OR) as the list of what it needs (AND).
     let mut alternatives: Vec<Vec<AuthNeed>> = Vec::new();
@@ -1150,26 +1208,26 @@ fn security_plugins(
             &at,
             format!("{what}: kong.security maps {schemes} to public, so this alternative needs no credential and the route is public at the gateway"),
         );
-        return Ok(("public".into(), Vec::new()));
+        return Ok((RouteAuth::Public, Vec::new()));
     }
     if alternatives.is_empty() {
         if !explicit_auth.is_empty() {
             // The spec's own x-kong-plugin-* authenticates the operation.
-            return Ok((explicit_auth.join(" + "), Vec::new()));
+            return Ok((RouteAuth::All(explicit_auth.to_vec()), Vec::new()));
         }
         if cx.settings.allow_public {
             cx.warn(
                 &at,
                 format!("{what}: Kong cannot check {} and allowPublic is set, so the route is PUBLIC at the gateway (the backend must check it)", unenforceable_schemes.join(", ")),
             );
-            return Ok(("public".into(), Vec::new()));
+            return Ok((RouteAuth::Public, Vec::new()));
         }
         cx.refused.push(RefusedOperation {
             operation: what.to_string(),
             pointer: at,
             schemes: unenforceable_schemes,
         });
-        return Ok(("refused".into(), Vec::new()));
+        return Ok((RouteAuth::Refused, Vec::new()));
     }
     for (d, schemes) in dropped {
         // OR with an alternative Kong cannot check: enforce the others (failing closed for
@@ -1196,9 +1254,16 @@ fn security_plugins(
             "security mixes AND and OR (an alternative requiring several schemes next to other alternatives); Kong's plugins can express A AND B, or A OR B, but not both on one route: split the operation or simplify its security",
         ));
     };
-    let mut kinds: Vec<&str> = needs.iter().map(|n| n.kind().plugin()).collect();
+    let mut kinds: Vec<String> = needs
+        .iter()
+        .map(|n| n.kind().plugin().to_string())
+        .collect();
     kinds.sort();
-    let summary = kinds.join(if or_combined { " | " } else { " + " });
+    let summary = if or_combined {
+        RouteAuth::AnyOf(kinds)
+    } else {
+        RouteAuth::All(kinds)
+    };
     let anonymous = or_combined.then(|| cx.settings.anonymous_consumer.clone());
     if or_combined {
         cx.needs_anonymous = true;
@@ -1431,7 +1496,7 @@ mod tests {
             .iter()
             .map(|p| (p.name.clone(), p.config.clone()))
             .collect();
-        (r.auth.clone(), plugins, p)
+        (r.auth.to_string(), plugins, p)
     }
 
     #[test]
@@ -1537,7 +1602,7 @@ mod tests {
         let mut s = settings();
         s.allow_public = true;
         let p = derive_with(&format!("{HEAD}{SCHEMES}{OIDC_OPS}"), &s).unwrap();
-        let auth: Vec<_> = p.routes.iter().map(|r| r.auth.as_str()).collect();
+        let auth: Vec<_> = p.routes.iter().map(|r| r.auth.to_string()).collect();
         assert_eq!(auth, ["public", "public", "key-auth"]);
         assert!(
             p.warnings
@@ -1650,11 +1715,12 @@ mod tests {
         let auth: Vec<_> = p
             .routes
             .iter()
-            .map(|r| (r.methods[0].as_str(), r.auth.as_str()))
+            .map(|r| (r.methods[0].as_str(), r.auth.to_string()))
             .collect();
         assert_eq!(
             auth,
             [("GET", "jwt"), ("POST", "public"), ("PUT", "key-auth")]
+                .map(|(m, a)| (m, a.to_string()))
         );
     }
 

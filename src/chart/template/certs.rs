@@ -10,7 +10,7 @@ use rcgen::{
 use std::collections::BTreeMap;
 use time::{Duration, OffsetDateTime};
 
-type R = Result<Value, String>;
+type R = Result<Value, super::exec::FuncError>;
 
 fn cert_value(cert: String, key: String) -> Value {
     let mut m = BTreeMap::new();

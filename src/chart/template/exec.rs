@@ -10,7 +10,36 @@ use std::rc::Rc;
 
 /// A function callable from templates. It receives the executor so that `include` and `tpl`
 /// can render other templates.
-pub type Func = fn(&mut Exec, Vec<Value>) -> Result<Value, String>;
+pub type Func = fn(&mut Exec, Vec<Value>) -> Result<Value, FuncError>;
+
+/// Why a template function failed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum FuncError {
+    /// The call went wrong (bad arguments, a conversion): "error calling NAME: ...".
+    Call(String),
+    /// The chart said stop (`fail`, `required`): Helm's "execution error at (...)".
+    User(String),
+}
+
+impl std::fmt::Display for FuncError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            FuncError::Call(m) | FuncError::User(m) => f.write_str(m),
+        }
+    }
+}
+
+impl From<String> for FuncError {
+    fn from(message: String) -> Self {
+        FuncError::Call(message)
+    }
+}
+
+impl From<&str> for FuncError {
+    fn from(message: &str) -> Self {
+        FuncError::Call(message.to_string())
+    }
+}
 
 /// Functions by name.
 pub type FuncMap = HashMap<&'static str, Func>;
@@ -249,9 +278,6 @@ pub const MAX_OUTPUT_BYTES: usize = 64 << 20;
 /// that parse also render (the file being rendered is the first call).
 const MAX_DEPTH: usize = super::parse::MAX_NESTING + 1; // + the template file itself
 
-/// Error from a function: a message, and whether it is a user `fail`/`required`.
-pub const USER_ERROR_PREFIX: &str = "\u{1}user:";
-
 impl<'a> Exec<'a> {
     pub fn new(set: &'a TemplateSet, funcs: &'a FuncMap, context: Rc<FuncContext>) -> Self {
         Exec {
@@ -356,6 +382,11 @@ impl<'a> Exec<'a> {
     }
 
     fn error_at(&self, pos: usize, end: usize, message: String) -> TemplateError {
+        self.error_of(pos, end, message, false)
+    }
+
+    /// [`Self::error_at`], for a user error (`fail`, `required`) when `user_error`.
+    fn error_of(&self, pos: usize, end: usize, message: String, user_error: bool) -> TemplateError {
         let (line, col) = line_col(&self.frame.source, pos);
         let src = &self.frame.source;
         let action = if end > pos && end <= src.len() {
@@ -366,10 +397,6 @@ impl<'a> Exec<'a> {
                 .to_string()
         } else {
             String::new()
-        };
-        let (message, user_error) = match message.strip_prefix(USER_ERROR_PREFIX) {
-            Some(m) => (m.to_string(), true),
-            None => (message, false),
         };
         TemplateError {
             file: self.frame.file.to_string(),
@@ -614,13 +641,11 @@ impl<'a> Exec<'a> {
                 if let Some(v) = piped {
                     args.push(v);
                 }
-                f(self, args).map_err(|m| {
-                    let msg = if m.starts_with(USER_ERROR_PREFIX) {
-                        m
-                    } else {
-                        format!("error calling {name}: {m}")
-                    };
-                    self.error_at(p.pos, p.end, msg)
+                f(self, args).map_err(|e| match e {
+                    FuncError::User(m) => self.error_of(p.pos, p.end, m, true),
+                    FuncError::Call(m) => {
+                        self.error_at(p.pos, p.end, format!("error calling {name}: {m}"))
+                    }
                 })
             }
             Arg::Field(chain) if !chain.is_empty() => {

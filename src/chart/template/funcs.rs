@@ -4,7 +4,7 @@
 //! because Go's is random and charts sort it anyway).
 
 use super::encode::{to_json, to_pretty_json, to_yaml};
-use super::exec::{Exec, Func, FuncMap, USER_ERROR_PREFIX};
+use super::exec::{Exec, Func, FuncError, FuncMap};
 use super::gofmt::{go_quote, sprint, sprint_value, sprintf, sprintln};
 use super::semver::{satisfies, Version};
 use super::value::{TemplateObject, Value};
@@ -14,7 +14,7 @@ use std::cmp::Ordering;
 use std::collections::BTreeMap;
 use std::rc::Rc;
 
-type R = Result<Value, String>;
+type R = Result<Value, FuncError>;
 
 /// Longest string one function call may make (`repeat`, `indent`, `rand*`): far above any
 /// Kubernetes object (etcd stores at most 1.5 MiB) and low enough that a hostile count fails
@@ -48,9 +48,7 @@ pub fn all() -> FuncMap {
         ("include", f_include),
         ("tpl", f_tpl),
         ("required", f_required),
-        ("fail", |_, a| {
-            Err(format!("{USER_ERROR_PREFIX}{}", strval(arg(&a, 0)?)))
-        }),
+        ("fail", |_, a| Err(FuncError::User(strval(arg(&a, 0)?)))),
         ("toYaml", |_, a| Ok(Value::from(to_yaml(arg(&a, 0)?)))),
         ("toYamlPretty", |_, a| Ok(Value::from(to_yaml(arg(&a, 0)?)))),
         ("mustToYaml", |_, a| Ok(Value::from(to_yaml(arg(&a, 0)?)))),
@@ -427,7 +425,7 @@ pub fn all() -> FuncMap {
             if n > MAX_LIST_ITEMS as i64 {
                 return Err(format!(
                     "until {n}: the list would hold more than {MAX_LIST_ITEMS} items, the limit of a list made by a template function"
-                ));
+                ).into());
             }
             Ok(Value::list((0..n.max(0)).map(Value::Int).collect()))
         }),
@@ -796,7 +794,7 @@ fn f_len(_: &mut Exec, a: Vec<Value>) -> R {
         Value::List(l) => l.len(),
         Value::Map(m) => m.borrow().len(),
         Value::Nil => return Err("len of nil pointer".into()),
-        other => return Err(format!("len of type {}", other.type_name())),
+        other => return Err(format!("len of type {}", other.type_name()).into()),
     };
     Ok(Value::Int(n as i64))
 }
@@ -809,12 +807,14 @@ fn f_index(_: &mut Exec, a: Vec<Value>) -> R {
             (Value::List(l), i) => {
                 let i = int_of(i)?;
                 if i < 0 || i as usize >= l.len() {
-                    return Err(format!("error calling index: index out of range: {i}"));
+                    return Err(format!("error calling index: index out of range: {i}").into());
                 }
                 l[i as usize].clone()
             }
             (Value::Nil, _) => return Err("index of untyped nil".into()),
-            (other, _) => return Err(format!("can't index item of type {}", other.type_name())),
+            (other, _) => {
+                return Err(format!("can't index item of type {}", other.type_name()).into())
+            }
         };
     }
     Ok(cur)
@@ -829,16 +829,16 @@ fn f_slice(_: &mut Exec, a: Vec<Value>) -> R {
             let end = idx.get(1).map(|e| *e as usize).unwrap_or(s.len());
             s.get(start..end)
                 .map(Value::from)
-                .ok_or_else(|| "slice index out of range".to_string())
+                .ok_or_else(|| "slice index out of range".into())
         }
         Value::List(l) => {
             let start = *idx.first().unwrap_or(&0) as usize;
             let end = idx.get(1).map(|e| *e as usize).unwrap_or(l.len());
             l.get(start..end)
                 .map(|x| Value::list(x.to_vec()))
-                .ok_or_else(|| "slice index out of range".to_string())
+                .ok_or_else(|| "slice index out of range".into())
         }
-        other => Err(format!("can't slice item of type {}", other.type_name())),
+        other => Err(format!("can't slice item of type {}", other.type_name()).into()),
     }
 }
 
@@ -918,7 +918,7 @@ fn f_include(e: &mut Exec, a: Vec<Value>) -> R {
     let data = a.get(1).cloned().unwrap_or_default();
     e.execute_named(&name, &data)
         .map(Value::from)
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string().into())
 }
 
 fn f_tpl(e: &mut Exec, a: Vec<Value>) -> R {
@@ -927,15 +927,15 @@ fn f_tpl(e: &mut Exec, a: Vec<Value>) -> R {
     let name = e.current_file().to_string();
     e.execute_source(&name, &src, &data)
         .map(|out| Value::from(out.replace("<no value>", "")))
-        .map_err(|err| err.to_string())
+        .map_err(|err| err.to_string().into())
 }
 
 fn f_required(_: &mut Exec, a: Vec<Value>) -> R {
     let msg = s(&a, 0)?;
     let v = arg(&a, 1)?;
     match v {
-        Value::Nil => Err(format!("{USER_ERROR_PREFIX}{msg}")),
-        Value::String(x) if x.is_empty() => Err(format!("{USER_ERROR_PREFIX}{msg}")),
+        Value::Nil => Err(FuncError::User(msg)),
+        Value::String(x) if x.is_empty() => Err(FuncError::User(msg)),
         other => Ok(other.clone()),
     }
 }
@@ -1007,7 +1007,7 @@ fn error_map(msg: &str) -> Value {
 fn f_lookup(e: &mut Exec, a: Vec<Value>) -> R {
     let args: Vec<String> = (0..4).map(|i| s(&a, i)).collect::<Result<_, _>>()?;
     match &e.context.lookup {
-        Some(f) => f(&args[0], &args[1], &args[2], &args[3]),
+        Some(f) => f(&args[0], &args[1], &args[2], &args[3]).map_err(FuncError::from),
         None => Ok(Value::map(BTreeMap::new())),
     }
 }
@@ -1020,20 +1020,20 @@ fn f_substr(_: &mut Exec, a: Vec<Value>) -> R {
     let out_of_range = |what: String| format!("runtime error: slice bounds out of range {what}");
     let r = if start < 0 {
         if end < 0 {
-            return Err(out_of_range(format!("[:{end}]")));
+            return Err(out_of_range(format!("[:{end}]")).into());
         }
         if end > len {
-            return Err(out_of_range(format!("[:{end}] with length {len}")));
+            return Err(out_of_range(format!("[:{end}] with length {len}")).into());
         }
         go_byte_slice(&x, 0, end as usize)
     } else if end < 0 || end > len {
         if start > len {
-            return Err(out_of_range(format!("[{start}:{len}]")));
+            return Err(out_of_range(format!("[{start}:{len}]")).into());
         }
         go_byte_slice(&x, start as usize, x.len())
     } else {
         if start > end {
-            return Err(out_of_range(format!("[{start}:{end}]")));
+            return Err(out_of_range(format!("[{start}:{end}]")).into());
         }
         go_byte_slice(&x, start as usize, end as usize)
     };
@@ -1067,7 +1067,7 @@ fn f_repeat(_: &mut Exec, a: Vec<Value>) -> R {
         return Err(format!(
             "repeat {count}: the result would be {size} bytes, over the {} MiB limit of a string made by a template function",
             MAX_STRING_BYTES >> 20
-        ));
+        ).into());
     }
     Ok(Value::from(x.repeat(count as usize)))
 }
@@ -1140,7 +1140,7 @@ fn f_append(_: &mut Exec, a: Vec<Value>) -> R {
     let list = arg(&a, 0)?;
     let mut l = match list {
         Value::List(l) => l.to_vec(),
-        other => return Err(format!("Cannot push on type {}", other.kind_name())),
+        other => return Err(format!("Cannot push on type {}", other.kind_name()).into()),
     };
     l.push(arg(&a, 1)?.clone());
     Ok(Value::list(l))
