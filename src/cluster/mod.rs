@@ -77,6 +77,7 @@ pub struct ToolOutput {
 }
 
 /// Runs external programs (the shell's only door to kind, minikube and docker).
+#[async_trait::async_trait(?Send)]
 pub trait ToolRunner {
     /// Where a program is, or `None` when it is not on PATH.
     fn locate(&self, program: &str) -> Option<PathBuf>;
@@ -98,6 +99,24 @@ pub trait ToolRunner {
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError> {
         self.run(program, args, None, timeout)
+    }
+
+    /// [`ToolRunner::run`] (or [`ToolRunner::run_cleanup`] when `cleanup`) without blocking
+    /// the async runtime: `kind create cluster` takes minutes, and the progress display must
+    /// keep redrawing meanwhile. The default runs the blocking call (for stand-ins that
+    /// answer at once).
+    async fn run_async(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+        cleanup: bool,
+    ) -> Result<ToolOutput, ClusterError> {
+        if cleanup {
+            self.run_cleanup(program, args, timeout)
+        } else {
+            self.run(program, args, None, timeout)
+        }
     }
 }
 
@@ -135,6 +154,7 @@ impl LocalTools {
     }
 }
 
+#[async_trait::async_trait(?Send)]
 impl ToolRunner for LocalTools {
     fn locate(&self, program: &str) -> Option<PathBuf> {
         match &self.path {
@@ -160,6 +180,72 @@ impl ToolRunner for LocalTools {
         timeout: Duration,
     ) -> Result<ToolOutput, ClusterError> {
         run_located(self, program, args, None, timeout, None)
+    }
+
+    async fn run_async(
+        &self,
+        program: &str,
+        args: &[String],
+        timeout: Duration,
+        cleanup: bool,
+    ) -> Result<ToolOutput, ClusterError> {
+        let cancel = if cleanup { None } else { self.cancel.as_ref() };
+        run_located_async(self, program, args, timeout, cancel).await
+    }
+}
+
+/// [`run_located`] on tokio's process support: the program runs while the runtime goes on,
+/// and is killed (`kill_on_drop`) on the deadline or the interrupt.
+async fn run_located_async(
+    tools: &dyn ToolRunner,
+    program: &str,
+    args: &[String],
+    timeout: Duration,
+    cancel: Option<&tokio_util::sync::CancellationToken>,
+) -> Result<ToolOutput, ClusterError> {
+    let command = display_command(program, args);
+    let path = tools
+        .locate(program)
+        .ok_or_else(|| ClusterError::ToolMissing {
+            tool: program.to_string(),
+            hint: format!("install {program} and run again"),
+        })?;
+    let child = tokio::process::Command::new(path)
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .kill_on_drop(true)
+        .spawn()
+        .map_err(|source| ClusterError::Io {
+            command: command.clone(),
+            source,
+        })?;
+    let never = tokio_util::sync::CancellationToken::new();
+    let cancel = cancel.unwrap_or(&never);
+    // Dropping the wait drops the child, which kills it.
+    let output = tokio::select! {
+        out = child.wait_with_output() => out.map_err(|source| ClusterError::Io {
+            command: command.clone(),
+            source,
+        })?,
+        _ = tokio::time::sleep(timeout) => {
+            return Err(ClusterError::Timeout { command, seconds: timeout.as_secs() })
+        }
+        _ = cancel.cancelled() => return Err(ClusterError::Interrupted { command }),
+    };
+    let out = ToolOutput {
+        stdout: String::from_utf8_lossy(&output.stdout).into_owned(),
+        stderr: String::from_utf8_lossy(&output.stderr).into_owned(),
+    };
+    if output.status.success() {
+        Ok(out)
+    } else {
+        Err(ClusterError::CommandFailed {
+            command,
+            code: output.status.code().unwrap_or(-1),
+            stderr: out.stderr.trim().to_string(),
+        })
     }
 }
 
@@ -405,6 +491,60 @@ pub fn write_kind_config(dir: &Path) -> std::io::Result<PathBuf> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A stand-in program `waiter` that exits once `flag` exists (or after 10 s, failing).
+    fn waiter(dir: &std::path::Path, flag: &std::path::Path) -> LocalTools {
+        use std::os::unix::fs::PermissionsExt;
+        let bin = dir.join("waiter");
+        std::fs::write(
+            &bin,
+            format!(
+                "#!/bin/sh\ni=0\nwhile [ ! -e '{}' ]; do i=$((i+1)); [ $i -gt 200 ] && exit 3; sleep 0.05; done\necho done\n",
+                flag.display()
+            ),
+        )
+        .unwrap();
+        std::fs::set_permissions(&bin, std::fs::Permissions::from_mode(0o755)).unwrap();
+        LocalTools::on_path(dir.as_os_str().to_owned())
+    }
+
+    /// On a single-threaded runtime, the program waits for something another task does: a
+    /// blocking run would never let that task run and would fail with exit 3.
+    #[tokio::test(flavor = "current_thread")]
+    async fn run_async_lets_the_runtime_go_on_while_the_program_runs() {
+        let dir = tempfile::tempdir().unwrap();
+        let flag = dir.path().join("flag");
+        let tools = waiter(dir.path(), &flag);
+        let other = async {
+            tokio::task::yield_now().await;
+            std::fs::write(&flag, "").unwrap();
+        };
+        let (out, ()) = tokio::join!(
+            tools.run_async("waiter", &[], Duration::from_secs(30), false),
+            other
+        );
+        assert_eq!(out.unwrap().stdout.trim(), "done");
+    }
+
+    #[tokio::test(flavor = "current_thread")]
+    async fn run_async_kills_the_program_on_an_interrupt_or_the_deadline() {
+        let dir = tempfile::tempdir().unwrap();
+        let never = dir.path().join("never");
+        let cancel = tokio_util::sync::CancellationToken::new();
+        let tools = waiter(dir.path(), &never).cancelled_by(cancel.clone());
+        cancel.cancel();
+        let e = tools
+            .run_async("waiter", &[], Duration::from_secs(30), false)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ClusterError::Interrupted { .. }), "{e}");
+        // A cleanup step ignores the interrupt, and still has its deadline.
+        let e = tools
+            .run_async("waiter", &[], Duration::from_millis(200), true)
+            .await
+            .unwrap_err();
+        assert!(matches!(e, ClusterError::Timeout { .. }), "{e}");
+    }
 
     #[test]
     fn kind_config_maps_kong_ports_and_reads_registry_mirrors() {

@@ -96,7 +96,8 @@ pub async fn load_image(
         Provider::Kind => {
             // kind nodes are containers of this daemon: ask their containerd first.
             let nodes = tools
-                .run("kind", &kind_nodes_args(cluster), None, LOAD_TIMEOUT)
+                .run_async("kind", &kind_nodes_args(cluster), LOAD_TIMEOUT, false)
+                .await
                 .map(|o| parse_lines(&o.stdout))
                 .unwrap_or_default();
             if !nodes.is_empty() {
@@ -117,7 +118,8 @@ pub async fn load_image(
             backend.export(reference, &file).await?;
             let args = kind_load_args(&file, cluster);
             let result = tools
-                .run("kind", &args, None, LOAD_TIMEOUT)
+                .run_async("kind", &args, LOAD_TIMEOUT, false)
+                .await
                 .map_err(tool_error);
             let _ = std::fs::remove_file(&file);
             result?;
@@ -125,18 +127,25 @@ pub async fn load_image(
         }
         Provider::Minikube => {
             let listed = tools
-                .run("minikube", &minikube_list_args(cluster), None, LOAD_TIMEOUT)
+                .run_async(
+                    "minikube",
+                    &minikube_list_args(cluster),
+                    LOAD_TIMEOUT,
+                    false,
+                )
+                .await
                 .map_err(tool_error)?;
             if minikube_lists(&listed.stdout, reference) {
                 return Ok(false);
             }
             tools
-                .run(
+                .run_async(
                     "minikube",
                     &minikube_load_args(reference, cluster),
-                    None,
                     LOAD_TIMEOUT,
+                    false,
                 )
+                .await
                 .map_err(tool_error)?;
             Ok(true)
         }

@@ -306,13 +306,14 @@ impl LocalBootstrap<'_> {
     /// deletes what it made (a node container, a profile) so a Ctrl-C leaves nothing behind.
     /// A failure that is not an interrupt is left to the tool: kind removes its own nodes, and
     /// minikube's error names what to delete.
-    fn remove_half_made(&self, e: ClusterError, tool: &str, delete: &[String]) -> StageError {
+    async fn remove_half_made(&self, e: ClusterError, tool: &str, delete: &[String]) -> StageError {
         if !matches!(e, ClusterError::Interrupted { .. }) {
             return tool_err(e);
         }
         match self
             .tools
-            .run_cleanup(tool, delete, Duration::from_secs(180))
+            .run_async(tool, delete, Duration::from_secs(180), true)
+            .await
         {
             Ok(_) => StageError::new(format!(
                 "{e}; the half-created cluster {CLUSTER_NAME} was deleted (`{tool} {}`)",
@@ -335,7 +336,8 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
             Target::Kind => {
                 let list = self
                     .tools
-                    .run("kind", &["get".into(), "clusters".into()], None, short)
+                    .run_async("kind", &["get".into(), "clusters".into()], short, false)
+                    .await
                     .map_err(tool_err)?;
                 let existed = cluster::kind_has_cluster(&list.stdout, CLUSTER_NAME);
                 if existed {
@@ -346,20 +348,20 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                     log.line("creating kind cluster justpush (a minute or two)");
                     if let Err(e) = self
                         .tools
-                        .run("kind", &kind_create_args(&config), None, long)
+                        .run_async("kind", &kind_create_args(&config), long, false)
+                        .await
                     {
-                        return Err(self.remove_half_made(
-                            e,
-                            "kind",
-                            &cluster::delete_args(Provider::Kind),
-                        ));
+                        return Err(self
+                            .remove_half_made(e, "kind", &cluster::delete_args(Provider::Kind))
+                            .await);
                     }
                 }
                 log.line("starting the local registry");
                 self.registry.ensure(log).await?;
                 let nodes = self
                     .tools
-                    .run("kind", &kind_nodes_args(), None, short)
+                    .run_async("kind", &kind_nodes_args(), short, false)
+                    .await
                     .map_err(tool_err)?;
                 for node in nodes
                     .stdout
@@ -389,18 +391,21 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                 ))
             }
             Target::Minikube => {
-                let status = self.tools.run(
-                    "minikube",
-                    &[
-                        "status".into(),
-                        "-p".into(),
-                        CLUSTER_NAME.into(),
-                        "-o".into(),
-                        "json".into(),
-                    ],
-                    None,
-                    short,
-                );
+                let status = self
+                    .tools
+                    .run_async(
+                        "minikube",
+                        &[
+                            "status".into(),
+                            "-p".into(),
+                            CLUSTER_NAME.into(),
+                            "-o".into(),
+                            "json".into(),
+                        ],
+                        short,
+                        false,
+                    )
+                    .await;
                 // `minikube status` exits non-zero for a stopped or missing profile.
                 let absent = matches!(
                     &status,
@@ -413,16 +418,19 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
                     log.line("starting Minikube profile justpush (a few minutes)");
                     if let Err(e) = self
                         .tools
-                        .run("minikube", &minikube_start_args(), None, long)
+                        .run_async("minikube", &minikube_start_args(), long, false)
+                        .await
                     {
                         // A stopped profile the user had is theirs to keep; only one this run
                         // began is removed.
                         if absent {
-                            return Err(self.remove_half_made(
-                                e,
-                                "minikube",
-                                &cluster::delete_args(Provider::Minikube),
-                            ));
+                            return Err(self
+                                .remove_half_made(
+                                    e,
+                                    "minikube",
+                                    &cluster::delete_args(Provider::Minikube),
+                                )
+                                .await);
                         }
                         return Err(tool_err(e));
                     }
@@ -442,12 +450,13 @@ impl ClusterBootstrap for LocalBootstrap<'_> {
             Target::Minikube => {
                 let out = self
                     .tools
-                    .run(
+                    .run_async(
                         "minikube",
                         &["-p".into(), CLUSTER_NAME.into(), "ip".into()],
-                        None,
                         Duration::from_secs(30),
+                        false,
                     )
+                    .await
                     .map_err(tool_err)?;
                 minikube_gateway_url(&out.stdout).ok_or_else(|| {
                     StageError::new("`minikube ip` printed no address".to_string())
