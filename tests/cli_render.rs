@@ -332,3 +332,42 @@ fn repeat_with_a_huge_count_is_a_named_error() {
     assert_eq!(out.status.code(), Some(1), "{err}");
     assert!(err.contains("over the 64 MiB limit"), "{err}");
 }
+
+/// `render | head -1`: the reader goes away while the chart is still being written, and that
+/// is not a failure (exit 0, no error message), as for any Unix filter.
+#[test]
+fn a_reader_that_goes_away_is_not_a_failure() {
+    use std::io::Read;
+    // Forty components: some 350 KiB of YAML, far more than a pipe holds.
+    let dir = tempfile::tempdir().unwrap();
+    let components: serde_json::Map<String, serde_json::Value> = (0..40)
+        .map(|i| {
+            (
+                format!("c{i}"),
+                serde_json::json!({"enabled": true, "image": {"repository": "x/c", "tag": "1"}, "port": 8080}),
+            )
+        })
+        .collect();
+    let values = dir.path().join("many.json");
+    std::fs::write(
+        &values,
+        serde_json::json!({ "components": components }).to_string(),
+    )
+    .unwrap();
+    let mut child = std::process::Command::new(env!("CARGO_BIN_EXE_kubectl-justpush"))
+        .args(["render", "--name", "shop", "-f"])
+        .arg(&values)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // Read one byte (the output has begun), then close the pipe before the rest is written.
+    let mut out = child.stdout.take().unwrap();
+    let mut first = [0u8; 1];
+    out.read_exact(&mut first).unwrap();
+    drop(out);
+    let done = child.wait_with_output().unwrap();
+    let stderr = String::from_utf8_lossy(&done.stderr);
+    assert_eq!(done.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("error"), "{stderr}");
+}

@@ -206,7 +206,7 @@ pub fn run(args: &AuditArgs, shell: &mut Shell) -> Result<(), CliError> {
             c.problem
         ));
     }
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
+    let io = CliError::io;
     if shell.format != Format::Text {
         return shell.structured(&records).map_err(io);
     }

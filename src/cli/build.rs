@@ -404,7 +404,7 @@ pub fn run(args: &BuildArgs, shell: &mut Shell) -> Result<(), CliError> {
             }
             _ => shell.structured(&serde_json::json!({ "images": rows, "scan": scan_reports })),
         }
-        .map_err(|e| CliError::failed(e.to_string()))
+        .map_err(CliError::io)
     })
 }
 

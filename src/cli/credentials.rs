@@ -122,7 +122,7 @@ async fn run_async(
         .duration_since(std::time::UNIX_EPOCH)
         .map(|d| d.as_secs())
         .unwrap_or(0);
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
+    let io = CliError::io;
     let mut records = Vec::new();
     for plan in &shown {
         plan.data

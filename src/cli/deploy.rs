@@ -179,17 +179,11 @@ pub fn run_request(
         |p| show_progress(shell, p),
     ));
     result.map_err(|e| match e {
-        DeployError::Aborted { .. } => CliError {
-            message: e.to_string(),
-            code: 130,
-        },
+        e @ DeployError::Aborted { .. } => CliError::caused_by(e, 130),
         // Ctrl-C that was cleaned up (rolled back or removed) still exits 130, as shells expect
         // of an interrupted command and as `up` does.
-        other if interrupted.is_cancelled() => CliError {
-            message: other.to_string(),
-            code: 130,
-        },
-        other => CliError::failed(other.to_string()),
+        other if interrupted.is_cancelled() => CliError::caused_by(other, 130),
+        other => CliError::caused_by(other, 1),
     })
 }
 
@@ -212,7 +206,7 @@ pub fn report(
     outcome: &crate::kube::action::DeployOutcome,
 ) -> Result<(), CliError> {
     let r = &outcome.record;
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
+    let io = CliError::io;
     match shell.format {
         Format::Text => {
             let mut text = format!(

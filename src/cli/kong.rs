@@ -96,7 +96,7 @@ fn admin_failed(e: AdminError) -> CliError {
 }
 
 fn print_diff(shell: &mut Shell, diff: &Diff, dry_run: bool) -> Result<(), CliError> {
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
+    let io = CliError::io;
     if shell.format != Format::Text {
         return shell
             .structured(&serde_json::json!({
@@ -201,9 +201,7 @@ fn run_sync(args: &SyncArgs, shell: &mut Shell) -> Result<(), CliError> {
                 ),
             };
             if shell.format == Format::Text {
-                shell
-                    .data(&line)
-                    .map_err(|e| CliError::failed(e.to_string()))?;
+                shell.data(&line).map_err(CliError::io)?;
             }
         }
     }

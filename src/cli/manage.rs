@@ -14,7 +14,7 @@ use crate::kube::{connect, manage, runtime};
 use crate::output::{table, Format, Shell};
 
 fn io(e: std::io::Error) -> CliError {
-    CliError::failed(e.to_string())
+    CliError::io(e)
 }
 
 fn duration_arg(s: &str) -> Result<Duration, String> {

@@ -143,7 +143,7 @@ pub fn run() -> i32 {
         Ok(()) => 0,
         Err(e) => {
             // A closed pipe (`| head`) is not a failure.
-            if e.message.contains("Broken pipe") {
+            if e.is_broken_pipe() {
                 return 0;
             }
             let _ = shell.error(&e.message);

@@ -120,7 +120,7 @@ pub fn run_detect(args: &DetectArgs, shell: &mut Shell) -> Result<(), CliError> 
         Format::Text => shell.data(&format!("{}{}", detect_table(&app), detect_sources(&app))),
         _ => shell.structured(&app),
     }
-    .map_err(|e| CliError::failed(e.to_string()))
+    .map_err(CliError::io)
 }
 
 /// Detection's warnings on stderr, in every format (`-o json` also carries them per
@@ -209,9 +209,7 @@ pub fn run_init(args: &InitArgs, shell: &mut Shell) -> Result<(), CliError> {
             "written": report.written,
             "skipped": report.skipped.iter().map(|s| serde_json::json!({"path": s.path, "reason": s.reason.to_string()})).collect::<Vec<_>>(),
         });
-        shell
-            .structured(&summary)
-            .map_err(|e| CliError::failed(e.to_string()))?;
+        shell.structured(&summary).map_err(CliError::io)?;
     }
     Ok(())
 }

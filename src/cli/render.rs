@@ -180,10 +180,10 @@ pub fn run(args: &RenderArgs, global: &GlobalFlags, shell: &mut Shell) -> Result
                 .collect::<Vec<_>>();
             shell
                 .structured(&serde_json::json!({ "manifests": docs }))
-                .map_err(|e| CliError::failed(e.to_string()))
+                .map_err(CliError::io)
         }
         None => shell
             .data(&to_multidoc(&out.manifests))
-            .map_err(|e| CliError::failed(e.to_string())),
+            .map_err(CliError::io),
     }
 }

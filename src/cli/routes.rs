@@ -213,7 +213,7 @@ pub fn run(args: &RoutesArgs, shell: &mut Shell) -> Result<(), CliError> {
         .clone()
         .or(component)
         .unwrap_or_else(|| "backend".into());
-    let io = |e: std::io::Error| CliError::failed(e.to_string());
+    let io = CliError::io;
     if args.chart_values {
         let (values, warnings) =
             crate::kong::chart_values::chart_values(&plan, &settings, &component);

@@ -151,7 +151,7 @@ pub fn run(args: &ScanArgs, shell: &mut Shell) -> Result<(), CliError> {
             if total > 0 {
                 shell
                     .data(&crate::output::table(&table))
-                    .map_err(|e| CliError::failed(e.to_string()))?;
+                    .map_err(CliError::io)?;
             }
             let files: usize = reports.iter().map(|r| r.files_scanned).sum();
             let _ = shell.status(
@@ -161,7 +161,7 @@ pub fn run(args: &ScanArgs, shell: &mut Shell) -> Result<(), CliError> {
         }
         _ => shell
             .structured(&serde_json::json!({ "mode": mode, "reports": reports }))
-            .map_err(|e| CliError::failed(e.to_string()))?,
+            .map_err(CliError::io)?,
     }
     if mode == ScanMode::Strict {
         fail_on_high(&reports)?;

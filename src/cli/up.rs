@@ -140,9 +140,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             Format::Yaml => serde_yaml::to_string(&steps).unwrap_or_default(),
             Format::Text => plan::plan_text(&steps),
         };
-        shell
-            .data(&text)
-            .map_err(|e| CliError::failed(e.to_string()))?;
+        shell.data(&text).map_err(CliError::io)?;
         shell
             .status("Dry run", "nothing was created or changed")
             .ok();
@@ -233,10 +231,7 @@ pub fn run_up(args: &UpArgs, global: &GlobalFlags, shell: &mut Shell) -> Result<
             finish(shell, &o, log_path.as_deref())
         }
         // 130 after Ctrl-C, as `deploy` exits when it is aborted (128 + SIGINT).
-        Err(f) if f.interrupted => Err(CliError {
-            message: f.to_string(),
-            code: 130,
-        }),
+        Err(f) if f.interrupted => Err(CliError::failed(f.to_string()).with_code(130)),
         Err(f) => Err(CliError::failed(f.to_string())),
     }
 }
@@ -313,7 +308,7 @@ fn finish(shell: &mut Shell, o: &Outcome, log: Option<&std::path::Path>) -> Resu
         });
         shell
             .data(&(summary.to_string() + "\n"))
-            .map_err(|e| CliError::failed(e.to_string()))?;
+            .map_err(CliError::io)?;
         return Ok(());
     }
     let key_line = if gw.key_created {
@@ -332,9 +327,7 @@ fn finish(shell: &mut Shell, o: &Outcome, log: Option<&std::path::Path>) -> Resu
         url = gw.url,
         ns = o.deployed.namespace,
     );
-    shell
-        .data(&text)
-        .map_err(|e| CliError::failed(e.to_string()))?;
+    shell.data(&text).map_err(CliError::io)?;
     shell
         .status(
             "Done",

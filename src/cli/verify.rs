@@ -331,7 +331,7 @@ pub fn report(
         Format::Text => shell.data(&verify::results_table(results)),
         _ => shell.structured(&results),
     }
-    .map_err(|e| CliError::failed(e.to_string()))?;
+    .map_err(CliError::io)?;
     if verify::any_failed(results) {
         let n = results
             .iter()
