@@ -109,7 +109,8 @@ fn app_objects(server: &FakeApiServer) -> Vec<(String, String)> {
         .contents_of(NS)
         .into_iter()
         .filter(|(k, _)| !matches!(k.as_str(), "Pod" | "ReplicaSet" | "Event"))
-        .filter(|(_, n)| !n.starts_with("justpush.release."))
+        // Records are Secrets named justpush.release.v1.*; the lease is justpush.release.*.
+        .filter(|(k, n)| !(k == "Secret" && n.starts_with("justpush.release.")))
         .collect()
 }
 
@@ -461,8 +462,21 @@ async fn concurrent_deploy_refused_naming_the_holder() {
         .await
         .unwrap_err();
     assert!(err.to_string().contains("alice@laptop pid 4242"), "{err}");
-    assert!(server.objects_in("apps/v1", "Deployment", NS).is_empty());
-    // The namespace was there before: it stays.
+    // Nothing but alice's lease, still hers; no record; the namespace (there before) stays.
+    assert_eq!(
+        app_objects(&server),
+        vec![("Lease".to_string(), "justpush.release.todo".to_string())]
+    );
+    let lease = server
+        .object(
+            "coordination.k8s.io/v1",
+            "Lease",
+            NS,
+            "justpush.release.todo",
+        )
+        .unwrap();
+    assert_eq!(lease["spec"]["holderIdentity"], "alice@laptop pid 4242");
+    assert!(records(&server).await.is_empty());
     assert!(server.object("v1", "Namespace", "", NS).is_some());
 }
 
@@ -479,6 +493,14 @@ async fn stale_lease_is_taken_over() {
     deploy(&server, request("todo/api:1", "todo/web:1"))
         .await
         .expect("an expired lease does not block");
+    // Taken over, then released: bob's stale lease is gone, revision 1 is deployed.
+    assert!(!app_objects(&server).iter().any(|(k, _)| k == "Lease"));
+    let st: Vec<_> = records(&server)
+        .await
+        .iter()
+        .map(|r| (r.revision, r.status))
+        .collect();
+    assert_eq!(st, vec![(1, ReleaseStatus::Deployed)]);
 }
 
 /// Starts a deploy whose api image (`todo/api-neverready:2`) never turns ready, and returns once
@@ -573,6 +595,7 @@ async fn interrupted_deploy_rolled_back() {
         .await
         .unwrap();
     let before = specs(&server);
+    let before_objects = app_objects(&server);
     // The new api never turns ready; the test interrupts once its Deployment is applied.
     let req = request("todo/api-neverready:2", "todo/web:1");
     let interrupt = req.interrupt.clone();
@@ -591,6 +614,20 @@ async fn interrupted_deploy_rolled_back() {
         "{err}"
     );
     assert_eq!(specs(&server), before);
+    assert_eq!(
+        app_objects(&server),
+        before_objects,
+        "no lease left, nothing added"
+    );
+    let st: Vec<_> = records(&server)
+        .await
+        .iter()
+        .map(|r| (r.revision, r.status))
+        .collect();
+    assert_eq!(
+        st,
+        vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Failed)]
+    );
 }
 
 #[tokio::test]
@@ -661,6 +698,13 @@ async fn timeout_names_what_is_not_ready_and_why() {
     assert!(msg.contains("not ready after 2 s"), "{msg}");
     assert!(msg.contains("Deployment/todo-"), "{msg}");
     assert!(msg.contains("api"), "{msg}");
+    // A first install: removed with the namespace it made, records and lease included.
+    assert!(
+        app_objects(&server).is_empty(),
+        "{:?}",
+        app_objects(&server)
+    );
+    assert!(records(&server).await.is_empty());
 }
 
 #[tokio::test]
@@ -683,6 +727,18 @@ async fn second_interrupt_aborts_at_once() {
         err.to_string().contains("kubectl justpush rollback"),
         "{err}"
     );
+    // Nothing undone: revision 2's record is left DEPLOYING (the next deploy marks it
+    // failed), and the lease stays to expire, so no one else deploys over the half-state.
+    let st: Vec<_> = records(&server)
+        .await
+        .iter()
+        .map(|r| (r.revision, r.status))
+        .collect();
+    assert_eq!(
+        st,
+        vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Deploying)]
+    );
+    assert!(app_objects(&server).iter().any(|(k, _)| k == "Lease"));
 }
 
 #[tokio::test]
