@@ -73,6 +73,11 @@ fn bad_flags_are_usage_errors_before_any_daemon_contact() {
             vec![dir, "--ca-bundle", "/nonexistent.pem"],
             "--ca-bundle /nonexistent.pem: cannot read it",
         ),
+        (vec![dir, "--probe-timeout", "soon"], "--probe-timeout"),
+        (
+            vec![dir, "--probe-timeout", "0s"],
+            "gives the app no time to start listening",
+        ),
     ] {
         let out = build(&args, host);
         let stderr = String::from_utf8_lossy(&out.stderr);

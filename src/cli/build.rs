@@ -88,8 +88,20 @@ pub struct BuildInputArgs {
     #[arg(long)]
     pub no_probe: bool,
     /// How long a built image may take to listen when it is probed (e.g. 60s, 2m).
-    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = super::deploy::parse_duration)]
+    #[arg(long, value_name = "DURATION", default_value = "60s", value_parser = probe_timeout_arg)]
     pub probe_timeout: std::time::Duration,
+}
+
+/// `--probe-timeout`: a duration above zero (zero would give the app no time to listen, and
+/// every probe would fail as if the app never started).
+fn probe_timeout_arg(text: &str) -> Result<std::time::Duration, String> {
+    let d = super::deploy::parse_duration(text)?;
+    if d.is_zero() {
+        return Err(format!(
+            "{text} gives the app no time to start listening; use a duration above zero (e.g. 60s), or --no-probe to skip the probe"
+        ));
+    }
+    Ok(d)
 }
 
 impl BuildInputArgs {
