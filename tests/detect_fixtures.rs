@@ -70,6 +70,7 @@ fixture_tests! {
     rust_axum => "rust-axum",
     rust_std => "rust-std",
     rust_openssl => "rust-openssl",
+    rust_vendored => "rust-vendored",
     static_site => "static",
     monorepo => "monorepo",
     apps_monorepo => "apps-monorepo",

@@ -6,6 +6,7 @@ use regex::Regex;
 use sha2::{Digest, Sha256};
 use std::path::{Component as PathPart, Path, PathBuf};
 
+use super::vendored::VendoredCrate;
 use super::{secret_files, ImageError};
 use crate::input::{self, MAX_IGNORE_BYTES};
 
@@ -406,6 +407,19 @@ pub fn hex(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
+/// A vendored crate being walked, and where it starts (`vendor/openssl/`).
+struct InCrate<'a> {
+    krate: &'a VendoredCrate,
+    prefix: String,
+}
+
+impl InCrate<'_> {
+    /// `rel` relative to the crate's directory.
+    fn inner<'r>(&self, rel: &'r str) -> &'r str {
+        rel.strip_prefix(&self.prefix).unwrap_or(rel)
+    }
+}
+
 fn walk(
     root: &Path,
     dir: &Path,
@@ -414,6 +428,32 @@ fn walk(
     extra: &[ExtraFile],
     out: &mut Walk,
 ) -> Result<(), ImageError> {
+    walk_in(root, dir, prefix, ignore, extra, None, out)
+}
+
+fn walk_in(
+    root: &Path,
+    dir: &Path,
+    prefix: &str,
+    ignore: &DockerIgnore,
+    extra: &[ExtraFile],
+    in_crate: Option<&InCrate<'_>>,
+    out: &mut Walk,
+) -> Result<(), ImageError> {
+    // A crate vendored here: its published files are kept as published (see `vendored`).
+    let found = match in_crate {
+        None => VendoredCrate::read(dir),
+        Some(_) => None,
+    };
+    let here = found.as_ref().map(|krate| InCrate {
+        krate,
+        prefix: if prefix.is_empty() {
+            String::new()
+        } else {
+            format!("{prefix}/")
+        },
+    });
+    let in_crate = in_crate.or(here.as_ref());
     let read = std::fs::read_dir(dir)
         .map_err(|e| ImageError::io(format!("reading directory {}", dir.display()), e))?;
     for entry in read {
@@ -438,6 +478,12 @@ fn walk(
         // `.dockerignore` itself and the Dockerfile are always sent (the daemon reads them).
         let always = prefix.is_empty() && (name == ".dockerignore" || name == "Dockerfile");
         if ft.is_dir() {
+            let published = in_crate.is_some_and(|c| c.krate.lists_below(c.inner(&rel)));
+            if published {
+                out.entries.push(rel.clone());
+                walk_in(root, &entry.path(), &rel, ignore, extra, in_crate, out)?;
+                continue;
+            }
             if excluded && !ignore.has_exceptions() {
                 continue;
             }
@@ -448,7 +494,12 @@ fn walk(
                 }
                 out.entries.push(rel.clone());
             }
-            walk(root, &entry.path(), &rel, ignore, extra, out)?;
+            walk_in(root, &entry.path(), &rel, ignore, extra, in_crate, out)?;
+            continue;
+        }
+        if ft.is_file() && in_crate.is_some_and(|c| c.krate.verifies(c.inner(&rel), &entry.path()))
+        {
+            out.entries.push(rel);
             continue;
         }
         if excluded && !always {
@@ -642,6 +693,60 @@ mod tests {
             .unwrap()
             .map(|e| e.unwrap().path().unwrap().to_string_lossy().into_owned())
             .collect()
+    }
+
+    /// `cargo vendor` output with a published test key, and the same key name elsewhere.
+    fn vendored_project(p: &Path) {
+        use sha2::{Digest, Sha256};
+        let key = "-----BEGIN PRIVATE KEY-----\nMIIfixture\n-----END PRIVATE KEY-----\n";
+        let krate = p.join("vendor/native-fixture");
+        std::fs::create_dir_all(krate.join("tests")).unwrap();
+        std::fs::create_dir_all(krate.join("src")).unwrap();
+        std::fs::write(krate.join("tests/key.pem"), key).unwrap();
+        std::fs::write(krate.join("src/lib.rs"), "pub fn f() {}\n").unwrap();
+        // Added after vendoring: not published, so judged as any file.
+        std::fs::write(krate.join("tests/mine.pem"), key).unwrap();
+        let sha = |b: &[u8]| hex(&Sha256::digest(b));
+        let listing = serde_json::json!({
+            "files": {"tests/key.pem": sha(key.as_bytes()), "src/lib.rs": sha(b"pub fn f() {}\n")},
+            "package": sha(b"native-fixture-0.1.0.crate"),
+        });
+        std::fs::write(krate.join(".cargo-checksum.json"), listing.to_string()).unwrap();
+        std::fs::create_dir_all(p.join("tests")).unwrap();
+        std::fs::write(p.join("tests/key.pem"), key).unwrap();
+        std::fs::write(p.join("main.rs"), "fn main() {}\n").unwrap();
+    }
+
+    #[test]
+    fn a_vendored_crates_published_files_stay_so_cargo_can_verify_it() {
+        let d = tempfile::tempdir().unwrap();
+        let p = d.path();
+        vendored_project(p);
+        // A common .dockerignore line that would take the crate's tests away too.
+        let listing = list_context(p, "tests\n").unwrap();
+        let names = &listing.entries;
+        for kept in [
+            "vendor/native-fixture/tests/key.pem",
+            "vendor/native-fixture/src/lib.rs",
+            "vendor/native-fixture/.cargo-checksum.json",
+        ] {
+            assert!(names.iter().any(|n| n == kept), "{kept} missing: {names:?}");
+        }
+        // The project's own key and the one added beside the published files stay out.
+        assert!(!names.iter().any(|n| n == "tests/key.pem"), "{names:?}");
+        let left: Vec<&str> = listing.left_out.iter().map(|l| l.path.as_str()).collect();
+        assert_eq!(left, ["vendor/native-fixture/tests/mine.pem"]);
+        // A published file changed since (another key now) is judged as any file: left out.
+        std::fs::write(
+            p.join("vendor/native-fixture/tests/key.pem"),
+            "-----BEGIN PRIVATE KEY-----\nMIIanother\n-----END PRIVATE KEY-----\n",
+        )
+        .unwrap();
+        let listing = list_context(p, "").unwrap();
+        assert!(!listing
+            .entries
+            .iter()
+            .any(|n| n == "vendor/native-fixture/tests/key.pem"));
     }
 
     #[test]

@@ -12,6 +12,7 @@ pub mod load;
 pub mod probe;
 pub mod registry;
 pub mod secret_files;
+pub mod vendored;
 
 use regex::Regex;
 use sha2::{Digest, Sha256};
