@@ -101,6 +101,15 @@ async fn records(server: &FakeApiServer) -> Vec<justpush::kube::record::ReleaseR
         .unwrap()
 }
 
+/// Each record's revision and status, oldest first.
+async fn statuses(server: &FakeApiServer) -> Vec<(u32, ReleaseStatus)> {
+    records(server)
+        .await
+        .iter()
+        .map(|r| (r.revision, r.status))
+        .collect()
+}
+
 /// Kind/name of every object in the namespace except pods, ReplicaSets and events (what the
 /// controllers add) and release records (checked on their own with [`records`]), for
 /// comparisons. Leases are in: a deploy that ends, however it ends, leaves none.
@@ -495,11 +504,7 @@ async fn stale_lease_is_taken_over() {
         .expect("an expired lease does not block");
     // Taken over, then released: bob's stale lease is gone, revision 1 is deployed.
     assert!(!app_objects(&server).iter().any(|(k, _)| k == "Lease"));
-    let st: Vec<_> = records(&server)
-        .await
-        .iter()
-        .map(|r| (r.revision, r.status))
-        .collect();
+    let st = statuses(&server).await;
     assert_eq!(st, vec![(1, ReleaseStatus::Deployed)]);
 }
 
@@ -619,11 +624,7 @@ async fn interrupted_deploy_rolled_back() {
         before_objects,
         "no lease left, nothing added"
     );
-    let st: Vec<_> = records(&server)
-        .await
-        .iter()
-        .map(|r| (r.revision, r.status))
-        .collect();
+    let st = statuses(&server).await;
     assert_eq!(
         st,
         vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Failed)]
@@ -729,11 +730,7 @@ async fn second_interrupt_aborts_at_once() {
     );
     // Nothing undone: revision 2's record is left DEPLOYING (the next deploy marks it
     // failed), and the lease stays to expire, so no one else deploys over the half-state.
-    let st: Vec<_> = records(&server)
-        .await
-        .iter()
-        .map(|r| (r.revision, r.status))
-        .collect();
+    let st = statuses(&server).await;
     assert_eq!(
         st,
         vec![(1, ReleaseStatus::Deployed), (2, ReleaseStatus::Deploying)]

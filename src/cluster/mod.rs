@@ -204,12 +204,7 @@ async fn run_located_async(
     cancel: Option<&tokio_util::sync::CancellationToken>,
 ) -> Result<ToolOutput, ClusterError> {
     let command = display_command(program, args);
-    let path = tools
-        .locate(program)
-        .ok_or_else(|| ClusterError::ToolMissing {
-            tool: program.to_string(),
-            hint: format!("install {program} and run again"),
-        })?;
+    let path = locate_or_missing(tools, program)?;
     let child = tokio::process::Command::new(path)
         .args(args)
         .stdin(Stdio::null())
@@ -249,6 +244,16 @@ async fn run_located_async(
     }
 }
 
+/// Where `program` is, or the error naming it and how to get it.
+fn locate_or_missing(tools: &dyn ToolRunner, program: &str) -> Result<PathBuf, ClusterError> {
+    tools
+        .locate(program)
+        .ok_or_else(|| ClusterError::ToolMissing {
+            tool: program.to_string(),
+            hint: format!("install {program} and run again"),
+        })
+}
+
 fn run_located(
     tools: &dyn ToolRunner,
     program: &str,
@@ -258,12 +263,7 @@ fn run_located(
     cancel: Option<&tokio_util::sync::CancellationToken>,
 ) -> Result<ToolOutput, ClusterError> {
     let command = display_command(program, args);
-    let path = tools
-        .locate(program)
-        .ok_or_else(|| ClusterError::ToolMissing {
-            tool: program.to_string(),
-            hint: format!("install {program} and run again"),
-        })?;
+    let path = locate_or_missing(tools, program)?;
     let mut child = Command::new(path)
         .args(args)
         .stdin(if stdin.is_some() {

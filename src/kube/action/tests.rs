@@ -103,6 +103,18 @@ fn api_image(cluster: &FakeCluster) -> String {
         .to_string()
 }
 
+/// The keys of a first install's objects, in apply order (deployed on a cluster of its own).
+async fn first_install_keys() -> Vec<ObjectKey> {
+    let mut c = FakeCluster::with_kong();
+    let (r, _) = run(&mut c, &FakeReleases::default(), request("api:1", "one")).await;
+    r.unwrap()
+        .record
+        .objects
+        .iter()
+        .map(ObjectKey::of)
+        .collect()
+}
+
 /// A cluster and store with revision 1 deployed (API_TOKEN=one, api:1).
 async fn deployed_v1() -> (FakeCluster, FakeReleases) {
     let mut cluster = FakeCluster::with_kong();
@@ -255,17 +267,9 @@ async fn a_failed_delete_during_cleanup_is_reported_with_what_is_left() {
     cluster.namespaces.insert(NS.into());
     cluster.waits.push_back(crash("Pod/todo-api-1"));
     let store = FakeReleases::default();
-    let (probe, _) = {
-        let mut c = FakeCluster::with_kong();
-        let s = FakeReleases::default();
-        run(&mut c, &s, request("api:1", "one")).await
-    };
-    let api_deployment = probe
-        .unwrap()
-        .record
-        .objects
-        .iter()
-        .map(ObjectKey::of)
+    let api_deployment = first_install_keys()
+        .await
+        .into_iter()
         .find(|k| k.kind == "Deployment" && k.name.ends_with("api"))
         .unwrap();
     cluster
@@ -378,17 +382,7 @@ async fn an_api_error_mid_apply_rolls_the_upgrade_back() {
 async fn a_lost_connection_mid_first_install_removes_what_was_applied() {
     let mut cluster = FakeCluster::with_kong();
     let store = FakeReleases::default();
-    let (probe, _) = {
-        let mut c = FakeCluster::with_kong();
-        run(&mut c, &FakeReleases::default(), request("api:1", "one")).await
-    };
-    let last = probe
-        .unwrap()
-        .record
-        .objects
-        .last()
-        .map(ObjectKey::of)
-        .unwrap();
+    let last = first_install_keys().await.pop().unwrap();
     cluster
         .fail_apply
         .insert(format!("{}/{}", last.kind, last.name), 0);
@@ -411,16 +405,9 @@ async fn a_lost_connection_mid_first_install_removes_what_was_applied() {
 async fn a_gateway_object_the_cluster_rejects_is_a_warning_and_the_app_deploys() {
     let mut cluster = FakeCluster::with_kong();
     let store = FakeReleases::default();
-    let (probe, _) = {
-        let mut c = FakeCluster::with_kong();
-        run(&mut c, &FakeReleases::default(), request("api:1", "one")).await
-    };
-    let plugin = probe
-        .unwrap()
-        .record
-        .objects
-        .iter()
-        .map(ObjectKey::of)
+    let plugin = first_install_keys()
+        .await
+        .into_iter()
         .find(|k| k.kind == "KongPlugin")
         .unwrap();
     cluster
