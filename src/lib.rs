@@ -8,6 +8,7 @@ pub mod chart;
 pub mod cli;
 pub mod cluster;
 pub mod codescan;
+pub mod dashboard;
 pub mod detect;
 pub mod dockerfile;
 pub mod error;

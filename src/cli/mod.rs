@@ -5,6 +5,7 @@ mod audit;
 mod build;
 mod cluster;
 mod credentials;
+mod dashboard;
 mod deploy;
 mod kong;
 mod manage;
@@ -78,7 +79,7 @@ pub enum Command {
     Status(manage::StatusArgs),
     /// Print the logs of every pod of a release, prefixed with component/pod.
     Logs(manage::LogsArgs),
-    /// Set the number of pods of a component (through its HPA when it has one).
+    /// Set the number of pods of a component: a new revision (through its HPA when it has one).
     Scale(manage::ScaleArgs),
     /// Deploy a new revision with changed environment (secrets from stdin or a file).
     Redeploy(deploy::RedeployArgs),
@@ -100,6 +101,8 @@ pub enum Command {
     Audit(audit::AuditArgs),
     /// Scan a project's build contexts for malicious code and committed secrets (docs/scan.md).
     Scan(scan::ScanArgs),
+    /// Serve the web dashboard and its REST API on 127.0.0.1 (token-protected) until Ctrl-C.
+    Dashboard(dashboard::DashboardArgs),
 }
 
 /// Runs the command line and returns the process exit code.
@@ -137,6 +140,7 @@ pub fn run() -> i32 {
         Command::Kong(args) => kong::run(args, &mut shell),
         Command::Audit(args) => audit::run(args, &mut shell),
         Command::Scan(args) => scan::run(args, &mut shell),
+        Command::Dashboard(args) => dashboard::run(args, &mut shell),
     };
     audit::record(&cli.global, &result, &mut shell);
     match result {
