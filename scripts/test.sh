@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The one test command (README, .ci/run): on a fresh Debian machine with the Rust toolchain it
-# installs what the tests need (idempotently), checks formatting and lints (cargo fmt --check,
+# installs what the tests need (idempotently: the Python tools, Debian's chromium for the
+# dashboard's browser test), checks formatting and lints (cargo fmt --check,
 # cargo clippy --all-targets -D warnings; either failing stops the run), builds, and runs every tier:
 #   1. cargo tests (pure units, snapshots, CLI against the real binary, bounded property tests
 #      of the parsers), then the hostile-input campaign against the binary
@@ -29,6 +30,21 @@ fi
 mkdir -p .cache
 step "Python tools for chart checks"
 bash scripts/setup-python.sh || { echo "error: python setup failed" >&2; exit 1; }
+
+# Debian's chromium, for the dashboard's real-browser test (tests/dashboard_http.rs, tier 1).
+step "Browser: Debian chromium"
+if [ ! -x /usr/bin/chromium ]; then
+  if [ "$(id -u)" = 0 ]; then
+    if ! { apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends chromium; }; then
+      echo "error: installing chromium with apt failed" >&2
+      exit 1
+    fi
+  else
+    echo "error: chromium is missing and installing it needs root (apt-get install chromium)" >&2
+    exit 1
+  fi
+fi
+/usr/bin/chromium --version
 
 # Formatting and lints gate everything else: a submission that is not fmt- and clippy-clean
 # fails here, before any test runs.

@@ -284,3 +284,60 @@ fn the_state_file_is_private_and_ctrl_c_removes_it() {
     assert!(status.success(), "{status}");
     assert!(!file.exists(), "the state file outlived the dashboard");
 }
+
+/// Debian's chromium, which the test command installs (`/usr/bin/chromium`).
+fn chromium() -> Option<std::path::PathBuf> {
+    let path = std::path::PathBuf::from(
+        std::env::var_os("CHROMIUM").unwrap_or_else(|| "/usr/bin/chromium".into()),
+    );
+    path.exists().then_some(path)
+}
+
+/// The Importer in a real browser: the printed URL (token → cookie → redirect), the page's
+/// script under the strict CSP, its requests with the cookie, and the table it draws.
+#[test]
+fn the_importer_page_shows_the_projects_and_components_in_a_real_browser() {
+    let Some(chromium) = chromium() else {
+        // The test command installs it; a CI run without it is a broken setup, not a skip.
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "chromium is missing (scripts/test.sh installs Debian's chromium)"
+        );
+        eprintln!("skipping: no /usr/bin/chromium (set CHROMIUM, or run scripts/test.sh)");
+        return;
+    };
+    let d = start();
+    let profile = tempfile::tempdir().unwrap();
+    // The flags a sandboxed, offline machine needs (no background networking, no updates).
+    let out = Command::new(chromium)
+        .args([
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--virtual-time-budget=15000",
+            "--dump-dom",
+        ])
+        .arg(format!("--user-data-dir={}", profile.path().display()))
+        .arg(format!("http://127.0.0.1:{}/?token={}", d.port, d.token))
+        .output()
+        .unwrap();
+    let dom = String::from_utf8_lossy(&out.stdout);
+    let why = format!("{dom}\n{}", String::from_utf8_lossy(&out.stderr));
+    assert!(dom.contains("2 project(s)"), "{why}");
+    assert!(
+        dom.contains(r#"<option value="express">express</option>"#)
+            && dom.contains(r#"<option value="fastapi-uv">fastapi-uv</option>"#),
+        "{why}"
+    );
+    // The first project (express) is detected and drawn.
+    assert!(
+        dom.contains("<td>node</td>") && dom.contains("<td>express</td>"),
+        "{why}"
+    );
+    assert!(dom.contains("1 component(s)"), "{why}");
+}
