@@ -308,7 +308,13 @@ impl Run<'_> {
 
         let since = Timestamp::now();
         let (created, mut stop) = self
-            .apply(cluster, &prepared.objects, &mut warnings, progress)
+            .apply(
+                cluster,
+                &prepared.objects,
+                history.revision,
+                &mut warnings,
+                progress,
+            )
             .await;
         if stop.is_none() && !self.lost.is_cancelled() {
             stop = self
@@ -406,18 +412,14 @@ impl Run<'_> {
         &self,
         cluster: &mut (dyn ClusterOps + '_),
         objects: &[J],
+        revision: u32,
         warnings: &mut Vec<String>,
         progress: &mut (dyn FnMut(DeployProgress) + Send),
     ) -> (Vec<ObjectKey>, Option<Stop>) {
         let mut created = Vec::new();
         progress(DeployProgress::Step(format!(
-            "applying {} objects (revision {})",
-            objects.len(),
-            objects
-                .first()
-                .and_then(|o| o.pointer("/metadata/annotations/justpush.dev~1revision"))
-                .and_then(J::as_str)
-                .unwrap_or("?")
+            "applying {} objects (revision {revision})",
+            objects.len()
         )));
         for obj in objects {
             if self.lost.is_cancelled() {

@@ -424,6 +424,9 @@ async fn a_gateway_object_the_cluster_rejects_is_a_warning_and_the_app_deploys()
         .iter()
         .any(|p| matches!(p, DeployProgress::Warning(w) if w.contains(&plugin.name))));
     assert!(!cluster.objects.contains_key(&plugin));
+    assert!(seen
+        .iter()
+        .any(|p| matches!(p, DeployProgress::Step(s) if s.starts_with("applying ") && s.ends_with("(revision 1)"))));
     assert_eq!(statuses(&store), vec![(1, ReleaseStatus::Deployed)]);
 }
 
