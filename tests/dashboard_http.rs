@@ -223,7 +223,20 @@ fn projects_under_dir_are_listed_and_detected_and_paths_are_refused() {
     assert_eq!(a.status, 200, "{}", a.body);
     let app: serde_json::Value = serde_json::from_str(&a.body).unwrap();
     assert_eq!(app["components"][0]["language"], "python", "{app}");
+    // The spec found in the project, as a download; a runtime one is not a file here.
+    let a = get("/api/v1/projects/express/components/orders-api/spec");
+    assert_eq!(a.status, 200, "{}", a.body);
+    assert!(a.body.contains("openapi:"), "{}", a.body);
+    assert_eq!(
+        a.header("content-disposition").as_deref(),
+        Some(r#"attachment; filename="orders-api-openapi.yaml""#)
+    );
+    let runtime = get("/api/v1/projects/fastapi-uv/components/todo-api/spec");
+    assert_eq!(runtime.status, 404, "{}", runtime.body);
+    assert!(runtime.body.contains("at run time"), "{}", runtime.body);
     for (path, status) in [
+        ("/api/v1/projects/express/components/nope/spec", 404),
+        ("/api/v1/projects/..%2Fetc/components/x/spec", 400),
         ("/api/v1/projects/etc/detect", 404),
         ("/api/v1/projects/..%2F..%2Fetc/detect", 400),
         ("/api/v1/projects/.git/detect", 400),
@@ -249,7 +262,11 @@ fn the_openapi_document_is_3_1_and_names_every_route_it_serves() {
     assert_eq!(a.status, 200);
     let doc: serde_json::Value = serde_json::from_str(&a.body).unwrap();
     assert_eq!(doc["openapi"], "3.1.0");
-    for path in ["/api/v1/projects", "/api/v1/projects/{name}/detect"] {
+    for path in [
+        "/api/v1/projects",
+        "/api/v1/projects/{name}/detect",
+        "/api/v1/projects/{name}/components/{component}/spec",
+    ] {
         assert!(
             doc["paths"][path]["get"]["operationId"].is_string(),
             "{path}"
@@ -340,4 +357,10 @@ fn the_importer_page_shows_the_projects_and_components_in_a_real_browser() {
         "{why}"
     );
     assert!(dom.contains("1 component(s)"), "{why}");
+    // Its spec file is offered as a download (the express fixture has openapi.yaml).
+    assert!(
+        dom.contains(r#"href="/api/v1/projects/express/components/orders-api/spec""#)
+            && dom.contains("Download openapi.yaml"),
+        "{why}"
+    );
 }

@@ -51,6 +51,10 @@ pub fn router(dashboard: Arc<Dashboard>) -> Router {
         .route("/api/v1/openapi.json", get(openapi))
         .route("/api/v1/projects", get(projects))
         .route("/api/v1/projects/{name}/detect", get(detect))
+        .route(
+            "/api/v1/projects/{name}/components/{component}/spec",
+            get(spec_download),
+        )
         .fallback(|| async { problem(StatusCode::NOT_FOUND, "no such page or endpoint") })
         .layer(axum::middleware::from_fn_with_state(
             dashboard.clone(),
@@ -180,6 +184,15 @@ pub fn openapi_document() -> J {
                 "summary": "What detection finds in a project: components, languages, ports, health paths, OpenAPI documents",
                 "parameters": [{"name": "name", "in": "path", "required": true, "description": "`.` for --dir itself, else one of its direct subdirectories", "schema": {"type": "string"}}],
                 "responses": {"200": {"description": "the detected app", "content": {"application/json": {"schema": {"type": "object"}}}}, "400": error, "401": error, "404": error, "422": error}
+            }},
+            "/api/v1/projects/{name}/components/{component}/spec": {"get": {
+                "operationId": "downloadSpec",
+                "summary": "A component's OpenAPI document file, as found in the project (a download)",
+                "parameters": [
+                    {"name": "name", "in": "path", "required": true, "schema": {"type": "string"}},
+                    {"name": "component", "in": "path", "required": true, "schema": {"type": "string"}}
+                ],
+                "responses": {"200": {"description": "the document", "content": {"application/yaml": {"schema": {"type": "string"}}, "application/json": {"schema": {"type": "object"}}}}, "400": error, "401": error, "404": error, "422": error}
             }}
         },
         "components": {
@@ -262,6 +275,84 @@ async fn detect(State(d): State<Arc<Dashboard>>, UrlPath(name): UrlPath<String>)
         Ok(Err(e)) => problem(StatusCode::UNPROCESSABLE_ENTITY, &e.to_string()),
         Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
     }
+}
+
+/// A component's OpenAPI document as a download: the file detection found in the project
+/// (read inside it, bounded). A document served only at run time has no file here.
+async fn spec_download(
+    State(d): State<Arc<Dashboard>>,
+    UrlPath((name, component)): UrlPath<(String, String)>,
+) -> Response<Body> {
+    let dir = match project_dir(&d.root, &name) {
+        Ok(dir) => dir,
+        Err(m) if m.starts_with("no project") => return problem(StatusCode::NOT_FOUND, &m),
+        Err(m) => return problem(StatusCode::BAD_REQUEST, &m),
+    };
+    let read = tokio::task::spawn_blocking(move || spec_file(&dir, &component)).await;
+    match read {
+        Ok(Ok((file_name, text))) => {
+            let content_type = if file_name.ends_with(".json") {
+                "application/json"
+            } else {
+                "application/yaml"
+            };
+            let mut r = Response::new(Body::from(text));
+            r.headers_mut()
+                .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
+            if let Ok(v) = HeaderValue::from_str(&format!("attachment; filename=\"{file_name}\"")) {
+                r.headers_mut().insert(header::CONTENT_DISPOSITION, v);
+            }
+            r
+        }
+        Ok(Err((status, m))) => problem(status, &m),
+        Err(e) => problem(StatusCode::INTERNAL_SERVER_ERROR, &e.to_string()),
+    }
+}
+
+/// The download name and text of `component`'s spec file in the project at `dir`.
+fn spec_file(dir: &Path, component: &str) -> Result<(String, String), (StatusCode, String)> {
+    let app = crate::detect::detect(dir)
+        .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    let c = app
+        .components
+        .iter()
+        .find(|c| c.name == component)
+        .ok_or_else(|| {
+            (
+                StatusCode::NOT_FOUND,
+                format!("no component `{component}` in this project"),
+            )
+        })?;
+    let file = match &c.openapi {
+        Some(crate::detect::OpenApi::File(f)) => f,
+        Some(crate::detect::OpenApi::Runtime(p)) => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("component `{component}` serves its OpenAPI document at run time ({p}); `build` or `up` reads it from the built image"),
+            ))
+        }
+        None => {
+            return Err((
+                StatusCode::NOT_FOUND,
+                format!("component `{component}` has no OpenAPI document"),
+            ))
+        }
+    };
+    let text = crate::input::read_text_inside(
+        dir,
+        &dir.join(file),
+        "OpenAPI document",
+        crate::input::MAX_SPEC_BYTES,
+    )
+    .map_err(|e| (StatusCode::UNPROCESSABLE_ENTITY, e.to_string()))?;
+    // The name is made here, from the component's name (detection checked it) and the
+    // document's extension: nothing from the file name reaches the header as given.
+    let ext = if file.ends_with(".json") {
+        "json"
+    } else {
+        "yaml"
+    };
+    Ok((format!("{component}-openapi.{ext}"), text))
 }
 
 /// Where a running dashboard is described: `{url, port, pid, token}`, mode 0600.

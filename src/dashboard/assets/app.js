@@ -35,7 +35,17 @@ async function showProject(name) {
       cell(row, c.framework);
       cell(row, c.port);
       cell(row, c.health);
-      cell(row, c.openapi ? (c.openapi.file || c.openapi.runtime) : null);
+      const spec = document.createElement("td");
+      if (c.openapi && c.openapi.file) {
+        const a = document.createElement("a");
+        a.href = "/api/v1/projects/" + encodeURIComponent(name) + "/components/" + encodeURIComponent(c.name) + "/spec";
+        a.setAttribute("download", "");
+        a.textContent = "Download " + c.openapi.file;
+        spec.appendChild(a);
+      } else {
+        spec.textContent = c.openapi ? c.openapi.runtime + " (at run time)" : "-";
+      }
+      row.appendChild(spec);
       body.appendChild(row);
     }
     say("detect-status", app.components.length + " component(s)");
