@@ -37,7 +37,7 @@ use tokio_util::sync::CancellationToken;
 use self::kube_ops::{KubeCluster, KubeReleases};
 pub use self::ports::{ClusterOps, HeldRelease, ReleaseStore};
 use self::revision::{
-    event, fail_in_flight, kinds_of, kong_enabled, prepare_revision, render_revision,
+    event, fail_in_flight, kong_enabled, parse_objects, prepare_revision, render_revision,
     restore_secret, revision_record, workloads, RecordInputs, Revision, RevisionInputs,
 };
 use super::apply::{is_kept, is_kong_object, ObjectKey, COMPONENT_LABEL};
@@ -387,19 +387,21 @@ impl Run<'_> {
             is_upgrade: history.previous.is_some(),
             secrets,
         })?;
+        let parsed = parse_objects(&rendered)?;
         let mut cluster_scoped = BTreeSet::new();
-        for (api_version, kind) in kinds_of(&rendered.manifests)? {
+        for (api_version, kind) in parsed.kinds() {
             if !cluster.is_namespaced(&api_version, &kind).await? {
                 cluster_scoped.insert((api_version, kind));
             }
         }
         let prepared = prepare_revision(
-            &rendered,
+            parsed,
+            rendered.values,
             self.release(),
             self.ns(),
             history.revision,
             &cluster_scoped,
-        )?;
+        );
         let mut warnings = prepared.warnings.clone();
         warnings.extend(secret_warnings);
         Ok((prepared, warnings))

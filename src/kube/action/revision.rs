@@ -8,7 +8,6 @@ use serde_json::{Map, Value as J};
 
 use super::DeployError;
 use crate::chart::load::Chart;
-use crate::chart::manifest::Manifest;
 use crate::chart::render::{Capabilities, ReleaseInfo};
 use crate::chart::RenderedRelease;
 use crate::kube::apply::{is_kong_object, label_object};
@@ -75,36 +74,28 @@ pub fn render_revision(inputs: RevisionInputs<'_>) -> Result<RenderedRelease, De
     .map_err(|e| DeployError::Refused(format!("rendering the chart for {}: {e}", inputs.release)))
 }
 
-/// The `(apiVersion, kind)` pairs of the rendered objects, to ask the cluster which are
-/// namespaced.
-pub fn kinds_of(manifests: &[Manifest]) -> Result<BTreeSet<(String, String)>, DeployError> {
-    let mut out = BTreeSet::new();
-    for m in manifests.iter().filter(|m| m.hook.is_none()) {
-        let obj = parse(m)?;
-        let api_version = obj.get("apiVersion").and_then(J::as_str).unwrap_or("");
-        out.insert((api_version.to_string(), m.kind.clone()));
+/// The rendered objects as JSON, in install order, parsed once for the steps below.
+pub struct ParsedRevision {
+    pub objects: Vec<J>,
+    /// Helm hooks skipped.
+    pub warnings: Vec<String>,
+}
+
+impl ParsedRevision {
+    /// The `(apiVersion, kind)` pairs of the objects, to ask the cluster which are namespaced.
+    pub fn kinds(&self) -> BTreeSet<(String, String)> {
+        self.objects.iter().map(kind_of).collect()
     }
-    Ok(out)
 }
 
-fn parse(m: &Manifest) -> Result<J, DeployError> {
-    serde_yaml::from_str(&m.text).map_err(|e| {
-        DeployError::Refused(format!(
-            "{}: rendered object is not valid YAML: {e}",
-            m.source
-        ))
-    })
+fn kind_of(obj: &J) -> (String, String) {
+    let text = |key: &str| obj.get(key).and_then(J::as_str).unwrap_or("").to_string();
+    (text("apiVersion"), text("kind"))
 }
 
-/// The rendered objects labelled for the release and revision; `cluster_scoped` holds the
-/// `(apiVersion, kind)` pairs that get no namespace. Helm hooks are skipped with a warning.
-pub fn prepare_revision(
-    rendered: &RenderedRelease,
-    release: &str,
-    namespace: &str,
-    revision: u32,
-    cluster_scoped: &BTreeSet<(String, String)>,
-) -> Result<Revision, DeployError> {
+/// Parses the rendered documents; Helm hooks are skipped with a warning, documents that are
+/// not objects (empty ones) are dropped.
+pub fn parse_objects(rendered: &RenderedRelease) -> Result<ParsedRevision, DeployError> {
     let mut objects = Vec::new();
     let mut warnings = Vec::new();
     for m in &rendered.manifests {
@@ -115,14 +106,37 @@ pub fn prepare_revision(
             ));
             continue;
         }
-        let mut obj = parse(m)?;
-        if !obj.is_object() {
-            continue;
+        let obj: J = serde_yaml::from_str(&m.text).map_err(|e| {
+            DeployError::Refused(format!(
+                "{}: rendered object is not valid YAML: {e}",
+                m.source
+            ))
+        })?;
+        if obj.is_object() {
+            objects.push(obj);
         }
-        let api_version = obj.get("apiVersion").and_then(J::as_str).unwrap_or("");
-        let namespaced = !cluster_scoped.contains(&(api_version.to_string(), m.kind.clone()));
-        label_object(&mut obj, release, revision, namespaced.then_some(namespace));
-        objects.push(obj);
+    }
+    Ok(ParsedRevision { objects, warnings })
+}
+
+/// The parsed objects labelled for the release and revision; `cluster_scoped` holds the
+/// `(apiVersion, kind)` pairs that get no namespace. `values` are the values the chart
+/// rendered with.
+pub fn prepare_revision(
+    parsed: ParsedRevision,
+    values: J,
+    release: &str,
+    namespace: &str,
+    revision: u32,
+    cluster_scoped: &BTreeSet<(String, String)>,
+) -> Revision {
+    let ParsedRevision {
+        mut objects,
+        warnings,
+    } = parsed;
+    for obj in &mut objects {
+        let namespaced = !cluster_scoped.contains(&kind_of(obj));
+        label_object(obj, release, revision, namespaced.then_some(namespace));
     }
     let api_key_secret = objects
         .iter()
@@ -132,12 +146,12 @@ pub fn prepare_revision(
         })
         .and_then(|o| o.pointer("/metadata/name").and_then(J::as_str))
         .map(str::to_string);
-    Ok(Revision {
+    Revision {
         objects,
-        values: rendered.values.clone(),
+        values,
         warnings,
         api_key_secret,
-    })
+    }
 }
 
 /// What the record of a new revision says besides its objects.
